@@ -1,0 +1,17 @@
+{#- "Now" for the not_yet_run rule: the as_of var (ISO timestamp) when given, else now(). -#}
+{% macro racemap_as_of() -%}
+    {%- set as_of = var('as_of') -%}
+    {%- if as_of -%}
+        {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.]+)?(Z|[+-][0-9:]+)?$', as_of | string) -%}
+            {{ exceptions.raise_compiler_error("var as_of must be an ISO date or timestamp, got " ~ as_of) }}
+        {%- endif -%}
+        cast('{{ as_of }}' as timestamptz)
+    {%- else -%}
+        now()
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The matching tolerance as an interval (var match_tolerance_hours, a number). -#}
+{% macro racemap_tolerance() -%}
+    (interval '1 hour' * {{ var('match_tolerance_hours') | float }})
+{%- endmacro %}

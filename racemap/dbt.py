@@ -1,0 +1,69 @@
+"""dbt, run in this process (dbtRunner): no second interpreter start-up per command."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from .errors import RacemapError
+from .paths import PROJECT_DIR
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@dataclass
+class DbtOutcome:
+    command: str
+    success: bool
+    failures: list[str]
+    results: list
+
+
+def _vars_arg(variables: dict | None) -> list[str]:
+    return ["--vars", json.dumps(variables)] if variables else []
+
+
+def invoke(args: list[str], variables: dict | None = None, quiet: bool = True) -> DbtOutcome:
+    """Run one dbt command against the project; the caller has exported the PG* variables."""
+    from dbt.cli.main import dbtRunner
+
+    full = [
+        *args,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        *_vars_arg(variables),
+    ]
+    if quiet:
+        full = ["--quiet", "--no-use-colors", *full]
+    result = dbtRunner().invoke(full)
+    failures = []
+    results = list(getattr(result.result, "results", None) or [])
+    for item in results:
+        status = str(getattr(item, "status", "")).lower()
+        if status in {"error", "fail", "runtime error"}:
+            node = getattr(item, "node", None)
+            name = getattr(node, "name", None) or getattr(item, "unique_id", "?")
+            message = (getattr(item, "message", "") or "").strip().splitlines()
+            failures.append(f"{name}: {message[0] if message else status}")
+    if not result.success and not failures:
+        failures.append(str(result.exception).strip().splitlines()[0] if result.exception
+                        else f"dbt {args[0]} failed")
+    return DbtOutcome(args[0], bool(result.success), failures, results)
+
+
+def require(outcome: DbtOutcome) -> DbtOutcome:
+    if not outcome.success:
+        shown = "; ".join(outcome.failures[:5])
+        more = f" (+{len(outcome.failures) - 5} more)" if len(outcome.failures) > 5 else ""
+        raise RacemapError(f"dbt {outcome.command} failed: {shown}{more}")
+    return outcome
+
+
+def migrate(variables: dict | None = None) -> None:
+    require(invoke(["run-operation", "migrate_races"], variables))
+
+
+def build(variables: dict | None = None) -> DbtOutcome:
+    return require(invoke(["build"], variables))

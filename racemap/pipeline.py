@@ -1,0 +1,199 @@
+"""``racemap run``: migrate, load, validate raw, dbt build, apply, validate, report."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import apply as apply_mod
+from . import dbt, reports
+from .db import Database, relation_exists, resolve_database
+from .demo import create_demo_tables
+from .errors import RacemapError
+from .loader import ensure_raw_tables, parse_seasons
+from .notebooks import execute
+from .paths import DEFAULT_REPORTS_DIR
+from .settings import RacesTable
+
+
+@dataclass
+class RunOptions:
+    database_url: str | None = None
+    seasons: str | None = None
+    offline: bool = False
+    openf1_url: str | None = None
+    refresh: bool = False
+    dry_run: bool = False
+    allow_changes: bool = False
+    reports_dir: Path = DEFAULT_REPORTS_DIR
+    variables: dict = field(default_factory=dict)
+    pgdata: Path | None = None
+    log: callable = print
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    summary: dict
+    exit_code: int
+    failures: list[str]
+
+
+class Stages:
+    """Wall time of each stage, for the summary and the benchmark."""
+
+    def __init__(self, log):
+        self.seconds: dict[str, float] = {}
+        self.log = log
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def prepare_races(db: Database, races: RacesTable, log=print) -> None:
+    """Demo races on the embedded database; a clear error when a user database lacks the table."""
+    with db.transaction() as conn:
+        if relation_exists(conn, races.schema, races.table):
+            return
+        if db.embedded and (races.schema, races.table) == ("public", "races"):
+            count = create_demo_tables(conn)
+            log(f"created the demo tables public.races ({count} races) and public.circuits")
+            return
+    raise RacemapError(
+        f"table {races.name} does not exist in {db.display}: racemap maps an existing races "
+        "table (name it with --var races_schema=... --var races_table=...)"
+    )
+
+
+def run(options: RunOptions) -> RunResult:
+    log = options.log
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    seasons = parse_seasons(options.seasons)
+    races = RacesTable.from_vars(options.variables)
+    reports_dir = Path(options.reports_dir)
+    stages = Stages(log)
+    failures: list[str] = []
+
+    with stages.stage("start_database"):
+        db = resolve_database(options.database_url, options.pgdata)
+        db.export_env()
+        with db.transaction() as conn:
+            ensure_raw_tables(conn)
+    log(f"database: {db.display}")
+    with stages.stage("migrate"):
+        prepare_races(db, races, log)
+        dbt.migrate(options.variables)
+
+    with stages.stage("load"):
+        if options.openf1_url:
+            import os
+
+            os.environ["OPENF1_URL"] = options.openf1_url
+        execute("load_openf1", reports_dir, {
+            "seasons": ",".join(str(s) for s in seasons),
+            "offline": options.offline,
+            "refresh": options.refresh,
+            "run_id": run_id,
+        })
+        load = _load_counts(db, run_id)
+    log(f"loaded OpenF1 {', '.join(map(str, seasons))}: {load['rows_loaded']} rows, "
+        f"{load['rows_rejected']} rejected, {load['requests']} HTTP requests")
+
+    validations: list = []
+    with stages.stage("validate_raw"):
+        from .validate import run_checkpoint
+
+        outcome = run_checkpoint(db, "raw", races, reports_dir, f"{run_id}-raw")
+        validations.append(outcome)
+        if not outcome.success:
+            failures += outcome.failed
+            raise RacemapError("raw OpenF1 data failed validation: " + "; ".join(outcome.failed))
+
+    with stages.stage("dbt_build"):
+        dbt.build(options.variables)
+
+    with stages.stage("apply"):
+        applied = apply_mod.apply_updates(
+            db, run_id, races, allow_changes=options.allow_changes, dry_run=options.dry_run
+        )
+
+    with stages.stage("validate"):
+        outcome = run_checkpoint(db, "mapping", races, reports_dir, f"{run_id}-mapping")
+        validations.append(outcome)
+        failures += outcome.failed
+
+    with stages.stage("reports"):
+        with db.transaction() as conn:
+            counts = reports.mapping_counts(conn)
+            reports.write_csv(reports_dir / "unmapped_races.csv", reports.UNMAPPED_COLUMNS,
+                              reports.unmapped_rows(conn))
+        reports.write_csv(reports_dir / "mapping_updates.csv", reports.UPDATE_COLUMNS,
+                          applied.rows)
+        summary = {
+            "run_id": run_id,
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "database": db.display,
+            "seasons": seasons,
+            "offline": options.offline,
+            "dry_run": options.dry_run,
+            **counts,
+            "updates": len(applied.rows),
+            "updates_applied": applied.applied,
+            "updates_conflicting": applied.conflicts,
+            "updates_held_back": applied.count("held_back"),
+            "validations": {
+                "passed": sum(1 for v in validations if v.success),
+                "failed": sum(1 for v in validations if not v.success),
+                "failed_expectations": failures,
+            },
+            "openf1": load,
+            "stage_seconds": stages.seconds,
+        }
+        reports.write_summary(reports_dir / "summary.json", summary)
+    return RunResult(run_id, summary, 0 if not failures else 1, failures)
+
+
+def _load_counts(db: Database, run_id: str) -> dict:
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            "select coalesce(sum(requests), 0), coalesce(sum(rows_loaded), 0),"
+            " coalesce(sum(rows_rejected), 0), count(*) filter (where status = 'ok')"
+            " from raw.openf1_loads where run_id = %s",
+            (run_id,),
+        )
+        requests, loaded, rejected, fetches = cur.fetchone()
+    return {"requests": int(requests), "rows_loaded": int(loaded),
+            "rows_rejected": int(rejected), "fetches": int(fetches)}
+
+
+def format_summary(summary: dict) -> str:
+    lines = [
+        f"races            {summary['races']}",
+        f"mapped           {summary['mapped']}",
+        f"unmapped         {summary['unmapped']}",
+    ]
+    for reason, n in summary["unmapped_by_reason"].items():
+        lines.append(f"  {reason:<24}{n}")
+    lines += [
+        f"updates applied  {summary['updates_applied']} of {summary['updates']}"
+        + (" (dry run)" if summary["dry_run"] else ""),
+        f"conflicts        {summary['updates_conflicting']}",
+        f"validations      {summary['validations']['passed']} passed, "
+        f"{summary['validations']['failed']} failed",
+        f"OpenF1 requests  {summary['openf1']['requests']}",
+    ]
+    return "\n".join(lines)
+
+
+def dump(summary: dict) -> str:
+    return json.dumps(summary, indent=2, default=str)

@@ -1,0 +1,59 @@
+"""The reports of a run: CSVs of the marts and summary.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+UNMAPPED_COLUMNS = ["race_id", "year", "name", "reason", "circuit_id", "candidate_count",
+                    "race_start_at"]
+UPDATE_COLUMNS = ["race_id", "race_name", "action", "status", "current_meeting_key",
+                  "current_session_key", "meeting_key", "session_key", "method"]
+
+
+def query_dicts(conn, query: str, params=()) -> list[dict]:
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    return path
+
+
+def unmapped_rows(conn) -> list[dict]:
+    return query_dicts(
+        conn,
+        "select race_id, year, name, reason, circuit_id, candidate_count, race_start_at"
+        " from racemap.unmapped_races order by year, race_start_at, race_id",
+    )
+
+
+def mapping_counts(conn) -> dict:
+    rows = query_dicts(
+        conn,
+        "select status, reason, count(*) as n from racemap.race_openf1_mapping"
+        " group by status, reason",
+    )
+    mapped = sum(r["n"] for r in rows if r["status"] == "mapped")
+    by_reason = {r["reason"]: r["n"] for r in rows if r["status"] == "unmapped"}
+    return {
+        "races": sum(r["n"] for r in rows),
+        "mapped": mapped,
+        "unmapped": sum(by_reason.values()),
+        "unmapped_by_reason": dict(sorted(by_reason.items())),
+    }
+
+
+def write_summary(path: Path, summary: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    return path

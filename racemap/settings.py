@@ -1,0 +1,54 @@
+"""Which relation and columns hold the application's races: the dbt vars, with defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg2 import sql
+
+from .errors import RacemapError
+
+DEFAULT_VARS = {
+    "races_schema": "public",
+    "races_table": "races",
+    "race_id_column": "id",
+    "race_circuit_column": "circuit_id",
+    "race_date_column": "date",
+    "race_time_column": "time",
+    "race_name_column": "name",
+}
+
+
+def parse_vars(pairs: list[str] | None) -> dict[str, str]:
+    """``["NAME=VALUE", ...]`` from ``--var`` into a dict (values stay strings, as dbt gets them)."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise RacemapError(f"--var {pair!r}: write it as NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+@dataclass(frozen=True)
+class RacesTable:
+    schema: str
+    table: str
+    id_column: str
+
+    @classmethod
+    def from_vars(cls, variables: dict | None) -> RacesTable:
+        merged = {**DEFAULT_VARS, **(variables or {})}
+        return cls(merged["races_schema"], merged["races_table"], merged["race_id_column"])
+
+    @property
+    def relation(self) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.table))
+
+    @property
+    def id(self) -> sql.Identifier:
+        return sql.Identifier(self.id_column)
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"

@@ -1,0 +1,128 @@
+"""Shared fixtures: a fresh PostgreSQL database per test that needs one, on a real server.
+
+The server is $RACEMAP_TEST_DATABASE_URL, by default the machine's PostgreSQL on 127.0.0.1:5432
+(trust auth; CI has one). Each fixture database is created empty and dropped afterwards, so tests
+never see each other's tables. dbt's target/ and logs, the Great Expectations context and the
+reports all go to the test's temporary directories, so test runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from racemap.db import Database, parse_database_url
+from racemap.pipeline import RunOptions, run
+
+SERVER_URL = os.environ.get(
+    "RACEMAP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+AS_OF = "2026-11-25T00:00:00Z"  # pins not_yet_run so results do not drift with the calendar
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_tool_dirs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tools")
+    saved = {k: os.environ.get(k) for k in
+             ("DBT_TARGET_PATH", "DBT_LOG_PATH", "RACEMAP_GX_ROOT", "DATABASE_URL", "OPENF1_URL")}
+    os.environ["DBT_TARGET_PATH"] = str(base / "dbt-target")
+    os.environ["DBT_LOG_PATH"] = str(base / "dbt-logs")
+    os.environ["RACEMAP_GX_ROOT"] = str(base / "gx-root")
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("OPENF1_URL", None)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _admin():
+    server = parse_database_url(SERVER_URL)
+    conn = server.connect()
+    conn.autocommit = True
+    return server, conn
+
+
+def create_database(prefix: str = "racemap_test") -> Database:
+    server, conn = _admin()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    conn.close()
+    return Database(host=server.host, port=server.port, user=server.user, dbname=name,
+                    password=server.password)
+
+
+def drop_database(db: Database) -> None:
+    _server, conn = _admin()
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("drop database if exists {} with (force)").format(
+            sql.Identifier(db.dbname)))
+    conn.close()
+
+
+@pytest.fixture
+def fresh_db():
+    """An empty database on the real server."""
+    db = create_database()
+    try:
+        yield db
+    finally:
+        drop_database(db)
+
+
+def demo_races(db: Database) -> None:
+    """The bundled Ergast races and circuits, as on the embedded database."""
+    from racemap.demo import create_demo_tables
+
+    with db.transaction() as conn:
+        create_demo_tables(conn)
+
+
+@pytest.fixture
+def demo_db(fresh_db):
+    """A database holding the demo application's races (every Ergast race since 1950)."""
+    demo_races(fresh_db)
+    return fresh_db
+
+
+def run_pipeline(db: Database, reports_dir: Path, **kwargs):
+    """racemap run in this process, offline over 2023-2025 unless told otherwise."""
+    variables = {"as_of": AS_OF, **kwargs.pop("variables", {})}
+    options = RunOptions(
+        database_url=db.url, seasons=kwargs.pop("seasons", "2023-2025"),
+        offline=kwargs.pop("offline", True), reports_dir=reports_dir, variables=variables,
+        log=lambda *_: None, **kwargs,
+    )
+    return run(options)
+
+
+def query(db: Database, statement: str, params=()) -> list[tuple]:
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(statement, params or None)
+        return cur.fetchall()
+
+
+@pytest.fixture(scope="module")
+def mapped_demo(tmp_path_factory):
+    """One offline run over the demo races, shared by the read-only tests of a module."""
+    db = create_database()
+    try:
+        demo_races(db)
+        reports = tmp_path_factory.mktemp("reports")
+        result = run_pipeline(db, reports)
+        yield db, result, reports
+    finally:
+        drop_database(db)
+
+
+__all__ = ["psycopg2"]

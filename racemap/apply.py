@@ -92,8 +92,9 @@ def read_updates(conn) -> list[dict]:
 _before_update_hook = None
 
 
-def apply_updates(db, run_id: str, races: RacesTable, allow_changes: bool = False,
-                  dry_run: bool = False) -> ApplyResult:
+def apply_updates(
+    db, run_id: str, races: RacesTable, allow_changes: bool = False, dry_run: bool = False
+) -> ApplyResult:
     """Apply ``racemap.mapping_updates`` to the races table in one transaction."""
     result = ApplyResult(run_id)
     t = races
@@ -107,41 +108,56 @@ def apply_updates(db, run_id: str, races: RacesTable, allow_changes: bool = Fals
             )
             if updates:
                 execute_values(
-                    cur, "insert into pending values %s",
-                    [(u["race_id"], u["meeting_key"], u["session_key"], u["action"], "pending")
-                     for u in updates],
+                    cur,
+                    "insert into pending values %s",
+                    [
+                        (u["race_id"], u["meeting_key"], u["session_key"], u["action"], "pending")
+                        for u in updates
+                    ],
                 )
             # Lock the rows we will touch, then judge each update on the locked state.
-            cur.execute(sql.SQL(
-                "select 1 from {rel} r join pending p on cast(r.{id} as text) = p.race_id"
-                " for update of r"
-            ).format(rel=t.relation, id=t.id))
+            cur.execute(
+                sql.SQL(
+                    "select 1 from {rel} r join pending p on cast(r.{id} as text) = p.race_id"
+                    " for update of r"
+                ).format(rel=t.relation, id=t.id)
+            )
             if not allow_changes:
                 cur.execute("""
                     update pending set status = 'held_back' where action = 'change'
                 """)
             # Re-read what each race holds now: the build may be older than the table.
-            cur.execute(sql.SQL("""
+            cur.execute(
+                sql.SQL("""
                 update pending p set status = 'unchanged'
                 from {rel} r
                 where cast(r.{id} as text) = p.race_id and p.status = 'pending'
                   and r.openf1_meeting_key is not distinct from p.meeting_key
                   and r.openf1_session_key is not distinct from p.session_key
-            """).format(rel=t.relation, id=t.id))
-            cur.execute(sql.SQL("""
+            """).format(rel=t.relation, id=t.id)
+            )
+            cur.execute(
+                sql.SQL("""
                 update pending p set status = 'conflict'
                 where p.status = 'pending' and exists (
                     select 1 from {rel} r
                     where cast(r.{id} as text) <> p.race_id
                       and (r.openf1_meeting_key = p.meeting_key
                            or r.openf1_session_key = p.session_key))
-            """).format(rel=t.relation, id=t.id))
+            """).format(rel=t.relation, id=t.id)
+            )
             cur.execute("select race_id, status from pending")
             status = dict(cur.fetchall())
             for u in updates:
                 s = status[u["race_id"]]
-                result.rows.append({**u, "status": "dry_run" if dry_run and s == "pending"
-                                    else ("applied" if s == "pending" else s)})
+                result.rows.append(
+                    {
+                        **u,
+                        "status": "dry_run"
+                        if dry_run and s == "pending"
+                        else ("applied" if s == "pending" else s),
+                    }
+                )
             if dry_run:
                 conn.rollback()
                 return result
@@ -149,29 +165,42 @@ def apply_updates(db, run_id: str, races: RacesTable, allow_changes: bool = Fals
                 "insert into racemap.mapping_runs (run_id, kind, allow_changes, rows_applied,"
                 " rows_conflicting, rows_held_back, applied_by) values"
                 " (%s, 'apply', %s, %s, %s, %s, %s)",
-                (run_id, allow_changes, result.applied, result.conflicts,
-                 result.count("held_back"), _who()),
+                (
+                    run_id,
+                    allow_changes,
+                    result.applied,
+                    result.conflicts,
+                    result.count("held_back"),
+                    _who(),
+                ),
             )
-            cur.execute(sql.SQL("""
+            cur.execute(
+                sql.SQL("""
                 insert into racemap.mapping_history (run_id, race_id, action, meeting_key_before,
                     session_key_before, meeting_key_after, session_key_after)
                 select %s, p.race_id, p.action, r.openf1_meeting_key, r.openf1_session_key,
                     p.meeting_key, p.session_key
                 from pending p join {rel} r on cast(r.{id} as text) = p.race_id
                 where p.status = 'pending'
-            """).format(rel=t.relation, id=t.id), (run_id,))
+            """).format(rel=t.relation, id=t.id),
+                (run_id,),
+            )
             if _before_update_hook:
                 _before_update_hook()
             # Two steps so that keys moving between races (with --allow-changes) never collide.
-            cur.execute(sql.SQL("""
+            cur.execute(
+                sql.SQL("""
                 update {rel} r set openf1_meeting_key = null, openf1_session_key = null
                 from pending p where cast(r.{id} as text) = p.race_id and p.status = 'pending'
-            """).format(rel=t.relation, id=t.id))
-            cur.execute(sql.SQL("""
+            """).format(rel=t.relation, id=t.id)
+            )
+            cur.execute(
+                sql.SQL("""
                 update {rel} r set openf1_meeting_key = p.meeting_key,
                     openf1_session_key = p.session_key
                 from pending p where cast(r.{id} as text) = p.race_id and p.status = 'pending'
-            """).format(rel=t.relation, id=t.id))
+            """).format(rel=t.relation, id=t.id)
+            )
     except psycopg2.errors.UniqueViolation as exc:
         detail = (exc.diag.message_detail or str(exc)).strip()
         raise RacemapError(f"apply rolled back, nothing changed: {detail}") from None
@@ -211,39 +240,53 @@ def restore_last_apply(db, run_id: str, races: RacesTable) -> RestoreResult:
             " session_key_after from racemap.mapping_history where run_id = %s",
             (last,),
         )
-        cur.execute(sql.SQL(
-            "select 1 from {rel} r join undo u on cast(r.{id} as text) = u.race_id for update of r"
-        ).format(rel=t.relation, id=t.id))
-        cur.execute(sql.SQL("""
+        cur.execute(
+            sql.SQL(
+                "select 1 from {rel} r join undo u on cast(r.{id} as text) = u.race_id"
+                " for update of r"
+            ).format(rel=t.relation, id=t.id)
+        )
+        cur.execute(
+            sql.SQL("""
             delete from undo u using {rel} r
             where cast(r.{id} as text) = u.race_id
               and (r.openf1_meeting_key is distinct from u.meeting_key_after
                    or r.openf1_session_key is distinct from u.session_key_after)
             returning u.race_id
-        """).format(rel=t.relation, id=t.id))
+        """).format(rel=t.relation, id=t.id)
+        )
         result.skipped = sorted(r[0] for r in cur.fetchall())
         cur.execute(
             "insert into racemap.mapping_runs (run_id, kind, restores_run_id, applied_by)"
             " values (%s, 'restore', %s, %s)",
             (run_id, last, _who()),
         )
-        cur.execute(sql.SQL("""
+        cur.execute(
+            sql.SQL("""
             insert into racemap.mapping_history (run_id, race_id, action, meeting_key_before,
                 session_key_before, meeting_key_after, session_key_after)
             select %s, race_id, 'restore', meeting_key_after, session_key_after,
                 meeting_key_before, session_key_before
             from undo
-        """), (run_id,))
-        cur.execute(sql.SQL("""
+        """),
+            (run_id,),
+        )
+        cur.execute(
+            sql.SQL("""
             update {rel} r set openf1_meeting_key = null, openf1_session_key = null
             from undo u where cast(r.{id} as text) = u.race_id
-        """).format(rel=t.relation, id=t.id))
-        cur.execute(sql.SQL("""
+        """).format(rel=t.relation, id=t.id)
+        )
+        cur.execute(
+            sql.SQL("""
             update {rel} r set openf1_meeting_key = u.meeting_key_before,
                 openf1_session_key = u.session_key_before
             from undo u where cast(r.{id} as text) = u.race_id
-        """).format(rel=t.relation, id=t.id))
+        """).format(rel=t.relation, id=t.id)
+        )
         result.restored = cur.rowcount
-        cur.execute("update racemap.mapping_runs set rows_applied = %s where run_id = %s",
-                    (result.restored, run_id))
+        cur.execute(
+            "update racemap.mapping_runs set rows_applied = %s where run_id = %s",
+            (result.restored, run_id),
+        )
     return result

@@ -12,16 +12,27 @@ from pathlib import Path
 from .errors import RacemapError
 from .paths import DEFAULT_REPORTS_DIR
 
-for _name, _value in (("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"), ("DO_NOT_TRACK", "1"),
-                      ("GX_ANALYTICS_ENABLED", "false")):
+for _name, _value in (
+    ("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
+    ("DO_NOT_TRACK", "1"),
+    ("GX_ANALYTICS_ENABLED", "false"),
+):
     os.environ.setdefault(_name, _value)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database-url", help="PostgreSQL URL (default: $DATABASE_URL, else "
-                        "the embedded database in .racemap/pgdata)")
-    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                        help="dbt var, repeatable (races_schema, races_table, race_id_column, ...)")
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL URL (default: $DATABASE_URL, else "
+        "the embedded database in .racemap/pgdata)",
+    )
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="dbt var, repeatable (races_schema, races_table, race_id_column, ...)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,13 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--seasons", help="e.g. 2023-2025 (default: 2023 to this year)")
     source = run.add_mutually_exclusive_group()
-    source.add_argument("--offline", action="store_true",
-                        help="read the bundled OpenF1 snapshot (data/openf1/snapshot)")
-    source.add_argument("--openf1-url", help="OpenF1 base URL (default: $OPENF1_URL or the public API)")
+    source.add_argument(
+        "--offline",
+        action="store_true",
+        help="read the bundled OpenF1 snapshot (data/openf1/snapshot)",
+    )
+    source.add_argument(
+        "--openf1-url", help="OpenF1 base URL (default: $OPENF1_URL or the public API)"
+    )
     run.add_argument("--refresh", action="store_true", help="fetch settled seasons again")
     run.add_argument("--dry-run", action="store_true", help="everything but the apply")
-    run.add_argument("--allow-changes", action="store_true",
-                     help="replace keys a race already holds when the mapping differs")
+    run.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="replace keys a race already holds when the mapping differs",
+    )
     run.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
 
     lookup = sub.add_parser("lookup", help="a race's keys, or a meeting's race")
@@ -57,8 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="the benchmarks; writes reports/bench.json")
     _common(bench)
     bench.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
-    bench.add_argument("--scales", default="1,10,100,1000",
-                       help="synthetic scales to build (default 1,10,100,1000)")
+    bench.add_argument(
+        "--scales",
+        default="1,10,100,1000",
+        help="synthetic scales to build (default 1,10,100,1000)",
+    )
     return parser
 
 
@@ -74,12 +96,19 @@ def cmd_run(args) -> int:
     from .pipeline import RunOptions, format_summary, run
     from .settings import parse_vars
 
-    result = run(RunOptions(
-        database_url=args.database_url, seasons=args.seasons, offline=args.offline,
-        openf1_url=args.openf1_url, refresh=args.refresh, dry_run=args.dry_run,
-        allow_changes=args.allow_changes, reports_dir=args.reports_dir,
-        variables=parse_vars(args.var),
-    ))
+    result = run(
+        RunOptions(
+            database_url=args.database_url,
+            seasons=args.seasons,
+            offline=args.offline,
+            openf1_url=args.openf1_url,
+            refresh=args.refresh,
+            dry_run=args.dry_run,
+            allow_changes=args.allow_changes,
+            reports_dir=args.reports_dir,
+            variables=parse_vars(args.var),
+        )
+    )
     print(format_summary(result.summary))
     print(f"reports in {args.reports_dir}")
     if result.failures:
@@ -94,8 +123,10 @@ def cmd_lookup(args) -> int:
     with db.transaction() as conn:
         if args.race_id is not None:
             keys = race_keys(conn, args.race_id)
-            print(f"race {keys.race_id}: meeting_key {keys.meeting_key}, "
-                  f"session_key {keys.session_key}")
+            print(
+                f"race {keys.race_id}: meeting_key {keys.meeting_key}, "
+                f"session_key {keys.session_key}"
+            )
         else:
             keys = race_for_meeting(conn, args.meeting_key)
             print(f"meeting {args.meeting_key}: race_id {keys.race_id}")
@@ -125,8 +156,10 @@ def cmd_validate(args) -> int:
     failed = []
     for name in ("raw", "mapping"):
         outcome = run_checkpoint(db, name, races, args.reports_dir, f"validate-{stamp}-{name}")
-        print(f"{name}: {'passed' if outcome.success else 'FAILED'} "
-              f"({outcome.evaluated} expectations)")
+        print(
+            f"{name}: {'passed' if outcome.success else 'FAILED'} "
+            f"({outcome.evaluated} expectations)"
+        )
         failed += outcome.failed
     print(f"Data Docs: {args.reports_dir / 'validation' / 'index.html'}")
     if failed:
@@ -141,8 +174,13 @@ def cmd_bench(args) -> int:
     return bench_main(args)
 
 
-COMMANDS = {"run": cmd_run, "lookup": cmd_lookup, "restore": cmd_restore,
-            "validate": cmd_validate, "bench": cmd_bench}
+COMMANDS = {
+    "run": cmd_run,
+    "lookup": cmd_lookup,
+    "restore": cmd_restore,
+    "validate": cmd_validate,
+    "bench": cmd_bench,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

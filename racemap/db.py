@@ -67,7 +67,9 @@ class Database:
         if self.password:
             auth += ":" + quote(self.password, safe="")
         if self.host.startswith("/"):
-            return f"postgresql://{auth}@localhost:{self.port}/{self.dbname}?host={quote(self.host)}"
+            return (
+                f"postgresql://{auth}@localhost:{self.port}/{self.dbname}?host={quote(self.host)}"
+            )
         return f"postgresql://{auth}@{self.host}:{self.port}/{self.dbname}"
 
     @property
@@ -138,7 +140,11 @@ def start_embedded(pgdata: Path = EMBEDDED_PGDATA) -> Database:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RacemapError(f"cannot start the embedded PostgreSQL in {pgdata}: {first}") from None
     return Database(
-        host=str(pgdata), port=5432, user="postgres", dbname="postgres", embedded=True,
+        host=str(pgdata),
+        port=5432,
+        user="postgres",
+        dbname="postgres",
+        embedded=True,
         _server=server,
     )
 

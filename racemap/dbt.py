@@ -31,8 +31,10 @@ def invoke(args: list[str], variables: dict | None = None, quiet: bool = True) -
 
     full = [
         *args,
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(PROJECT_DIR),
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
         *_vars_arg(variables),
     ]
     if quiet:
@@ -48,8 +50,11 @@ def invoke(args: list[str], variables: dict | None = None, quiet: bool = True) -
             message = (getattr(item, "message", "") or "").strip().splitlines()
             failures.append(f"{name}: {message[0] if message else status}")
     if not result.success and not failures:
-        failures.append(str(result.exception).strip().splitlines()[0] if result.exception
-                        else f"dbt {args[0]} failed")
+        failures.append(
+            str(result.exception).strip().splitlines()[0]
+            if result.exception
+            else f"dbt {args[0]} failed"
+        )
     return DbtOutcome(args[0], bool(result.success), failures, results)
 
 

@@ -51,8 +51,15 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 def circuit_rows(ergast_dir: Path = ERGAST_DIR) -> list[tuple]:
     return [
         (
-            int(r["circuitId"]), r["circuitRef"], r["name"], _null(r["location"]),
-            _null(r["country"]), _null(r["lat"]), _null(r["lng"]), _null(r["alt"]), _null(r["url"]),
+            int(r["circuitId"]),
+            r["circuitRef"],
+            r["name"],
+            _null(r["location"]),
+            _null(r["country"]),
+            _null(r["lat"]),
+            _null(r["lng"]),
+            _null(r["alt"]),
+            _null(r["url"]),
         )
         for r in _read_csv(ergast_dir / "circuits.csv")
     ]
@@ -66,8 +73,14 @@ def race_rows(ergast_dir: Path = ERGAST_DIR) -> list[tuple]:
         time = _null(r["time"])
         rows.append(
             (
-                r["raceId"], int(r["year"]), int(r["round"]), refs[r["circuitId"]], r["name"],
-                r["date"], time.rstrip("Z") if time else None, _null(r["url"]),
+                r["raceId"],
+                int(r["year"]),
+                int(r["round"]),
+                refs[r["circuitId"]],
+                r["name"],
+                r["date"],
+                time.rstrip("Z") if time else None,
+                _null(r["url"]),
             )
         )
     return rows
@@ -90,12 +103,15 @@ def create_demo_tables(conn, ergast_dir: Path = ERGAST_DIR) -> int:
     with conn.cursor() as cur:
         cur.execute(_DDL)
         _copy(
-            cur, "public.circuits",
+            cur,
+            "public.circuits",
             ["id", "circuit_ref", "name", "location", "country", "lat", "lng", "alt", "url"],
             circuit_rows(ergast_dir),
         )
         _copy(
-            cur, "public.races",
-            ["id", "year", "round", "circuit_id", "name", "date", "time", "url"], races,
+            cur,
+            "public.races",
+            ["id", "year", "round", "circuit_id", "name", "date", "time", "url"],
+            races,
         )
     return len(races)

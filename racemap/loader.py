@@ -118,7 +118,9 @@ def parse_seasons(text: str | None, today: datetime | None = None) -> list[int]:
             else:
                 seasons.add(int(part))
     except ValueError:
-        raise RacemapError(f"--seasons {text!r}: give a year, a range like 2023-2025, or a list") from None
+        raise RacemapError(
+            f"--seasons {text!r}: give a year, a range like 2023-2025, or a list"
+        ) from None
     if min(seasons) < 1950 or max(seasons) > this_year + 1:
         raise RacemapError(f"--seasons {text!r}: seasons must lie between 1950 and {this_year + 1}")
     return sorted(seasons)
@@ -167,15 +169,26 @@ def store(conn, fetched: FetchResult, run_id: str, started_at: datetime) -> Seas
     good, bad = records.validate(fetched.endpoint, fetched.records)
     wrong_season = [(raw, p) for raw, p in good if p.year != fetched.season]
     good = [(raw, p) for raw, p in good if p.year == fetched.season]
-    bad += [(raw, f"year {p.year} in a response for season {fetched.season}")
-            for raw, p in wrong_season]
+    bad += [
+        (raw, f"year {p.year} in a response for season {fetched.season}") for raw, p in wrong_season
+    ]
     with conn.cursor() as cur:
         cur.execute(
             "insert into raw.openf1_loads (run_id, endpoint, season, url, status, http_status,"
             " requests, rows_received, rows_loaded, rows_rejected, started_at)"
             " values (%s, %s, %s, %s, 'ok', %s, %s, %s, %s, %s, %s) returning load_id",
-            (run_id, fetched.endpoint, fetched.season, fetched.url, fetched.status,
-             fetched.requests, len(fetched.records), len(good), len(bad), started_at),
+            (
+                run_id,
+                fetched.endpoint,
+                fetched.season,
+                fetched.url,
+                fetched.status,
+                fetched.requests,
+                len(fetched.records),
+                len(good),
+                len(bad),
+                started_at,
+            ),
         )
         load_id = cur.fetchone()[0]
         if good:
@@ -186,11 +199,12 @@ def store(conn, fetched: FetchResult, run_id: str, started_at: datetime) -> Seas
                 cur,
                 "insert into raw.openf1_rejects (load_id, endpoint, season, reason, payload)"
                 " values %s",
-                [(load_id, fetched.endpoint, fetched.season, reason, Json(raw))
-                 for raw, reason in bad],
+                [
+                    (load_id, fetched.endpoint, fetched.season, reason, Json(raw))
+                    for raw, reason in bad
+                ],
             )
-    return SeasonLoad(fetched.endpoint, fetched.season, "ok", len(good), len(bad),
-                      fetched.requests)
+    return SeasonLoad(fetched.endpoint, fetched.season, "ok", len(good), len(bad), fetched.requests)
 
 
 def _record_failure(db: Database, run_id, endpoint, season, url, requests, error, started_at):
@@ -243,9 +257,7 @@ def load_openf1(
     result = LoadResult(run_id)
     with db.transaction() as conn:
         ensure_raw_tables(conn)
-        skip = set() if refresh or offline else {
-            s for s in seasons if season_is_settled(conn, s)
-        }
+        skip = set() if refresh or offline else {s for s in seasons if season_is_settled(conn, s)}
     own_client = client is None and not offline
     if own_client:
         client = OpenF1Client()
@@ -258,9 +270,7 @@ def load_openf1(
                         result.loads.append(SeasonLoad(endpoint, season, "skipped"))
                         bar.update()
                         continue
-                    result.loads.append(
-                        _load_one(db, client, endpoint, season, offline, run_id)
-                    )
+                    result.loads.append(_load_one(db, client, endpoint, season, offline, run_id))
                     bar.update()
     finally:
         if client is not None:

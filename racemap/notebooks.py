@@ -8,8 +8,9 @@ from .errors import RacemapError
 from .paths import NOTEBOOKS_DIR, PROJECT_DIR
 
 
-def execute(name: str, reports_dir: Path, parameters: dict | None = None,
-            timeout: int = 900) -> Path:
+def execute(
+    name: str, reports_dir: Path, parameters: dict | None = None, timeout: int = 900
+) -> Path:
     """Execute ``notebooks/<name>.ipynb`` into ``<reports_dir>/notebooks/<name>.ipynb``.
 
     Credentials never travel as parameters (papermill writes parameters into the notebook):
@@ -24,8 +25,13 @@ def execute(name: str, reports_dir: Path, parameters: dict | None = None,
     output = out_dir / f"{name}.ipynb"
     try:
         pm.execute_notebook(
-            str(source), str(output), parameters=parameters or {}, cwd=str(PROJECT_DIR),
-            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+            str(source),
+            str(output),
+            parameters=parameters or {},
+            cwd=str(PROJECT_DIR),
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=timeout,
             log_output=False,
         )
     except PapermillExecutionError as exc:

@@ -48,8 +48,9 @@ class RateLimiter:
     requests; the libraries on PyPI are async-first or bring a storage backend.
     """
 
-    def __init__(self, max_requests: int = 30, period: float = 10.0, clock=time.monotonic,
-                 sleep=time.sleep):
+    def __init__(
+        self, max_requests: int = 30, period: float = 10.0, clock=time.monotonic, sleep=time.sleep
+    ):
         if max_requests < 1 or period <= 0:
             raise ValueError("rate limit needs max_requests >= 1 and period > 0")
         self.max_requests, self.period = max_requests, period
@@ -176,8 +177,14 @@ class OpenF1Client:
                 f"OpenF1 {endpoint} for {season} unreachable after {self.attempts} attempts: "
                 f"{type(exc).__name__}"
             ) from None
-        return FetchResult(endpoint, season, self.safe_url(endpoint, season), status, records,
-                           self.requests_made - before)
+        return FetchResult(
+            endpoint,
+            season,
+            self.safe_url(endpoint, season),
+            status,
+            records,
+            self.requests_made - before,
+        )
 
     @staticmethod
     def _interpret(response: httpx.Response) -> tuple[int, list]:
@@ -201,7 +208,9 @@ class OpenF1Client:
         except ValueError:
             raise RetryableResponse("HTTP 200 whose body is not JSON") from None
         if not isinstance(body, list):
-            raise RetryableResponse(f"HTTP 200 whose body is a JSON {type(body).__name__}, not a list")
+            raise RetryableResponse(
+                f"HTTP 200 whose body is a JSON {type(body).__name__}, not a list"
+            )
         return status, body
 
 
@@ -213,5 +222,6 @@ def read_snapshot(endpoint: str, season: int, snapshot_dir: Path = SNAPSHOT_DIR)
     except (OSError, ValueError) as exc:
         raise RacemapError(f"cannot read the OpenF1 snapshot {path}: {exc}") from None
     season_records = [r for r in records if isinstance(r, dict) and r.get("year") == season]
-    return FetchResult(endpoint, season, f"snapshot:{path.name}?year={season}", 200,
-                       season_records, 0)
+    return FetchResult(
+        endpoint, season, f"snapshot:{path.name}?year={season}", 200, season_records, 0
+    )

@@ -99,15 +99,21 @@ def run(options: RunOptions) -> RunResult:
             import os
 
             os.environ["OPENF1_URL"] = options.openf1_url
-        execute("load_openf1", reports_dir, {
-            "seasons": ",".join(str(s) for s in seasons),
-            "offline": options.offline,
-            "refresh": options.refresh,
-            "run_id": run_id,
-        })
+        execute(
+            "load_openf1",
+            reports_dir,
+            {
+                "seasons": ",".join(str(s) for s in seasons),
+                "offline": options.offline,
+                "refresh": options.refresh,
+                "run_id": run_id,
+            },
+        )
         load = _load_counts(db, run_id)
-    log(f"loaded OpenF1 {', '.join(map(str, seasons))}: {load['rows_loaded']} rows, "
-        f"{load['rows_rejected']} rejected, {load['requests']} HTTP requests")
+    log(
+        f"loaded OpenF1 {', '.join(map(str, seasons))}: {load['rows_loaded']} rows, "
+        f"{load['rows_rejected']} rejected, {load['requests']} HTTP requests"
+    )
 
     validations: list = []
     with stages.stage("validate_raw"):
@@ -135,10 +141,12 @@ def run(options: RunOptions) -> RunResult:
     with stages.stage("reports"):
         with db.transaction() as conn:
             counts = reports.mapping_counts(conn)
-            reports.write_csv(reports_dir / "unmapped_races.csv", reports.UNMAPPED_COLUMNS,
-                              reports.unmapped_rows(conn))
-        reports.write_csv(reports_dir / "mapping_updates.csv", reports.UPDATE_COLUMNS,
-                          applied.rows)
+            reports.write_csv(
+                reports_dir / "unmapped_races.csv",
+                reports.UNMAPPED_COLUMNS,
+                reports.unmapped_rows(conn),
+            )
+        reports.write_csv(reports_dir / "mapping_updates.csv", reports.UPDATE_COLUMNS, applied.rows)
         summary = {
             "run_id": run_id,
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -172,8 +180,12 @@ def _load_counts(db: Database, run_id: str) -> dict:
             (run_id,),
         )
         requests, loaded, rejected, fetches = cur.fetchone()
-    return {"requests": int(requests), "rows_loaded": int(loaded),
-            "rows_rejected": int(rejected), "fetches": int(fetches)}
+    return {
+        "requests": int(requests),
+        "rows_loaded": int(loaded),
+        "rows_rejected": int(rejected),
+        "fetches": int(fetches),
+    }
 
 
 def format_summary(summary: dict) -> str:

@@ -73,7 +73,9 @@ def _reason(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def validate(endpoint: str, records: list) -> tuple[list[tuple[dict, _Record]], list[tuple[object, str]]]:
+def validate(
+    endpoint: str, records: list
+) -> tuple[list[tuple[dict, _Record]], list[tuple[object, str]]]:
     """Split records into (raw, parsed) pairs and (payload, reason) rejects.
 
     Duplicate keys collapse to one row: the last one OpenF1 sent wins.

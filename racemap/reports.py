@@ -6,10 +6,26 @@ import csv
 import json
 from pathlib import Path
 
-UNMAPPED_COLUMNS = ["race_id", "year", "name", "reason", "circuit_id", "candidate_count",
-                    "race_start_at"]
-UPDATE_COLUMNS = ["race_id", "race_name", "action", "status", "current_meeting_key",
-                  "current_session_key", "meeting_key", "session_key", "method"]
+UNMAPPED_COLUMNS = [
+    "race_id",
+    "year",
+    "name",
+    "reason",
+    "circuit_id",
+    "candidate_count",
+    "race_start_at",
+]
+UPDATE_COLUMNS = [
+    "race_id",
+    "race_name",
+    "action",
+    "status",
+    "current_meeting_key",
+    "current_session_key",
+    "meeting_key",
+    "session_key",
+    "method",
+]
 
 
 def query_dicts(conn, query: str, params=()) -> list[dict]:

@@ -20,7 +20,7 @@ DEFAULT_VARS = {
 
 
 def parse_vars(pairs: list[str] | None) -> dict[str, str]:
-    """``["NAME=VALUE", ...]`` from ``--var`` into a dict (values stay strings, as dbt gets them)."""
+    """``["NAME=VALUE", ...]`` from ``--var`` into a dict (values stay strings for dbt)."""
     out: dict[str, str] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")

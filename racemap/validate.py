@@ -19,8 +19,16 @@ from .settings import RacesTable
 
 DATASOURCE = "racemap_postgres"
 URL_VARIABLE = "RACEMAP_GX_DATABASE_URL"
-REASONS = ["before_openf1_coverage", "no_circuit_mapping", "no_meeting", "no_race_session",
-           "cancelled", "ambiguous", "conflict", "not_yet_run"]
+REASONS = [
+    "before_openf1_coverage",
+    "no_circuit_mapping",
+    "no_meeting",
+    "no_race_session",
+    "cancelled",
+    "ambiguous",
+    "conflict",
+    "not_yet_run",
+]
 
 
 @dataclass
@@ -73,47 +81,69 @@ def _suites(gx, races: RacesTable) -> dict[str, tuple[str, str, str, list]]:
     E = gx.expectations
     # GX replaces {batch} with "(select ...) as subselect", so name it through a CTE.
     return {
-        "raw_openf1_meetings": ("raw_openf1_meetings", "raw", "openf1_meetings", [
-            E.ExpectTableRowCountToBeBetween(min_value=1),
-            E.ExpectColumnValuesToNotBeNull(column="meeting_key"),
-            E.ExpectColumnValuesToBeUnique(column="meeting_key"),
-        ]),
-        "raw_openf1_sessions": ("raw_openf1_sessions", "raw", "openf1_sessions", [
-            E.ExpectTableRowCountToBeBetween(min_value=1),
-            E.ExpectColumnValuesToNotBeNull(column="session_key"),
-            E.ExpectColumnValuesToBeUnique(column="session_key"),
-            E.UnexpectedRowsExpectation(
-                description="every session's meeting_key exists in raw.openf1_meetings",
-                unexpected_rows_query=(
-                    "with s as (select * from {batch})"
-                    " select s.session_key, s.meeting_key from s where not exists"
-                    " (select 1 from raw.openf1_meetings m where m.meeting_key = s.meeting_key)"
+        "raw_openf1_meetings": (
+            "raw_openf1_meetings",
+            "raw",
+            "openf1_meetings",
+            [
+                E.ExpectTableRowCountToBeBetween(min_value=1),
+                E.ExpectColumnValuesToNotBeNull(column="meeting_key"),
+                E.ExpectColumnValuesToBeUnique(column="meeting_key"),
+            ],
+        ),
+        "raw_openf1_sessions": (
+            "raw_openf1_sessions",
+            "raw",
+            "openf1_sessions",
+            [
+                E.ExpectTableRowCountToBeBetween(min_value=1),
+                E.ExpectColumnValuesToNotBeNull(column="session_key"),
+                E.ExpectColumnValuesToBeUnique(column="session_key"),
+                E.UnexpectedRowsExpectation(
+                    description="every session's meeting_key exists in raw.openf1_meetings",
+                    unexpected_rows_query=(
+                        "with s as (select * from {batch})"
+                        " select s.session_key, s.meeting_key from s where not exists"
+                        " (select 1 from raw.openf1_meetings m where m.meeting_key = s.meeting_key)"
+                    ),
                 ),
-            ),
-        ]),
-        "races_openf1_keys": ("app_races", races.schema, races.table, [
-            E.ExpectColumnValuesToBeUnique(column="openf1_meeting_key"),
-            E.ExpectColumnValuesToBeUnique(column="openf1_session_key"),
-            E.UnexpectedRowsExpectation(
-                description="each mapped race's session is the Grand Prix race session of its meeting",
-                unexpected_rows_query=(
-                    "with r as (select * from {batch})"
-                    " select r.openf1_meeting_key, r.openf1_session_key from r"
-                    " where r.openf1_session_key is not null and not exists ("
-                    " select 1 from raw.openf1_sessions s"
-                    " where s.session_key = r.openf1_session_key"
-                    " and s.meeting_key = r.openf1_meeting_key"
-                    " and lower(trim(s.session_name)) = 'race')"
+            ],
+        ),
+        "races_openf1_keys": (
+            "app_races",
+            races.schema,
+            races.table,
+            [
+                E.ExpectColumnValuesToBeUnique(column="openf1_meeting_key"),
+                E.ExpectColumnValuesToBeUnique(column="openf1_session_key"),
+                E.UnexpectedRowsExpectation(
+                    description=(
+                        "each mapped race's session is the Grand Prix race session of its meeting"
+                    ),
+                    unexpected_rows_query=(
+                        "with r as (select * from {batch})"
+                        " select r.openf1_meeting_key, r.openf1_session_key from r"
+                        " where r.openf1_session_key is not null and not exists ("
+                        " select 1 from raw.openf1_sessions s"
+                        " where s.session_key = r.openf1_session_key"
+                        " and s.meeting_key = r.openf1_meeting_key"
+                        " and lower(trim(s.session_name)) = 'race')"
+                    ),
                 ),
-            ),
-        ]),
-        "race_openf1_mapping": ("race_openf1_mapping", "racemap", "race_openf1_mapping", [
-            E.ExpectColumnValuesToNotBeNull(column="race_id"),
-            E.ExpectColumnValuesToBeUnique(column="race_id"),
-            E.ExpectColumnValuesToBeUnique(column="meeting_key"),
-            E.ExpectColumnValuesToBeUnique(column="session_key"),
-            E.ExpectColumnValuesToBeInSet(column="reason", value_set=REASONS),
-        ]),
+            ],
+        ),
+        "race_openf1_mapping": (
+            "race_openf1_mapping",
+            "racemap",
+            "race_openf1_mapping",
+            [
+                E.ExpectColumnValuesToNotBeNull(column="race_id"),
+                E.ExpectColumnValuesToBeUnique(column="race_id"),
+                E.ExpectColumnValuesToBeUnique(column="meeting_key"),
+                E.ExpectColumnValuesToBeUnique(column="session_key"),
+                E.ExpectColumnValuesToBeInSet(column="reason", value_set=REASONS),
+            ],
+        ),
     }
 
 
@@ -141,8 +171,9 @@ def _describe(result) -> list[str]:
     return failed
 
 
-def run_checkpoint(db, name: str, races: RacesTable, reports_dir: Path,
-                   run_name: str) -> ValidationOutcome:
+def run_checkpoint(
+    db, name: str, races: RacesTable, reports_dir: Path, run_name: str
+) -> ValidationOutcome:
     """Run checkpoint ``raw`` or ``mapping``; Data Docs are rebuilt into reports/validation."""
     os.environ[URL_VARIABLE] = db.sqlalchemy_url
     gx, context = _context()
@@ -158,15 +189,19 @@ def run_checkpoint(db, name: str, races: RacesTable, reports_dir: Path,
         asset_name, schema, table, expectations = suites[suite_name]
         batch = _table_asset(datasource, asset_name, schema, table)
         suite = _suite(gx, context, suite_name, expectations)
-        definitions.append(context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
-        ))
-    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-        name=name,
-        validation_definitions=definitions,
-        actions=[UpdateDataDocsAction(name="update_data_docs")],
-        result_format={"result_format": "SUMMARY"},
-    ))
+        definitions.append(
+            context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
+            )
+        )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=definitions,
+            actions=[UpdateDataDocsAction(name="update_data_docs")],
+            result_format={"result_format": "SUMMARY"},
+        )
+    )
     result = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
     publish_docs(context, reports_dir)
     evaluated = sum(len(r.results) for r in result.run_results.values())

@@ -9,8 +9,10 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-          "language_info": {"name": "python"}}
+KERNEL = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
 
 
 def notebook(cells):
@@ -26,36 +28,38 @@ def params(source):
     return cell
 
 
-LOAD = notebook([
-    new_markdown_cell(
-        "# Load OpenF1 meetings and sessions\n\n"
-        "Fetches `/v1/meetings` and `/v1/sessions` once per season (or reads the bundled "
-        "snapshot with `offline=True`) into `raw.openf1_meetings` / `raw.openf1_sessions`. "
-        "The database comes from `DATABASE_URL` (the embedded one when unset): never pass "
-        "credentials as parameters."
-    ),
-    params(
-        'seasons = "2023-2025"  # a year, a range or a list: "2023-2025", "2024", "2023,2025"\n'
-        "offline = True  # True: the bundled snapshot in data/openf1/snapshot/\n"
-        "refresh = False  # True: fetch settled seasons again\n"
-        "run_id = None  # set by racemap run, to find this load in raw.openf1_loads"
-    ),
-    new_code_cell(
-        "from racemap.db import resolve_database\n"
-        "from racemap.loader import load_openf1, parse_seasons\n\n"
-        "db = resolve_database()\n"
-        "result = load_openf1(db, parse_seasons(seasons), offline=offline, refresh=refresh,\n"
-        "                     run_id=run_id)\n"
-        'print(f"{result.rows_loaded} rows loaded, {result.rows_rejected} rejected, "\n'
-        '      f"{result.requests} HTTP requests")'
-    ),
-    new_code_cell(
-        "import pandas as pd\n\n"
-        "loads = pd.DataFrame([vars(x) for x in result.loads])\n"
-        'loads.pivot_table(index="season", columns="endpoint",\n'
-        '                  values=["rows_loaded", "rows_rejected"], aggfunc="sum")'
-    ),
-])
+LOAD = notebook(
+    [
+        new_markdown_cell(
+            "# Load OpenF1 meetings and sessions\n\n"
+            "Fetches `/v1/meetings` and `/v1/sessions` once per season (or reads the bundled "
+            "snapshot with `offline=True`) into `raw.openf1_meetings` / `raw.openf1_sessions`. "
+            "The database comes from `DATABASE_URL` (the embedded one when unset): never pass "
+            "credentials as parameters."
+        ),
+        params(
+            'seasons = "2023-2025"  # a year, a range or a list: "2023-2025", "2024", "2023,2025"\n'
+            "offline = True  # True: the bundled snapshot in data/openf1/snapshot/\n"
+            "refresh = False  # True: fetch settled seasons again\n"
+            "run_id = None  # set by racemap run, to find this load in raw.openf1_loads"
+        ),
+        new_code_cell(
+            "from racemap.db import resolve_database\n"
+            "from racemap.loader import load_openf1, parse_seasons\n\n"
+            "db = resolve_database()\n"
+            "result = load_openf1(db, parse_seasons(seasons), offline=offline, refresh=refresh,\n"
+            "                     run_id=run_id)\n"
+            'print(f"{result.rows_loaded} rows loaded, {result.rows_rejected} rejected, "\n'
+            '      f"{result.requests} HTTP requests")'
+        ),
+        new_code_cell(
+            "import pandas as pd\n\n"
+            "loads = pd.DataFrame([vars(x) for x in result.loads])\n"
+            'loads.pivot_table(index="season", columns="endpoint",\n'
+            '                  values=["rows_loaded", "rows_rejected"], aggfunc="sum")'
+        ),
+    ]
+)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,16 @@ AS_OF = "2026-11-25T00:00:00Z"  # pins not_yet_run so results do not drift with 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_tool_dirs(tmp_path_factory):
     base = tmp_path_factory.mktemp("tools")
-    saved = {k: os.environ.get(k) for k in
-             ("DBT_TARGET_PATH", "DBT_LOG_PATH", "RACEMAP_GX_ROOT", "DATABASE_URL", "OPENF1_URL")}
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            "DBT_TARGET_PATH",
+            "DBT_LOG_PATH",
+            "RACEMAP_GX_ROOT",
+            "DATABASE_URL",
+            "OPENF1_URL",
+        )
+    }
     os.environ["DBT_TARGET_PATH"] = str(base / "dbt-target")
     os.environ["DBT_LOG_PATH"] = str(base / "dbt-logs")
     os.environ["RACEMAP_GX_ROOT"] = str(base / "gx-root")
@@ -58,15 +66,17 @@ def create_database(prefix: str = "racemap_test") -> Database:
     with conn.cursor() as cur:
         cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     conn.close()
-    return Database(host=server.host, port=server.port, user=server.user, dbname=name,
-                    password=server.password)
+    return Database(
+        host=server.host, port=server.port, user=server.user, dbname=name, password=server.password
+    )
 
 
 def drop_database(db: Database) -> None:
     _server, conn = _admin()
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(
-            sql.Identifier(db.dbname)))
+        cur.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(db.dbname))
+        )
     conn.close()
 
 
@@ -99,9 +109,13 @@ def run_pipeline(db: Database, reports_dir: Path, **kwargs):
     """racemap run in this process, offline over 2023-2025 unless told otherwise."""
     variables = {"as_of": AS_OF, **kwargs.pop("variables", {})}
     options = RunOptions(
-        database_url=db.url, seasons=kwargs.pop("seasons", "2023-2025"),
-        offline=kwargs.pop("offline", True), reports_dir=reports_dir, variables=variables,
-        log=lambda *_: None, **kwargs,
+        database_url=db.url,
+        seasons=kwargs.pop("seasons", "2023-2025"),
+        offline=kwargs.pop("offline", True),
+        reports_dir=reports_dir,
+        variables=variables,
+        log=lambda *_: None,
+        **kwargs,
     )
     return run(options)
 

@@ -25,8 +25,11 @@ def test_offline_run_maps_the_snapshot_races(mapped_demo):
     db, result, reports = mapped_demo
     assert result.exit_code == 0, result.failures
     for race_id, meeting_key, session_key in NAMED_RACES:
-        rows = query(db, "select openf1_meeting_key, openf1_session_key from public.races"
-                         " where id = %s", (race_id,))
+        rows = query(
+            db,
+            "select openf1_meeting_key, openf1_session_key from public.races where id = %s",
+            (race_id,),
+        )
         assert rows == [(meeting_key, session_key)], race_id
 
     summary = result.summary
@@ -41,10 +44,13 @@ def test_offline_run_maps_the_snapshot_races(mapped_demo):
 
 def test_every_mapped_session_is_the_race_of_its_meeting(mapped_demo):
     db, _result, _reports = mapped_demo
-    rows = query(db, """
+    rows = query(
+        db,
+        """
         select r.id, s.session_name, s.meeting_key = r.openf1_meeting_key
         from public.races r join raw.openf1_sessions s on s.session_key = r.openf1_session_key
-    """)
+    """,
+    )
     assert len(rows) == 67
     assert {(name, same) for _id, name, same in rows} == {("Race", True)}
 
@@ -70,16 +76,20 @@ def test_reports_are_written(mapped_demo):
 
 def test_second_run_changes_nothing(mapped_demo, tmp_path):
     db, _first, _reports = mapped_demo
-    before = query(db, "select id, openf1_meeting_key, openf1_session_key from public.races"
-                       " order by id")
+    before = query(
+        db, "select id, openf1_meeting_key, openf1_session_key from public.races order by id"
+    )
     raw_before = query(db, "select meeting_key, loaded_at from raw.openf1_meetings order by 1")
     second = run_pipeline(db, tmp_path)
     assert second.exit_code == 0
     assert second.summary["updates"] == 0 and second.summary["updates_applied"] == 0
-    assert query(db, "select id, openf1_meeting_key, openf1_session_key from public.races"
-                     " order by id") == before
-    assert query(db, "select meeting_key, loaded_at from raw.openf1_meetings order by 1") \
-        == raw_before
+    assert (
+        query(db, "select id, openf1_meeting_key, openf1_session_key from public.races order by id")
+        == before
+    )
+    assert (
+        query(db, "select meeting_key, loaded_at from raw.openf1_meetings order by 1") == raw_before
+    )
 
 
 def test_expected_mapping_2023_2025(mapped_demo):
@@ -88,30 +98,43 @@ def test_expected_mapping_2023_2025(mapped_demo):
     expected_path = Path(__file__).parent / "expected" / "mapping_2023_2025.csv"
     with expected_path.open() as handle:
         expected = [
-            (r["race_id"], r["status"], r["meeting_key"] or None, r["session_key"] or None,
-             r["reason"] or None)
+            (
+                r["race_id"],
+                r["status"],
+                r["meeting_key"] or None,
+                r["session_key"] or None,
+                r["reason"] or None,
+            )
             for r in csv.DictReader(handle)
         ]
     actual = [
         (race_id, status, str(m) if m else None, str(s) if s else None, reason)
-        for race_id, status, m, s, reason in query(db, """
+        for race_id, status, m, s, reason in query(
+            db,
+            """
             select race_id, status, meeting_key, session_key, reason
             from racemap.race_openf1_mapping where season between 2023 and 2025
             order by race_start_at
-        """)
+        """,
+        )
     ]
     assert actual == expected
 
 
 def test_migration_adds_unique_indexed_key_columns(mapped_demo):
     db, _result, _reports = mapped_demo
-    rows = query(db, """
+    rows = query(
+        db,
+        """
         select a.attname, format_type(a.atttypid, a.atttypmod), i.indisunique
         from pg_index i
         join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
         where i.indrelid = 'public.races'::regclass and i.indnatts = 1
           and a.attname like 'openf1_%'
         order by 1
-    """)
-    assert rows == [("openf1_meeting_key", "integer", True),
-                    ("openf1_session_key", "integer", True)]
+    """,
+    )
+    assert rows == [
+        ("openf1_meeting_key", "integer", True),
+        ("openf1_session_key", "integer", True),
+    ]

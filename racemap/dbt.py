@@ -25,6 +25,11 @@ def _vars_arg(variables: dict | None) -> list[str]:
     return ["--vars", json.dumps(variables)] if variables else []
 
 
+def project_dir() -> str:
+    """The dbt project: this repository, or $RACEMAP_DBT_PROJECT_DIR (a copy with other seeds)."""
+    return os.environ.get("RACEMAP_DBT_PROJECT_DIR") or str(PROJECT_DIR)
+
+
 def invoke(args: list[str], variables: dict | None = None, quiet: bool = True) -> DbtOutcome:
     """Run one dbt command against the project; the caller has exported the PG* variables."""
     from dbt.cli.main import dbtRunner
@@ -32,9 +37,9 @@ def invoke(args: list[str], variables: dict | None = None, quiet: bool = True) -
     full = [
         *args,
         "--project-dir",
-        str(PROJECT_DIR),
+        project_dir(),
         "--profiles-dir",
-        str(PROJECT_DIR),
+        project_dir(),
         *_vars_arg(variables),
     ]
     if quiet:

@@ -18,7 +18,7 @@ from .errors import RacemapError
 from .loader import ensure_raw_tables, parse_seasons
 from .notebooks import execute
 from .paths import DEFAULT_REPORTS_DIR
-from .settings import RacesTable
+from .settings import DEFAULT_VARS, RacesTable
 
 
 @dataclass
@@ -60,10 +60,36 @@ class Stages:
             self.seconds[name] = round(time.perf_counter() - start, 3)
 
 
-def prepare_races(db: Database, races: RacesTable, log=print) -> None:
+def check_race_columns(conn, races: RacesTable, variables: dict) -> None:
+    """Every column the race_* vars name exists: a clear error before dbt's SQL one."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = %s and table_name = %s",
+            (races.schema, races.table),
+        )
+        present = {row[0] for row in cur.fetchall()}
+    wanted = {**DEFAULT_VARS, **variables}
+    for var in (
+        "race_id_column",
+        "race_circuit_column",
+        "race_date_column",
+        "race_name_column",
+        "race_time_column",
+    ):
+        column = wanted.get(var)
+        if column and column not in present:
+            raise RacemapError(
+                f"column {column!r} ({var}) does not exist in {races.name}: "
+                f"set --var {var}=<column>"
+            )
+
+
+def prepare_races(db: Database, races: RacesTable, variables: dict, log=print) -> None:
     """Demo races on the embedded database; a clear error when a user database lacks the table."""
     with db.transaction() as conn:
         if relation_exists(conn, races.schema, races.table):
+            check_race_columns(conn, races, variables)
             return
         if db.embedded and (races.schema, races.table) == ("public", "races"):
             count = create_demo_tables(conn)
@@ -91,7 +117,7 @@ def run(options: RunOptions) -> RunResult:
             ensure_raw_tables(conn)
     log(f"database: {db.display}")
     with stages.stage("migrate"):
-        prepare_races(db, races, log)
+        prepare_races(db, races, options.variables, log)
         dbt.migrate(options.variables)
 
     with stages.stage("load"):

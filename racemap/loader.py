@@ -7,6 +7,8 @@ A failure anywhere in it rolls back that season's endpoint only; what was loaded
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from .errors import RacemapError
 from .openf1 import ENDPOINTS, FetchResult, OpenF1Client, read_snapshot
 
 FIRST_SEASON = 2023
+SNAPSHOT_URL_PREFIX = "snapshot:"
 
 RAW_DDL = """
 create schema if not exists raw;
@@ -208,39 +211,53 @@ def store(conn, fetched: FetchResult, run_id: str, started_at: datetime) -> Seas
 
 
 def _record_failure(db: Database, run_id, endpoint, season, url, requests, error, started_at):
+    """Audit a failed fetch or write in its own transaction: the failed one rolled back."""
     with db.transaction() as conn, conn.cursor() as cur:
         cur.execute(
             "insert into raw.openf1_loads (run_id, endpoint, season, url, status, requests,"
             " error, started_at) values (%s, %s, %s, %s, 'failed', %s, %s, %s)",
-            (run_id, endpoint, season, url, requests, error, started_at),
+            (run_id, endpoint, season, url, requests, error[:2000], started_at),
         )
 
 
 def season_is_settled(conn, season: int, today: datetime | None = None) -> bool:
-    """Both endpoints loaded before, and the season's last session is over (not this year)."""
+    """True when ``season`` need not be fetched again: it is over and was loaded after it ended.
+
+    Over: a season before this year whose last loaded session has ended. Loaded after it ended:
+    the latest fetch of each endpoint succeeded with rows and started in a later year. That
+    matters because legacy OpenF1 lists only sessions that have happened: a season loaded while
+    it was running looks over (its last *known* session has ended) yet lacks its last races.
+    A latest fetch that failed (a killed load) makes the season due again, so the next run
+    completes it. Snapshot loads (``--offline``) do not count: the bundled snapshot is legacy
+    and ends in November 2025. The current season, and any later one, is always fetched.
+    """
     today = today or datetime.now(UTC)
     if season >= today.year:
         return False
     with conn.cursor() as cur:
         cur.execute(
-            "select count(distinct endpoint) from raw.openf1_loads"
-            " where season = %s and status = 'ok' and rows_loaded > 0",
-            (season,),
+            "select count(*) from ("
+            "  select distinct on (endpoint) endpoint, status, rows_loaded, started_at"
+            "  from raw.openf1_loads where season = %s and url not like %s"
+            "  order by endpoint, load_id desc"
+            ") latest where status = 'ok' and rows_loaded > 0 and started_at >= %s",
+            (season, f"{SNAPSHOT_URL_PREFIX}%", datetime(season + 1, 1, 1, tzinfo=UTC)),
         )
         if cur.fetchone()[0] < len(ENDPOINTS):
             return False
         cur.execute(
-            "select coalesce(max(coalesce(date_end, date_start)) < now(), false)"
+            "select coalesce(max(coalesce(date_end, date_start)) < %s, false)"
             " from raw.openf1_sessions where year = %s",
-            (season,),
+            (today, season),
         )
         return bool(cur.fetchone()[0])
 
 
 def _progress(total: int):
-    from tqdm.auto import tqdm
+    """A tqdm bar on a terminal; nothing in CI, in notebooks (papermill) or when piped."""
+    from tqdm import tqdm
 
-    quiet = not sys.stderr.isatty()
+    quiet = not sys.stderr.isatty() or bool(os.environ.get("CI")) or "ipykernel" in sys.modules
     return tqdm(total=total, desc="OpenF1", unit="fetch", disable=quiet, leave=False)
 
 
@@ -251,16 +268,27 @@ def load_openf1(
     client: OpenF1Client | None = None,
     refresh: bool = False,
     run_id: str | None = None,
+    today: datetime | None = None,
 ) -> LoadResult:
-    """Load meetings and sessions of ``seasons``: two fetches a season at the most."""
+    """Load meetings and sessions of ``seasons``: two fetches a season at the most.
+
+    Settled seasons (see :func:`season_is_settled`) are skipped unless ``refresh``; ``today``
+    pins the calendar for tests. The first failing fetch stops the load with a RacemapError,
+    after it is audited; what earlier fetches committed stays.
+    """
     run_id = run_id or uuid.uuid4().hex
     result = LoadResult(run_id)
     with db.transaction() as conn:
         ensure_raw_tables(conn)
-        skip = set() if refresh or offline else {s for s in seasons if season_is_settled(conn, s)}
+        skip = (
+            set()
+            if refresh or offline
+            else {s for s in seasons if season_is_settled(conn, s, today)}
+        )
     own_client = client is None and not offline
     if own_client:
         client = OpenF1Client()
+    requests_before = client.requests_made if client is not None else 0
     try:
         with _progress(len(seasons) * len(ENDPOINTS)) as bar:
             for season in seasons:
@@ -268,27 +296,40 @@ def load_openf1(
                     bar.set_postfix_str(f"{endpoint} {season}")
                     if season in skip:
                         result.loads.append(SeasonLoad(endpoint, season, "skipped"))
-                        bar.update()
-                        continue
-                    result.loads.append(_load_one(db, client, endpoint, season, offline, run_id))
+                    else:
+                        result.loads.append(
+                            _load_one(db, client, endpoint, season, offline, run_id)
+                        )
                     bar.update()
     finally:
         if client is not None:
-            result.requests = client.requests_made
+            result.requests = client.requests_made - requests_before
         if own_client:
             client.close()
     return result
 
 
+def _fetch(client: OpenF1Client | None, endpoint: str, season: int, offline: bool) -> FetchResult:
+    return read_snapshot(endpoint, season) if offline else client.fetch(endpoint, season)
+
+
 def _load_one(db, client, endpoint, season, offline, run_id) -> SeasonLoad:
+    """Fetch one (endpoint, season) and write it in one transaction; audit a failure of either."""
     started_at = datetime.now(UTC)
     before = client.requests_made if client else 0
+    url = (
+        f"{SNAPSHOT_URL_PREFIX}{endpoint}.json?year={season}"
+        if offline
+        else client.safe_url(endpoint, season)
+    )
     try:
-        fetched = read_snapshot(endpoint, season) if offline else client.fetch(endpoint, season)
-    except RacemapError as exc:
-        url = "snapshot" if offline else client.safe_url(endpoint, season)
+        fetched = _fetch(client, endpoint, season, offline)
+        with db.transaction() as conn:
+            return store(conn, fetched, run_id, started_at)
+    except Exception as exc:
         made = (client.requests_made - before) if client else 0
-        _record_failure(db, run_id, endpoint, season, url, made, str(exc), started_at)
+        message = str(exc) if isinstance(exc, RacemapError) else f"{type(exc).__name__}: {exc}"
+        # The audit must not hide the real error (e.g. when the database itself went away).
+        with contextlib.suppress(Exception):
+            _record_failure(db, run_id, endpoint, season, url, made, message, started_at)
         raise
-    with db.transaction() as conn:
-        return store(conn, fetched, run_id, started_at)

@@ -7,9 +7,33 @@ record, not rejected. A missing key or a wrong type makes a reject with its reas
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+)
+
+
+def _must_be_text(value: object) -> object:
+    """OpenF1 sends ISO 8601 strings; a number here is a wrong type, not a Unix time to guess."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"a timestamp must be an ISO 8601 string, not {type(value).__name__}")
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Older captures have naive times (OPENF1_NOTES §5): they are UTC, not a reason to reject."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_must_be_text), AfterValidator(_as_utc)]
 
 
 class _Record(BaseModel):
@@ -33,8 +57,8 @@ class Meeting(_Record):
     circuit_info_url: str | None = None
     circuit_image: str | None = None
     gmt_offset: str | None = None
-    date_start: AwareDatetime | None = None
-    date_end: AwareDatetime | None = None
+    date_start: UtcDatetime | None = None
+    date_end: UtcDatetime | None = None
     is_cancelled: StrictBool | None = None
     year: StrictInt
 
@@ -51,8 +75,8 @@ class Session(_Record):
     circuit_key: StrictInt | None = None
     circuit_short_name: str | None = None
     gmt_offset: str | None = None
-    date_start: AwareDatetime | None = None
-    date_end: AwareDatetime | None = None
+    date_start: UtcDatetime | None = None
+    date_end: UtcDatetime | None = None
     is_cancelled: StrictBool | None = None
     year: StrictInt
 

@@ -1,0 +1,428 @@
+"""The OpenF1 loader against a real PostgreSQL: what loads, what is rejected, how many requests.
+
+HTTP goes through pytest-httpx's mock transport (bodies from the recorded data in data/openf1/
+and tests/fixtures/openf1/) or through the local OpenF1 server of racemap.openf1_server. No
+test touches the internet or sleeps: retries wait zero seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from conftest import query
+from test_openf1_client import (
+    BASE,
+    SAMPLES_2026,
+    fixture,
+    samples_2026,
+    snapshot,
+    truncated,
+    url,
+)
+
+from racemap.errors import RacemapError
+from racemap.loader import _progress, load_openf1
+from racemap.openf1 import OpenF1Client
+from racemap.openf1_server import serve
+from racemap.paths import SNAPSHOT_DIR
+from racemap.pipeline import _load_counts
+
+TODAY = datetime(2026, 6, 1, tzinfo=UTC)  # pins "the current season" to 2026
+ATTEMPTS = 3
+
+
+def client(base_url: str = BASE) -> OpenF1Client:
+    """Retries as in production, but without waiting."""
+    return OpenF1Client(
+        base_url=base_url, attempts=ATTEMPTS, backoff=0.0, jitter=0.0, sleep=lambda _s: None
+    )
+
+
+def load(db, seasons, c=None, **kwargs):
+    with c or client() as c:
+        return load_openf1(db, seasons, client=c, today=TODAY, **kwargs)
+
+
+def answer(httpx_mock, season: int, meetings=None, sessions=None) -> None:
+    """Register one good answer per endpoint: the recorded season unless told otherwise."""
+    for endpoint, records in (("meetings", meetings), ("sessions", sessions)):
+        body = snapshot(endpoint, season) if records is None else records
+        httpx_mock.add_response(url=url(endpoint, season), json=body)
+
+
+def table_counts(db) -> dict:
+    rows = query(
+        db,
+        "select 'meetings', year, count(*) from raw.openf1_meetings group by year"
+        " union all select 'sessions', year, count(*) from raw.openf1_sessions group by year",
+    )
+    return {(endpoint, year): n for endpoint, year, n in rows}
+
+
+def rejects(db) -> list[tuple]:
+    return query(
+        db, "select endpoint, season, reason, payload from raw.openf1_rejects order by reject_id"
+    )
+
+
+def audit(db, run_id) -> list[tuple]:
+    return query(
+        db,
+        "select endpoint, season, status, http_status, requests, rows_received, rows_loaded,"
+        " rows_rejected from raw.openf1_loads where run_id = %s order by load_id",
+        (run_id,),
+    )
+
+
+def records_of(db, endpoint: str, season: int) -> dict:
+    key = "meeting_key" if endpoint == "meetings" else "session_key"
+    rows = query(db, f"select {key}, record from raw.openf1_{endpoint} where year = %s", (season,))
+    return dict(rows)
+
+
+# -- a flaky, rate-limited API -------------------------------------------------------------------
+FLAKY_FIRST_ANSWERS = {
+    "429-retry-after": dict(
+        status_code=429, headers={"Retry-After": "1"}, content=fixture("rate_limited_429.json")
+    ),
+    "500": dict(status_code=500, content=fixture("server_error_500.html")),
+    "502": dict(status_code=502, content=fixture("bad_gateway_502.html")),
+    "503": dict(status_code=503, content=fixture("unavailable_503.txt")),
+    "truncated-json": dict(content=truncated(snapshot("meetings", 2024))),
+    "html-200": dict(content=fixture("html_200.html")),
+}
+FLAKY_EXCEPTIONS = {
+    "timeout": httpx.ReadTimeout("The read operation timed out"),
+    "dropped-connection": httpx.RemoteProtocolError(
+        "Server disconnected without sending a response."
+    ),
+}
+
+
+@pytest.mark.parametrize("case", [*FLAKY_FIRST_ANSWERS, *FLAKY_EXCEPTIONS])
+def test_a_flaky_answer_is_retried_and_everything_loads(fresh_db, httpx_mock, case):
+    if case in FLAKY_EXCEPTIONS:
+        httpx_mock.add_exception(FLAKY_EXCEPTIONS[case], url=url("meetings", 2024))
+    else:
+        httpx_mock.add_response(url=url("meetings", 2024), **FLAKY_FIRST_ANSWERS[case])
+    answer(httpx_mock, 2024)
+
+    result = load(fresh_db, [2024])
+
+    assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
+    assert rejects(fresh_db) == []
+    assert result.requests == 3 == len(httpx_mock.get_requests())
+    assert audit(fresh_db, result.run_id) == [
+        ("meetings", 2024, "ok", 200, 2, 25, 25, 0),
+        ("sessions", 2024, "ok", 200, 1, 123, 123, 0),
+    ]
+
+
+def test_404_no_results_is_an_empty_season(fresh_db, httpx_mock):
+    for endpoint in ("meetings", "sessions"):
+        httpx_mock.add_response(
+            url=url(endpoint, 2022), status_code=404, content=fixture("no_results_404.json")
+        )
+
+    result = load(fresh_db, [2022])
+
+    assert table_counts(fresh_db) == {} and rejects(fresh_db) == []
+    assert result.requests == 2
+    assert audit(fresh_db, result.run_id) == [
+        ("meetings", 2022, "ok", 404, 1, 0, 0, 0),
+        ("sessions", 2022, "ok", 404, 1, 0, 0, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [fixture("html_200.html"), truncated(snapshot("meetings", 2024))],
+    ids=["html", "truncated-json"],
+)
+def test_a_200_that_stays_bad_fails_loudly_and_never_loads_as_empty(fresh_db, httpx_mock, body):
+    answer(httpx_mock, 2024)
+    before = load(fresh_db, [2024])
+    loaded = records_of(fresh_db, "meetings", 2024)
+    for _ in range(ATTEMPTS):
+        httpx_mock.add_response(url=url("meetings", 2024), content=body)
+
+    with pytest.raises(RacemapError, match="meetings for 2024 failed after 3 attempts: HTTP 200"):
+        load(fresh_db, [2024], refresh=True, run_id="bad-200")
+
+    assert records_of(fresh_db, "meetings", 2024) == loaded  # the earlier load is intact
+    assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
+    assert rejects(fresh_db) == []
+    assert before.requests == 2 and len(httpx_mock.get_requests()) == 2 + ATTEMPTS
+    assert audit(fresh_db, "bad-200") == [("meetings", 2024, "failed", None, 3, 0, 0, 0)]
+
+
+# -- records ------------------------------------------------------------------------------------
+def test_duplicate_records_collapse_to_one_row(fresh_db, httpx_mock):
+    meetings, sessions = snapshot("meetings", 2024), snapshot("sessions", 2024)
+    shanghai = next(m for m in meetings if m["meeting_name"] == "Chinese Grand Prix")
+    answer(httpx_mock, 2024, meetings + [shanghai], sessions + sessions[:3])  # issue #58
+
+    result = load(fresh_db, [2024])
+
+    assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
+    assert rejects(fresh_db) == []
+    assert result.requests == 2
+    assert audit(fresh_db, result.run_id) == [
+        ("meetings", 2024, "ok", 200, 1, 26, 25, 0),
+        ("sessions", 2024, "ok", 200, 1, 126, 123, 0),
+    ]
+
+
+def _drop(field):
+    def broken(record):
+        del record[field]
+
+    return broken
+
+
+def _set(field, value):
+    def broken(record):
+        record[field] = value
+
+    return broken
+
+
+BAD_RECORDS = {
+    # case: (endpoint, how a real record is broken, expected reason)
+    "meeting-without-meeting_key": (
+        "meetings",
+        _drop("meeting_key"),
+        "meeting_key: Field required",
+    ),
+    "session-without-meeting_key": (
+        "sessions",
+        _drop("meeting_key"),
+        "meeting_key: Field required",
+    ),
+    "circuit_key-as-text": (
+        "meetings",
+        _set("circuit_key", "63"),
+        "circuit_key: Input should be a valid integer",
+    ),
+    "date_start-as-a-number": (
+        "sessions",
+        _set("date_start", 1709294400),
+        "date_start: Value error, a timestamp must be an ISO 8601 string, not int",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_RECORDS)
+def test_a_bad_record_is_rejected_and_the_good_ones_load(fresh_db, httpx_mock, case):
+    endpoint, break_it, reason = BAD_RECORDS[case]
+    records = {e: snapshot(e, 2024) for e in ("meetings", "sessions")}
+    bad = records[endpoint][0]
+    break_it(bad)
+    answer(httpx_mock, 2024, records["meetings"], records["sessions"])
+
+    result = load(fresh_db, [2024])
+
+    expected = {("meetings", 2024): 25, ("sessions", 2024): 123}
+    expected[(endpoint, 2024)] -= 1
+    assert table_counts(fresh_db) == expected
+    assert rejects(fresh_db) == [(endpoint, 2024, reason, bad)]
+    assert result.requests == 2 and result.rows_rejected == 1
+
+
+def test_unknown_fields_are_kept_in_the_record(fresh_db, httpx_mock):
+    meetings = snapshot("meetings", 2024)
+    meetings[3]["circuit_layout_version"] = 2  # a field OpenF1 may add tomorrow
+    answer(httpx_mock, 2024, meetings)
+
+    result = load(fresh_db, [2024])
+
+    assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
+    assert rejects(fresh_db) == [] and result.requests == 2
+    assert records_of(fresh_db, "meetings", 2024)[meetings[3]["meeting_key"]] == meetings[3]
+
+
+def test_legacy_and_current_record_shapes_both_load(fresh_db, httpx_mock):
+    answer(httpx_mock, 2024)
+    answer(httpx_mock, 2026, samples_2026("meetings"), samples_2026("sessions"))
+
+    result = load(fresh_db, [2024, 2026])
+
+    assert table_counts(fresh_db) == {
+        ("meetings", 2024): 25,
+        ("sessions", 2024): 123,
+        ("meetings", 2026): 2,
+        ("sessions", 2026): 5,
+    }
+    assert rejects(fresh_db) == [] and result.requests == 4
+    shapes = query(
+        fresh_db,
+        "select year, count(date_end), count(is_cancelled), count(circuit_type),"
+        " count(meeting_code) from raw.openf1_meetings group by year order by year",
+    )
+    assert shapes == [(2024, 0, 0, 0, 25), (2026, 2, 2, 2, 0)]
+    miami = query(
+        fresh_db,
+        "select date_end, is_cancelled, circuit_type from raw.openf1_meetings"
+        " where meeting_key = 1284",
+    )
+    assert miami == [(datetime(2026, 5, 3, 19, tzinfo=UTC), False, "Temporary - Street")]
+
+
+# -- transactions, upserts, incremental loads ----------------------------------------------------
+def test_a_killed_load_keeps_the_previous_data_and_the_next_run_completes_it(
+    fresh_db, httpx_mock, monkeypatch
+):
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+    first_sessions = records_of(fresh_db, "sessions", 2024)
+
+    # OpenF1 republishes the season (every record gains a field); the load dies after the
+    # meetings, half-way through writing the sessions.
+    newer = {e: snapshot(e, 2024) for e in ("meetings", "sessions")}
+    for records in newer.values():
+        for record in records:
+            record["republished"] = True
+    answer(httpx_mock, 2024, newer["meetings"], newer["sessions"])
+    import racemap.loader as loader
+
+    real_execute_values = loader.execute_values
+
+    def dies_half_way(cur, statement, rows, **kwargs):
+        if "raw.openf1_sessions" in statement:
+            real_execute_values(cur, statement, rows[: len(rows) // 2], **kwargs)
+            raise RuntimeError("killed")
+        return real_execute_values(cur, statement, rows, **kwargs)
+
+    monkeypatch.setattr(loader, "execute_values", dies_half_way)
+    with pytest.raises(RuntimeError, match="killed"):
+        load(fresh_db, [2024], refresh=True, run_id="killed")
+
+    assert records_of(fresh_db, "sessions", 2024) == first_sessions  # not one row half-written
+    assert all(r.get("republished") for r in records_of(fresh_db, "meetings", 2024).values())
+    assert audit(fresh_db, "killed") == [
+        ("meetings", 2024, "ok", 200, 1, 25, 25, 0),
+        ("sessions", 2024, "failed", None, 1, 0, 0, 0),
+    ]
+
+    # The next run, without --refresh: the season's last fetch failed, so it is due again.
+    monkeypatch.setattr(loader, "execute_values", real_execute_values)
+    answer(httpx_mock, 2024, newer["meetings"], newer["sessions"])
+    result = load(fresh_db, [2024])
+
+    assert result.requests == 2
+    assert all(r.get("republished") for r in records_of(fresh_db, "sessions", 2024).values())
+    assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
+
+
+def test_rerunning_loads_nothing_twice(fresh_db, httpx_mock):
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+    stamps = dict(query(fresh_db, "select session_key, loaded_at from raw.openf1_sessions"))
+
+    # São Paulo 2024: the race start was brought forward 90 minutes; OpenF1 updates the record.
+    sessions = snapshot("sessions", 2024)
+    race = next(s for s in sessions if s["session_key"] == 9636)
+    race["date_start"] = "2024-11-03T13:30:00+00:00"
+    answer(httpx_mock, 2024, sessions=sessions)
+    result = load(fresh_db, [2024], refresh=True)
+
+    assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
+    assert result.requests == 2 and rejects(fresh_db) == []
+    now = dict(query(fresh_db, "select session_key, loaded_at from raw.openf1_sessions"))
+    assert [key for key in now if now[key] != stamps[key]] == [9636]  # only the changed row
+    assert query(
+        fresh_db, "select date_start from raw.openf1_sessions where session_key = 9636"
+    ) == [(datetime(2024, 11, 3, 13, 30, tzinfo=UTC),)]
+
+
+def test_settled_seasons_are_not_fetched_again_unless_refresh(fresh_db, httpx_mock):
+    answer(httpx_mock, 2023)
+    answer(httpx_mock, 2024)
+    assert load(fresh_db, [2023, 2024]).requests == 4
+
+    second = load(fresh_db, [2023, 2024])
+    assert second.requests == 0
+    assert {x.status for x in second.loads} == {"skipped"} and len(second.loads) == 4
+
+    answer(httpx_mock, 2023)
+    answer(httpx_mock, 2024)
+    assert load(fresh_db, [2023, 2024], refresh=True).requests == 4
+    assert table_counts(fresh_db) == {
+        ("meetings", 2023): 23,
+        ("sessions", 2023): 113,
+        ("meetings", 2024): 25,
+        ("sessions", 2024): 123,
+    }
+
+
+def test_a_season_loaded_while_it_ran_is_fetched_again(fresh_db, httpx_mock):
+    """Legacy OpenF1 lists only past sessions: a load from November 2025 lacks the last races."""
+    answer(httpx_mock, 2025)
+    load(fresh_db, [2025])
+    query(fresh_db, "update raw.openf1_loads set started_at = '2025-11-20' returning 1")
+
+    answer(httpx_mock, 2025)
+    assert load(fresh_db, [2025]).requests == 2
+
+
+def test_the_offline_snapshot_does_not_settle_a_season(fresh_db, httpx_mock):
+    load_openf1(fresh_db, [2024], offline=True)
+    answer(httpx_mock, 2024)
+    assert load(fresh_db, [2024]).requests == 2
+
+
+def test_the_audited_url_carries_no_password(fresh_db, httpx_mock):
+    secret_base = "https://racemap:s3cret@openf1.test/v1"
+    for endpoint in ("meetings", "sessions"):
+        httpx_mock.add_response(
+            url=re.compile(rf".*/v1/{endpoint}\?year=2024$"), json=snapshot(endpoint, 2024)
+        )
+    result = load(fresh_db, [2024], c=client(secret_base))
+    sent = httpx_mock.get_requests()[0]
+    assert sent.headers["authorization"].startswith("Basic ")  # the password goes as auth
+    urls = [u for (u,) in query(fresh_db, "select url from raw.openf1_loads")]
+    assert urls == [url("meetings", 2024), url("sessions", 2024)]
+    assert result.requests == 2
+
+
+# -- the local OpenF1 server -------------------------------------------------------------------
+def test_three_seasons_from_a_local_server_take_six_requests_then_none(fresh_db):
+    with serve() as server:
+        first = load(fresh_db, [2023, 2024, 2025], c=client(server.base_url))
+        assert server.requests == 6 == first.requests
+        assert _load_counts(fresh_db, first.run_id)["requests"] == 6  # summary.json's figure
+        server.reset()
+
+        second = load(fresh_db, [2023, 2024, 2025], c=client(server.base_url))
+        assert server.requests == 0 == second.requests
+
+    counts = table_counts(fresh_db)
+    assert sum(n for (endpoint, _), n in counts.items() if endpoint == "meetings") == 70
+    assert sum(n for (endpoint, _), n in counts.items() if endpoint == "sessions") == 344
+    assert rejects(fresh_db) == []
+
+
+def test_the_current_season_is_always_fetched_again(fresh_db):
+    with serve(records_dir=[SNAPSHOT_DIR, SAMPLES_2026]) as server:
+        first = load(fresh_db, [2025, 2026], c=client(server.base_url))
+        assert server.requests == 4 == first.requests
+        server.reset()
+
+        second = load(fresh_db, [2025, 2026], c=client(server.base_url))
+        assert server.requests == 2 == second.requests
+        assert [(x[0], x[1]) for x in audit(fresh_db, second.run_id)] == [
+            ("meetings", 2026),
+            ("sessions", 2026),
+        ]
+        assert _load_counts(fresh_db, second.run_id)["requests"] == 2
+    assert table_counts(fresh_db)[("sessions", 2026)] == 5
+
+
+# -- progress ----------------------------------------------------------------------------------
+def test_the_progress_bar_is_quiet_in_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with _progress(6) as bar:
+        assert bar.disable

@@ -118,18 +118,20 @@ def cmd_run(args) -> int:
 
 def cmd_lookup(args) -> int:
     from .lookup import race_for_meeting, race_keys
+    from .settings import RacesTable, parse_vars
 
     db = _db(args)
+    races = RacesTable.from_vars(parse_vars(args.var))
     with db.transaction() as conn:
         if args.race_id is not None:
-            keys = race_keys(conn, args.race_id)
+            keys = race_keys(conn, args.race_id, races)
             print(
                 f"race {keys.race_id}: meeting_key {keys.meeting_key}, "
                 f"session_key {keys.session_key}"
             )
         else:
-            keys = race_for_meeting(conn, args.meeting_key)
-            print(f"meeting {args.meeting_key}: race_id {keys.race_id}")
+            race_id = race_for_meeting(conn, args.meeting_key, races)
+            print(f"meeting {args.meeting_key}: race_id {race_id}")
     return 0
 
 

@@ -1,18 +1,27 @@
-"""The three lookups of the original service: race -> meeting key, race -> session key,
-meeting key -> race. Read from racemap.race_openf1_mapping (the reason when unmapped)."""
+"""The three lookups of the original service: race -> meeting key, race -> session key, and
+meeting key -> race, for notebooks and the command line. (The same exist in SQL for the
+application: racemap.meeting_key_for_race(), racemap.session_key_for_race(),
+racemap.race_for_meeting(), created by the dbt macro create_lookup_functions.)
+
+Keys are read from the races table, where the application reads them; when a race has none,
+the reason comes from racemap.race_openf1_mapping.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg2 import sql
+
 from .errors import RacemapError
+from .settings import RacesTable
 
 
 class NotMapped(RacemapError):
-    """The race exists but has no mapping; ``reason`` is one of the fixed words."""
+    """No keys for this race or meeting; ``reason`` is one of the fixed words when known."""
 
-    def __init__(self, what: str, reason: str | None):
-        super().__init__(f"not mapped: {reason or 'unknown'} ({what})")
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
         self.reason = reason
 
 
@@ -21,42 +30,52 @@ class RaceKeys:
     race_id: str
     meeting_key: int
     session_key: int
-    race_name: str | None = None
-    season: int | None = None
 
 
-def _mapping(conn, where: str, value) -> tuple | None:
+def race_keys(conn, race_id, races: RacesTable | None = None) -> RaceKeys:
+    """Meeting and session key of a race; :class:`NotMapped` with the reason otherwise."""
+    t = races or RacesTable.from_vars(None)
     with conn.cursor() as cur:
         cur.execute(
-            "select race_id, meeting_key, session_key, status, reason, race_name, season"
-            f" from racemap.race_openf1_mapping where {where} = %s",
-            (value,),
+            sql.SQL(
+                "select r.openf1_meeting_key, r.openf1_session_key, m.status, m.reason"
+                " from {rel} r left join racemap.race_openf1_mapping m"
+                " on m.race_id = cast(r.{id} as text)"
+                " where cast(r.{id} as text) = %s"
+            ).format(rel=t.relation, id=t.id),
+            (str(race_id),),
         )
-        return cur.fetchone()
-
-
-def race_keys(conn, race_id) -> RaceKeys:
-    """Meeting and session key of a race; ``NotMapped`` with the reason otherwise."""
-    row = _mapping(conn, "race_id", str(race_id))
+        row = cur.fetchone()
     if row is None:
-        raise RacemapError(f"no race with id {race_id!r} in the mapping (run racemap run first)")
-    rid, meeting, session, status, reason, name, season = row
-    if status != "mapped":
-        raise NotMapped(f"race {rid}", reason)
-    return RaceKeys(rid, meeting, session, name, season)
+        raise RacemapError(f"no race with id {race_id!r} in {t.name}")
+    meeting_key, session_key, status, reason = row
+    if meeting_key is None or session_key is None:
+        if status == "mapped":  # computed, but the apply did not write it (dry run, held back)
+            reason = "not_applied"
+        reason = reason or "not_yet_mapped"
+        raise NotMapped(f"not mapped: {reason} (race {race_id})", reason)
+    return RaceKeys(str(race_id), meeting_key, session_key)
 
 
-def meeting_key_for_race(conn, race_id) -> int:
-    return race_keys(conn, race_id).meeting_key
+def meeting_key_for_race(conn, race_id, races: RacesTable | None = None) -> int:
+    return race_keys(conn, race_id, races).meeting_key
 
 
-def session_key_for_race(conn, race_id) -> int:
-    return race_keys(conn, race_id).session_key
+def session_key_for_race(conn, race_id, races: RacesTable | None = None) -> int:
+    return race_keys(conn, race_id, races).session_key
 
 
-def race_for_meeting(conn, meeting_key: int) -> RaceKeys:
-    row = _mapping(conn, "meeting_key", int(meeting_key))
+def race_for_meeting(conn, meeting_key: int, races: RacesTable | None = None) -> str:
+    """The id of the race that holds ``meeting_key``; :class:`NotMapped` when none does."""
+    t = races or RacesTable.from_vars(None)
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("select cast({id} as text) from {rel} where openf1_meeting_key = %s").format(
+                rel=t.relation, id=t.id
+            ),
+            (int(meeting_key),),
+        )
+        row = cur.fetchone()
     if row is None:
-        raise NotMapped(f"meeting {meeting_key}", "no race is mapped to this meeting")
-    rid, meeting, session, _status, _reason, name, season = row
-    return RaceKeys(rid, meeting, session, name, season)
+        raise NotMapped(f"not mapped: no race holds meeting {meeting_key}")
+    return row[0]

@@ -123,7 +123,7 @@ def run_pipeline(db: Database, reports_dir: Path, **kwargs):
 def query(db: Database, statement: str, params=()) -> list[tuple]:
     with db.transaction() as conn, conn.cursor() as cur:
         cur.execute(statement, params or None)
-        return cur.fetchall()
+        return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(scope="module")

@@ -215,11 +215,20 @@ class OpenF1Client:
             reraise=True,
         )
 
-    def _get(self, endpoint: str, season: int) -> tuple[int, list]:
+    def _get(self, endpoint: str, params: dict) -> tuple[int, list]:
         """One attempt: wait for the rate limit, ask, and judge the answer."""
         self.limiter.acquire()
-        response = self._http.get(f"/{endpoint}", params={"year": season})
+        response = self._http.get(f"/{endpoint}", params=params)
         return interpret(response)
+
+    def query(self, endpoint: str, **params) -> list:
+        """Records of ``endpoint`` matching ``params`` (e.g. ``meeting_key=1229``), retried
+        like :meth:`fetch`; RacemapError when it fails."""
+        what = f"OpenF1 {endpoint} {params}"
+        try:
+            return self._retrying()(self._get, endpoint, params)[1]
+        except (RetryableResponse, *RETRY_ERRORS, httpx.HTTPError) as exc:
+            raise RacemapError(f"{what} failed: {exc or type(exc).__name__}") from None
 
     def fetch(self, endpoint: str, season: int) -> FetchResult:
         """One season of one endpoint, retried as the module says; RacemapError when it fails."""
@@ -228,7 +237,7 @@ class OpenF1Client:
         before = self.requests_made
         what = f"OpenF1 {endpoint} for {season}"
         try:
-            status, records = self._retrying()(self._get, endpoint, season)
+            status, records = self._retrying()(self._get, endpoint, {"year": season})
         except RetryableResponse as exc:
             raise RacemapError(f"{what} failed after {self.attempts} attempts: {exc}") from None
         except RETRY_ERRORS as exc:

@@ -61,7 +61,41 @@ LOAD = notebook(
     ]
 )
 
+RACE_SESSION = notebook(
+    [
+        new_markdown_cell(
+            "# From a race to its OpenF1 meeting and race session\n\n"
+            "Looks up the race's `openf1_meeting_key` and `openf1_session_key`, then fetches the "
+            "meeting and the Grand Prix race session from OpenF1 (or the bundled snapshot with "
+            "`offline=True`). A race without keys stops here with `not mapped: <reason>`."
+        ),
+        params(
+            'race_id = "1125"  # the application\'s race id (Chinese GP 2024: a sprint weekend)\n'
+            "offline = True  # True: the bundled snapshot; False: the OpenF1 API ($OPENF1_URL)"
+        ),
+        new_code_cell(
+            "from racemap.db import resolve_database\n"
+            "from racemap.race_session import race_session\n\n"
+            "db = resolve_database()\n"
+            "with db.transaction() as conn:\n"
+            "    found = race_session(conn, race_id, offline=offline)\n"
+            'print(f"race {found.keys.race_id}: meeting_key {found.keys.meeting_key}, "\n'
+            '      f"session_key {found.keys.session_key} ({found.source})")'
+        ),
+        new_code_cell(
+            "import pandas as pd\n\n"
+            'fields = ["meeting_name", "circuit_short_name", "country_name", "date_start",\n'
+            '          "session_name", "session_type", "date_end"]\n'
+            "pd.DataFrame({\n"
+            '    "meeting": {f: found.meeting.get(f) for f in fields},\n'
+            '    "race session": {f: found.session.get(f) for f in fields},\n'
+            '}).dropna(how="all")'
+        ),
+    ]
+)
+
 
 if __name__ == "__main__":
     NOTEBOOKS.mkdir(exist_ok=True)
     nbformat.write(LOAD, NOTEBOOKS / "load_openf1.ipynb")
+    nbformat.write(RACE_SESSION, NOTEBOOKS / "race_session.ipynb")

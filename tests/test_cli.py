@@ -1,0 +1,114 @@
+"""The command line on bad input: one clear line on stderr, a non-zero exit, no traceback,
+nothing half-written, no password anywhere. And the embedded database end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import AS_OF, query, run_pipeline
+
+from racemap.db import Database
+
+PASSWORD = "pw-not-for-logs-7f3a"
+
+
+def racemap(*args, env_extra=None, cwd=None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD")}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "racemap.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def assert_one_clear_line(done, *fragments):
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("racemap:")]
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert PASSWORD not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        (f"mysql://root:{PASSWORD}@127.0.0.1:3306/test", "must be a PostgreSQL URL"),
+        ("not a url at all", "must be a PostgreSQL URL"),
+        (f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/postgres", "cannot connect to"),
+        (
+            f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/racemap_no_such_db",
+            "cannot connect to",
+        ),
+    ],
+)
+def test_bad_database_url(url, fragment, tmp_path):
+    done = racemap("run", "--offline", "--database-url", url, "--reports-dir", str(tmp_path))
+    assert_one_clear_line(done, fragment)
+    assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_missing_races_table_on_a_user_database(fresh_db, tmp_path):
+    url = Database(fresh_db.host, fresh_db.port, fresh_db.user, fresh_db.dbname, PASSWORD).url
+    done = racemap("run", "--offline", "--database-url", url, "--reports-dir", str(tmp_path))
+    assert_one_clear_line(done, "table public.races does not exist")
+    # racemap does not create an application table on a database the user pointed it at
+    assert query(fresh_db, "select to_regclass('public.races')") == [(None,)]
+
+
+def test_bad_seasons_and_vars(tmp_path):
+    done = racemap("run", "--offline", "--seasons", "2025-2023", "--reports-dir", str(tmp_path))
+    assert_one_clear_line(done, "--seasons")
+    done = racemap("run", "--offline", "--var", "races_table", "--reports-dir", str(tmp_path))
+    assert_one_clear_line(done, "NAME=VALUE")
+
+
+def test_embedded_database_end_to_end(tmp_path, monkeypatch):
+    """No DATABASE_URL: pgserver in a data directory of its own, demo races created once."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    pgdata = tmp_path / "pgdata"
+    from racemap.pipeline import RunOptions, run
+
+    def embedded_run(reports):
+        return run(
+            RunOptions(
+                seasons="2023-2025",
+                offline=True,
+                reports_dir=reports,
+                variables={"as_of": AS_OF},
+                pgdata=pgdata,
+                log=lambda *_: None,
+            )
+        )
+
+    first = embedded_run(tmp_path / "first")
+    assert first.exit_code == 0, first.failures
+    assert first.summary["database"].startswith("embedded PostgreSQL")
+    assert first.summary["mapped"] == 67 and first.summary["updates_applied"] == 67
+    second = embedded_run(tmp_path / "second")  # the data directory survives between runs
+    assert second.summary["mapped"] == 67 and second.summary["updates"] == 0
+
+
+def test_password_reaches_no_report_or_log(demo_db, tmp_path, capfd):
+    db = Database(demo_db.host, demo_db.port, demo_db.user, demo_db.dbname, PASSWORD)
+    result = run_pipeline(db, tmp_path / "reports")
+    assert result.exit_code == 0
+    out, err = capfd.readouterr()
+    assert PASSWORD not in out + err
+    for path in (tmp_path / "reports").rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    # nor the Great Expectations context, nor dbt's logs and artifacts
+    for root in ("RACEMAP_GX_ROOT", "DBT_LOG_PATH", "DBT_TARGET_PATH"):
+        for path in Path(os.environ[root]).rglob("*"):
+            if path.is_file():
+                assert PASSWORD.encode() not in path.read_bytes(), path

@@ -150,14 +150,18 @@ def cmd_restore(args) -> int:
 
 def cmd_validate(args) -> int:
     from .settings import RacesTable, parse_vars
-    from .validate import run_checkpoint
+    from .validate import coverage_threshold, run_checkpoint
 
+    variables = parse_vars(args.var)
+    threshold = coverage_threshold(variables)
     db = _db(args)
-    races = RacesTable.from_vars(parse_vars(args.var))
+    races = RacesTable.from_vars(variables)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     failed = []
     for name in ("raw", "mapping"):
-        outcome = run_checkpoint(db, name, races, args.reports_dir, f"validate-{stamp}-{name}")
+        outcome = run_checkpoint(
+            db, name, races, args.reports_dir, f"validate-{stamp}-{name}", threshold=threshold
+        )
         print(
             f"{name}: {'passed' if outcome.success else 'FAILED'} "
             f"({outcome.evaluated} expectations)"

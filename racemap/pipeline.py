@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from .loader import ensure_raw_tables, parse_seasons
 from .notebooks import execute
 from .paths import DEFAULT_REPORTS_DIR
 from .settings import DEFAULT_VARS, RacesTable
+from .validate import coverage_threshold, run_checkpoint
 
 
 @dataclass
@@ -54,10 +56,26 @@ class Stages:
     @contextmanager
     def stage(self, name: str):
         start = time.perf_counter()
+        self.log(f"-> {name}")
         try:
             yield
         finally:
             self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+@contextmanager
+def _environ(**values: str | None):
+    """Set the given environment variables (None: leave as is) for the block only."""
+    saved = {k: os.environ.get(k) for k, v in values.items() if v is not None}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def check_race_columns(conn, races: RacesTable, variables: dict) -> None:
@@ -106,6 +124,7 @@ def run(options: RunOptions) -> RunResult:
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     seasons = parse_seasons(options.seasons)
     races = RacesTable.from_vars(options.variables)
+    threshold = coverage_threshold(options.variables)  # a bad value fails before any work
     reports_dir = Path(options.reports_dir)
     stages = Stages(log)
     failures: list[str] = []
@@ -120,11 +139,9 @@ def run(options: RunOptions) -> RunResult:
         prepare_races(db, races, options.variables, log)
         dbt.migrate(options.variables)
 
-    with stages.stage("load"):
-        if options.openf1_url:
-            import os
-
-            os.environ["OPENF1_URL"] = options.openf1_url
+    with stages.stage("load"), _environ(OPENF1_URL=options.openf1_url):
+        # The URL reaches the kernel through its environment, not as a parameter: a
+        # self-hosted OpenF1's URL may carry credentials, and parameters are saved.
         execute(
             "load_openf1",
             reports_dir,
@@ -143,8 +160,6 @@ def run(options: RunOptions) -> RunResult:
 
     validations: list = []
     with stages.stage("validate_raw"):
-        from .validate import run_checkpoint
-
         outcome = run_checkpoint(db, "raw", races, reports_dir, f"{run_id}-raw")
         validations.append(outcome)
         if not outcome.success:
@@ -160,7 +175,9 @@ def run(options: RunOptions) -> RunResult:
         )
 
     with stages.stage("validate"):
-        outcome = run_checkpoint(db, "mapping", races, reports_dir, f"{run_id}-mapping")
+        outcome = run_checkpoint(
+            db, "mapping", races, reports_dir, f"{run_id}-mapping", threshold=threshold
+        )
         validations.append(outcome)
         failures += outcome.failed
 
@@ -190,11 +207,59 @@ def run(options: RunOptions) -> RunResult:
                 "failed": sum(1 for v in validations if not v.success),
                 "failed_expectations": failures,
             },
+            "checkpoints": [
+                {
+                    "name": v.checkpoint,
+                    "run_name": v.run_name,
+                    "success": v.success,
+                    "expectations": v.evaluated,
+                    "failed": v.failed,
+                }
+                for v in validations
+            ],
+            "coverage": counts_coverage(db),
+            "coverage_threshold": threshold,
             "openf1": load,
             "stage_seconds": stages.seconds,
         }
         reports.write_summary(reports_dir / "summary.json", summary)
+        write_mapping_report(reports_dir, run_id, threshold)
+    reports.write_summary(reports_dir / "summary.json", summary)
     return RunResult(run_id, summary, 0 if not failures else 1, failures)
+
+
+def counts_coverage(db: Database) -> dict:
+    """Coverage per season within OpenF1's coverage (racemap.mapping_coverage)."""
+    with db.transaction() as conn:
+        rows = reports.query_dicts(
+            conn,
+            "select season, races_with_race_session, mapped_with_race_session, coverage"
+            " from racemap.mapping_coverage order by season",
+        )
+    return {
+        str(r["season"]): {
+            "races_with_race_session": r["races_with_race_session"],
+            "mapped": r["mapped_with_race_session"],
+            "coverage": None if r["coverage"] is None else float(r["coverage"]),
+        }
+        for r in rows
+    }
+
+
+def write_mapping_report(reports_dir: Path, run_id: str, threshold: float) -> Path:
+    """notebooks/mapping_report.ipynb by papermill, then reports/mapping_report.html."""
+    from .report_data import export_html
+
+    executed = execute(
+        "mapping_report",
+        reports_dir,
+        {
+            "reports_dir": str(Path(reports_dir).resolve()),
+            "run_id": run_id,
+            "coverage_threshold": threshold,
+        },
+    )
+    return export_html(executed, Path(reports_dir) / "mapping_report.html")
 
 
 def _load_counts(db: Database, run_id: str) -> dict:
@@ -215,6 +280,8 @@ def _load_counts(db: Database, run_id: str) -> dict:
 
 
 def format_summary(summary: dict) -> str:
+    """The summary.json counts as the short table ``racemap run`` prints."""
+    validations = summary["validations"]
     lines = [
         f"races            {summary['races']}",
         f"mapped           {summary['mapped']}",
@@ -226,8 +293,20 @@ def format_summary(summary: dict) -> str:
         f"updates applied  {summary['updates_applied']} of {summary['updates']}"
         + (" (dry run)" if summary["dry_run"] else ""),
         f"conflicts        {summary['updates_conflicting']}",
-        f"validations      {summary['validations']['passed']} passed, "
-        f"{summary['validations']['failed']} failed",
+    ]
+    if summary.get("updates_held_back"):
+        lines.append(f"held back        {summary['updates_held_back']} (--allow-changes)")
+    coverage = summary.get("coverage") or {}
+    if coverage:
+        lines.append(
+            "coverage         "
+            + ", ".join(
+                f"{season} {'-' if c['coverage'] is None else format(c['coverage'], '.0%')}"
+                for season, c in coverage.items()
+            )
+        )
+    lines += [
+        f"validations      {validations['passed']} passed, {validations['failed']} failed",
         f"OpenF1 requests  {summary['openf1']['requests']}",
     ]
     return "\n".join(lines)

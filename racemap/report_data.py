@@ -1,0 +1,229 @@
+"""What the mapping report shows, as DataFrames and a chart; and its export to HTML.
+
+``notebooks/mapping_report.ipynb`` stays thin: it calls these functions. The database comes from
+the environment (``DATABASE_URL``, inherited by the papermill kernel); the run's own files
+(``summary.json``, ``mapping_updates.csv``) are read from the reports directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .reports import UPDATE_COLUMNS, query_dicts
+
+COVERAGE_COLUMNS = [
+    "season",
+    "races",
+    "races_with_race_session",
+    "mapped_with_race_session",
+    "unmapped_with_race_session",
+    "mapped",
+    "coverage",
+]
+
+
+def _frame(conn, query: str, columns: list[str], params=()) -> pd.DataFrame:
+    return pd.DataFrame(query_dicts(conn, query, params), columns=columns)
+
+
+def coverage_by_season(conn) -> pd.DataFrame:
+    """``racemap.mapping_coverage``: one row per season within OpenF1's coverage."""
+    frame = _frame(
+        conn,
+        "select " + ", ".join(COVERAGE_COLUMNS) + " from racemap.mapping_coverage order by season",
+        COVERAGE_COLUMNS,
+    )
+    frame["coverage"] = pd.to_numeric(frame["coverage"], errors="coerce").astype(float)
+    return frame
+
+
+def unmapped_by_reason(conn) -> pd.DataFrame:
+    """Unmapped races per reason: how many, which seasons, a few of them."""
+    columns = ["reason", "races", "first_season", "last_season", "examples"]
+    return _frame(
+        conn,
+        """
+        select reason, count(*) as races, min(year) as first_season, max(year) as last_season,
+            string_agg(name || ' ' || year, '; ' order by year desc, race_start_at desc)
+                filter (where year >= (select coalesce(min(season), 0)
+                                       from racemap.mapping_coverage)) as examples
+        from racemap.unmapped_races
+        group by reason
+        order by count(*) desc, reason
+        """,
+        columns,
+    ).fillna({"examples": ""})
+
+
+def unmapped_in_coverage(conn) -> pd.DataFrame:
+    """Each unmapped race of a season within OpenF1's coverage, grouped by reason."""
+    columns = ["reason", "year", "race_id", "name", "circuit_id", "candidate_count"]
+    return _frame(
+        conn,
+        "select reason, year, race_id, name, circuit_id, candidate_count"
+        " from racemap.unmapped_races"
+        " where year >= (select coalesce(min(season), 0) from racemap.mapping_coverage)"
+        " order by reason, year, race_start_at",
+        columns,
+    )
+
+
+def conflicts_in_mapping(conn) -> pd.DataFrame:
+    """Races the mapping leaves unmapped because another race holds their keys."""
+    columns = ["race_id", "year", "name", "circuit_id"]
+    return _frame(
+        conn,
+        "select race_id, year, name, circuit_id from racemap.unmapped_races"
+        " where reason = 'conflict' order by year, race_start_at",
+        columns,
+    )
+
+
+def run_updates(reports_dir: Path) -> pd.DataFrame:
+    """The key changes this run computed (``mapping_updates.csv``), each with its status."""
+    path = Path(reports_dir) / "mapping_updates.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=UPDATE_COLUMNS)
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def update_conflicts(updates: pd.DataFrame) -> pd.DataFrame:
+    """This run's updates that were not applied because another race holds the key."""
+    return updates[updates["status"] == "conflict"].reset_index(drop=True)
+
+
+def table(frame: pd.DataFrame, formats: dict | None = None):
+    """A DataFrame for reading: no index, text left-aligned."""
+    return (
+        frame.style.hide(axis="index")
+        .format(formats or {}, na_rep="-")
+        .set_properties(**{"text-align": "left"})
+        .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+    )
+
+
+def run_summary(reports_dir: Path) -> dict:
+    path = Path(reports_dir) / "summary.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def summary_table(summary: dict) -> pd.DataFrame:
+    """The run's counts as a two-column table (the same figures ``racemap run`` prints)."""
+    if not summary:
+        return pd.DataFrame(columns=["", "count"])
+    validations = summary.get("validations", {})
+    rows = [
+        ("run", summary.get("run_id", "")),
+        ("races", summary.get("races")),
+        ("mapped", summary.get("mapped")),
+        ("unmapped", summary.get("unmapped")),
+        *[
+            (f"unmapped: {reason}", n)
+            for reason, n in summary.get("unmapped_by_reason", {}).items()
+        ],
+        ("updates applied", f"{summary.get('updates_applied')} of {summary.get('updates')}"),
+        ("updates in conflict", summary.get("updates_conflicting")),
+        (
+            "validations",
+            f"{validations.get('passed')} passed, {validations.get('failed')} failed",
+        ),
+        ("OpenF1 requests", summary.get("openf1", {}).get("requests")),
+    ]
+    return pd.DataFrame(rows, columns=["", "count"]).set_index("")
+
+
+def coverage_chart(coverage: pd.DataFrame, threshold: float = 1.0):
+    """Bars: the share of races with a Grand Prix race session that are mapped, per season.
+
+    A plain matplotlib Figure (no pyplot state): show it with :func:`png`.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.6), dpi=100)
+    ax = fig.subplots()
+    seasons = [str(s) for s in coverage["season"]]
+    shares = coverage["coverage"].fillna(0.0)
+    colors = ["#2e7d32" if c >= threshold else "#c62828" for c in shares]
+    bars = ax.bar(seasons, shares * 100, color=colors, width=0.6)
+    for bar, (_, row) in zip(bars, coverage.iterrows(), strict=True):
+        label = (
+            f"{int(row['mapped_with_race_session'])}/{int(row['races_with_race_session'])}"
+            if row["races_with_race_session"]
+            else "no data"
+        )
+        ax.annotate(
+            label,
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            xytext=(0, 3),
+            textcoords="offset points",
+        )
+    ax.axhline(threshold * 100, color="#555", linestyle="--", linewidth=1)
+    ax.text(
+        len(seasons) - 0.5,
+        threshold * 100,
+        f"threshold {threshold:.0%}",
+        va="bottom",
+        ha="right",
+        fontsize=8,
+        color="#555",
+    )
+    ax.set_ylim(0, 115)
+    ax.set_ylabel("mapped (%)")
+    ax.set_xlabel("season")
+    ax.set_title("Mapping coverage: races with a Grand Prix race session in OpenF1")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def png(fig) -> bytes:
+    """The figure as PNG bytes, for ``IPython.display.Image(png, metadata={"alt": ...})``."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+# -- HTML export -------------------------------------------------------------------------------
+# nbconvert's lab template loads require.js, MathJax and Mermaid from CDNs; the report needs none
+# of them (its chart is an embedded PNG), so the page opens offline without console errors.
+_REPORT_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block data_png scoped %}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+ alt="{{ (output | get_metadata('alt', 'image/png')) or 'chart' | escape_html }}">
+</div>
+{% endblock data_png %}
+"""
+
+
+def export_html(notebook: Path, html: Path) -> Path:
+    """The executed notebook as one self-contained HTML page, without the code cells."""
+    import nbformat
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"racemap_report.html.j2": _REPORT_TEMPLATE})],
+        template_file="racemap_report.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _resources = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    html = Path(html)
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(body, encoding="utf-8")
+    return html

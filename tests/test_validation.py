@@ -1,0 +1,267 @@
+"""The Great Expectations checkpoints fail, and name the expectation, when the data breaks them.
+
+Raw checks run on a fresh database holding one season of the bundled snapshot (its primary keys
+dropped where a test needs a duplicate). The races and mapping checks share one pipeline run:
+each test breaks a copy of the races table (named through the races_table var, as an
+application's own table would be) or one mart row, and puts it back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+
+import pytest
+from conftest import create_database, drop_database, query, run_pipeline
+
+from racemap.cli import main as cli_main
+from racemap.errors import RacemapError
+from racemap.loader import ensure_raw_tables, load_openf1
+from racemap.settings import RacesTable
+from racemap.validate import coverage_threshold, run_checkpoint
+
+RACES = RacesTable("public", "races", "id")
+
+
+def execute(db, statement: str, params=()) -> None:
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(statement, params or None)
+
+
+def failed_names(outcome) -> list[str]:
+    """The failed expectations, without the observed values: 'suite: expectation(column)'."""
+    return sorted(line.split(" [")[0].split(" '")[0] for line in outcome.failed)
+
+
+# -- raw --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def raw_db(fresh_db):
+    """The 2024 meetings and sessions of the bundled snapshot."""
+    with fresh_db.transaction() as conn:
+        ensure_raw_tables(conn)
+    load_openf1(fresh_db, [2024], offline=True)
+    return fresh_db
+
+
+def test_raw_checkpoint_passes_on_the_snapshot(raw_db, tmp_path):
+    outcome = run_checkpoint(raw_db, "raw", RACES, tmp_path, "test-raw-clean")
+    assert outcome.success, outcome.failed
+    assert outcome.evaluated == 10 and outcome.run_name == "test-raw-clean"
+    assert (tmp_path / "validation" / "index.html").is_file()
+
+
+def test_duplicated_meeting_key_in_raw_fails(raw_db, tmp_path):
+    execute(raw_db, "alter table raw.openf1_meetings drop constraint openf1_meetings_pkey")
+    execute(
+        raw_db,
+        "insert into raw.openf1_meetings"
+        " select * from raw.openf1_meetings where meeting_key = 1233",
+    )
+    outcome = run_checkpoint(raw_db, "raw", RACES, tmp_path, "test-raw-duplicate")
+    assert not outcome.success
+    assert failed_names(outcome) == [
+        "raw_openf1_meetings: expect_column_values_to_be_unique(meeting_key)"
+    ]
+    assert "1 unexpected" in outcome.failed[0] or "2 unexpected" in outcome.failed[0]
+
+
+def test_duplicated_and_null_session_key_in_raw_fail(raw_db, tmp_path):
+    execute(raw_db, "alter table raw.openf1_sessions drop constraint openf1_sessions_pkey")
+    execute(raw_db, "alter table raw.openf1_sessions alter column session_key drop not null")
+    execute(
+        raw_db,
+        "insert into raw.openf1_sessions"
+        " select * from raw.openf1_sessions where session_key = 9673",
+    )
+    execute(
+        raw_db,
+        "insert into raw.openf1_sessions"
+        " select * from raw.openf1_sessions where session_key = 9672",
+    )
+    execute(
+        raw_db,
+        "update raw.openf1_sessions set session_key = null where ctid = ("
+        " select max(ctid) from raw.openf1_sessions where session_key = 9672)",
+    )
+    outcome = run_checkpoint(raw_db, "raw", RACES, tmp_path, "test-raw-session-keys")
+    assert failed_names(outcome) == [
+        "raw_openf1_sessions: expect_column_values_to_be_unique(session_key)",
+        "raw_openf1_sessions: expect_column_values_to_not_be_null(session_key)",
+    ]
+
+
+def test_session_of_a_missing_meeting_in_raw_fails(raw_db, tmp_path):
+    execute(raw_db, "delete from raw.openf1_meetings where meeting_key = 1233")
+    outcome = run_checkpoint(raw_db, "raw", RACES, tmp_path, "test-raw-orphan")
+    assert failed_names(outcome) == ["raw_openf1_sessions: unexpected_rows_expectation"]
+    assert "every session's meeting_key exists in raw.openf1_meetings" in outcome.failed[0]
+
+
+def test_loaded_season_without_rows_fails(raw_db, tmp_path):
+    execute(
+        raw_db,
+        "insert into raw.openf1_loads (endpoint, season, url, status, started_at)"
+        " values ('meetings', 2019, 'snapshot:meetings.json?year=2019', 'ok', now())",
+    )
+    outcome = run_checkpoint(raw_db, "raw", RACES, tmp_path, "test-raw-season")
+    assert failed_names(outcome) == [
+        "raw_openf1_meetings: expect_column_distinct_values_to_contain_set(year)",
+        "raw_openf1_sessions: expect_column_distinct_values_to_contain_set(year)",
+    ]
+    assert "missing [2019]" in outcome.failed[0]
+
+
+def test_empty_raw_tables_fail(fresh_db, tmp_path):
+    with fresh_db.transaction() as conn:
+        ensure_raw_tables(conn)
+    outcome = run_checkpoint(fresh_db, "raw", RACES, tmp_path, "test-raw-empty")
+    assert "raw_openf1_meetings: expect_table_row_count_to_be_between" in failed_names(outcome)
+
+
+# -- races and mapping (one pipeline run) -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mapped(tmp_path_factory):
+    from conftest import demo_races
+
+    db = create_database()
+    try:
+        demo_races(db)
+        result = run_pipeline(db, tmp_path_factory.mktemp("reports"))
+        assert result.exit_code == 0, result.failures
+        yield db
+    finally:
+        drop_database(db)
+
+
+@contextmanager
+def races_copy(db):
+    """A copy of public.races (no constraints): the races table the checkpoint validates."""
+    name = f"races_{uuid.uuid4().hex[:8]}"
+    execute(db, f"create table public.{name} as select * from public.races")
+    try:
+        yield RacesTable("public", name, "id"), name
+    finally:
+        execute(db, f"drop table public.{name}")
+
+
+def test_mapping_checkpoint_passes_after_the_run(mapped, tmp_path):
+    outcome = run_checkpoint(mapped, "mapping", RACES, tmp_path, "test-mapping-clean")
+    assert outcome.success, outcome.failed
+    assert outcome.evaluated == 10
+
+
+def test_duplicated_keys_in_races_fail(mapped, tmp_path):
+    with races_copy(mapped) as (races, name):
+        # Race 1100 (Australia 2023) takes the keys of race 1121 (Bahrain 2024).
+        execute(
+            mapped,
+            f"update public.{name} set (openf1_meeting_key, openf1_session_key) = (1229, 9472)"
+            " where id = '1100'",
+        )
+        outcome = run_checkpoint(mapped, "mapping", races, tmp_path, "test-races-duplicate")
+    assert not outcome.success
+    assert failed_names(outcome) == [
+        "races_openf1_keys: expect_column_values_to_be_unique(openf1_meeting_key)",
+        "races_openf1_keys: expect_column_values_to_be_unique(openf1_session_key)",
+    ]
+
+
+def test_session_of_the_wrong_meeting_fails(mapped, tmp_path):
+    with races_copy(mapped) as (races, name):
+        # Bahrain 2024's race session (9472) under the pre-season testing meeting (1228).
+        execute(mapped, f"update public.{name} set openf1_meeting_key = 1228 where id = '1121'")
+        outcome = run_checkpoint(mapped, "mapping", races, tmp_path, "test-races-wrong-meeting")
+    assert failed_names(outcome) == ["races_openf1_keys: unexpected_rows_expectation"]
+    assert "Grand Prix race session" in outcome.failed[0]
+    assert "[1 unexpected rows]" in outcome.failed[0]
+
+
+def test_sprint_session_mapped_fails(mapped, tmp_path):
+    with races_copy(mapped) as (races, name):
+        # China 2024 (1125): the Sprint 9672 instead of the race 9673, same meeting.
+        execute(mapped, f"update public.{name} set openf1_session_key = 9672 where id = '1125'")
+        outcome = run_checkpoint(mapped, "mapping", races, tmp_path, "test-races-sprint")
+    assert failed_names(outcome) == ["races_openf1_keys: unexpected_rows_expectation"]
+
+
+def test_key_without_its_partner_fails(mapped, tmp_path):
+    with races_copy(mapped) as (races, name):
+        execute(mapped, f"update public.{name} set openf1_session_key = null where id = '1125'")
+        outcome = run_checkpoint(mapped, "mapping", races, tmp_path, "test-races-half")
+    assert failed_names(outcome) == ["races_openf1_keys: unexpected_rows_expectation"]
+
+
+@contextmanager
+def changed_row(db, table: str, column: str, value, where: str):
+    (before,) = query(db, f"select {column} from {table} where {where}")[0]
+    execute(db, f"update {table} set {column} = %s where {where}", (value,))
+    try:
+        yield
+    finally:
+        execute(db, f"update {table} set {column} = %s where {where}", (before,))
+
+
+def test_coverage_below_the_threshold_fails(mapped, tmp_path):
+    with changed_row(mapped, "racemap.mapping_coverage", "coverage", 0.9583, "season = 2024"):
+        outcome = run_checkpoint(mapped, "mapping", RACES, tmp_path, "test-coverage")
+        assert failed_names(outcome) == [
+            "mapping_coverage: expect_column_values_to_be_between(coverage)"
+        ]
+        lowered = run_checkpoint(
+            mapped, "mapping", RACES, tmp_path, "test-coverage-95", threshold=0.95
+        )
+        assert lowered.success, lowered.failed
+
+
+def test_reason_outside_the_fixed_words_fails(mapped, tmp_path):
+    with changed_row(
+        mapped, "racemap.race_openf1_mapping", "reason", "gone_fishing", "race_id = '1166'"
+    ):
+        outcome = run_checkpoint(mapped, "mapping", RACES, tmp_path, "test-reason")
+    assert failed_names(outcome) == [
+        "race_openf1_mapping: expect_column_values_to_be_in_set(reason)"
+    ]
+    assert "gone_fishing" in outcome.failed[0]
+
+
+def test_racemap_validate_exits_non_zero_with_one_line(mapped, tmp_path, capsys):
+    with races_copy(mapped) as (_races, name):
+        execute(mapped, f"update public.{name} set openf1_session_key = 9672 where id = '1125'")
+        execute(
+            mapped,
+            f"update public.{name} set (openf1_meeting_key, openf1_session_key) = (1229, 9472)"
+            " where id = '1100'",
+        )
+        code = cli_main(
+            [
+                "validate",
+                "--database-url",
+                mapped.url,
+                "--reports-dir",
+                str(tmp_path),
+                "--var",
+                f"races_table={name}",
+            ]
+        )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("validation failed: ")
+    for name in (
+        "races_openf1_keys: expect_column_values_to_be_unique(openf1_meeting_key)",
+        "races_openf1_keys: expect_column_values_to_be_unique(openf1_session_key)",
+        "races_openf1_keys: unexpected_rows_expectation",
+    ):
+        assert name in err[0]
+    assert (tmp_path / "validation" / "index.html").is_file()
+
+
+def test_coverage_threshold_var():
+    assert coverage_threshold({}) == 1.0
+    assert coverage_threshold({"coverage_threshold": "0.9"}) == 0.9
+    for bad in ("1.5", "-0.1", "most"):
+        with pytest.raises(RacemapError, match="coverage_threshold"):
+            coverage_threshold({"coverage_threshold": bad})

@@ -1,0 +1,210 @@
+"""Applying mappings safely: dry run, conflicts, change policy, failures, history, restore,
+new races, lookups. Each test owns a database holding the demo races."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import AS_OF, query, run_pipeline
+
+from racemap import apply as apply_mod
+from racemap import dbt
+from racemap.errors import RacemapError
+from racemap.lookup import NotMapped, race_for_meeting, race_keys
+from racemap.settings import RacesTable
+
+RACES = RacesTable.from_vars(None)
+
+
+def keys(db, race_id):
+    return query(
+        db,
+        "select openf1_meeting_key, openf1_session_key from public.races where id = %s",
+        (race_id,),
+    )[0]
+
+
+def all_keys(db):
+    return query(
+        db, "select id, openf1_meeting_key, openf1_session_key from public.races order by id"
+    )
+
+
+def rebuild(db):
+    """dbt build alone, as racemap run does between load and apply."""
+    db.export_env()
+    dbt.build({"as_of": AS_OF})
+
+
+def statuses(reports):
+    with (reports / "mapping_updates.csv").open() as handle:
+        return {row["race_id"]: row["status"] for row in csv.DictReader(handle)}
+
+
+def test_dry_run_leaves_races_untouched(demo_db, tmp_path):
+    result = run_pipeline(demo_db, tmp_path, dry_run=True)
+    assert result.exit_code == 0
+    assert query(
+        demo_db, "select count(*) from public.races where openf1_meeting_key is not null"
+    ) == [(0,)]
+    assert result.summary["updates"] == 67 and result.summary["updates_applied"] == 0
+    assert set(statuses(tmp_path).values()) == {"dry_run"}
+    # a dry run writes no history either
+    assert query(demo_db, "select to_regclass('racemap.mapping_runs')") == [(None,)]
+
+
+def test_hand_set_key_is_a_conflict_and_the_rest_applies(demo_db, tmp_path):
+    run_pipeline(demo_db, tmp_path / "first", dry_run=True)  # migrates the table
+    # By hand, the 2024 British GP was given the 2025 British GP's meeting.
+    query(demo_db, "update public.races set openf1_meeting_key = 1277 where id = '1132'")
+    result = run_pipeline(demo_db, tmp_path)
+    # The run applies the rest, then fails validation: the hand-set key needs a person.
+    assert result.exit_code == 1
+    assert any("coverage" in failure for failure in result.failures), result.failures
+    assert keys(demo_db, "1156") == (None, None)  # British GP 2025: its meeting is taken
+    assert keys(demo_db, "1132") == (1277, None)  # the hand-set key is never overwritten
+    assert query(
+        demo_db, "select reason from racemap.race_openf1_mapping where race_id = '1156'"
+    ) == [("conflict",)]
+    assert statuses(tmp_path)["1132"] == "held_back"
+    assert result.summary["updates_applied"] == 65
+
+
+def test_conflict_found_at_apply_time_is_reported_not_raised(demo_db, tmp_path):
+    run_pipeline(demo_db, tmp_path, dry_run=True)
+    # Between the build and the apply, someone gives meeting 1225 to another race.
+    query(demo_db, "update public.races set openf1_meeting_key = 1225 where id = '1'")
+    result = apply_mod.apply_updates(demo_db, "t-conflict", RACES)
+    by_race = {row["race_id"]: row["status"] for row in result.rows}
+    assert by_race["1119"] == "conflict"
+    assert result.applied == 66 and result.conflicts == 1
+    assert keys(demo_db, "1119") == (None, None) and keys(demo_db, "1") == (1225, None)
+
+
+def test_failure_mid_apply_applies_nothing(demo_db, tmp_path, monkeypatch):
+    run_pipeline(demo_db, tmp_path, dry_run=True)
+    with demo_db.transaction() as conn:
+        apply_mod.ensure_history_tables(conn)
+    before = all_keys(demo_db)
+
+    def boom():
+        raise RuntimeError("injected failure between history and update")
+
+    monkeypatch.setattr(apply_mod, "_before_update_hook", boom)
+    with pytest.raises(RuntimeError):
+        apply_mod.apply_updates(demo_db, "t-fail", RACES)
+    assert all_keys(demo_db) == before
+    assert query(demo_db, "select count(*) from racemap.mapping_history") == [(0,)]
+
+
+def test_changes_need_allow_changes(demo_db, tmp_path):
+    run_pipeline(demo_db, tmp_path / "first")
+    query(
+        demo_db,
+        "update public.races set openf1_meeting_key = 9999,"
+        " openf1_session_key = 99999 where id = '1121'",
+    )
+    rebuild(demo_db)
+    held = apply_mod.apply_updates(demo_db, "t-held", RACES)
+    assert [(r["race_id"], r["action"], r["status"]) for r in held.rows] == [
+        ("1121", "change", "held_back")
+    ]
+    assert keys(demo_db, "1121") == (9999, 99999)
+    changed = apply_mod.apply_updates(demo_db, "t-change", RACES, allow_changes=True)
+    assert changed.applied == 1 and keys(demo_db, "1121") == (1229, 9472)
+    assert query(
+        demo_db,
+        "select meeting_key_before, meeting_key_after, action"
+        " from racemap.mapping_history where run_id = 't-change'",
+    ) == [(9999, 1229, "change")]
+
+
+def test_restore_puts_back_the_state_before_the_last_apply(demo_db, tmp_path):
+    run_pipeline(demo_db, tmp_path / "first", dry_run=True)
+    query(
+        demo_db,
+        "update public.races set openf1_meeting_key = 9999,"
+        " openf1_session_key = 99999 where id = '1121'",
+    )
+    before = all_keys(demo_db)
+    result = run_pipeline(demo_db, tmp_path, allow_changes=True)
+    assert result.summary["updates_applied"] == 67
+    restored = apply_mod.restore_last_apply(demo_db, "t-restore", RACES)
+    assert restored.restores_run_id == result.run_id and restored.restored == 67
+    assert all_keys(demo_db) == before
+    with pytest.raises(RacemapError, match="nothing to restore"):
+        apply_mod.restore_last_apply(demo_db, "t-restore-2", RACES)
+    runs = query(
+        demo_db,
+        "select run_id, kind, restores_run_id from racemap.mapping_runs order by applied_at",
+    )
+    assert runs == [(result.run_id, "apply", None), ("t-restore", "restore", result.run_id)]
+
+
+def test_new_race_is_mapped_by_the_next_run_and_nothing_else_moves(demo_db, tmp_path):
+    saved = query(
+        demo_db,
+        "select id, year, round, circuit_id, name, date, time from public.races where id = '1165'",
+    )
+    query(demo_db, "delete from public.races where id = '1165'")
+    run_pipeline(demo_db, tmp_path / "first")
+    before = all_keys(demo_db)
+    query(
+        demo_db,
+        "insert into public.races (id, year, round, circuit_id, name, date, time)"
+        " values (%s, %s, %s, %s, %s, %s, %s)",
+        saved[0],
+    )
+    result = run_pipeline(demo_db, tmp_path)
+    assert result.summary["updates_applied"] == 1
+    after = all_keys(demo_db)
+    assert [row for row in after if row not in before] == [("1165", 1273, 9869)]
+
+
+def test_lookups_mapped_and_unmapped(mapped_demo):
+    db, _result, _reports = mapped_demo
+    with db.transaction() as conn:
+        found = race_keys(conn, "1119")
+        assert (found.meeting_key, found.session_key) == (1225, 9189)
+        assert race_for_meeting(conn, 1225) == "1119"
+        with pytest.raises(NotMapped, match="not mapped: no_meeting") as info:
+            race_keys(conn, "1166")
+        assert info.value.reason == "no_meeting"
+        with pytest.raises(NotMapped, match="not mapped: before_openf1_coverage"):
+            race_keys(conn, "1")
+        with pytest.raises(NotMapped, match="no race holds meeting 1209"):
+            race_for_meeting(conn, 1209)
+    # the same in SQL, for the application
+    assert query(
+        db,
+        "select racemap.meeting_key_for_race('1119'),"
+        " racemap.session_key_for_race('1119'), racemap.race_for_meeting(1225)",
+    ) == [(1225, 9189, "1119")]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (["--race-id", "1119"], 0, "race 1119: meeting_key 1225, session_key 9189"),
+        (["--meeting-key", "1225"], 0, "meeting 1225: race_id 1119"),
+        (["--race-id", "1166"], 1, "racemap: not mapped: no_meeting (race 1166)"),
+        (["--meeting-key", "1209"], 1, "racemap: not mapped: no race holds meeting 1209"),
+    ],
+)
+def test_lookup_command(mapped_demo, args, code, expected):
+    db, _result, _reports = mapped_demo
+    env = {**os.environ, "DATABASE_URL": db.url}
+    done = subprocess.run(
+        [sys.executable, "-m", "racemap.cli", "lookup", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == code
+    out = done.stdout if code == 0 else done.stderr
+    assert out.strip().splitlines()[-1] == expected

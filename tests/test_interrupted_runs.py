@@ -1,0 +1,79 @@
+"""Killing `racemap run` at any stage and running it again gives the same final table."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import AS_OF, query
+
+EXPECTED = Path(__file__).parent / "expected" / "mapping_2023_2025.csv"
+
+
+def _command(db, reports: Path) -> tuple[list[str], dict]:
+    args = [
+        sys.executable,
+        "-m",
+        "racemap.cli",
+        "run",
+        "--offline",
+        "--seasons",
+        "2023-2025",
+        "--var",
+        f"as_of={AS_OF}",
+        "--reports-dir",
+        str(reports),
+    ]
+    env = {**os.environ, "DATABASE_URL": db.url, "PYTHONUNBUFFERED": "1"}
+    return args, env
+
+
+def _kill_at(db, reports: Path, stage: str) -> None:
+    """Start a run and SIGKILL it (with its notebook kernel) as soon as ``stage`` starts."""
+    args, env = _command(db, reports)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        for line in proc.stdout:
+            if line.strip() == f"-> {stage}":
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        else:
+            raise AssertionError(f"the run ended before stage {stage}")
+    finally:
+        proc.wait(timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_killed_runs_then_a_full_run_give_the_uninterrupted_result(demo_db, tmp_path):
+    for stage in ("load", "validate_raw", "dbt_build", "apply"):
+        _kill_at(demo_db, tmp_path / stage, stage)
+    args, env = _command(demo_db, tmp_path / "final")
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    with EXPECTED.open() as handle:
+        expected = sorted(
+            (r["race_id"], int(r["meeting_key"]), int(r["session_key"]))
+            for r in csv.DictReader(handle)
+            if r["status"] == "mapped"
+        )
+    mapped = query(
+        demo_db,
+        "select id, openf1_meeting_key, openf1_session_key from public.races"
+        " where openf1_meeting_key is not null order by id",
+    )
+    assert mapped == expected
+    # nothing was loaded twice, and a killed apply left no half-written history
+    assert query(demo_db, "select count(*) from raw.openf1_meetings") == [(70,)]
+    assert query(demo_db, "select count(*) from racemap.mapping_history") == [(67,)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from .errors import RacemapError
@@ -18,11 +19,16 @@ def execute(
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     source = NOTEBOOKS_DIR / f"{name}.ipynb"
     out_dir = Path(reports_dir) / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{name}.ipynb"
+    # The kernel talks over Unix sockets in a private directory, not TCP on localhost
+    # (ipykernel warns about unencrypted TCP on every start).
+    sockets = tempfile.TemporaryDirectory(prefix="racemap-kernel-")
+    ipc = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets.name}/kernel"}})
     try:
         pm.execute_notebook(
             str(source),
@@ -33,10 +39,13 @@ def execute(
             progress_bar=False,
             execution_timeout=timeout,
             log_output=False,
+            config=ipc,
         )
     except PapermillExecutionError as exc:
         # The kernel's exception: for a RacemapError that is already the one clear line.
         raise RacemapError(
             f"notebook {name} failed ({exc.ename}): {exc.evalue} — see {output}"
         ) from None
+    finally:
+        sockets.cleanup()
     return output

@@ -147,7 +147,12 @@ def loaded_seasons(db) -> list[int]:
         )
         if not cur.fetchone()[0]:
             return []
-        cur.execute("select distinct season from raw.openf1_loads where status = 'ok' order by 1")
+        # A season OpenF1 had nothing for (404 "No results found.", or the snapshot ends
+        # before it) is not a loaded season; one that ever answered with records is.
+        cur.execute(
+            "select distinct season from raw.openf1_loads"
+            " where status = 'ok' and rows_received > 0 order by 1"
+        )
         return [int(row[0]) for row in cur.fetchall()]
 
 

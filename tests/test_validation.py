@@ -100,10 +100,11 @@ def test_session_of_a_missing_meeting_in_raw_fails(raw_db, tmp_path):
 
 
 def test_loaded_season_without_rows_fails(raw_db, tmp_path):
+    # OpenF1 answered with records for 2019 once, and the rows are not there.
     execute(
         raw_db,
-        "insert into raw.openf1_loads (endpoint, season, url, status, started_at)"
-        " values ('meetings', 2019, 'snapshot:meetings.json?year=2019', 'ok', now())",
+        "insert into raw.openf1_loads (endpoint, season, url, status, rows_received, started_at)"
+        " values ('meetings', 2019, 'snapshot:meetings.json?year=2019', 'ok', 5, now())",
     )
     outcome = run_checkpoint(raw_db, "raw", RACES, tmp_path, "test-raw-season")
     assert failed_names(outcome) == [
@@ -111,6 +112,16 @@ def test_loaded_season_without_rows_fails(raw_db, tmp_path):
         "raw_openf1_sessions: expect_column_distinct_values_to_contain_set(year)",
     ]
     assert "missing [2019]" in outcome.failed[0]
+
+
+def test_season_openf1_has_nothing_for_is_not_required(raw_db, tmp_path):
+    # An empty season (404 "No results found.", or the snapshot ends before it) is no failure.
+    execute(
+        raw_db,
+        "insert into raw.openf1_loads (endpoint, season, url, status, rows_received, started_at)"
+        " values ('meetings', 2026, 'snapshot:meetings.json?year=2026', 'ok', 0, now())",
+    )
+    assert run_checkpoint(raw_db, "raw", RACES, tmp_path, "test-raw-empty-season").success
 
 
 def test_empty_raw_tables_fail(fresh_db, tmp_path):

@@ -75,12 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="the benchmarks; writes reports/bench.json")
     _common(bench)
-    bench.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
-    bench.add_argument(
-        "--scales",
-        default="1,10,100,1000",
-        help="synthetic scales to build (default 1,10,100,1000)",
-    )
+    from .bench import add_arguments
+
+    add_arguments(bench)
     return parser
 
 

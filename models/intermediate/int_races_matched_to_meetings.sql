@@ -10,6 +10,9 @@
       6. none: cancelled (only cancelled candidates), not_yet_run (race in the future),
          no_race_session (a meeting there, but no Race session), else no_meeting.
 -#}
+
+{{ config(materialized='table') }}
+
 with
 
 races as (
@@ -123,31 +126,34 @@ proposals as (
 ),
 
 -- Keys another race already holds in the races table, or that an override gives another race.
+-- Equi-joins, one per key, so that each is a hash join (an OR inside a correlated EXISTS is a
+-- per-row scan: quadratic in the number of races).
 blocked as (
     select proposals.race_id
     from proposals
-    where exists (
-        select 1
-        from races as holders
-        where holders.race_id <> proposals.race_id
-            and (
-                holders.current_meeting_key = proposals.proposed_meeting_key
-                or holders.current_session_key = proposals.proposed_session_key
-            )
-    )
-    or (
-        proposals.method <> 'override'
-        and exists (
-            select 1
-            from proposals as claims
-            where claims.method = 'override'
-                and claims.race_id <> proposals.race_id
-                and (
-                    claims.proposed_meeting_key = proposals.proposed_meeting_key
-                    or claims.proposed_session_key = proposals.proposed_session_key
-                )
-        )
-    )
+    inner join races as holders
+        on proposals.proposed_meeting_key = holders.current_meeting_key
+        and proposals.race_id <> holders.race_id
+    union
+    select proposals.race_id
+    from proposals
+    inner join races as holders
+        on proposals.proposed_session_key = holders.current_session_key
+        and proposals.race_id <> holders.race_id
+    union
+    select proposals.race_id
+    from proposals
+    inner join proposals as claims
+        on proposals.proposed_meeting_key = claims.proposed_meeting_key
+        and proposals.race_id <> claims.race_id
+    where proposals.method <> 'override' and claims.method = 'override'
+    union
+    select proposals.race_id
+    from proposals
+    inner join proposals as claims
+        on proposals.proposed_session_key = claims.proposed_session_key
+        and proposals.race_id <> claims.race_id
+    where proposals.method <> 'override' and claims.method = 'override'
 ),
 
 -- Races that want the same meeting or session: none of them gets it.
@@ -157,7 +163,10 @@ contention as (
         count(*) over (partition by proposed_meeting_key) as meeting_claims,
         count(*) over (partition by proposed_session_key) as session_claims
     from proposals
-    where race_id not in (select blocked.race_id from blocked)
+    where not exists (
+            select 1 from blocked
+            where blocked.race_id = proposals.race_id
+        )
 ),
 
 decided as (

@@ -1,4 +1,4 @@
-# The two commands: `make run` (the pipeline) and `make test` (every check CI runs).
+# The two commands: `make run` (the pipeline) and `make test` (every check CI runs: lint first).
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -23,7 +23,24 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The stored notebooks: tracked or new, not git-ignored (executed copies under reports/ are).
+NOTEBOOKS = $(shell git ls-files --cached --others --exclude-standard '*.ipynb' 2>/dev/null \
+	|| ls notebooks/*.ipynb)
+# sqlfluff's dbt templater compiles the project: keep its target/ and logs out of the way.
+LINT_DIR := target/lint
+
+# The same checks as .pre-commit-config.yaml. sqlfluff's dbt templater connects to the
+# database that profiles.yml's PG* variables name (the PostgreSQL `make test` needs too).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/nbstripout --keep-id --verify $(NOTEBOOKS)
+	$(BIN)/python scripts/check_notebooks.py $(NOTEBOOKS)
+	DBT_TARGET_PATH=$(LINT_DIR)/target DBT_LOG_PATH=$(LINT_DIR)/logs \
+		$(BIN)/sqlfluff lint models snapshots tests/dbt
+	$(BIN)/python scripts/check_dbt_docs.py
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

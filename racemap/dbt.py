@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import RacemapError
 from .paths import PROJECT_DIR
@@ -77,3 +80,22 @@ def migrate(variables: dict | None = None) -> None:
 
 def build(variables: dict | None = None) -> DbtOutcome:
     return require(invoke(["build"], variables))
+
+
+def docs(reports_dir: Path | str, variables: dict | None = None) -> Path:
+    """``dbt docs generate`` into ``<reports_dir>/dbt-docs``; returns its index.html.
+
+    The site is the static one (``--static``): manifest and catalog are embedded in index.html,
+    so it opens from the file system without a web server. manifest.json and catalog.json are
+    copied beside it for tools. dbt's own target path is a temporary directory, so compiled SQL
+    and run artefacts never land in the reports. Run after ``dbt build``: the catalog (column
+    types, row counts) is read from the database the PG* variables point to.
+    """
+    out = Path(reports_dir) / "dbt-docs"
+    with tempfile.TemporaryDirectory(prefix="racemap-dbt-docs-") as tmp:
+        require(invoke(["docs", "generate", "--static", "--target-path", tmp], variables))
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(tmp) / "static_index.html", out / "index.html")
+        for name in ("manifest.json", "catalog.json"):
+            shutil.copyfile(Path(tmp) / name, out / name)
+    return out / "index.html"

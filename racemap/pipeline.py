@@ -169,6 +169,9 @@ def run(options: RunOptions) -> RunResult:
     with stages.stage("dbt_build"):
         dbt.build(options.variables)
 
+    with stages.stage("dbt_docs"):
+        dbt.docs(reports_dir, options.variables)
+
     with stages.stage("apply"):
         applied = apply_mod.apply_updates(
             db, run_id, races, allow_changes=options.allow_changes, dry_run=options.dry_run

@@ -47,16 +47,20 @@ LOAD = notebook(
             "from racemap.db import resolve_database\n"
             "from racemap.loader import load_openf1, parse_seasons\n\n"
             "db = resolve_database()\n"
-            "result = load_openf1(db, parse_seasons(seasons), offline=offline, refresh=refresh,\n"
-            "                     run_id=run_id)\n"
-            'print(f"{result.rows_loaded} rows loaded, {result.rows_rejected} rejected, "\n'
-            '      f"{result.requests} HTTP requests")'
+            "result = load_openf1("
+            "db, parse_seasons(seasons), offline=offline, refresh=refresh, run_id=run_id)\n"
+            "print(\n"
+            '    f"{result.rows_loaded} rows loaded, {result.rows_rejected} rejected, "\n'
+            '    f"{result.requests} HTTP requests"\n'
+            ")"
         ),
         new_code_cell(
             "import pandas as pd\n\n"
             "loads = pd.DataFrame([vars(x) for x in result.loads])\n"
-            'loads.pivot_table(index="season", columns="endpoint",\n'
-            '                  values=["rows_loaded", "rows_rejected"], aggfunc="sum")'
+            "loads.pivot_table(\n"
+            '    index="season", columns="endpoint", values=["rows_loaded", "rows_rejected"], '
+            'aggfunc="sum"\n'
+            ")"
         ),
     ]
 )
@@ -79,17 +83,28 @@ RACE_SESSION = notebook(
             "db = resolve_database()\n"
             "with db.transaction() as conn:\n"
             "    found = race_session(conn, race_id, offline=offline)\n"
-            'print(f"race {found.keys.race_id}: meeting_key {found.keys.meeting_key}, "\n'
-            '      f"session_key {found.keys.session_key} ({found.source})")'
+            "print(\n"
+            '    f"race {found.keys.race_id}: meeting_key {found.keys.meeting_key}, "\n'
+            '    f"session_key {found.keys.session_key} ({found.source})"\n'
+            ")"
         ),
         new_code_cell(
             "import pandas as pd\n\n"
-            'fields = ["meeting_name", "circuit_short_name", "country_name", "date_start",\n'
-            '          "session_name", "session_type", "date_end"]\n'
-            "pd.DataFrame({\n"
-            '    "meeting": {f: found.meeting.get(f) for f in fields},\n'
-            '    "race session": {f: found.session.get(f) for f in fields},\n'
-            '}).dropna(how="all")'
+            "fields = [\n"
+            '    "meeting_name",\n'
+            '    "circuit_short_name",\n'
+            '    "country_name",\n'
+            '    "date_start",\n'
+            '    "session_name",\n'
+            '    "session_type",\n'
+            '    "date_end",\n'
+            "]\n"
+            "pd.DataFrame(\n"
+            "    {\n"
+            '        "meeting": {f: found.meeting.get(f) for f in fields},\n'
+            '        "race session": {f: found.session.get(f) for f in fields},\n'
+            "    }\n"
+            ').dropna(how="all")'
         ),
     ]
 )

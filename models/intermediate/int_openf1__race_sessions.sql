@@ -1,4 +1,4 @@
-{#- Grand Prix race sessions (never Sprints), with the circuit and cancellation of their meeting. -#}
+{#- Grand Prix race sessions (never Sprints), with their meeting's circuit and cancellation. -#}
 with
 
 sessions as (

@@ -23,8 +23,10 @@ candidates as (
         race_sessions.session_key,
         race_sessions.is_cancelled,
         round(
-            cast(extract(epoch from race_sessions.started_at - races.race_start_at) / 3600.0
-                as numeric),
+            cast(
+                extract(epoch from race_sessions.started_at - races.race_start_at) / 3600.0
+                as numeric
+            ),
             2
         ) as delta_hours
     from races

@@ -1,0 +1,61 @@
+"""racemap.dbt.docs: the dbt docs site in the reports, with the lineage from sources to marts."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import AS_OF, demo_races
+
+from racemap import dbt
+from racemap.loader import ensure_raw_tables
+
+MART = "model.racemap.race_openf1_mapping"
+
+
+def _ancestors(parent_map: dict, node: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [node]
+    while todo:
+        for parent in parent_map.get(todo.pop(), []):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
+
+
+def test_docs_site_in_reports_with_lineage_and_catalog(fresh_db, tmp_path, monkeypatch):
+    demo_races(fresh_db)
+    with fresh_db.transaction() as conn:
+        ensure_raw_tables(conn)
+    for key, value in fresh_db.libpq_env().items():
+        monkeypatch.setenv(key, value)
+    variables = {"as_of": AS_OF}
+    dbt.migrate(variables)
+    dbt.build(variables)
+
+    reports = tmp_path / "reports"
+    index = dbt.docs(reports, variables)
+
+    site = reports / "dbt-docs"
+    assert index == site / "index.html"
+    # Only the site: no compiled SQL, run results or partial-parse files among the reports.
+    assert sorted(p.name for p in site.iterdir()) == ["catalog.json", "index.html", "manifest.json"]
+    html = index.read_text()
+    assert MART in html and "openf1_meetings" in html  # static: manifest and catalog inside
+
+    manifest = json.loads((site / "manifest.json").read_text())
+    lineage = _ancestors(manifest["parent_map"], MART)
+    assert {
+        "source.racemap.openf1.openf1_meetings",
+        "source.racemap.openf1.openf1_sessions",
+        "source.racemap.app.races",
+        "seed.racemap.circuit_map",
+        "seed.racemap.mapping_overrides",
+        "model.racemap.stg_app__races",
+        "model.racemap.int_races_matched_to_meetings",
+    } <= lineage
+
+    catalog = json.loads((site / "catalog.json").read_text())
+    assert "race_id" in catalog["nodes"][MART]["columns"]
+    assert "meeting_key" in catalog["sources"]["source.racemap.openf1.openf1_meetings"]["columns"]
+    assert fresh_db.password is None or fresh_db.password not in html

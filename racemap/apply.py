@@ -122,11 +122,21 @@ def apply_updates(
                     " for update of r"
                 ).format(rel=t.relation, id=t.id)
             )
+            # Judge on what each race holds now, not when dbt built the mart: keys set by
+            # hand in between make a fill a change, which is never applied silently.
+            cur.execute(
+                sql.SQL("""
+                update pending p set action = case
+                    when r.openf1_meeting_key is null and r.openf1_session_key is null
+                    then 'fill' else 'change' end
+                from {rel} r
+                where cast(r.{id} as text) = p.race_id
+            """).format(rel=t.relation, id=t.id)
+            )
             if not allow_changes:
                 cur.execute("""
                     update pending set status = 'held_back' where action = 'change'
                 """)
-            # Re-read what each race holds now: the build may be older than the table.
             cur.execute(
                 sql.SQL("""
                 update pending p set status = 'unchanged'
@@ -146,18 +156,13 @@ def apply_updates(
                            or r.openf1_session_key = p.session_key))
             """).format(rel=t.relation, id=t.id)
             )
-            cur.execute("select race_id, status from pending")
-            status = dict(cur.fetchall())
+            cur.execute("select race_id, status, action from pending")
+            judged = {race_id: (status, action) for race_id, status, action in cur.fetchall()}
             for u in updates:
-                s = status[u["race_id"]]
-                result.rows.append(
-                    {
-                        **u,
-                        "status": "dry_run"
-                        if dry_run and s == "pending"
-                        else ("applied" if s == "pending" else s),
-                    }
-                )
+                s, action = judged[u["race_id"]]
+                if s == "pending":
+                    s = "dry_run" if dry_run else "applied"
+                result.rows.append({**u, "action": action, "status": s})
             if dry_run:
                 conn.rollback()
                 return result

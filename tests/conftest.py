@@ -8,6 +8,7 @@ reports all go to the test's temporary directories, so test runs never collide.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from pathlib import Path
@@ -23,6 +24,7 @@ SERVER_URL = os.environ.get(
     "RACEMAP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 AS_OF = "2026-11-25T00:00:00Z"  # pins not_yet_run so results do not drift with the calendar
+SECRET = "Pw-d0-not-leak-7f3a9c"  # the password of the shared run's URL
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,11 +62,25 @@ def _admin():
     return server, conn
 
 
-def create_database(prefix: str = "racemap_test") -> Database:
+def create_database(prefix: str = "racemap_test", template: Database | None = None) -> Database:
+    """An empty database, or a copy of ``template`` (PostgreSQL copies it file by file)."""
     server, conn = _admin()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        if template is None:
+            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        else:
+            # A template must have no other session: dbt and GX may keep pooled connections.
+            cur.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity"
+                " where datname = %s and pid <> pg_backend_pid()",
+                (template.dbname,),
+            )
+            cur.execute(
+                sql.SQL("create database {} template {}").format(
+                    sql.Identifier(name), sql.Identifier(template.dbname)
+                )
+            )
     conn.close()
     return Database(
         host=server.host, port=server.port, user=server.user, dbname=name, password=server.password
@@ -126,17 +142,49 @@ def query(db: Database, statement: str, params=()) -> list[tuple]:
         return cur.fetchall() if cur.description else []
 
 
-@pytest.fixture(scope="module")
-def mapped_demo(tmp_path_factory):
-    """One offline run over the demo races, shared by the read-only tests of a module."""
+@pytest.fixture(scope="session")
+def mapped_template(tmp_path_factory):
+    """One offline run over the demo races for the whole session: (db, result, reports).
+
+    Read-only for tests (``mapped_demo``); tests that change data take a copy (``applied_db``,
+    ``built_db``), which PostgreSQL makes in well under a second.
+    """
     db = create_database()
     try:
         demo_races(db)
         reports = tmp_path_factory.mktemp("reports")
-        result = run_pipeline(db, reports)
+        # With a password in its URL (trust auth ignores it): no report may contain it.
+        result = run_pipeline(dataclasses.replace(db, password=SECRET), reports)
         yield db, result, reports
     finally:
         drop_database(db)
+
+
+@pytest.fixture
+def mapped_demo(mapped_template):
+    """The shared mapped database: look, do not change."""
+    return mapped_template
+
+
+@pytest.fixture
+def applied_db(mapped_template):
+    """A copy of the mapped database: the demo races with their 67 keys applied."""
+    db = create_database(template=mapped_template[0])
+    try:
+        yield db
+    finally:
+        drop_database(db)
+
+
+@pytest.fixture
+def built_db(applied_db):
+    """Migrated, loaded and built, not applied: mapping_updates holds the 67 fills."""
+    with applied_db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            "update public.races set openf1_meeting_key = null, openf1_session_key = null;"
+            " truncate racemap.mapping_history, racemap.mapping_runs"
+        )
+    return applied_db
 
 
 __all__ = ["psycopg2"]

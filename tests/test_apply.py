@@ -46,6 +46,7 @@ def statuses(reports):
 
 
 def test_dry_run_leaves_races_untouched(demo_db, tmp_path):
+    """A dry run on a database racemap never applied to: no keys, no history."""
     result = run_pipeline(demo_db, tmp_path, dry_run=True)
     assert result.exit_code == 0
     assert query(
@@ -57,112 +58,135 @@ def test_dry_run_leaves_races_untouched(demo_db, tmp_path):
     assert query(demo_db, "select to_regclass('racemap.mapping_runs')") == [(None,)]
 
 
-def test_hand_set_key_is_a_conflict_and_the_rest_applies(demo_db, tmp_path):
-    run_pipeline(demo_db, tmp_path / "first", dry_run=True)  # migrates the table
+def test_hand_set_key_is_a_conflict_and_the_rest_applies(built_db, tmp_path):
     # By hand, the 2024 British GP was given the 2025 British GP's meeting.
-    query(demo_db, "update public.races set openf1_meeting_key = 1277 where id = '1132'")
-    result = run_pipeline(demo_db, tmp_path)
+    query(built_db, "update public.races set openf1_meeting_key = 1277 where id = '1132'")
+    result = run_pipeline(built_db, tmp_path)
     # The run applies the rest, then fails validation: the hand-set key needs a person.
     assert result.exit_code == 1
     assert any("coverage" in failure for failure in result.failures), result.failures
-    assert keys(demo_db, "1156") == (None, None)  # British GP 2025: its meeting is taken
-    assert keys(demo_db, "1132") == (1277, None)  # the hand-set key is never overwritten
+    assert keys(built_db, "1156") == (None, None)  # British GP 2025: its meeting is taken
+    assert keys(built_db, "1132") == (1277, None)  # the hand-set key is never overwritten
     assert query(
-        demo_db, "select reason from racemap.race_openf1_mapping where race_id = '1156'"
+        built_db, "select reason from racemap.race_openf1_mapping where race_id = '1156'"
     ) == [("conflict",)]
     assert statuses(tmp_path)["1132"] == "held_back"
     assert result.summary["updates_applied"] == 65
 
 
-def test_conflict_found_at_apply_time_is_reported_not_raised(demo_db, tmp_path):
-    run_pipeline(demo_db, tmp_path, dry_run=True)
+def test_conflict_found_at_apply_time_is_reported_not_raised(built_db):
     # Between the build and the apply, someone gives meeting 1225 to another race.
-    query(demo_db, "update public.races set openf1_meeting_key = 1225 where id = '1'")
-    result = apply_mod.apply_updates(demo_db, "t-conflict", RACES)
+    query(built_db, "update public.races set openf1_meeting_key = 1225 where id = '1'")
+    result = apply_mod.apply_updates(built_db, "t-conflict", RACES)
     by_race = {row["race_id"]: row["status"] for row in result.rows}
     assert by_race["1119"] == "conflict"
     assert result.applied == 66 and result.conflicts == 1
-    assert keys(demo_db, "1119") == (None, None) and keys(demo_db, "1") == (1225, None)
+    assert keys(built_db, "1119") == (None, None) and keys(built_db, "1") == (1225, None)
 
 
-def test_failure_mid_apply_applies_nothing(demo_db, tmp_path, monkeypatch):
-    run_pipeline(demo_db, tmp_path, dry_run=True)
-    with demo_db.transaction() as conn:
-        apply_mod.ensure_history_tables(conn)
-    before = all_keys(demo_db)
+def test_keys_set_by_hand_after_the_build_are_not_overwritten(built_db):
+    # The mart said "fill" (no keys at build time); by the apply the race holds keys.
+    query(
+        built_db,
+        "update public.races set openf1_meeting_key = 9999,"
+        " openf1_session_key = 99999 where id = '1121'",
+    )
+    result = apply_mod.apply_updates(built_db, "t-late-hand", RACES)
+    row = next(r for r in result.rows if r["race_id"] == "1121")
+    assert (row["action"], row["status"]) == ("change", "held_back")
+    assert keys(built_db, "1121") == (9999, 99999) and result.applied == 66
+
+
+def test_failure_mid_apply_applies_nothing(built_db, monkeypatch):
+    before = all_keys(built_db)
 
     def boom():
         raise RuntimeError("injected failure between history and update")
 
     monkeypatch.setattr(apply_mod, "_before_update_hook", boom)
     with pytest.raises(RuntimeError):
-        apply_mod.apply_updates(demo_db, "t-fail", RACES)
-    assert all_keys(demo_db) == before
-    assert query(demo_db, "select count(*) from racemap.mapping_history") == [(0,)]
+        apply_mod.apply_updates(built_db, "t-fail", RACES)
+    assert all_keys(built_db) == before
+    assert query(built_db, "select count(*) from racemap.mapping_history") == [(0,)]
+    assert query(built_db, "select count(*) from racemap.mapping_runs") == [(0,)]
 
 
-def test_changes_need_allow_changes(demo_db, tmp_path):
-    run_pipeline(demo_db, tmp_path / "first")
+def test_changes_need_allow_changes(applied_db):
     query(
-        demo_db,
+        applied_db,
         "update public.races set openf1_meeting_key = 9999,"
         " openf1_session_key = 99999 where id = '1121'",
     )
-    rebuild(demo_db)
-    held = apply_mod.apply_updates(demo_db, "t-held", RACES)
+    rebuild(applied_db)
+    held = apply_mod.apply_updates(applied_db, "t-held", RACES)
     assert [(r["race_id"], r["action"], r["status"]) for r in held.rows] == [
         ("1121", "change", "held_back")
     ]
-    assert keys(demo_db, "1121") == (9999, 99999)
-    changed = apply_mod.apply_updates(demo_db, "t-change", RACES, allow_changes=True)
-    assert changed.applied == 1 and keys(demo_db, "1121") == (1229, 9472)
+    assert keys(applied_db, "1121") == (9999, 99999)
+    changed = apply_mod.apply_updates(applied_db, "t-change", RACES, allow_changes=True)
+    assert changed.applied == 1 and keys(applied_db, "1121") == (1229, 9472)
     assert query(
-        demo_db,
+        applied_db,
         "select meeting_key_before, meeting_key_after, action"
         " from racemap.mapping_history where run_id = 't-change'",
     ) == [(9999, 1229, "change")]
 
 
-def test_restore_puts_back_the_state_before_the_last_apply(demo_db, tmp_path):
-    run_pipeline(demo_db, tmp_path / "first", dry_run=True)
+def test_restore_puts_back_the_state_before_the_last_apply(built_db):
     query(
-        demo_db,
+        built_db,
         "update public.races set openf1_meeting_key = 9999,"
         " openf1_session_key = 99999 where id = '1121'",
     )
-    before = all_keys(demo_db)
-    result = run_pipeline(demo_db, tmp_path, allow_changes=True)
-    assert result.summary["updates_applied"] == 67
-    restored = apply_mod.restore_last_apply(demo_db, "t-restore", RACES)
-    assert restored.restores_run_id == result.run_id and restored.restored == 67
-    assert all_keys(demo_db) == before
+    before = all_keys(built_db)
+    applied = apply_mod.apply_updates(built_db, "t-apply", RACES, allow_changes=True)
+    assert applied.applied == 67 and keys(built_db, "1121") == (1229, 9472)
+    restored = apply_mod.restore_last_apply(built_db, "t-restore", RACES)
+    assert restored.restores_run_id == "t-apply" and restored.restored == 67
+    assert all_keys(built_db) == before
     with pytest.raises(RacemapError, match="nothing to restore"):
-        apply_mod.restore_last_apply(demo_db, "t-restore-2", RACES)
+        apply_mod.restore_last_apply(built_db, "t-restore-2", RACES)
     runs = query(
-        demo_db,
+        built_db,
         "select run_id, kind, restores_run_id from racemap.mapping_runs order by applied_at",
     )
-    assert runs == [(result.run_id, "apply", None), ("t-restore", "restore", result.run_id)]
+    assert runs == [("t-apply", "apply", None), ("t-restore", "restore", "t-apply")]
 
 
-def test_new_race_is_mapped_by_the_next_run_and_nothing_else_moves(demo_db, tmp_path):
-    saved = query(
-        demo_db,
-        "select id, year, round, circuit_id, name, date, time from public.races where id = '1165'",
+def test_restore_command(built_db):
+    apply_mod.apply_updates(built_db, "t-apply", RACES)
+    done = subprocess.run(
+        [sys.executable, "-m", "racemap.cli", "restore"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": built_db.url},
     )
-    query(demo_db, "delete from public.races where id = '1165'")
-    run_pipeline(demo_db, tmp_path / "first")
-    before = all_keys(demo_db)
+    assert done.returncode == 0, done.stderr
+    assert "restored 67 races to their keys before run t-apply" in done.stdout
+    assert query(
+        built_db, "select count(*) from public.races where openf1_meeting_key is not null"
+    ) == [(0,)]
+
+
+def test_new_race_is_mapped_by_the_next_run_and_nothing_else_moves(applied_db, tmp_path):
+    # São Paulo 2025 enters the table after the last run, without keys.
+    row = query(
+        applied_db,
+        "delete from public.races where id = '1165'"
+        " returning id, year, round, circuit_id, name, date, time",
+    )
+    before = all_keys(applied_db)
     query(
-        demo_db,
+        applied_db,
         "insert into public.races (id, year, round, circuit_id, name, date, time)"
         " values (%s, %s, %s, %s, %s, %s, %s)",
-        saved[0],
+        row[0],
     )
-    result = run_pipeline(demo_db, tmp_path)
+    result = run_pipeline(applied_db, tmp_path)
     assert result.summary["updates_applied"] == 1
-    after = all_keys(demo_db)
-    assert [row for row in after if row not in before] == [("1165", 1273, 9869)]
+    after = all_keys(applied_db)
+    assert [r for r in after if r not in before] == [("1165", 1273, 9869)]
 
 
 def test_lookups_mapped_and_unmapped(mapped_demo):

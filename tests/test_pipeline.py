@@ -74,8 +74,8 @@ def test_reports_are_written(mapped_demo):
     assert notebook["metadata"]["papermill"]["parameters"]["offline"] is True
 
 
-def test_second_run_changes_nothing(mapped_demo, tmp_path):
-    db, _first, _reports = mapped_demo
+def test_second_run_changes_nothing(applied_db, tmp_path):
+    db = applied_db  # a copy of the first run's database
     before = query(
         db, "select id, openf1_meeting_key, openf1_session_key from public.races order by id"
     )

@@ -11,7 +11,6 @@ Chromium comes from Debian's ``chromium`` package: ``scripts/ensure_chromium.sh`
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -25,12 +24,11 @@ from pathlib import Path
 
 import pytest
 import websocket
-from conftest import create_database, demo_races, drop_database, run_pipeline
+from conftest import SECRET
 
 from racemap.pipeline import format_summary
 
 CHROMIUM = shutil.which("chromium")
-SECRET = "Pw-d0-not-leak-7f3a9c"
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -54,21 +52,10 @@ def _chromium():
         (pytest.fail if os.environ.get("CI") else pytest.skip)(message)
 
 
-@pytest.fixture(scope="module")
-def secret_run(tmp_path_factory):
-    """One offline run whose DATABASE_URL has a password."""
-    saved = dict(os.environ)
-    db = create_database()
-    try:
-        demo_races(db)
-        reports = tmp_path_factory.mktemp("reports")
-        with_password = dataclasses.replace(db, password=SECRET)
-        result = run_pipeline(with_password, reports)
-        yield db, result, reports
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        drop_database(db)
+@pytest.fixture
+def secret_run(mapped_template):
+    """The session's shared offline run, whose DATABASE_URL has the password SECRET."""
+    return mapped_template
 
 
 class Page:

@@ -52,7 +52,7 @@ from . import dbt
 from .db import Database, resolve_database
 from .errors import RacemapError
 from .paths import DEFAULT_REPORTS_DIR, PROJECT_DIR
-from .settings import RacesTable, parse_vars
+from .settings import RacesTable, parse_vars, temporary_environ
 
 DEFAULT_SCALES = (1, 10, 100, 1000)
 DEFAULT_SEASONS = (2023, 2024, 2025)
@@ -131,20 +131,18 @@ class Scratch:
 @contextmanager
 def _isolated_tool_dirs():
     """dbt target/logs and the GX context in a temp dir (unless the caller chose them)."""
-    keys = ("DBT_TARGET_PATH", "DBT_LOG_PATH", "RACEMAP_GX_ROOT")
-    saved = {k: os.environ.get(k) for k in keys}
     with tempfile.TemporaryDirectory(prefix="racemap-bench-") as tmp:
         base = Path(tmp)
-        for key, sub in zip(keys, ("dbt-target", "dbt-logs", "gx-root"), strict=True):
-            os.environ.setdefault(key, str(base / sub))
-        try:
+        chosen = {
+            key: os.environ.get(key) or str(base / sub)
+            for key, sub in (
+                ("DBT_TARGET_PATH", "dbt-target"),
+                ("DBT_LOG_PATH", "dbt-logs"),
+                ("RACEMAP_GX_ROOT", "gx-root"),
+            )
+        }
+        with temporary_environ(**chosen):
             yield base
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def _rows(db: Database, statement, params=None) -> list[tuple]:

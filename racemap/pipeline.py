@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from .errors import RacemapError
 from .loader import ensure_raw_tables, parse_seasons
 from .notebooks import execute
 from .paths import DEFAULT_REPORTS_DIR
-from .settings import DEFAULT_VARS, RacesTable
+from .settings import DEFAULT_VARS, RacesTable, temporary_environ
 from .validate import coverage_threshold, run_checkpoint
 
 
@@ -61,21 +60,6 @@ class Stages:
             yield
         finally:
             self.seconds[name] = round(time.perf_counter() - start, 3)
-
-
-@contextmanager
-def _environ(**values: str | None):
-    """Set the given environment variables (None: leave as is) for the block only."""
-    saved = {k: os.environ.get(k) for k, v in values.items() if v is not None}
-    os.environ.update({k: v for k, v in values.items() if v is not None})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def check_race_columns(conn, races: RacesTable, variables: dict) -> None:
@@ -139,7 +123,7 @@ def run(options: RunOptions) -> RunResult:
         prepare_races(db, races, options.variables, log)
         dbt.migrate(options.variables)
 
-    with stages.stage("load"), _environ(OPENF1_URL=options.openf1_url):
+    with stages.stage("load"), temporary_environ(OPENF1_URL=options.openf1_url):
         # The URL reaches the kernel through its environment, not as a parameter: a
         # self-hosted OpenF1's URL may carry credentials, and parameters are saved.
         execute(

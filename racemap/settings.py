@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from psycopg2 import sql
@@ -52,3 +54,18 @@ class RacesTable:
     @property
     def name(self) -> str:
         return f"{self.schema}.{self.table}"
+
+
+@contextmanager
+def temporary_environ(**values: str | None):
+    """Set environment variables for the block only (a None value leaves that one as is)."""
+    saved = {k: os.environ.get(k) for k, v in values.items() if v is not None}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

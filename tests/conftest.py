@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -166,14 +167,21 @@ def mapped_demo(mapped_template):
     return mapped_template
 
 
-@pytest.fixture
-def applied_db(mapped_template):
-    """A copy of the mapped database: the demo races with their 67 keys applied."""
-    db = create_database(template=mapped_template[0])
+@contextmanager
+def database_copy(template: Database):
+    """A copy of ``template`` for the block, dropped afterwards."""
+    db = create_database(template=template)
     try:
         yield db
     finally:
         drop_database(db)
+
+
+@pytest.fixture
+def applied_db(mapped_template):
+    """A copy of the mapped database: the demo races with their 67 keys applied."""
+    with database_copy(mapped_template[0]) as db:
+        yield db
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
-from conftest import create_database, drop_database, query
+from conftest import database_copy, query
 
 from racemap.cli import main as cli_main
 from racemap.errors import RacemapError
@@ -137,11 +137,8 @@ def test_empty_raw_tables_fail(fresh_db, tmp_path):
 @pytest.fixture(scope="module")
 def mapped(mapped_template):
     """A copy of the session's mapped database, for this module's tests to break."""
-    db = create_database(template=mapped_template[0])
-    try:
+    with database_copy(mapped_template[0]) as db:
         yield db
-    finally:
-        drop_database(db)
 
 
 @contextmanager

@@ -148,6 +148,22 @@ def run(options: RunOptions) -> RunResult:
         validations.append(outcome)
         if not outcome.success:
             failures += outcome.failed
+            # Stop before dbt and the apply: nothing is mapped from data that failed its checks.
+            reports.write_summary(
+                reports_dir / "summary.json",
+                {
+                    "run_id": run_id,
+                    "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "database": db.display,
+                    "seasons": seasons,
+                    "offline": options.offline,
+                    "dry_run": options.dry_run,
+                    "stopped_at": "validate_raw",
+                    **_validation_summary(validations, failures),
+                    "openf1": load,
+                    "stage_seconds": stages.seconds,
+                },
+            )
             raise RacemapError("raw OpenF1 data failed validation: " + "; ".join(outcome.failed))
 
     with stages.stage("dbt_build"):
@@ -189,21 +205,8 @@ def run(options: RunOptions) -> RunResult:
             "updates_applied": applied.applied,
             "updates_conflicting": applied.conflicts,
             "updates_held_back": applied.count("held_back"),
-            "validations": {
-                "passed": sum(1 for v in validations if v.success),
-                "failed": sum(1 for v in validations if not v.success),
-                "failed_expectations": failures,
-            },
-            "checkpoints": [
-                {
-                    "name": v.checkpoint,
-                    "run_name": v.run_name,
-                    "success": v.success,
-                    "expectations": v.evaluated,
-                    "failed": v.failed,
-                }
-                for v in validations
-            ],
+            "stopped_at": None,
+            **_validation_summary(validations, failures),
             "coverage": counts_coverage(db),
             "coverage_threshold": threshold,
             "openf1": load,
@@ -213,6 +216,27 @@ def run(options: RunOptions) -> RunResult:
         write_mapping_report(reports_dir, run_id, threshold)
     reports.write_summary(reports_dir / "summary.json", summary)
     return RunResult(run_id, summary, 0 if not failures else 1, failures)
+
+
+def _validation_summary(validations: list, failures: list[str]) -> dict:
+    """The validations part of summary.json: counts, and each checkpoint with its run name."""
+    return {
+        "validations": {
+            "passed": sum(1 for v in validations if v.success),
+            "failed": sum(1 for v in validations if not v.success),
+            "failed_expectations": failures,
+        },
+        "checkpoints": [
+            {
+                "name": v.checkpoint,
+                "run_name": v.run_name,
+                "success": v.success,
+                "expectations": v.evaluated,
+                "failed": v.failed,
+            }
+            for v in validations
+        ],
+    }
 
 
 def counts_coverage(db: Database) -> dict:

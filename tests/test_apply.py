@@ -4,6 +4,7 @@ new races, lookups. Each test owns a database holding the demo races."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -95,6 +96,28 @@ def test_keys_set_by_hand_after_the_build_are_not_overwritten(built_db):
     row = next(r for r in result.rows if r["race_id"] == "1121")
     assert (row["action"], row["status"]) == ("change", "held_back")
     assert keys(built_db, "1121") == (9999, 99999) and result.applied == 66
+
+
+def test_raw_data_failing_validation_stops_before_dbt_and_the_apply(built_db, tmp_path):
+    # A session whose meeting OpenF1 never sent: the raw checkpoint fails.
+    query(
+        built_db,
+        "insert into raw.openf1_sessions (session_key, meeting_key, session_name,"
+        " year, record) values (99999, 1, 'Race', 2024, '{}')",
+    )
+    with pytest.raises(RacemapError, match="raw OpenF1 data failed validation"):
+        run_pipeline(built_db, tmp_path)
+    assert query(
+        built_db, "select count(*) from public.races where openf1_meeting_key is not null"
+    ) == [(0,)]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stopped_at"] == "validate_raw"
+    assert summary["validations"]["failed"] == 1
+    assert (
+        "raw_openf1_sessions: unexpected_rows_expectation"
+        in summary["validations"]["failed_expectations"][0]
+    )
+    assert (tmp_path / "validation" / "index.html").is_file()
 
 
 def test_failure_mid_apply_applies_nothing(built_db, monkeypatch):

@@ -152,13 +152,7 @@ def run(options: RunOptions) -> RunResult:
             reports.write_summary(
                 reports_dir / "summary.json",
                 {
-                    "run_id": run_id,
-                    "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "database": db.display,
-                    "seasons": seasons,
-                    "offline": options.offline,
-                    "dry_run": options.dry_run,
-                    "stopped_at": "validate_raw",
+                    **_run_header(run_id, db, seasons, options, stopped_at="validate_raw"),
                     **_validation_summary(validations, failures),
                     "openf1": load,
                     "stage_seconds": stages.seconds,
@@ -194,18 +188,12 @@ def run(options: RunOptions) -> RunResult:
             )
         reports.write_csv(reports_dir / "mapping_updates.csv", reports.UPDATE_COLUMNS, applied.rows)
         summary = {
-            "run_id": run_id,
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "database": db.display,
-            "seasons": seasons,
-            "offline": options.offline,
-            "dry_run": options.dry_run,
+            **_run_header(run_id, db, seasons, options, stopped_at=None),
             **counts,
             "updates": len(applied.rows),
             "updates_applied": applied.applied,
             "updates_conflicting": applied.conflicts,
             "updates_held_back": applied.count("held_back"),
-            "stopped_at": None,
             **_validation_summary(validations, failures),
             "coverage": counts_coverage(db),
             "coverage_threshold": threshold,
@@ -216,6 +204,19 @@ def run(options: RunOptions) -> RunResult:
         write_mapping_report(reports_dir, run_id, threshold)
     reports.write_summary(reports_dir / "summary.json", summary)
     return RunResult(run_id, summary, 0 if not failures else 1, failures)
+
+
+def _run_header(run_id: str, db: Database, seasons, options: RunOptions, stopped_at) -> dict:
+    """What summary.json says of the run itself (``stopped_at``: the stage it stopped at)."""
+    return {
+        "run_id": run_id,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": db.display,
+        "seasons": seasons,
+        "offline": options.offline,
+        "dry_run": options.dry_run,
+        "stopped_at": stopped_at,
+    }
 
 
 def _validation_summary(validations: list, failures: list[str]) -> dict:

@@ -17,6 +17,7 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
+from .db import query_dicts
 from .errors import RacemapError
 from .settings import RacesTable
 
@@ -79,13 +80,11 @@ def _who() -> str:
 
 
 def read_updates(conn) -> list[dict]:
-    with conn.cursor() as cur:
-        cur.execute(
-            "select race_id, current_meeting_key, current_session_key, meeting_key, session_key,"
-            " action, race_name, method from racemap.mapping_updates order by race_id"
-        )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return query_dicts(
+        conn,
+        "select race_id, current_meeting_key, current_session_key, meeting_key, session_key,"
+        " action, race_name, method from racemap.mapping_updates order by race_id",
+    )
 
 
 # Called between the history insert and the update; tests use it to inject a failure.

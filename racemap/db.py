@@ -157,6 +157,14 @@ def resolve_database(url: str | None = None, pgdata: Path | None = None) -> Data
     return start_embedded(pgdata or EMBEDDED_PGDATA)
 
 
+def query_dicts(conn, query: str, params=()) -> list[dict]:
+    """Rows of a query as dicts keyed by column name."""
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
 def relation_exists(conn, schema: str, table: str) -> bool:
     with conn.cursor() as cur:
         cur.execute(

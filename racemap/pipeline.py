@@ -181,6 +181,7 @@ def run(options: RunOptions) -> RunResult:
     with stages.stage("reports"):
         with db.transaction() as conn:
             counts = reports.mapping_counts(conn)
+            coverage = reports.mapping_coverage(conn)
             reports.write_csv(
                 reports_dir / "unmapped_races.csv",
                 reports.UNMAPPED_COLUMNS,
@@ -195,7 +196,7 @@ def run(options: RunOptions) -> RunResult:
             "updates_conflicting": applied.conflicts,
             "updates_held_back": applied.count("held_back"),
             **_validation_summary(validations, failures),
-            "coverage": counts_coverage(db),
+            "coverage": coverage,
             "coverage_threshold": threshold,
             "openf1": load,
             "stage_seconds": stages.seconds,
@@ -237,24 +238,6 @@ def _validation_summary(validations: list, failures: list[str]) -> dict:
             }
             for v in validations
         ],
-    }
-
-
-def counts_coverage(db: Database) -> dict:
-    """Coverage per season within OpenF1's coverage (racemap.mapping_coverage)."""
-    with db.transaction() as conn:
-        rows = reports.query_dicts(
-            conn,
-            "select season, races_with_race_session, mapped_with_race_session, coverage"
-            " from racemap.mapping_coverage order by season",
-        )
-    return {
-        str(r["season"]): {
-            "races_with_race_session": r["races_with_race_session"],
-            "mapped": r["mapped_with_race_session"],
-            "coverage": None if r["coverage"] is None else float(r["coverage"]),
-        }
-        for r in rows
     }
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .reports import UPDATE_COLUMNS, query_dicts
+from .db import query_dicts
+from .reports import UPDATE_COLUMNS
 
 COVERAGE_COLUMNS = [
     "season",

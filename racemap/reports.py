@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+from .db import query_dicts
+
 UNMAPPED_COLUMNS = [
     "race_id",
     "year",
@@ -26,13 +28,6 @@ UPDATE_COLUMNS = [
     "session_key",
     "method",
 ]
-
-
-def query_dicts(conn, query: str, params=()) -> list[dict]:
-    with conn.cursor() as cur:
-        cur.execute(query, params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> Path:
@@ -66,6 +61,23 @@ def mapping_counts(conn) -> dict:
         "mapped": mapped,
         "unmapped": sum(by_reason.values()),
         "unmapped_by_reason": dict(sorted(by_reason.items())),
+    }
+
+
+def mapping_coverage(conn) -> dict:
+    """Coverage per season within OpenF1's coverage (racemap.mapping_coverage)."""
+    rows = query_dicts(
+        conn,
+        "select season, races_with_race_session, mapped_with_race_session, coverage"
+        " from racemap.mapping_coverage order by season",
+    )
+    return {
+        str(r["season"]): {
+            "races_with_race_session": r["races_with_race_session"],
+            "mapped": r["mapped_with_race_session"],
+            "coverage": None if r["coverage"] is None else float(r["coverage"]),
+        }
+        for r in rows
     }
 
 

@@ -179,14 +179,14 @@ def database_copy(template: Database):
 
 @pytest.fixture
 def applied_db(mapped_template):
-    """A copy of the mapped database: the demo races with their 67 keys applied."""
+    """A copy of the mapped database: the demo races with their 70 keys applied."""
     with database_copy(mapped_template[0]) as db:
         yield db
 
 
 @pytest.fixture
 def built_db(applied_db):
-    """Migrated, loaded and built, not applied: mapping_updates holds the 67 fills."""
+    """Migrated, loaded and built, not applied: mapping_updates holds the 70 fills."""
     with applied_db.transaction() as conn, conn.cursor() as cur:
         cur.execute(
             "update public.races set openf1_meeting_key = null, openf1_session_key = null;"

@@ -53,7 +53,7 @@ def test_dry_run_leaves_races_untouched(demo_db, tmp_path):
     assert query(
         demo_db, "select count(*) from public.races where openf1_meeting_key is not null"
     ) == [(0,)]
-    assert result.summary["updates"] == 67 and result.summary["updates_applied"] == 0
+    assert result.summary["updates"] == 70 and result.summary["updates_applied"] == 0
     assert set(statuses(tmp_path).values()) == {"dry_run"}
     # a dry run writes no history either
     assert query(demo_db, "select to_regclass('racemap.mapping_runs')") == [(None,)]
@@ -72,7 +72,7 @@ def test_hand_set_key_is_a_conflict_and_the_rest_applies(built_db, tmp_path):
         built_db, "select reason from racemap.race_openf1_mapping where race_id = '1156'"
     ) == [("conflict",)]
     assert statuses(tmp_path)["1132"] == "held_back"
-    assert result.summary["updates_applied"] == 65
+    assert result.summary["updates_applied"] == 68
 
 
 def test_conflict_found_at_apply_time_is_reported_not_raised(built_db):
@@ -81,7 +81,7 @@ def test_conflict_found_at_apply_time_is_reported_not_raised(built_db):
     result = apply_mod.apply_updates(built_db, "t-conflict", RACES)
     by_race = {row["race_id"]: row["status"] for row in result.rows}
     assert by_race["1119"] == "conflict"
-    assert result.applied == 66 and result.conflicts == 1
+    assert result.applied == 69 and result.conflicts == 1
     assert keys(built_db, "1119") == (None, None) and keys(built_db, "1") == (1225, None)
 
 
@@ -95,7 +95,7 @@ def test_keys_set_by_hand_after_the_build_are_not_overwritten(built_db):
     result = apply_mod.apply_updates(built_db, "t-late-hand", RACES)
     row = next(r for r in result.rows if r["race_id"] == "1121")
     assert (row["action"], row["status"]) == ("change", "held_back")
-    assert keys(built_db, "1121") == (9999, 99999) and result.applied == 66
+    assert keys(built_db, "1121") == (9999, 99999) and result.applied == 69
 
 
 def test_raw_data_failing_validation_stops_before_dbt_and_the_apply(built_db, tmp_path):
@@ -163,9 +163,9 @@ def test_restore_puts_back_the_state_before_the_last_apply(built_db):
     )
     before = all_keys(built_db)
     applied = apply_mod.apply_updates(built_db, "t-apply", RACES, allow_changes=True)
-    assert applied.applied == 67 and keys(built_db, "1121") == (1229, 9472)
+    assert applied.applied == 70 and keys(built_db, "1121") == (1229, 9472)
     restored = apply_mod.restore_last_apply(built_db, "t-restore", RACES)
-    assert restored.restores_run_id == "t-apply" and restored.restored == 67
+    assert restored.restores_run_id == "t-apply" and restored.restored == 70
     assert all_keys(built_db) == before
     with pytest.raises(RacemapError, match="nothing to restore"):
         apply_mod.restore_last_apply(built_db, "t-restore-2", RACES)
@@ -186,7 +186,7 @@ def test_restore_command(built_db):
         env={**os.environ, "DATABASE_URL": built_db.url},
     )
     assert done.returncode == 0, done.stderr
-    assert "restored 67 races to their keys before run t-apply" in done.stdout
+    assert "restored 70 races to their keys before run t-apply" in done.stdout
     assert query(
         built_db, "select count(*) from public.races where openf1_meeting_key is not null"
     ) == [(0,)]
@@ -219,7 +219,7 @@ def test_lookups_mapped_and_unmapped(mapped_demo):
         assert (found.meeting_key, found.session_key) == (1225, 9189)
         assert race_for_meeting(conn, 1225) == "1119"
         with pytest.raises(NotMapped, match="not mapped: no_meeting") as info:
-            race_keys(conn, "1166")
+            race_keys(conn, "1169")
         assert info.value.reason == "no_meeting"
         with pytest.raises(NotMapped, match="not mapped: before_openf1_coverage"):
             race_keys(conn, "1")
@@ -238,7 +238,7 @@ def test_lookups_mapped_and_unmapped(mapped_demo):
     [
         (["--race-id", "1119"], 0, "race 1119: meeting_key 1225, session_key 9189"),
         (["--meeting-key", "1225"], 0, "meeting 1225: race_id 1119"),
-        (["--race-id", "1166"], 1, "racemap: not mapped: no_meeting (race 1166)"),
+        (["--race-id", "1169"], 1, "racemap: not mapped: no_meeting (race 1169)"),
         (["--meeting-key", "1209"], 1, "racemap: not mapped: no race holds meeting 1209"),
     ],
 )

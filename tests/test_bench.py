@@ -38,7 +38,7 @@ def test_racemap_makes_at_most_two_requests_a_season(tiny_report):
     assert req["seasons"] == [2023, 2024, 2025]
     assert req["racemap"]["requests"] <= 2 * len(req["seasons"])
     assert req["racemap"]["server_requests"] == req["racemap"]["requests"]
-    assert req["racemap"]["mapped"] == 67
+    assert req["racemap"]["mapped"] == 70
 
 
 def test_reference_makes_two_requests_a_race_and_maps_the_same_races(tiny_report):
@@ -60,8 +60,8 @@ def test_scale_one_is_the_real_data(tiny_report):
     assert one["scale"] == 1 and one["finished"] is True
     assert (one["races"], one["meetings"], one["sessions"]) == (103, 71, 349)
     # 2022: before coverage; 2025 rounds 22-24 and 2026: nothing in the snapshot.
-    assert one["by_reason"] == {"mapped": 67, "before_openf1_coverage": 22, "no_meeting": 14}
-    assert one["applied"] == 67 and one["conflicts"] == 0
+    assert one["by_reason"] == {"mapped": 70, "before_openf1_coverage": 22, "no_meeting": 11}
+    assert one["applied"] == 70 and one["conflicts"] == 0
     assert one["mapped_matches_scale"] is True
     assert scales["growth"] == []
     assert any("EXPLAIN ANALYZE" in label for label in scales["explain"])

@@ -95,9 +95,9 @@ def test_embedded_database_end_to_end(tmp_path, monkeypatch):
     first = embedded_run(tmp_path / "first")
     assert first.exit_code == 0, first.failures
     assert first.summary["database"].startswith("embedded PostgreSQL")
-    assert first.summary["mapped"] == 67 and first.summary["updates_applied"] == 67
+    assert first.summary["mapped"] == 70 and first.summary["updates_applied"] == 70
     second = embedded_run(tmp_path / "second")  # the data directory survives between runs
-    assert second.summary["mapped"] == 67 and second.summary["updates"] == 0
+    assert second.summary["mapped"] == 70 and second.summary["updates"] == 0
 
 
 def test_password_reaches_no_report_or_log(demo_db, tmp_path, capfd):

@@ -75,5 +75,5 @@ def test_killed_runs_then_a_full_run_give_the_uninterrupted_result(demo_db, tmp_
     )
     assert mapped == expected
     # nothing was loaded twice, and a killed apply left no half-written history
-    assert query(demo_db, "select count(*) from raw.openf1_meetings") == [(70,)]
-    assert query(demo_db, "select count(*) from racemap.mapping_history") == [(67,)]
+    assert query(demo_db, "select count(*) from raw.openf1_meetings") == [(73,)]
+    assert query(demo_db, "select count(*) from racemap.mapping_history") == [(70,)]

@@ -400,8 +400,8 @@ def test_three_seasons_from_a_local_server_take_six_requests_then_none(fresh_db)
         assert server.requests == 0 == second.requests
 
     counts = table_counts(fresh_db)
-    assert sum(n for (endpoint, _), n in counts.items() if endpoint == "meetings") == 70
-    assert sum(n for (endpoint, _), n in counts.items() if endpoint == "sessions") == 344
+    assert sum(n for (endpoint, _), n in counts.items() if endpoint == "meetings") == 73
+    assert sum(n for (endpoint, _), n in counts.items() if endpoint == "sessions") == 359
     assert rejects(fresh_db) == []
 
 

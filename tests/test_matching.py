@@ -176,10 +176,10 @@ def test_custom_races_table_through_vars_and_seed(fresh_db, tmp_path, monkeypatc
             " from app.grand_prix where openf1_meeting_key is not null",
         )
     )
-    assert mapped == expected and len(mapped) == 67
+    assert mapped == expected and len(mapped) == 70
     assert result.summary["unmapped_by_reason"] == {
         "before_openf1_coverage": 1079,
-        "no_meeting": 14,
+        "no_meeting": 11,
     }
 
 

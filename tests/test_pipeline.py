@@ -34,11 +34,11 @@ def test_offline_run_maps_the_snapshot_races(mapped_demo):
 
     summary = result.summary
     assert summary["races"] == 1160
-    assert summary["mapped"] == 67  # 2023: 22, 2024: 24, 2025: rounds 1-21
-    assert summary["unmapped_by_reason"] == {"before_openf1_coverage": 1079, "no_meeting": 14}
-    assert summary["updates_applied"] == 67
+    assert summary["mapped"] == 70  # 2023: 22, 2024: 24, 2025: 24
+    assert summary["unmapped_by_reason"] == {"before_openf1_coverage": 1079, "no_meeting": 11}
+    assert summary["updates_applied"] == 70
     assert summary["validations"] == {"passed": 2, "failed": 0, "failed_expectations": []}
-    assert summary["openf1"]["rows_loaded"] == 70 + 344
+    assert summary["openf1"]["rows_loaded"] == 73 + 359
     assert summary["openf1"]["requests"] == 0  # offline
 
 
@@ -51,23 +51,23 @@ def test_every_mapped_session_is_the_race_of_its_meeting(mapped_demo):
         from public.races r join raw.openf1_sessions s on s.session_key = r.openf1_session_key
     """,
     )
-    assert len(rows) == 67
+    assert len(rows) == 70
     assert {(name, same) for _id, name, same in rows} == {("Race", True)}
 
 
 def test_reports_are_written(mapped_demo):
     _db, result, reports = mapped_demo
     summary = json.loads((reports / "summary.json").read_text())
-    assert summary["mapped"] == 67 and summary["run_id"] == result.run_id
+    assert summary["mapped"] == 70 and summary["run_id"] == result.run_id
     with (reports / "unmapped_races.csv").open() as handle:
         unmapped = list(csv.DictReader(handle))
-    assert len(unmapped) == 1093
+    assert len(unmapped) == 1090
     assert {"race_id", "year", "name", "reason"} <= set(unmapped[0])
-    late_2025 = {r["race_id"]: r["reason"] for r in unmapped if r["year"] == "2025"}
-    assert late_2025 == {"1166": "no_meeting", "1167": "no_meeting", "1168": "no_meeting"}
+    late_2025 = [r for r in unmapped if r["year"] in ("2023", "2024", "2025")]
+    assert late_2025 == []  # the complete snapshot maps every race of 2023-2025
     with (reports / "mapping_updates.csv").open() as handle:
         updates = list(csv.DictReader(handle))
-    assert len(updates) == 67 and {u["status"] for u in updates} == {"applied"}
+    assert len(updates) == 70 and {u["status"] for u in updates} == {"applied"}
     assert {u["action"] for u in updates} == {"fill"}
     assert (reports / "validation" / "index.html").is_file()
     notebook = json.loads((reports / "notebooks" / "load_openf1.ipynb").read_text())

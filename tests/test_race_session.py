@@ -46,4 +46,4 @@ def test_unmapped_race_fails_with_its_reason(mapped_demo, tmp_path, monkeypatch)
     db, _result, _reports = mapped_demo
     monkeypatch.setenv("DATABASE_URL", db.url)
     with pytest.raises(RacemapError, match="not mapped: no_meeting"):
-        execute("race_session", tmp_path, {"race_id": "1166", "offline": True})
+        execute("race_session", tmp_path, {"race_id": "1169", "offline": True})

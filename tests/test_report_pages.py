@@ -242,9 +242,9 @@ def test_mapping_report_notebook_is_executed_and_stored_clean(secret_run):
 def test_summary_is_complete_and_printed_as_a_table(secret_run):
     _db, result, reports = secret_run
     summary = json.loads((reports / "summary.json").read_text())
-    assert summary["races"] == 1160 and summary["mapped"] == 67
-    assert summary["unmapped_by_reason"] == {"before_openf1_coverage": 1079, "no_meeting": 14}
-    assert summary["updates_applied"] == 67 and summary["openf1"]["requests"] == 0
+    assert summary["races"] == 1160 and summary["mapped"] == 70
+    assert summary["unmapped_by_reason"] == {"before_openf1_coverage": 1079, "no_meeting": 11}
+    assert summary["updates_applied"] == 70 and summary["openf1"]["requests"] == 0
     assert summary["validations"]["passed"] == 2 and summary["validations"]["failed"] == 0
     assert [c["name"] for c in summary["checkpoints"]] == ["raw", "mapping"]
     assert summary["coverage"]["2024"] == {
@@ -256,9 +256,9 @@ def test_summary_is_complete_and_printed_as_a_table(secret_run):
     table = format_summary(summary)
     for line in (
         "races            1160",
-        "mapped           67",
-        "  no_meeting              14",
-        "updates applied  67 of 67",
+        "mapped           70",
+        "  no_meeting              11",
+        "updates applied  70 of 70",
         "validations      2 passed, 0 failed",
         "OpenF1 requests  0",
     ):

@@ -223,7 +223,7 @@ def test_coverage_below_the_threshold_fails(mapped, tmp_path):
 
 def test_reason_outside_the_fixed_words_fails(mapped, tmp_path):
     with changed_row(
-        mapped, "racemap.race_openf1_mapping", "reason", "gone_fishing", "race_id = '1166'"
+        mapped, "racemap.race_openf1_mapping", "reason", "gone_fishing", "race_id = '1169'"
     ):
         outcome = run_checkpoint(mapped, "mapping", RACES, tmp_path, "test-reason")
     assert failed_names(outcome) == [

@@ -299,6 +299,13 @@ def _text(value: object) -> str:
     return str(value)
 
 
+def _pairs(params: Params | None) -> list[tuple[str, object]]:
+    """``params`` as a list of (key, value): a mapping, a list, or any iterable of pairs."""
+    if not params:
+        return []
+    return list(params.items() if isinstance(params, Mapping) else params)
+
+
 def build_query(params: Params | None) -> str:
     """An OpenF1 query string from ``{"year": 2024}`` or ``[("meeting_key>=", 1229), ...]``.
 
@@ -307,11 +314,8 @@ def build_query(params: Params | None) -> str:
     https://github.com/br-g/openf1/pull/252). Values are percent-encoded (a ``+`` of a UTC offset
     included), so ``date_start>=2024-03-01T00:00:00+00:00`` arrives intact.
     """
-    if not params:
-        return ""
-    items = params.items() if isinstance(params, Mapping) else params
     parts = []
-    for key, value in items:
+    for key, value in _pairs(params):
         match = _FILTER.match(key)
         if not match:
             raise ValueError(f"not an OpenF1 filter: {key!r} (a field name, then >=, <=, > or <)")
@@ -324,11 +328,8 @@ def build_query(params: Params | None) -> str:
 
 def _describe(params: Params | None) -> str:
     """``meeting_key>=1229&meeting_key<=1252``: the filters as a person writes them."""
-    if not params:
-        return ""
-    items = params.items() if isinstance(params, Mapping) else params
     shown = []
-    for key, value in items:
+    for key, value in _pairs(params):
         values = value if isinstance(value, list | tuple | set | frozenset) else [value]
         separator = "" if key.endswith(("=", ">", "<")) else "="
         shown += [f"{key}{separator}{_text(v)}" for v in values]
@@ -574,18 +575,21 @@ class OpenF1Client:
         """One season of ``meetings`` or ``sessions`` (``?year=season`` plus ``params``)."""
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown OpenF1 endpoint {endpoint!r}: use fetch_where")
-        extra = list(params.items() if isinstance(params, Mapping) else params or [])
-        return self._fetch(endpoint, season, [("year", season), *extra], f"{endpoint} for {season}")
+        pairs = [("year", season), *_pairs(params)]
+        return self._fetch(endpoint, season, pairs, f"{endpoint} for {season}")
 
     def fetch_where(self, endpoint: str, label_season: int, params: Params) -> FetchResult:
         """Records of any endpoint matching ``params``, with OpenF1's operators: e.g.
         ``fetch_where("session_result", 2024, {"meeting_key>=": 1229, "meeting_key<=": 1252})``
-        sends ``/v1/session_result?meeting_key>=1229&meeting_key<=1252``. ``label_season`` is the
-        season the result is filed under (FetchResult.season) and named in errors."""
+        asks for ``/v1/session_result?meeting_key>=1229&meeting_key<=1252`` (sent as
+        ``meeting_key%3E=1229&meeting_key%3C=1252``, see :func:`build_query`). ``label_season``
+        is the season the result is filed under (FetchResult.season) and named in errors;
+        ``404 No results found.`` is an empty result."""
         if not re.fullmatch(r"[a-z_]+", endpoint):
             raise ValueError(f"not an OpenF1 endpoint: {endpoint!r}")
-        what = f"{endpoint} for {label_season} ({_describe(params)})"
-        return self._fetch(endpoint, label_season, params, what)
+        pairs = _pairs(params)
+        what = f"{endpoint} for {label_season} ({_describe(pairs)})"
+        return self._fetch(endpoint, label_season, pairs, what)
 
     def _fetch(self, endpoint: str, season: int, params: Params, what: str) -> FetchResult:
         query = build_query(params)

@@ -400,7 +400,9 @@ def serve(
     httpd.app = app
     host, port = httpd.server_address[:2]
     app.base_url = f"http://{host}:{port}/v1"
-    thread = threading.Thread(target=httpd.serve_forever, name="openf1-server", daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, args=(0.05,), name="openf1-server", daemon=True
+    )
     thread.start()
     try:
         yield app

@@ -1,50 +1,64 @@
-"""Fetching OpenF1 meetings and sessions: over HTTP (httpx + tenacity) or from the snapshot.
+"""Fetching OpenF1 records: over HTTP (httpx + tenacity) or from the snapshot.
 
 One request per endpoint per season. A client-side rate limit keeps us under OpenF1's 30 requests
 per 10 seconds; 429, 5xx, timeouts, dropped connections and 200 answers that are not a JSON list
-are retried with exponential backoff and jitter (``Retry-After`` honoured), then fail loudly.
-``404 {"detail": "No results found."}`` is an empty season.
+are retried with exponential backoff and jitter (``Retry-After`` honoured) for a time budget
+(``OPENF1_RETRY_SECONDS``, default 120 s), then fail with one line saying what to do.
+``404 {"detail": "No results found."}`` is an empty answer.
+
+With ``OPENF1_USERNAME`` / ``OPENF1_PASSWORD`` set, every request carries an OAuth2 bearer token
+(:class:`OpenF1Token`), which OpenF1 requires from everyone while a live session runs.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
+import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from .errors import RacemapError
 from .paths import SNAPSHOT_DIR
 
+log = logging.getLogger(__name__)
+
 DEFAULT_OPENF1_URL = "https://api.openf1.org/v1"
-ENDPOINTS = ("meetings", "sessions")
-DEFAULT_RATE_LIMIT = (30, 10.0)  # OpenF1's: 30 requests per 10 seconds (OPENF1_NOTES §7)
+ENDPOINTS = ("meetings", "sessions")  # what the loader fetches per season (``?year=``)
+# OpenF1's own limit: "30 requests every 10 seconds per IP", `@rate_limiter.limit("30/10seconds")`
+# in https://github.com/br-g/openf1/blob/main/src/openf1/services/query_api/app.py
+DEFAULT_RATE_LIMIT = (30, 10.0)
+DEFAULT_RETRY_SECONDS = 120.0
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 # Worth asking again: timeouts, refused or reset connections, a server that hung up mid-answer.
 # Not every httpx.TransportError: an unsupported scheme or a bad proxy will not heal by waiting.
 RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# While a live session runs, OpenF1 refuses every unauthenticated call, historical ones too, with
+# a 401 saying {"detail":"Session in progress, access is restricted to authenticated users. ..."}:
+# https://github.com/br-g/openf1/issues/234, https://github.com/br-g/openf1/issues/257
+LIVE_SESSION_DETAIL = "session in progress"
+OFFLINE_HINT = "run with --offline (bundled snapshot)"
 
 
 class RetryableResponse(Exception):
     """An answer worth asking again for: throttling, a server error, or a body that is not JSON."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class RateLimiter:
@@ -98,26 +112,7 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
         return None
 
 
-def backoff_wait(
-    backoff: float, jitter: float, max_wait: float, max_retry_after: float
-) -> Callable[[RetryCallState], float]:
-    """Tenacity wait: exponential backoff with jitter, but never shorter than ``Retry-After``.
-
-    ``Retry-After`` is the server's minimum, so it wins over a shorter backoff; it is capped at
-    ``max_retry_after`` so that a confused server cannot park the load for an hour.
-    """
-    exponential = wait_exponential_jitter(multiplier=backoff, max=max_wait, jitter=jitter)
-
-    def wait(state: RetryCallState) -> float:
-        pause = exponential(state)
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryableResponse) and exc.retry_after is not None:
-            pause = max(pause, min(exc.retry_after, max_retry_after))
-        return pause
-
-    return wait
-
-
+# -- configuration from the environment ---------------------------------------------------------
 def rate_limit_from_env() -> tuple[int, float]:
     """``OPENF1_RATE_LIMIT=N/SECONDS`` (e.g. ``60/10`` for a self-hosted OpenF1); default 30/10.
 
@@ -136,6 +131,211 @@ def rate_limit_from_env() -> tuple[int, float]:
     return limit
 
 
+def retry_seconds_from_env() -> float:
+    """``OPENF1_RETRY_SECONDS``: how long one fetch may keep retrying; default 120 s."""
+    text = os.environ.get("OPENF1_RETRY_SECONDS", "").strip()
+    if not text:
+        return DEFAULT_RETRY_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise RacemapError(
+            f"OPENF1_RETRY_SECONDS={text!r}: give a positive number of seconds, e.g. 120"
+        )
+    return seconds
+
+
+def credentials_from_env() -> tuple[str, str] | None:
+    """(username, password) from ``OPENF1_USERNAME`` / ``OPENF1_PASSWORD``; None when unset."""
+    username = os.environ.get("OPENF1_USERNAME", "")
+    password = os.environ.get("OPENF1_PASSWORD", "")
+    if not username and not password:
+        return None
+    if not (username and password):
+        missing = "OPENF1_PASSWORD" if username else "OPENF1_USERNAME"
+        raise RacemapError(
+            f"{missing} is empty or unset: set both OPENF1_USERNAME and OPENF1_PASSWORD, "
+            "or neither for anonymous access"
+        )
+    return username, password
+
+
+def token_url_for(base_url: str) -> str:
+    """OpenF1's token endpoint is at the host root, beside ``/v1``: ``https://api.openf1.org/token``
+    (https://openf1.org/auth.html). A base URL under a prefix keeps the prefix."""
+    url = httpx.URL(base_url)
+    path = url.path.rstrip("/").removesuffix("/v1")
+    return str(url.copy_with(path=f"{path}/token", query=None, username=None, password=None))
+
+
+# -- OAuth2 ---------------------------------------------------------------------------------------
+class OpenF1Token(httpx.Auth):
+    """OAuth2 password grant for OpenF1, as an httpx auth flow.
+
+    ``POST <host>/token`` with form fields ``username`` and ``password`` answers
+    ``{"access_token": ..., "expires_in": "3600", "token_type": "bearer"}`` (``expires_in`` is a
+    string in https://openf1.org/auth.html); requests then carry ``Authorization: Bearer <token>``.
+    The token is fetched before the first request, renewed ``margin`` seconds before it expires,
+    and renewed once more when OpenF1 answers 401 to a request that carried it.
+
+    Neither the password nor the token is in ``repr``, a log line or an exception message. One
+    client is used by one thread at a time (the loader's case); two threads renewing at once would
+    merely fetch two tokens.
+    """
+
+    requires_response_body = True  # the token is in the body; 401 details are read too
+
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        token_url: str,
+        clock: Callable[[], float] = time.monotonic,
+        margin: float = 60.0,
+    ):
+        self.token_url = token_url
+        self._form = {"username": username, "password": password}
+        self._clock = clock
+        self.margin = margin
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self.tokens_fetched = 0
+
+    def __repr__(self) -> str:
+        return f"OpenF1Token(token_url={self.token_url!r}, tokens_fetched={self.tokens_fetched})"
+
+    def secrets(self) -> list[str]:
+        """What must never be shown: the password and the current token."""
+        return [s for s in (self._form["password"], self._token) if s]
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        if self._token is None or self._clock() >= self._renew_at:
+            yield from self._renew()
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        response = yield request
+        if response.status_code == 401:  # revoked or expired early: one new token, one retry
+            yield from self._renew()
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
+
+    def _renew(self) -> Iterator[httpx.Request]:
+        response = yield httpx.Request(
+            "POST",
+            self.token_url,
+            data=self._form,
+            headers={"accept": "application/json", "user-agent": "racemap"},
+        )
+        self._token = None
+        token, expires_in = self._read(response)
+        self._token = token
+        self.tokens_fetched += 1
+        self._renew_at = self._clock() + expires_in - min(self.margin, expires_in / 2)
+
+    def _read(self, response: httpx.Response) -> tuple[str, float]:
+        """(token, seconds it lasts) of the token endpoint's answer, or the one line why not."""
+        status = response.status_code
+        detail = redact(_detail(response)[:200], self.secrets())
+        if status in RETRY_STATUSES:
+            raise RetryableResponse(
+                f"HTTP {status} from the token endpoint",
+                parse_retry_after(response.headers.get("retry-after")),
+                status,
+            )
+        if status in (400, 401, 403, 422):
+            raise RacemapError(
+                "OpenF1 refused the credentials in OPENF1_USERNAME/OPENF1_PASSWORD: "
+                f"HTTP {status}" + (f" {detail}" if detail else "") + "; check them, or unset "
+                "both for anonymous access"
+            )
+        if status != 200:
+            raise RacemapError(
+                f"OpenF1's token endpoint {self.token_url} answered HTTP {status}: "
+                "unset OPENF1_USERNAME/OPENF1_PASSWORD for an OpenF1 without authentication"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise RetryableResponse("HTTP 200 from the token endpoint without an access_token")
+        try:
+            expires_in = float(body.get("expires_in"))
+        except (TypeError, ValueError):
+            expires_in = 3600.0  # "Tokens expire after 1 hour" (https://openf1.org/auth.html)
+        return token, max(expires_in, 1.0)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (raw or URL-encoded) replaced by ``***``."""
+    for secret in secrets:
+        for form in {secret, quote(secret, safe=""), quote(secret, safe="").replace("%20", "+")}:
+            text = text.replace(form, "***")
+    return text
+
+
+# -- query strings ---------------------------------------------------------------------------------
+_FILTER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(>=|<=|>|<|=)?$")
+# The operator as it goes on the wire. OpenF1 rebuilds each filter as f"{key}={value}" from the
+# parsed query and then splits it at the operator (`_split_query_params` and `_str_to_query_params`
+# in https://github.com/br-g/openf1/blob/main/src/openf1/services/query_api/query_params.py).
+# So `>=` must travel as `%3E` plus the literal `=` separator: httpx's own encoding of a
+# `{"meeting_key>=": 1229}` param gives `meeting_key%3E%3D=1229`, which OpenF1 reads as
+# "meeting_key >= '=1229'" and answers "No results found.".
+_WIRE_OPERATOR = {"": "=", "=": "=", ">=": "%3E=", "<=": "%3C=", ">": "%3E", "<": "%3C"}
+
+Params = Mapping[str, object] | Iterable[tuple[str, object]]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    if value is None:
+        raise ValueError("an OpenF1 filter needs a value, not None")
+    return str(value)
+
+
+def _pairs(params: Params | None) -> list[tuple[str, object]]:
+    """``params`` as a list of (key, value): a mapping, a list, or any iterable of pairs."""
+    if not params:
+        return []
+    return list(params.items() if isinstance(params, Mapping) else params)
+
+
+def build_query(params: Params | None) -> str:
+    """An OpenF1 query string from ``{"year": 2024}`` or ``[("meeting_key>=", 1229), ...]``.
+
+    A key may end with an operator (``>=``, ``<=``, ``>``, ``<``; none or ``=`` is equality);
+    a list value repeats the key (OpenF1 ORs repeats; a ``>=`` and a ``<=`` form a range,
+    https://github.com/br-g/openf1/pull/252). Values are percent-encoded (a ``+`` of a UTC offset
+    included), so ``date_start>=2024-03-01T00:00:00+00:00`` arrives intact.
+    """
+    parts = []
+    for key, value in _pairs(params):
+        match = _FILTER.match(key)
+        if not match:
+            raise ValueError(f"not an OpenF1 filter: {key!r} (a field name, then >=, <=, > or <)")
+        name, operator = match.group(1), match.group(2) or ""
+        values = value if isinstance(value, list | tuple | set | frozenset) else [value]
+        for one in values:
+            parts.append(f"{name}{_WIRE_OPERATOR[operator]}{quote(_text(one), safe='')}")
+    return "&".join(parts)
+
+
+def _describe(params: Params | None) -> str:
+    """``meeting_key>=1229&meeting_key<=1252``: the filters as a person writes them."""
+    shown = []
+    for key, value in _pairs(params):
+        values = value if isinstance(value, list | tuple | set | frozenset) else [value]
+        separator = "" if key.endswith(("=", ">", "<")) else "="
+        shown += [f"{key}{separator}{_text(v)}" for v in values]
+    return "&".join(shown)
+
+
 @dataclass
 class FetchResult:
     endpoint: str
@@ -147,11 +347,35 @@ class FetchResult:
 
 
 @dataclass
-class OpenF1Client:
-    """A small OpenF1 client: ``fetch("meetings", 2024)`` returns the season's records.
+class _Budget:
+    """One fetch's retry budget: ``seconds`` from the first attempt on, on the client's clock."""
 
-    Every knob of the retry and the rate limit is a field, so tests can set the waits to zero
-    (or pass a recording ``sleep``) instead of sleeping for seconds.
+    seconds: float
+    clock: Callable[[], float]
+    attempts: int | None = None
+    tries: int = 0
+    slept: float = 0.0
+    stopped_by: str | None = None  # "attempts", "time" or "retry_after"
+    started: float = field(init=False)
+
+    def __post_init__(self):
+        self.started = self.clock()
+
+    def left(self) -> float:
+        return max(0.0, self.seconds - (self.clock() - self.started))
+
+    def spent(self) -> float:
+        """Seconds spent so far; with a fake ``sleep`` the waits asked for count."""
+        return max(self.clock() - self.started, self.slept)
+
+
+@dataclass
+class OpenF1Client:
+    """A small OpenF1 client: ``fetch("meetings", 2024)`` returns the season's records;
+    ``fetch_where("session_result", 2024, {"meeting_key>=": 1229})`` any filtered endpoint.
+
+    Every knob of the retry, the rate limit and the clock is a field, so tests can set the waits
+    to zero (or pass a recording ``sleep`` and a fake ``clock``) instead of sleeping.
     """
 
     # Not in the repr: a self-hosted OpenF1's URL may carry a password.
@@ -161,35 +385,55 @@ class OpenF1Client:
     max_requests: int | None = None  # None: $OPENF1_RATE_LIMIT, else 30 ...
     period: float | None = None  # ... per 10 seconds
     timeout: float = 30.0
-    attempts: int = 5
+    retry_seconds: float | None = None  # None: $OPENF1_RETRY_SECONDS, else 120
+    attempts: int | None = None  # an extra cap on attempts per fetch; None: the time budget only
     backoff: float = 1.0
     jitter: float = 1.0
     max_wait: float = 30.0
-    max_retry_after: float = 120.0
+    # None: $OPENF1_USERNAME / $OPENF1_PASSWORD (none when unset); never in the repr.
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
+    token_url: str | None = None  # None: /token at the base URL's host (beside /v1)
+    token_margin: float = 60.0  # renew the token this long before it expires
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     requests_made: int = 0
 
     def __post_init__(self):
-        if self.attempts < 1:
+        if self.attempts is not None and self.attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.base_url = self.base_url.rstrip("/")
+        if self.retry_seconds is None:
+            self.retry_seconds = retry_seconds_from_env()
+        elif not self.retry_seconds > 0:
+            raise ValueError("retry_seconds must be positive")
         if self.max_requests is None or self.period is None:
             env_requests, env_period = rate_limit_from_env()
             self.max_requests = self.max_requests or env_requests
             self.period = self.period or env_period
-        self.limiter = RateLimiter(self.max_requests, self.period, sleep=self.sleep)
+        self.limiter = RateLimiter(
+            self.max_requests, self.period, clock=self.clock, sleep=self.sleep
+        )
+        credentials = self.credentials or credentials_from_env()
+        self.token_url = self.token_url or token_url_for(self.base_url)
+        self.auth = (
+            OpenF1Token(*credentials, self.token_url, clock=self.clock, margin=self.token_margin)
+            if credentials
+            else None
+        )
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=self.timeout,
             transport=self.transport,
+            auth=self.auth,  # None: a user:password in the URL still goes as Basic auth
             follow_redirects=True,
             headers={"accept": "application/json", "user-agent": "racemap"},
             event_hooks={"request": [self._count]},
         )
 
     def _count(self, request: httpx.Request) -> None:
-        """Every request that leaves, retries and redirects included: the figure in summary.json."""
+        """Every request that leaves, retries, redirects and token requests included: the figure
+        in summary.json."""
         self.requests_made += 1
 
     def close(self) -> None:
@@ -201,59 +445,166 @@ class OpenF1Client:
     def __exit__(self, *exc):
         self.close()
 
-    def safe_url(self, endpoint: str, season: int) -> str:
-        """The request URL without credentials, for the audit table."""
-        url = httpx.URL(f"{self.base_url}/{endpoint}", params={"year": season})
+    def _safe(self, url: httpx.URL) -> str:
         return str(url.copy_with(username=None, password=None))
 
-    def _retrying(self) -> Retrying:
-        return Retrying(
-            retry=retry_if_exception_type((RetryableResponse, *RETRY_ERRORS)),
-            stop=stop_after_attempt(self.attempts),
-            wait=backoff_wait(self.backoff, self.jitter, self.max_wait, self.max_retry_after),
-            sleep=self.sleep,
-            reraise=True,
+    def safe_url(self, endpoint: str, season: int) -> str:
+        """The request URL without credentials, for the audit table."""
+        return self._safe(httpx.URL(f"{self.base_url}/{endpoint}", params={"year": season}))
+
+    def _secrets(self) -> list[str]:
+        secrets = self.auth.secrets() if self.auth else []
+        return secrets + [s for s in (httpx.URL(self.base_url).password,) if s]
+
+    # -- retries ---------------------------------------------------------------------------------
+    def _wait(self, budget: _Budget) -> Callable[[RetryCallState], float]:
+        """Exponential backoff with jitter, at least ``Retry-After``, never past the budget."""
+        exponential = wait_exponential_jitter(
+            multiplier=self.backoff, max=self.max_wait, jitter=self.jitter
         )
 
-    def _get(self, endpoint: str, params: dict) -> tuple[int, list]:
-        """One attempt: wait for the rate limit, ask, and judge the answer."""
-        self.limiter.acquire()
-        response = self._http.get(f"/{endpoint}", params=params)
-        return interpret(response)
+        def wait(state: RetryCallState) -> float:
+            pause = exponential(state)
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RetryableResponse) and exc.retry_after is not None:
+                pause = max(pause, exc.retry_after)
+            return min(pause, budget.left())
+
+        return wait
+
+    @staticmethod
+    def _stop(budget: _Budget) -> Callable[[RetryCallState], bool]:
+        """Stop when the budget is spent, the attempts cap is reached, or ``Retry-After`` asks
+        for longer than what is left.
+
+        tenacity's ``stop_after_delay`` reads ``time.monotonic`` itself; this one reads the
+        client's ``clock``, so tests drive it with a fake one.
+        """
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = exc.retry_after if isinstance(exc, RetryableResponse) else None
+            left = budget.left()
+            if budget.attempts is not None and state.attempt_number >= budget.attempts:
+                budget.stopped_by = "attempts"
+            elif left <= 0:
+                budget.stopped_by = "time"
+            elif retry_after is not None and retry_after > left:
+                budget.stopped_by = "retry_after"
+            return budget.stopped_by is not None
+
+        return stop
+
+    def _log_retry(self, what: str) -> Callable[[RetryCallState], None]:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            reason = str(exc) if isinstance(exc, RetryableResponse) else type(exc).__name__
+            pause = state.upcoming_sleep
+            log.info("OpenF1 %s: %s; asking again in %.1f s", what, reason, pause)
+
+        return before_sleep
+
+    def _request(self, what: str, path: str, query: str) -> tuple[int, list]:
+        """GET ``path?query`` until it gives records or the budget is spent; one RacemapError
+        line saying what to do when it fails."""
+        budget = _Budget(self.retry_seconds, self.clock, self.attempts)
+
+        def sleep(seconds: float) -> None:
+            budget.slept += seconds
+            self.sleep(seconds)
+
+        def attempt() -> tuple[int, list]:
+            budget.tries += 1
+            self.limiter.acquire()
+            return interpret(self._http.get(f"{path}?{query}" if query else path))
+
+        retrying = Retrying(
+            retry=retry_if_exception_type((RetryableResponse, *RETRY_ERRORS)),
+            stop=self._stop(budget),
+            wait=self._wait(budget),
+            sleep=sleep,
+            before_sleep=self._log_retry(what),
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except RacemapError as exc:
+            raise RacemapError(redact(str(exc), self._secrets())) from None
+        except RetryableResponse as exc:
+            raise RacemapError(redact(self._gave_up(what, exc, budget), self._secrets())) from None
+        except RETRY_ERRORS as exc:
+            raise RacemapError(
+                f"OpenF1 {what} unreachable for {budget.spent():.0f} s ({type(exc).__name__}, "
+                f"{budget.tries} attempts): check the network, or {OFFLINE_HINT} or "
+                "--openf1-url URL"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise RacemapError(
+                f"OpenF1 {what} failed: {type(exc).__name__}: check --openf1-url / OPENF1_URL, "
+                f"or {OFFLINE_HINT}"
+            ) from None
+
+    def _gave_up(self, what: str, exc: RetryableResponse, budget: _Budget) -> str:
+        """The one line for an answer that stayed bad until the budget (or the cap) ran out."""
+        if budget.stopped_by == "retry_after":
+            return (
+                f"OpenF1 {what}: {exc} asks to wait {exc.retry_after:.0f} s (Retry-After), more "
+                f"than the {budget.left():.0f} s left of the {self.retry_seconds:g} s retry "
+                f"budget: try again later, raise OPENF1_RETRY_SECONDS, or {OFFLINE_HINT}"
+            )
+        tried = f"failed after {budget.tries} attempts: {exc} (for {budget.spent():.0f} s)"
+        if exc.status is not None and exc.status >= 500:
+            return (
+                f"OpenF1 is failing (HTTP {exc.status}): {what} {tried}: try again later, "
+                f"or {OFFLINE_HINT}"
+            )
+        if exc.status == 429:
+            return (
+                f"OpenF1 {what} {tried}: OpenF1 keeps throttling; try again later, lower "
+                f"OPENF1_RATE_LIMIT, or {OFFLINE_HINT}"
+            )
+        if exc.status in (401, 403):  # a live session, and OpenF1 refused our token too
+            return (
+                f"OpenF1 {what} {tried}: retry after the live session ends, check the "
+                f"OPENF1_USERNAME account's access, or {OFFLINE_HINT}"
+            )
+        return f"OpenF1 {what} {tried}: try again later, or {OFFLINE_HINT}"
+
+    # -- the public calls --------------------------------------------------------------------------
+    def fetch(self, endpoint: str, season: int, params: Params | None = None) -> FetchResult:
+        """One season of ``meetings`` or ``sessions`` (``?year=season`` plus ``params``)."""
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown OpenF1 endpoint {endpoint!r}: use fetch_where")
+        pairs = [("year", season), *_pairs(params)]
+        return self._fetch(endpoint, season, pairs, f"{endpoint} for {season}")
+
+    def fetch_where(self, endpoint: str, label_season: int, params: Params) -> FetchResult:
+        """Records of any endpoint matching ``params``, with OpenF1's operators: e.g.
+        ``fetch_where("session_result", 2024, {"meeting_key>=": 1229, "meeting_key<=": 1252})``
+        asks for ``/v1/session_result?meeting_key>=1229&meeting_key<=1252`` (sent as
+        ``meeting_key%3E=1229&meeting_key%3C=1252``, see :func:`build_query`). ``label_season``
+        is the season the result is filed under (FetchResult.season) and named in errors;
+        ``404 No results found.`` is an empty result."""
+        if not re.fullmatch(r"[a-z_]+", endpoint):
+            raise ValueError(f"not an OpenF1 endpoint: {endpoint!r}")
+        pairs = _pairs(params)
+        what = f"{endpoint} for {label_season} ({_describe(pairs)})"
+        return self._fetch(endpoint, label_season, pairs, what)
+
+    def _fetch(self, endpoint: str, season: int, params: Params, what: str) -> FetchResult:
+        query = build_query(params)
+        before = self.requests_made
+        status, records = self._request(what, f"/{endpoint}", query)
+        url = httpx.URL(f"{self.base_url}/{endpoint}" + (f"?{query}" if query else ""))
+        return FetchResult(
+            endpoint, season, self._safe(url), status, records, self.requests_made - before
+        )
 
     def query(self, endpoint: str, **params) -> list:
         """Records of ``endpoint`` matching ``params`` (e.g. ``meeting_key=1229``), retried
         like :meth:`fetch`; RacemapError when it fails."""
-        what = f"OpenF1 {endpoint} {params}"
-        try:
-            return self._retrying()(self._get, endpoint, params)[1]
-        except (RetryableResponse, *RETRY_ERRORS, httpx.HTTPError) as exc:
-            raise RacemapError(f"{what} failed: {exc or type(exc).__name__}") from None
-
-    def fetch(self, endpoint: str, season: int) -> FetchResult:
-        """One season of one endpoint, retried as the module says; RacemapError when it fails."""
-        if endpoint not in ENDPOINTS:
-            raise ValueError(f"unknown OpenF1 endpoint {endpoint!r}")
-        before = self.requests_made
-        what = f"OpenF1 {endpoint} for {season}"
-        try:
-            status, records = self._retrying()(self._get, endpoint, {"year": season})
-        except RetryableResponse as exc:
-            raise RacemapError(f"{what} failed after {self.attempts} attempts: {exc}") from None
-        except RETRY_ERRORS as exc:
-            raise RacemapError(
-                f"{what} unreachable after {self.attempts} attempts: {type(exc).__name__}"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise RacemapError(f"{what} failed: {type(exc).__name__}") from None
-        return FetchResult(
-            endpoint,
-            season,
-            self.safe_url(endpoint, season),
-            status,
-            records,
-            self.requests_made - before,
-        )
+        what = f"{endpoint} where {_describe(params)}"
+        return self._request(what, f"/{endpoint}", build_query(params))[1]
 
 
 def _detail(response: httpx.Response) -> str:
@@ -265,35 +616,48 @@ def _detail(response: httpx.Response) -> str:
     return str(body.get("detail", "")) if isinstance(body, dict) else ""
 
 
+def _sent_a_token(response: httpx.Response) -> bool:
+    return response.request.headers.get("authorization", "").lower().startswith("bearer ")
+
+
 def interpret(response: httpx.Response) -> tuple[int, list]:
     """(status, records) of an answer; RetryableResponse when asking again may help.
 
-    Only a 200 whose body is a JSON list, or the 404 "No results found." of an empty season,
+    Only a 200 whose body is a JSON list, or the 404 "No results found." of an empty answer,
     yields records: an HTML page or truncated JSON must never pass for an empty season.
     """
     status = response.status_code
+    path = response.request.url.path
     if status in RETRY_STATUSES:
         raise RetryableResponse(
-            f"HTTP {status}", parse_retry_after(response.headers.get("retry-after"))
+            f"HTTP {status}", parse_retry_after(response.headers.get("retry-after")), status
         )
     if status == 404:
         if "no results" in _detail(response).lower():
             return status, []
-        raise RacemapError(
-            f"OpenF1 answered 404 for {response.request.url.path}: is the OpenF1 URL right?"
-        )
+        raise RacemapError(f"OpenF1 answered 404 for {path}: is the OpenF1 URL right?")
     if status != 200:
-        if "rate exceeded" in response.text[:200].lower():
-            raise RetryableResponse(f"HTTP {status} saying 'Rate exceeded'")
         detail = _detail(response)[:200]
+        if LIVE_SESSION_DETAIL in detail.lower():
+            if _sent_a_token(response):
+                raise RetryableResponse(
+                    f"HTTP {status} saying a live session is in progress, token sent", None, status
+                )
+            raise RacemapError(
+                f"OpenF1 refuses anonymous requests while a live F1 session runs (HTTP {status} "
+                f"for {path}): retry after the session ends, {OFFLINE_HINT}, or set "
+                "OPENF1_USERNAME/OPENF1_PASSWORD"
+            )
+        if "rate exceeded" in response.text[:200].lower():
+            raise RetryableResponse(f"HTTP {status} saying 'Rate exceeded'", None, 429)
         raise RacemapError(
-            f"OpenF1 answered HTTP {status} for {response.request.url.path}"
-            + (f": {detail}" if detail else "")
+            f"OpenF1 answered HTTP {status} for {path}" + (f": {detail}" if detail else "")
         )
     try:
         body = response.json()
     except ValueError:
-        # Production throttling has been seen as a plain "Rate exceeded" text (OPENF1_NOTES §7).
+        # Production throttling has been seen as a plain "Rate exceeded" text:
+        # https://github.com/br-g/openf1/issues/113, https://github.com/br-g/openf1/issues/186
         throttled = "rate exceeded" in response.text[:200].lower()
         raise RetryableResponse(
             "HTTP 200 saying 'Rate exceeded'" if throttled else "HTTP 200 whose body is not JSON"

@@ -63,6 +63,13 @@ def waits() -> Waits:
     return Waits()
 
 
+@pytest.fixture(autouse=True)
+def _anonymous(monkeypatch):
+    """No OpenF1 account or retry budget of the person running the tests leaks in."""
+    for name in ("OPENF1_USERNAME", "OPENF1_PASSWORD", "OPENF1_RETRY_SECONDS", "OPENF1_RATE_LIMIT"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def client(waits):
     """A client whose retries wait exactly their backoff (no jitter) and never really sleep."""
@@ -96,14 +103,18 @@ def test_retry_after_as_an_http_date():
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
 
 
-def test_retry_after_is_capped(httpx_mock, waits):
+def test_retry_after_longer_than_the_budget_fails_at_once(httpx_mock, waits):
     httpx_mock.add_response(
         url=url("meetings", 2024), status_code=429, headers={"Retry-After": "3600"}
     )
-    httpx_mock.add_response(url=url("meetings", 2024), json=snapshot("meetings", 2024))
-    with OpenF1Client(base_url=BASE, jitter=0.0, max_retry_after=60.0, sleep=waits) as c:
+    with (
+        OpenF1Client(base_url=BASE, jitter=0.0, retry_seconds=60.0, sleep=waits) as c,
+        pytest.raises(RacemapError) as failed,
+    ):
         c.fetch("meetings", 2024)
-    assert waits == [60.0]
+    assert waits == [] and c.requests_made == 1
+    assert "asks to wait 3600 s (Retry-After), more than the 60 s left" in str(failed.value)
+    assert "OPENF1_RETRY_SECONDS" in str(failed.value) and "--offline" in str(failed.value)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +143,11 @@ def test_backoff_is_exponential_and_then_fails_loudly(httpx_mock, client, waits)
             url=url("sessions", 2024), status_code=503, content=fixture("unavailable_503.txt")
         )
 
-    with pytest.raises(RacemapError, match=r"sessions for 2024 failed after 4 attempts: HTTP 503"):
+    with pytest.raises(
+        RacemapError,
+        match=r"^OpenF1 is failing \(HTTP 503\): sessions for 2024 failed after 4 attempts: "
+        r"HTTP 503 \(for 7 s\): try again later, or run with --offline",
+    ):
         client.fetch("sessions", 2024)
 
     assert client.requests_made == 4 == len(httpx_mock.get_requests())
@@ -179,7 +194,11 @@ def test_timeouts_and_dropped_connections_are_retried(httpx_mock, client, waits,
 def test_a_connection_that_never_answers_fails_loudly(httpx_mock, client):
     for _ in range(4):
         httpx_mock.add_exception(httpx.ReadTimeout("timed out"), url=url("meetings", 2024))
-    with pytest.raises(RacemapError, match="unreachable after 4 attempts: ReadTimeout"):
+    with pytest.raises(
+        RacemapError,
+        match=r"^OpenF1 meetings for 2024 unreachable for 7 s \(ReadTimeout, 4 attempts\): check "
+        r"the network, or run with --offline \(bundled snapshot\) or --openf1-url URL$",
+    ):
         client.fetch("meetings", 2024)
     assert client.requests_made == 4
 
@@ -231,12 +250,16 @@ def test_another_404_is_an_error_not_an_empty_season(httpx_mock, client):
     assert client.requests_made == 1
 
 
-def test_a_live_session_lockout_is_reported_not_retried(httpx_mock, client):
+def test_a_live_session_lockout_is_one_line_saying_what_to_do(httpx_mock, client):
     detail = "Session in progress, access is restricted to authenticated users."
     httpx_mock.add_response(url=url("sessions", 2026), status_code=401, json={"detail": detail})
-    with pytest.raises(RacemapError, match="HTTP 401 for /v1/sessions: Session in progress"):
+    with pytest.raises(RacemapError) as failed:
         client.fetch("sessions", 2026)
-    assert client.requests_made == 1
+    line = str(failed.value)
+    assert line.startswith("OpenF1 refuses anonymous requests while a live F1 session runs")
+    assert "retry after the session ends" in line and "--offline" in line
+    assert "OPENF1_USERNAME/OPENF1_PASSWORD" in line and "\n" not in line
+    assert client.requests_made == 1  # not retried: a session lasts longer than the budget
 
 
 def test_both_record_shapes_pass_through(httpx_mock, client):

@@ -39,13 +39,17 @@ def _isolated_tool_dirs(tmp_path_factory):
             "RACEMAP_GX_ROOT",
             "DATABASE_URL",
             "OPENF1_URL",
+            "OPENF1_USERNAME",
+            "OPENF1_PASSWORD",
+            "OPENF1_RETRY_SECONDS",
         )
     }
     os.environ["DBT_TARGET_PATH"] = str(base / "dbt-target")
     os.environ["DBT_LOG_PATH"] = str(base / "dbt-logs")
     os.environ["RACEMAP_GX_ROOT"] = str(base / "gx-root")
     os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("OPENF1_URL", None)
+    for name in ("OPENF1_URL", "OPENF1_USERNAME", "OPENF1_PASSWORD", "OPENF1_RETRY_SECONDS"):
+        os.environ.pop(name, None)  # a developer's OpenF1 account never reaches the tests
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     yield

@@ -83,18 +83,87 @@ def read_updates(conn) -> list[dict]:
     return query_dicts(
         conn,
         "select race_id, current_meeting_key, current_session_key, meeting_key, session_key,"
-        " action, race_name, method from racemap.mapping_updates order by race_id",
+        " action, race_name, method, reason from racemap.mapping_updates order by race_id",
     )
 
 
 # Called between the history insert and the update; tests use it to inject a failure.
 _before_update_hook = None
+_KEY_COLUMNS = (("meeting_key", "openf1_meeting_key"), ("session_key", "openf1_session_key"))
+
+
+def _judge(cur, t: RacesTable, allow_changes: bool) -> None:
+    """Set each pending row's action and status on the races table as it is now (rows locked).
+
+    A key another race holds is a conflict unless that race gives it up in this same apply
+    (a swap, or a chain of moves): conflicts are marked until none is left, since a race that
+    cannot move keeps its keys and may block another in turn.
+    """
+    # Judge on what each race holds now, not when dbt built the mart: keys set by hand in
+    # between make a fill a change, which is never applied silently.
+    cur.execute(
+        sql.SQL("""
+        update pending p set
+            action = case
+                when r.openf1_meeting_key is null and r.openf1_session_key is null then 'fill'
+                when p.meeting_key is null and p.session_key is null then 'clear'
+                else 'change' end,
+            status = case
+                when r.openf1_meeting_key is not distinct from p.meeting_key
+                    and r.openf1_session_key is not distinct from p.session_key
+                then 'unchanged' else 'pending' end
+        from {rel} r
+        where cast(r.{id} as text) = p.race_id
+    """).format(rel=t.relation, id=t.id)
+    )
+    if not allow_changes:
+        cur.execute(
+            "update pending set status = 'held_back'"
+            " where status = 'pending' and action in ('change', 'clear')"
+        )
+    # A holder gives a key up when it is applied in this run to keys without it.
+    for key, column in (
+        ("meeting_key", "openf1_meeting_key"),
+        ("session_key", "openf1_session_key"),
+    ):
+        statement = sql.SQL("""
+            update pending p set status = 'conflict'
+            from {rel} r
+            where p.status = 'pending' and p.{key} is not null
+              and r.{column} = p.{key} and cast(r.{id} as text) <> p.race_id
+              and not exists (
+                  select 1 from pending q
+                  where q.race_id = cast(r.{id} as text) and q.status = 'pending'
+                    and q.{key} is distinct from p.{key})
+        """).format(rel=t.relation, id=t.id, key=sql.Identifier(key), column=sql.Identifier(column))
+        cur.execute(statement)
+    while True:  # a race that cannot move keeps its keys: it may block another in turn
+        marked = 0
+        for key, column in _KEY_COLUMNS:
+            cur.execute(
+                sql.SQL("""
+                update pending p set status = 'conflict'
+                from pending q, {rel} r
+                where p.status = 'pending' and q.status = 'conflict'
+                  and q.race_id = cast(r.{id} as text) and r.{column} = p.{key}
+                  and q.race_id <> p.race_id
+            """).format(
+                    rel=t.relation, id=t.id, key=sql.Identifier(key), column=sql.Identifier(column)
+                )
+            )
+            marked += cur.rowcount
+        if not marked:
+            break
 
 
 def apply_updates(
     db, run_id: str, races: RacesTable, allow_changes: bool = False, dry_run: bool = False
 ) -> ApplyResult:
-    """Apply ``racemap.mapping_updates`` to the races table in one transaction."""
+    """Apply ``racemap.mapping_updates`` to the races table in one transaction.
+
+    fill always; change and clear (stale keys) with ``allow_changes`` only, swaps and chains in
+    one run. Every write is in ``racemap.mapping_history``, so ``restore`` can undo it.
+    """
     result = ApplyResult(run_id)
     t = races
     try:
@@ -114,47 +183,16 @@ def apply_updates(
                         for u in updates
                     ],
                 )
-            # Lock the rows we will touch, then judge each update on the locked state.
-            cur.execute(
-                sql.SQL(
-                    "select 1 from {rel} r join pending p on cast(r.{id} as text) = p.race_id"
-                    " for update of r"
-                ).format(rel=t.relation, id=t.id)
-            )
-            # Judge on what each race holds now, not when dbt built the mart: keys set by
-            # hand in between make a fill a change, which is never applied silently.
+            # Lock the rows to touch and the rows holding the keys they want, then judge.
             cur.execute(
                 sql.SQL("""
-                update pending p set action = case
-                    when r.openf1_meeting_key is null and r.openf1_session_key is null
-                    then 'fill' else 'change' end
-                from {rel} r
-                where cast(r.{id} as text) = p.race_id
+                select 1 from {rel} r where cast(r.{id} as text) in (select race_id from pending)
+                   or r.openf1_meeting_key in (select meeting_key from pending)
+                   or r.openf1_session_key in (select session_key from pending)
+                for update of r
             """).format(rel=t.relation, id=t.id)
             )
-            if not allow_changes:
-                cur.execute("""
-                    update pending set status = 'held_back' where action = 'change'
-                """)
-            cur.execute(
-                sql.SQL("""
-                update pending p set status = 'unchanged'
-                from {rel} r
-                where cast(r.{id} as text) = p.race_id and p.status = 'pending'
-                  and r.openf1_meeting_key is not distinct from p.meeting_key
-                  and r.openf1_session_key is not distinct from p.session_key
-            """).format(rel=t.relation, id=t.id)
-            )
-            cur.execute(
-                sql.SQL("""
-                update pending p set status = 'conflict'
-                where p.status = 'pending' and exists (
-                    select 1 from {rel} r
-                    where cast(r.{id} as text) <> p.race_id
-                      and (r.openf1_meeting_key = p.meeting_key
-                           or r.openf1_session_key = p.session_key))
-            """).format(rel=t.relation, id=t.id)
-            )
+            _judge(cur, t, allow_changes)
             cur.execute("select race_id, status, action from pending")
             judged = {race_id: (status, action) for race_id, status, action in cur.fetchall()}
             for u in updates:
@@ -191,24 +229,35 @@ def apply_updates(
             )
             if _before_update_hook:
                 _before_update_hook()
-            # Two steps so that keys moving between races (with --allow-changes) never collide.
-            cur.execute(
-                sql.SQL("""
-                update {rel} r set openf1_meeting_key = null, openf1_session_key = null
-                from pending p where cast(r.{id} as text) = p.race_id and p.status = 'pending'
-            """).format(rel=t.relation, id=t.id)
-            )
-            cur.execute(
-                sql.SQL("""
-                update {rel} r set openf1_meeting_key = p.meeting_key,
-                    openf1_session_key = p.session_key
-                from pending p where cast(r.{id} as text) = p.race_id and p.status = 'pending'
-            """).format(rel=t.relation, id=t.id)
-            )
+            _write_keys(cur, t, "pending")
     except psycopg2.errors.UniqueViolation as exc:
         detail = (exc.diag.message_detail or str(exc)).strip()
-        raise RacemapError(f"apply rolled back, nothing changed: {detail}") from None
+        raise RacemapError(
+            f"apply rolled back, nothing changed: {detail} (the races table changed during the "
+            "run: run racemap run again)"
+        ) from None
     return result
+
+
+def _write_keys(cur, t: RacesTable, source: str) -> int:
+    """Write the keys of temp table ``source`` (race_id, meeting_key, session_key, status) into
+    the races table for its rows whose status is 'pending'. Two steps, so that keys moving
+    between races (a swap, a chain) never collide with the unique constraints."""
+    names = {"rel": t.relation, "id": t.id, "source": sql.Identifier(source)}
+    cur.execute(
+        sql.SQL(
+            "update {rel} r set openf1_meeting_key = null, openf1_session_key = null"
+            " from {source} p where cast(r.{id} as text) = p.race_id and p.status = 'pending'"
+        ).format(**names)
+    )
+    cur.execute(
+        sql.SQL(
+            "update {rel} r set openf1_meeting_key = p.meeting_key,"
+            " openf1_session_key = p.session_key"
+            " from {source} p where cast(r.{id} as text) = p.race_id and p.status = 'pending'"
+        ).format(**names)
+    )
+    return cur.rowcount
 
 
 @dataclass
@@ -217,80 +266,106 @@ class RestoreResult:
     restores_run_id: str | None
     restored: int = 0
     skipped: list[str] = field(default_factory=list)
+    already_restored: list[tuple[str, str]] = field(default_factory=list)  # (apply, by restore)
 
 
-def restore_last_apply(db, run_id: str, races: RacesTable) -> RestoreResult:
-    """Put back what the rows held before the last apply that has not been restored yet.
+def restore_last_apply(
+    db, run_id: str, races: RacesTable, target_run_id: str | None = None
+) -> RestoreResult:
+    """Put back what the rows held before the latest apply not yet restored (or ``target_run_id``).
 
-    A race whose keys were changed again since (by hand) is left alone and listed in ``skipped``.
+    A race whose keys were changed again since (by hand, or by a later apply) is left alone and
+    listed in ``skipped``. A key another race holds now rolls the whole restore back.
     """
     t = races
-    with db.transaction() as conn, conn.cursor() as cur:
-        ensure_history_tables(conn)
-        cur.execute(
-            "select run_id from racemap.mapping_runs r where kind = 'apply' and rows_applied > 0"
-            " and not exists (select 1 from racemap.mapping_runs x"
-            "   where x.kind = 'restore' and x.restores_run_id = r.run_id)"
-            " order by applied_at desc limit 1"
-        )
-        row = cur.fetchone()
-        if row is None:
-            raise RacemapError("nothing to restore: no apply has changed the races table yet")
-        last = row[0]
-        result = RestoreResult(run_id, last)
-        cur.execute(
-            "create temp table undo on commit drop as"
-            " select race_id, meeting_key_before, session_key_before, meeting_key_after,"
-            " session_key_after from racemap.mapping_history where run_id = %s",
-            (last,),
-        )
-        cur.execute(
-            sql.SQL(
-                "select 1 from {rel} r join undo u on cast(r.{id} as text) = u.race_id"
-                " for update of r"
-            ).format(rel=t.relation, id=t.id)
-        )
-        cur.execute(
-            sql.SQL("""
-            delete from undo u using {rel} r
-            where cast(r.{id} as text) = u.race_id
-              and (r.openf1_meeting_key is distinct from u.meeting_key_after
-                   or r.openf1_session_key is distinct from u.session_key_after)
-            returning u.race_id
-        """).format(rel=t.relation, id=t.id)
-        )
-        result.skipped = sorted(r[0] for r in cur.fetchall())
-        cur.execute(
-            "insert into racemap.mapping_runs (run_id, kind, restores_run_id, applied_by)"
-            " values (%s, 'restore', %s, %s)",
-            (run_id, last, _who()),
-        )
-        cur.execute(
-            sql.SQL("""
-            insert into racemap.mapping_history (run_id, race_id, action, meeting_key_before,
-                session_key_before, meeting_key_after, session_key_after)
-            select %s, race_id, 'restore', meeting_key_after, session_key_after,
-                meeting_key_before, session_key_before
-            from undo
-        """),
-            (run_id,),
-        )
-        cur.execute(
-            sql.SQL("""
-            update {rel} r set openf1_meeting_key = null, openf1_session_key = null
-            from undo u where cast(r.{id} as text) = u.race_id
-        """).format(rel=t.relation, id=t.id)
-        )
-        cur.execute(
-            sql.SQL("""
-            update {rel} r set openf1_meeting_key = u.meeting_key_before,
-                openf1_session_key = u.session_key_before
-            from undo u where cast(r.{id} as text) = u.race_id
-        """).format(rel=t.relation, id=t.id)
-        )
-        result.restored = cur.rowcount
-        cur.execute(
-            "update racemap.mapping_runs set rows_applied = %s where run_id = %s",
-            (result.restored, run_id),
-        )
+    try:
+        with db.transaction() as conn, conn.cursor() as cur:
+            ensure_history_tables(conn)
+            applies = query_dicts(
+                conn,
+                "select r.run_id, x.run_id as restored_by from racemap.mapping_runs r"
+                " left join racemap.mapping_runs x"
+                "   on x.kind = 'restore' and x.restores_run_id = r.run_id"
+                " where r.kind = 'apply' and r.rows_applied > 0"
+                " order by r.applied_at desc, r.run_id desc",
+            )
+            if target_run_id is not None:
+                chosen = [a for a in applies if a["run_id"] == target_run_id]
+                if not chosen:
+                    raise RacemapError(
+                        f"nothing to restore: no apply with run id {target_run_id!r} changed the"
+                        " races table (racemap status lists the runs)"
+                    )
+                if chosen[0]["restored_by"]:
+                    raise RacemapError(
+                        f"nothing to restore: run {target_run_id} was already restored by run "
+                        f"{chosen[0]['restored_by']}"
+                    )
+                last = target_run_id
+                newer = []
+            else:
+                pending = [a for a in applies if not a["restored_by"]]
+                if not pending:
+                    latest = applies[0] if applies else None
+                    raise RacemapError(
+                        "nothing to restore: no apply has changed the races table yet"
+                        if latest is None
+                        else f"nothing to restore: every apply is restored (the latest, run "
+                        f"{latest['run_id']}, by run {latest['restored_by']})"
+                    )
+                last = pending[0]["run_id"]
+                newer = [
+                    (a["run_id"], a["restored_by"]) for a in applies[: applies.index(pending[0])]
+                ]
+            result = RestoreResult(run_id, last, already_restored=newer)
+            cur.execute(
+                "create temp table undo on commit drop as"
+                " select race_id, meeting_key_before as meeting_key,"
+                " session_key_before as session_key, meeting_key_after, session_key_after,"
+                " 'pending'::text as status"
+                " from racemap.mapping_history where run_id = %s",
+                (last,),
+            )
+            cur.execute(
+                sql.SQL(
+                    "select 1 from {rel} r join undo u on cast(r.{id} as text) = u.race_id"
+                    " for update of r"
+                ).format(rel=t.relation, id=t.id)
+            )
+            cur.execute(
+                sql.SQL("""
+                update undo u set status = 'skipped' from {rel} r
+                where cast(r.{id} as text) = u.race_id
+                  and (r.openf1_meeting_key is distinct from u.meeting_key_after
+                       or r.openf1_session_key is distinct from u.session_key_after)
+                returning u.race_id
+            """).format(rel=t.relation, id=t.id)
+            )
+            result.skipped = sorted(r[0] for r in cur.fetchall())
+            cur.execute(
+                "insert into racemap.mapping_runs (run_id, kind, restores_run_id, applied_by)"
+                " values (%s, 'restore', %s, %s)",
+                (run_id, last, _who()),
+            )
+            cur.execute(
+                """
+                insert into racemap.mapping_history (run_id, race_id, action, meeting_key_before,
+                    session_key_before, meeting_key_after, session_key_after)
+                select %s, race_id, 'restore', meeting_key_after, session_key_after,
+                    meeting_key, session_key
+                from undo where status = 'pending'
+            """,
+                (run_id,),
+            )
+            result.restored = _write_keys(cur, t, "undo")
+            cur.execute(
+                "update racemap.mapping_runs set rows_applied = %s where run_id = %s",
+                (result.restored, run_id),
+            )
+    except psycopg2.errors.UniqueViolation as exc:
+        detail = (exc.diag.message_detail or str(exc)).strip()
+        raise RacemapError(
+            f"restore rolled back, nothing changed: {detail}, held by another race now: clear "
+            "that race's keys (or run racemap run --allow-changes), then restore again"
+        ) from None
     return result

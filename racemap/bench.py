@@ -672,7 +672,7 @@ def _node_seconds(outcome) -> dict[str, float]:
 
 EXPLAIN_QUERIES = {
     "candidates (range join)": (
-        "select * from racemap_intermediate.int_races__race_session_candidates"
+        "select * from racemap_intermediate.int_races_joined_to_race_sessions"
     ),
     "race_openf1_mapping (whole mapping)": (
         "select * from racemap_intermediate.int_races_matched_to_meetings"

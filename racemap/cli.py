@@ -1,15 +1,17 @@
-"""The ``racemap`` command line: run, lookup, restore, validate, bench."""
+"""The ``racemap`` command line: run, migrate, lookup, restore, validate, bench.
+
+Exit codes (every command): 0 ok; 3 attention (a race needs a person, each named on a line with
+what to do); 1 failed (one line saying what went wrong, never a traceback); 2 usage.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import RacemapError
+from .errors import RacemapError, UsageError
 from .paths import DEFAULT_REPORTS_DIR
 
 for _name, _value in (
@@ -32,6 +34,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="dbt var, repeatable (races_schema, races_table, race_id_column, ...)",
+    )
+
+
+def _lock_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for another run on the same database (default 600)",
     )
 
 
@@ -59,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace keys a race already holds when the mapping differs",
     )
     run.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
+    _lock_timeout(run)
+
+    migrate = sub.add_parser(
+        "migrate", help="give the races table its two unique key columns (as the table's owner)"
+    )
+    _common(migrate)
 
     lookup = sub.add_parser("lookup", help="a race's keys, or a meeting's race")
     _common(lookup)
@@ -66,12 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--race-id")
     which.add_argument("--meeting-key", type=int)
 
-    restore = sub.add_parser("restore", help="put back the mapping as before the last apply")
+    restore = sub.add_parser(
+        "restore", help="put back the keys as before the latest apply not yet restored"
+    )
     _common(restore)
+    restore.add_argument("--run-id", help="the apply to undo (default: the latest not restored)")
 
     validate = sub.add_parser("validate", help="run the Great Expectations checkpoints alone")
     _common(validate)
     validate.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
+    _lock_timeout(validate)
 
     bench = sub.add_parser("bench", help="the benchmarks; writes reports/bench.json")
     _common(bench)
@@ -91,6 +113,7 @@ def _db(args):
 
 def cmd_run(args) -> int:
     from .pipeline import RunOptions, format_summary, run
+    from .reports import attention_line
     from .settings import parse_vars
 
     result = run(
@@ -104,21 +127,51 @@ def cmd_run(args) -> int:
             allow_changes=args.allow_changes,
             reports_dir=args.reports_dir,
             variables=parse_vars(args.var),
+            lock_timeout=args.lock_timeout,
         )
     )
     print(format_summary(result.summary))
     print(f"reports in {args.reports_dir}")
+    for row in result.attention:
+        print("attention: " + attention_line(row), file=sys.stderr)
     if result.failures:
         print("validation failed: " + "; ".join(result.failures), file=sys.stderr)
     return result.exit_code
+
+
+def cmd_migrate(args) -> int:
+    from . import dbt, runtime
+    from .db import relation_exists
+    from .settings import RacesTable, parse_vars
+
+    variables = parse_vars(args.var)
+    races = RacesTable.from_vars(variables)
+    db = _db(args)
+    with db.transaction() as conn:
+        if not relation_exists(conn, races.schema, races.table):
+            raise RacemapError(f"table {races.name} does not exist in {db.display}")
+        missing = runtime.key_columns_missing(conn, races)
+        owner = runtime.may_migrate(conn, races)
+    if not missing:
+        print(f"{races.name} already has openf1_meeting_key and openf1_session_key (unique)")
+        return 0
+    if not owner:
+        raise RacemapError(
+            f"only the owner of {races.name} can add {', '.join(missing)}: run racemap migrate "
+            "as that role (e.g. --database-url with the owner's credentials)"
+        )
+    with runtime.database_state(db):
+        dbt.migrate(variables)
+    print(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
+    return 0
 
 
 def cmd_lookup(args) -> int:
     from .lookup import race_for_meeting, race_keys
     from .settings import RacesTable, parse_vars
 
-    db = _db(args)
     races = RacesTable.from_vars(parse_vars(args.var))
+    db = _db(args)
     with db.transaction() as conn:
         if args.race_id is not None:
             keys = race_keys(conn, args.race_id, races)
@@ -134,41 +187,54 @@ def cmd_lookup(args) -> int:
 
 def cmd_restore(args) -> int:
     from .apply import restore_last_apply
+    from .pipeline import new_run_id
     from .settings import RacesTable, parse_vars
 
+    races = RacesTable.from_vars(parse_vars(args.var))
     db = _db(args)
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
-    result = restore_last_apply(db, run_id, RacesTable.from_vars(parse_vars(args.var)))
+    result = restore_last_apply(db, new_run_id(), races, target_run_id=args.run_id)
+    for applied, restored_by in result.already_restored:
+        print(f"run {applied} was already restored (by run {restored_by})")
     print(f"restored {result.restored} races to their keys before run {result.restores_run_id}")
     if result.skipped:
         print(f"left alone (changed since): {', '.join(result.skipped)}")
+    print("to undo another apply: racemap restore --run-id RUN_ID")
     return 0
 
 
 def cmd_validate(args) -> int:
-    from .settings import RacesTable, parse_vars
-    from .validate import coverage_threshold, run_checkpoint
+    from . import runtime
+    from .pipeline import new_run_id
+    from .reports import attention_line, attention_rows
+    from .settings import RacesTable, coverage_threshold, parse_vars
+    from .validate import run_checkpoint
 
     variables = parse_vars(args.var)
     threshold = coverage_threshold(variables)
-    db = _db(args)
     races = RacesTable.from_vars(variables)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    failed = []
-    for name in ("raw", "mapping"):
-        outcome = run_checkpoint(
-            db, name, races, args.reports_dir, f"validate-{stamp}-{name}", threshold=threshold
-        )
-        print(
-            f"{name}: {'passed' if outcome.success else 'FAILED'} "
-            f"({outcome.evaluated} expectations)"
-        )
-        failed += outcome.failed
+    db = _db(args)
+    stamp = new_run_id()
+    failed, attention = [], []
+    with runtime.run_lock(db, stamp, args.lock_timeout), runtime.database_state(db):
+        for name in ("raw", "mapping"):
+            outcome = run_checkpoint(
+                db, name, races, args.reports_dir, f"validate-{stamp}-{name}", threshold=threshold
+            )
+            print(
+                f"{name}: {'passed' if outcome.passed else 'FAILED'} "
+                f"({outcome.evaluated} expectations)"
+            )
+            failed += outcome.failed
+            attention += outcome.attention
+        with db.transaction() as conn:
+            races_needing = attention_rows(conn)
     print(f"Data Docs: {args.reports_dir / 'validation' / 'index.html'}")
+    for row in races_needing:
+        print("attention: " + attention_line(row), file=sys.stderr)
     if failed:
         print("validation failed: " + "; ".join(failed), file=sys.stderr)
         return 1
-    return 0
+    return 3 if races_needing or attention else 0
 
 
 def cmd_bench(args) -> int:
@@ -179,6 +245,7 @@ def cmd_bench(args) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "migrate": cmd_migrate,
     "lookup": cmd_lookup,
     "restore": cmd_restore,
     "validate": cmd_validate,
@@ -190,12 +257,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except RacemapError as exc:
+    except UsageError as exc:
         print(f"racemap: {exc}", file=sys.stderr)
+        return 2
+    except RacemapError as exc:
+        print(f"racemap: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("racemap: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
+        if os.environ.get("RACEMAP_DEBUG"):
+            raise
+        print(
+            f"racemap: unexpected {type(exc).__name__}: {_one_line(str(exc))[:300]} "
+            "(set RACEMAP_DEBUG=1 for the traceback, and report it)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -6,3 +6,8 @@ class RacemapError(Exception):
 
     The CLI prints ``str(error)`` on one line and exits non-zero, without a traceback.
     """
+
+
+class UsageError(RacemapError):
+    """The command was given something it cannot use (an unknown var, a value out of range):
+    exit code 2, like argparse's own usage errors."""

@@ -1,8 +1,14 @@
-"""``racemap run``: migrate, load, validate raw, dbt build, apply, validate, report."""
+"""``racemap run``: load, validate raw, dbt build, apply, validate, report, and its verdict.
+
+Every run ends with a verdict: ``ok`` (exit 0), ``attention`` (exit 3: at least one race needs
+a person, each named with what to do) or ``failed`` (exit 1: one line saying what went wrong).
+A run holds the database's run lock throughout, keeps its local state (dbt target and logs, the
+Great Expectations context) in a directory of that database's own, and writes its reports into a
+fresh directory that replaces the previous report set when it ends, whatever its verdict.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from contextlib import contextmanager
@@ -11,15 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import apply as apply_mod
-from . import dbt, reports
+from . import dbt, reports, runtime
 from .db import Database, relation_exists, resolve_database
 from .demo import create_demo_tables
 from .errors import RacemapError
 from .loader import ensure_raw_tables, parse_seasons
 from .notebooks import execute
 from .paths import DEFAULT_REPORTS_DIR
-from .settings import DEFAULT_VARS, RacesTable, temporary_environ
-from .validate import coverage_threshold, run_checkpoint
+from .settings import RacesTable, coverage_threshold, known_vars, temporary_environ, validate_vars
+from .validate import run_checkpoint
+
+EXIT_CODES = {"ok": 0, "attention": 3, "failed": 1}
 
 
 @dataclass
@@ -34,6 +42,7 @@ class RunOptions:
     reports_dir: Path = DEFAULT_REPORTS_DIR
     variables: dict = field(default_factory=dict)
     pgdata: Path | None = None
+    lock_timeout: float = runtime.DEFAULT_LOCK_TIMEOUT
     log: callable = print
 
 
@@ -43,23 +52,32 @@ class RunResult:
     summary: dict
     exit_code: int
     failures: list[str]
+    verdict: str = "ok"
+    attention: list[dict] = field(default_factory=list)
 
 
 class Stages:
-    """Wall time of each stage, for the summary and the benchmark."""
+    """Wall time of each stage, for the summary and the benchmark; the stage a run stopped at."""
 
     def __init__(self, log):
         self.seconds: dict[str, float] = {}
+        self.current: str | None = None
         self.log = log
 
     @contextmanager
     def stage(self, name: str):
         start = time.perf_counter()
+        self.current = name
         self.log(f"-> {name}")
         try:
             yield
         finally:
             self.seconds[name] = round(time.perf_counter() - start, 3)
+        self.current = None
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
 def check_race_columns(conn, races: RacesTable, variables: dict) -> None:
@@ -71,7 +89,7 @@ def check_race_columns(conn, races: RacesTable, variables: dict) -> None:
             (races.schema, races.table),
         )
         present = {row[0] for row in cur.fetchall()}
-    wanted = {**DEFAULT_VARS, **variables}
+    wanted = {**known_vars(), **variables}
     for var in (
         "race_id_column",
         "race_circuit_column",
@@ -84,51 +102,106 @@ def check_race_columns(conn, races: RacesTable, variables: dict) -> None:
             raise RacemapError(
                 f"column {column!r} ({var}) does not exist in {races.name}: "
                 f"set --var {var}=<column>"
+                + (" (or --var race_name_column= for none)" if var == "race_name_column" else "")
             )
 
 
-def prepare_races(db: Database, races: RacesTable, variables: dict, log=print) -> None:
-    """Demo races on the embedded database; a clear error when a user database lacks the table."""
+def prepare_races(db: Database, races: RacesTable, variables: dict, dry_run: bool, log=print):
+    """The races table is there with its key columns, and this role may run: else one line.
+
+    Demo races are created on the embedded database. A table without the key columns is
+    migrated only where that is allowed (the embedded demo, or a role that owns the table) and
+    never by a dry run; a run never ALTERs the table once the columns exist.
+    """
     with db.transaction() as conn:
-        if relation_exists(conn, races.schema, races.table):
-            check_race_columns(conn, races, variables)
-            return
-        if db.embedded and (races.schema, races.table) == ("public", "races"):
-            count = create_demo_tables(conn)
-            log(f"created the demo tables public.races ({count} races) and public.circuits")
-            return
-    raise RacemapError(
-        f"table {races.name} does not exist in {db.display}: racemap maps an existing races "
-        "table (name it with --var races_schema=... --var races_table=...)"
-    )
+        if not relation_exists(conn, races.schema, races.table):
+            if db.embedded and (races.schema, races.table) == ("public", "races"):
+                count = create_demo_tables(conn)
+                log(f"created the demo tables public.races ({count} races) and public.circuits")
+            else:
+                raise RacemapError(
+                    f"table {races.name} does not exist in {db.display}: racemap maps an "
+                    "existing races table (name it with --var races_schema=... "
+                    "--var races_table=...)"
+                )
+        check_race_columns(conn, races, variables)
+        missing = runtime.key_columns_missing(conn, races)
+        may_migrate = runtime.may_migrate(conn, races)
+    if missing:
+        if dry_run:
+            raise RacemapError(
+                f"{races.name} lacks {', '.join(missing)} (with a unique constraint): a dry run "
+                "changes nothing, so run `racemap migrate` as the table's owner first"
+            )
+        if not (db.embedded or may_migrate):
+            raise RacemapError(
+                f"{races.name} lacks {', '.join(missing)} (with a unique constraint): run "
+                "`racemap migrate` once as the table's owner"
+            )
+        dbt.migrate(variables)
+        log(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
+    with db.transaction() as conn:
+        grants = runtime.missing_grants(conn, races, dry_run)
+    if grants:
+        raise RacemapError("this role cannot run racemap: " + "; ".join(grants))
 
 
 def run(options: RunOptions) -> RunResult:
+    """One run; RacemapError (after its reports are published) when it fails."""
     log = options.log
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    run_id = new_run_id()
     seasons = parse_seasons(options.seasons)
-    races = RacesTable.from_vars(options.variables)
-    threshold = coverage_threshold(options.variables)  # a bad value fails before any work
-    reports_dir = Path(options.reports_dir)
+    variables = validate_vars(options.variables)
+    threshold = coverage_threshold(variables)
+    races = RacesTable.from_vars(variables)
+    report_set = reports.ReportSet(options.reports_dir, run_id)
     stages = Stages(log)
-    failures: list[str] = []
+    context = {"run_id": run_id, "seasons": seasons, "stages": stages, "db": None}
+    try:
+        with stages.stage("start_database"):
+            db = resolve_database(options.database_url, options.pgdata)
+            db.export_env()
+            context["db"] = db
+        log(f"database: {db.display}")
+        with (
+            runtime.run_lock(db, run_id, options.lock_timeout, log),
+            runtime.database_state(db),
+        ):
+            result = _run_locked(
+                options, db, run_id, seasons, variables, threshold, races, report_set, stages
+            )
+    except RacemapError as exc:
+        summary = {
+            **_run_header(run_id, context["db"], seasons, options, stopped_at=stages.current),
+            "verdict": "failed",
+            "error": str(exc),
+            "attention": [],
+            "stage_seconds": stages.seconds,
+        }
+        reports.write_summary(report_set.dir / "summary.json", summary)
+        report_set.publish()
+        raise
+    except BaseException:
+        report_set.publish()
+        raise
+    report_set.publish()
+    return result
 
-    with stages.stage("start_database"):
-        db = resolve_database(options.database_url, options.pgdata)
-        db.export_env()
+
+def _run_locked(options, db, run_id, seasons, variables, threshold, races, report_set, stages):
+    log = options.log
+    out = report_set.dir
+    with stages.stage("migrate"):
+        prepare_races(db, races, variables, options.dry_run, log)
         with db.transaction() as conn:
             ensure_raw_tables(conn)
-    log(f"database: {db.display}")
-    with stages.stage("migrate"):
-        prepare_races(db, races, options.variables, log)
-        dbt.migrate(options.variables)
 
     with stages.stage("load"), temporary_environ(OPENF1_URL=options.openf1_url):
         # The URL reaches the kernel through its environment, not as a parameter: a
         # self-hosted OpenF1's URL may carry credentials, and parameters are saved.
         execute(
             "load_openf1",
-            reports_dir,
+            out,
             {
                 "seasons": ",".join(str(s) for s in seasons),
                 "offline": options.offline,
@@ -144,27 +217,17 @@ def run(options: RunOptions) -> RunResult:
 
     validations: list = []
     with stages.stage("validate_raw"):
-        outcome = run_checkpoint(db, "raw", races, reports_dir, f"{run_id}-raw")
+        outcome = run_checkpoint(db, "raw", races, out, f"{run_id}-raw")
         validations.append(outcome)
         if not outcome.success:
-            failures += outcome.failed
             # Stop before dbt and the apply: nothing is mapped from data that failed its checks.
-            reports.write_summary(
-                reports_dir / "summary.json",
-                {
-                    **_run_header(run_id, db, seasons, options, stopped_at="validate_raw"),
-                    **_validation_summary(validations, failures),
-                    "openf1": load,
-                    "stage_seconds": stages.seconds,
-                },
-            )
             raise RacemapError("raw OpenF1 data failed validation: " + "; ".join(outcome.failed))
 
     with stages.stage("dbt_build"):
-        dbt.build(options.variables)
+        dbt.build(variables)
 
     with stages.stage("dbt_docs"):
-        dbt.docs(reports_dir, options.variables)
+        dbt.docs(out, variables)
 
     with stages.stage("apply"):
         applied = apply_mod.apply_updates(
@@ -173,68 +236,75 @@ def run(options: RunOptions) -> RunResult:
 
     with stages.stage("validate"):
         outcome = run_checkpoint(
-            db, "mapping", races, reports_dir, f"{run_id}-mapping", threshold=threshold
+            db, "mapping", races, out, f"{run_id}-mapping", threshold=threshold
         )
         validations.append(outcome)
-        failures += outcome.failed
 
     with stages.stage("reports"):
         with db.transaction() as conn:
             counts = reports.mapping_counts(conn)
             coverage = reports.mapping_coverage(conn)
+            attention = reports.attention_rows(conn)
             reports.write_csv(
-                reports_dir / "unmapped_races.csv",
-                reports.UNMAPPED_COLUMNS,
-                reports.unmapped_rows(conn),
+                out / "unmapped_races.csv", reports.UNMAPPED_COLUMNS, reports.unmapped_rows(conn)
             )
-        reports.write_csv(reports_dir / "mapping_updates.csv", reports.UPDATE_COLUMNS, applied.rows)
+        reports.write_csv(out / "mapping_updates.csv", reports.UPDATE_COLUMNS, applied.rows)
+        failures = [f for v in validations for f in v.failed]
+        attention_failures = [f for v in validations for f in v.attention]
+        verdict = "failed" if failures else "attention" if attention or attention_failures else "ok"
         summary = {
             **_run_header(run_id, db, seasons, options, stopped_at=None),
+            "verdict": verdict,
+            "attention": attention,
             **counts,
             "updates": len(applied.rows),
             "updates_applied": applied.applied,
             "updates_conflicting": applied.conflicts,
             "updates_held_back": applied.count("held_back"),
-            **_validation_summary(validations, failures),
+            **_validation_summary(validations),
             "coverage": coverage,
             "coverage_threshold": threshold,
             "openf1": load,
             "stage_seconds": stages.seconds,
         }
-        reports.write_summary(reports_dir / "summary.json", summary)
-        write_mapping_report(reports_dir, run_id, threshold)
-    reports.write_summary(reports_dir / "summary.json", summary)
-    return RunResult(run_id, summary, 0 if not failures else 1, failures)
+        # The mapping report notebook reads summary.json: written before it runs, and again
+        # after it with the reports stage's own seconds.
+        reports.write_summary(out / "summary.json", summary)
+        write_mapping_report(out, run_id, threshold)
+    reports.write_summary(out / "summary.json", summary)
+    return RunResult(run_id, summary, EXIT_CODES[verdict], failures, verdict, attention)
 
 
-def _run_header(run_id: str, db: Database, seasons, options: RunOptions, stopped_at) -> dict:
+def _run_header(run_id: str, db: Database | None, seasons, options: RunOptions, stopped_at):
     """What summary.json says of the run itself (``stopped_at``: the stage it stopped at)."""
     return {
         "run_id": run_id,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "database": db.display,
+        "database": db.display if db else None,
         "seasons": seasons,
         "offline": options.offline,
         "dry_run": options.dry_run,
+        "allow_changes": options.allow_changes,
         "stopped_at": stopped_at,
     }
 
 
-def _validation_summary(validations: list, failures: list[str]) -> dict:
+def _validation_summary(validations: list) -> dict:
     """The validations part of summary.json: counts, and each checkpoint with its run name."""
     return {
         "validations": {
-            "passed": sum(1 for v in validations if v.success),
-            "failed": sum(1 for v in validations if not v.success),
-            "failed_expectations": failures,
+            "passed": sum(1 for v in validations if v.passed),
+            "failed": sum(1 for v in validations if not v.passed),
+            "failed_expectations": [f for v in validations for f in v.failed + v.attention],
         },
         "checkpoints": [
             {
                 "name": v.checkpoint,
                 "run_name": v.run_name,
-                "success": v.success,
+                "success": v.passed,
                 "expectations": v.evaluated,
                 "failed": v.failed,
+                "attention": v.attention,
             }
             for v in validations
         ],
@@ -242,7 +312,7 @@ def _validation_summary(validations: list, failures: list[str]) -> dict:
 
 
 def write_mapping_report(reports_dir: Path, run_id: str, threshold: float) -> Path:
-    """notebooks/mapping_report.ipynb by papermill, then reports/mapping_report.html."""
+    """notebooks/mapping_report.ipynb by papermill, then mapping_report.html."""
     from .report_data import export_html
 
     executed = execute(
@@ -303,9 +373,7 @@ def format_summary(summary: dict) -> str:
     lines += [
         f"validations      {validations['passed']} passed, {validations['failed']} failed",
         f"OpenF1 requests  {summary['openf1']['requests']}",
+        f"verdict          {summary['verdict']}"
+        + (f" ({len(summary['attention'])} races need attention)" if summary["attention"] else ""),
     ]
     return "\n".join(lines)
-
-
-def dump(summary: dict) -> str:
-    return json.dumps(summary, indent=2, default=str)

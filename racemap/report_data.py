@@ -18,12 +18,12 @@ from .reports import UPDATE_COLUMNS
 COVERAGE_COLUMNS = [
     "season",
     "races",
-    "races_with_race_session",
-    "mapped_with_race_session",
-    "unmapped_with_race_session",
+    "races_expected",
     "mapped",
+    "unmapped_expected",
     "coverage",
 ]
+ATTENTION_COLUMNS = ["race_id", "season", "race_name", "kind", "reason", "detail", "action"]
 
 
 def _frame(conn, query: str, columns: list[str], params=()) -> pd.DataFrame:
@@ -41,6 +41,26 @@ def coverage_by_season(conn) -> pd.DataFrame:
     return frame
 
 
+def needing_attention(conn) -> pd.DataFrame:
+    """The races that need a person now, each with what to do (racemap.races_needing_attention)."""
+    from .reports import attention_rows
+
+    return pd.DataFrame(attention_rows(conn), columns=ATTENTION_COLUMNS)
+
+
+def verdict_line(summary: dict, attention: pd.DataFrame) -> str:
+    """The run's verdict in words, for the top of the report."""
+    verdict = summary.get("verdict") or ("attention" if len(attention) else "ok")
+    if verdict == "ok":
+        return "**Verdict: ok.** No race needs a person."
+    if verdict == "attention":
+        return (
+            f"**Verdict: attention.** {len(attention)} race(s) need a person: each is listed "
+            "below with what to do."
+        )
+    return f"**Verdict: failed.** {summary.get('error') or 'see the validations below'}"
+
+
 def unmapped_by_reason(conn) -> pd.DataFrame:
     """Unmapped races per reason: how many, which seasons, a few of them."""
     columns = ["reason", "races", "first_season", "last_season", "examples"]
@@ -48,7 +68,8 @@ def unmapped_by_reason(conn) -> pd.DataFrame:
         conn,
         """
         select reason, count(*) as races, min(year) as first_season, max(year) as last_season,
-            string_agg(name || ' ' || year, '; ' order by year desc, race_start_at desc)
+            string_agg(coalesce(name, race_id) || ' ' || coalesce(cast(year as text), ''), '; '
+                order by year desc, race_start_at desc)
                 filter (where year >= (select coalesce(min(season), 0)
                                        from racemap.mapping_coverage)) as examples
         from racemap.unmapped_races
@@ -61,10 +82,11 @@ def unmapped_by_reason(conn) -> pd.DataFrame:
 
 def unmapped_in_coverage(conn) -> pd.DataFrame:
     """Each unmapped race of a season within OpenF1's coverage, grouped by reason."""
-    columns = ["reason", "year", "race_id", "name", "circuit_id", "candidate_count"]
+    columns = ["reason", "year", "race_id", "name", "detail", "circuit_id", "candidate_count"]
     return _frame(
         conn,
-        "select reason, year, race_id, name, circuit_id, candidate_count"
+        "select reason, year, race_id, coalesce(name, race_id) as name, detail, circuit_id,"
+        " candidate_count"
         " from racemap.unmapped_races"
         " where year >= (select coalesce(min(season), 0) from racemap.mapping_coverage)"
         " order by reason, year, race_start_at",
@@ -77,7 +99,8 @@ def conflicts_in_mapping(conn) -> pd.DataFrame:
     columns = ["race_id", "year", "name", "circuit_id"]
     return _frame(
         conn,
-        "select race_id, year, name, circuit_id from racemap.unmapped_races"
+        "select race_id, year, coalesce(name, race_id) as name, circuit_id"
+        " from racemap.unmapped_races"
         " where reason = 'conflict' order by year, race_start_at",
         columns,
     )
@@ -97,10 +120,11 @@ def update_conflicts(updates: pd.DataFrame) -> pd.DataFrame:
 
 
 def table(frame: pd.DataFrame, formats: dict | None = None):
-    """A DataFrame for reading: no index, text left-aligned."""
+    """A DataFrame for reading: no index, text left-aligned, every value HTML-escaped (race
+    names and ids come from the application's tables: user input)."""
     return (
         frame.style.hide(axis="index")
-        .format(formats or {}, na_rep="-")
+        .format(formats or {}, na_rep="-", escape="html")
         .set_properties(**{"text-align": "left"})
         .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
     )
@@ -118,6 +142,8 @@ def summary_table(summary: dict) -> pd.DataFrame:
     validations = summary.get("validations", {})
     rows = [
         ("run", summary.get("run_id", "")),
+        ("verdict", summary.get("verdict", "")),
+        ("races needing attention", len(summary.get("attention") or [])),
         ("races", summary.get("races")),
         ("mapped", summary.get("mapped")),
         ("unmapped", summary.get("unmapped")),
@@ -137,7 +163,7 @@ def summary_table(summary: dict) -> pd.DataFrame:
 
 
 def coverage_chart(coverage: pd.DataFrame, threshold: float = 1.0):
-    """Bars: the share of races with a Grand Prix race session that are mapped, per season.
+    """Bars: the share of the races OpenF1 should know that are mapped, per season.
 
     A plain matplotlib Figure (no pyplot state): show it with :func:`png`.
     """
@@ -151,8 +177,9 @@ def coverage_chart(coverage: pd.DataFrame, threshold: float = 1.0):
     bars = ax.bar(seasons, shares * 100, color=colors, width=0.6)
     for bar, (_, row) in zip(bars, coverage.iterrows(), strict=True):
         label = (
-            f"{int(row['mapped_with_race_session'])}/{int(row['races_with_race_session'])}"
-            if row["races_with_race_session"]
+            f"{int(row['races_expected']) - int(row['unmapped_expected'])}"
+            f"/{int(row['races_expected'])}"
+            if row["races_expected"]
             else "no data"
         )
         ax.annotate(
@@ -177,7 +204,7 @@ def coverage_chart(coverage: pd.DataFrame, threshold: float = 1.0):
     ax.set_ylim(0, 115)
     ax.set_ylabel("mapped (%)")
     ax.set_xlabel("season")
-    ax.set_title("Mapping coverage: races with a Grand Prix race session in OpenF1")
+    ax.set_title("Mapping coverage: races of the loaded seasons OpenF1 should know")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig

@@ -1,14 +1,18 @@
-"""Which relation and columns hold the application's races: the dbt vars, with defaults."""
+"""Run options in one place: the dbt vars (which relation and columns hold the application's
+races, and the rules), parsed and validated before anything runs."""
 
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 from psycopg2 import sql
 
-from .errors import RacemapError
+from .errors import UsageError
+from .paths import PROJECT_DIR
 
 DEFAULT_VARS = {
     "races_schema": "public",
@@ -21,15 +25,92 @@ DEFAULT_VARS = {
 }
 
 
+DEFAULT_COVERAGE_THRESHOLD = 1.0
+# Vars naming a relation or column that must be given; the other names may be empty (none).
+REQUIRED_NAMES = {
+    "races_schema",
+    "races_table",
+    "race_id_column",
+    "race_circuit_column",
+    "race_date_column",
+}
+_ISO_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+)
+
+
+@cache
+def known_vars() -> dict:
+    """The project's vars and their defaults: ``vars:`` of dbt_project.yml, the one list."""
+    import yaml
+
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return dict(project.get("vars") or {})
+
+
 def parse_vars(pairs: list[str] | None) -> dict[str, str]:
-    """``["NAME=VALUE", ...]`` from ``--var`` into a dict (values stay strings for dbt)."""
+    """``["NAME=VALUE", ...]`` from ``--var`` into a dict, validated (:func:`validate_vars`)."""
     out: dict[str, str] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise RacemapError(f"--var {pair!r}: write it as NAME=VALUE")
-        out[name.strip()] = value
-    return out
+            raise UsageError(f"--var {pair!r}: write it as NAME=VALUE")
+        out[name.strip()] = value.strip()
+    return validate_vars(out)
+
+
+def _number(name: str, value, low: float, high: float, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not low <= number <= high:  # also false for nan
+        raise UsageError(f"--var {name}={value}: give {what}")
+    return number
+
+
+def validate_vars(variables: dict | None) -> dict:
+    """Every var known, every value usable; a UsageError (exit 2) names the first that is not.
+
+    Checked here, before anything runs, so a bad value never reaches dbt halfway through a run.
+    """
+    variables = dict(variables or {})
+    known = known_vars()
+    unknown = sorted(set(variables) - set(known))
+    if unknown:
+        raise UsageError(
+            f"unknown var {', '.join(unknown)}: the vars are {', '.join(sorted(known))}"
+        )
+    for name, value in variables.items():
+        if name in REQUIRED_NAMES and not str(value or "").strip():
+            raise UsageError(f"--var {name}= is empty: name the relation or column")
+    if "match_tolerance_hours" in variables:
+        _number(
+            "match_tolerance_hours",
+            variables["match_tolerance_hours"],
+            1,
+            96,
+            "a number of hours from 1 to 96 (races at one circuit are a week apart)",
+        )
+    if "openf1_first_season" in variables:
+        value = variables["openf1_first_season"]
+        if not str(value).isdigit() or not 1950 <= int(value) <= 2100:
+            raise UsageError(f"--var openf1_first_season={value}: give a year, e.g. 2023")
+    if "coverage_threshold" in variables:
+        coverage_threshold(variables)
+    as_of = variables.get("as_of")
+    if as_of not in (None, "", "null") and not _ISO_TIME.match(str(as_of)):
+        raise UsageError(
+            f"--var as_of={as_of}: give an ISO date or timestamp, e.g. 2026-11-25 or "
+            "2026-11-25T12:00:00Z"
+        )
+    return variables
+
+
+def coverage_threshold(variables: dict | None) -> float:
+    """The ``coverage_threshold`` var (a share of races, 0..1), default 1.0."""
+    value = (variables or {}).get("coverage_threshold", DEFAULT_COVERAGE_THRESHOLD)
+    return _number("coverage_threshold", value, 0, 1, "a share between 0 and 1")
 
 
 @dataclass(frozen=True)

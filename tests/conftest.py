@@ -37,6 +37,7 @@ def _isolated_tool_dirs(tmp_path_factory):
             "DBT_TARGET_PATH",
             "DBT_LOG_PATH",
             "RACEMAP_GX_ROOT",
+            "RACEMAP_STATE_DIR",
             "DATABASE_URL",
             "OPENF1_URL",
             "OPENF1_USERNAME",
@@ -47,6 +48,7 @@ def _isolated_tool_dirs(tmp_path_factory):
     os.environ["DBT_TARGET_PATH"] = str(base / "dbt-target")
     os.environ["DBT_LOG_PATH"] = str(base / "dbt-logs")
     os.environ["RACEMAP_GX_ROOT"] = str(base / "gx-root")
+    os.environ["RACEMAP_STATE_DIR"] = str(base / "state")  # per-database dbt target, logs, GX
     os.environ.pop("DATABASE_URL", None)
     for name in ("OPENF1_URL", "OPENF1_USERNAME", "OPENF1_PASSWORD", "OPENF1_RETRY_SECONDS"):
         os.environ.pop(name, None)  # a developer's OpenF1 account never reaches the tests

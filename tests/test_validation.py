@@ -17,8 +17,8 @@ from conftest import database_copy, query
 from racemap.cli import main as cli_main
 from racemap.errors import RacemapError
 from racemap.loader import ensure_raw_tables, load_openf1
-from racemap.settings import RacesTable
-from racemap.validate import coverage_threshold, run_checkpoint
+from racemap.settings import RacesTable, coverage_threshold
+from racemap.validate import run_checkpoint
 
 RACES = RacesTable("public", "races", "id")
 

@@ -1,8 +1,10 @@
 {#-
     Coverage of the mapping per season within OpenF1's coverage (season >= openf1_first_season):
-    of the races for which the loaded OpenF1 data has a Grand Prix race session (not cancelled)
-    at their circuit in that season, the share that is mapped. Validated by Great Expectations
-    against the coverage_threshold var; read by the mapping report.
+    of the races OpenF1 should know (the season's OpenF1 data was loaded, the race is mapped or
+    in the past, and it was not called off or accepted as unmapped by a reviewed skip override),
+    the share that is mapped. Races at a circuit missing from the circuit map and races whose own
+    row is unusable count: they are gaps. Validated by Great Expectations against the
+    coverage_threshold var; read by the mapping report.
 -#}
 with
 
@@ -10,47 +12,36 @@ mapping as (
     select * from {{ ref('race_openf1_mapping') }}
 ),
 
-race_sessions as (
-    select * from {{ ref('int_openf1__race_sessions') }}
-),
-
-season_circuits as (
-    select distinct
-        season,
-        circuit_key
-    from race_sessions
-    where not is_cancelled
-),
-
 races as (
     select
-        mapping.race_id,
-        mapping.season,
-        mapping.status,
-        mapping.reason,
-        season_circuits.circuit_key is not null as has_race_session
+        race_id,
+        season,
+        status,
+        reason,
+        is_season_loaded,
+        is_season_loaded
+        and not coalesce(is_skipped_by_override, false)
+        and coalesce(reason, '') not in ('cancelled', 'not_yet_run')
+        and (status = 'mapped' or race_start_at <= {{ racemap_as_of() }} or race_start_at is null)
+            as is_expected
     from mapping
-    left join season_circuits
-        on mapping.season = season_circuits.season
-        and mapping.circuit_key = season_circuits.circuit_key
-    where mapping.season >= {{ var('openf1_first_season') | int }}
+    where season >= {{ var('openf1_first_season') | int }}
 ),
 
 final as (
     select
         season,
         count(*) as races,
-        count(*) filter (where has_race_session) as races_with_race_session,
+        count(*) filter (where is_expected) as races_expected,
         count(*) filter (where status = 'mapped') as mapped,
-        count(*) filter (where status = 'mapped' and has_race_session) as mapped_with_race_session,
         count(*) filter (where status = 'unmapped') as unmapped,
-        count(*) filter (where status = 'unmapped' and has_race_session)
-            as unmapped_with_race_session,
+        count(*) filter (where status = 'unmapped' and is_expected) as unmapped_expected,
+        bool_or(is_season_loaded) as is_season_loaded,
         case
-            when count(*) filter (where has_race_session) > 0
+            when count(*) filter (where is_expected) > 0
                 then round(
-                    cast(count(*) filter (where status = 'mapped' and has_race_session) as numeric)
-                    / count(*) filter (where has_race_session),
+                    cast(count(*) filter (where status = 'mapped' and is_expected) as numeric)
+                    / count(*) filter (where is_expected),
                     4
                 )
         end as coverage

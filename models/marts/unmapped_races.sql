@@ -10,6 +10,7 @@ final as (
         season as year,
         race_name as name,
         reason,
+        detail,
         circuit_id,
         candidate_count,
         race_start_at

@@ -1,5 +1,11 @@
-{#- Column names come from vars, so any application table can be mapped without editing SQL. -#}
+{#-
+    The application's races, typed without failing on a bad row: column names come from vars,
+    so any application table maps without editing SQL. A row whose date or time cannot be read
+    keeps nulls there and says why in invalid_detail (the race becomes invalid_race downstream);
+    every other row maps as usual.
+-#}
 {%- set time_column = var('race_time_column') -%}
+{%- set name_column = var('race_name_column') -%}
 
 with
 
@@ -11,19 +17,69 @@ renamed as (
     select
         cast({{ adapter.quote(var('race_id_column')) }} as text) as race_id,
         cast({{ adapter.quote(var('race_circuit_column')) }} as text) as circuit_id,
-        cast({{ adapter.quote(var('race_name_column')) }} as text) as race_name,
-        cast({{ adapter.quote(var('race_date_column')) }} as date) as race_date,
-        {% if time_column -%}
-        -- Ergast writes '06:00:00', Jolpica-era rows '06:00:00Z': both are UTC.
-        cast(
-            nullif(rtrim(cast({{ adapter.quote(time_column) }} as text), 'Zz'), '') as time
-        ) as race_time,
+        {% if name_column -%}
+        cast({{ adapter.quote(name_column) }} as text) as race_name,
         {%- else -%}
-        cast(null as time) as race_time,
+        cast(null as text) as race_name,
+        {%- endif %}
+        nullif(trim(cast({{ adapter.quote(var('race_date_column')) }} as text)), '')
+            as race_date_text,
+        {% if time_column -%}
+        nullif(trim(cast({{ adapter.quote(time_column) }} as text)), '') as race_time_text,
+        {%- else -%}
+        cast(null as text) as race_time_text,
         {%- endif %}
         openf1_meeting_key as current_meeting_key,
         openf1_session_key as current_session_key
     from source
+),
+
+-- Dates as YYYY-MM-DD (a date column, or text); times as HH:MM[:SS[.fff]] with an optional
+-- offset: Ergast writes '06:00:00', Jolpica-era rows '06:00:00Z', others '14:00:00+02:00'.
+parts as (
+    select
+        *,
+        regexp_match(race_date_text, '^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})') as date_parts,
+        regexp_match(
+            race_time_text,
+            '^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}(?:\.[0-9]+)?))?\s*(Z|z|UTC|[+-][0-9]{1,2}(?::?[0-9]{2})?)?$'
+        ) as time_parts
+    from renamed
+),
+
+numbers as (
+    select
+        *,
+        cast(date_parts[1] as integer) as date_year,
+        cast(date_parts[2] as integer) as date_month,
+        cast(date_parts[3] as integer) as date_day,
+        cast(time_parts[1] as integer) as time_hour,
+        cast(time_parts[2] as integer) as time_minute,
+        coalesce(cast(time_parts[3] as numeric), 0) as time_second,
+        case
+            when time_parts[4] in ('Z', 'z', 'UTC') then '+00:00'
+            else time_parts[4]
+        end as time_offset
+    from parts
+),
+
+checked as (
+    select
+        *,
+        date_year >= 1
+        and date_month between 1 and 12
+        and date_day between 1 and 31
+        and date_day <= extract(
+            day from make_date(
+                greatest(date_year, 1), least(greatest(date_month, 1), 12), 1
+            ) + interval '1 month' - interval '1 day'
+        ) as is_date_valid,
+        time_hour between 0 and 23
+        and time_minute between 0 and 59
+        and time_second < 60
+        and coalesce(abs(cast(substring(time_offset from '^[+-]([0-9]{1,2})') as integer)) <= 15, true)
+            as is_time_valid
+    from numbers
 ),
 
 final as (
@@ -33,13 +89,39 @@ final as (
         race_name,
         current_meeting_key,
         current_session_key,
-        cast(extract(year from race_date) as integer) as season,
-        race_time is null as is_race_time_missing,
-        race_date,
-        race_time,
-        -- A race without a start time is placed at noon UTC; the tolerance covers the rest.
-        (race_date + coalesce(race_time, time '12:00')) at time zone 'UTC' as race_start_at
-    from renamed
+        race_date_text,
+        race_time_text,
+        case
+            when race_id is null then 'no id'
+            when circuit_id is null then 'no circuit'
+            when race_date_text is null then 'no date'
+            when not coalesce(is_date_valid, false)
+                then 'unreadable date ''' || race_date_text || ''''
+            when race_time_text is not null and not coalesce(is_time_valid, false)
+                then 'unreadable time ''' || race_time_text || ''''
+        end as invalid_detail,
+        case when is_date_valid then date_year end as season,
+        case when is_date_valid then make_date(date_year, date_month, date_day) end as race_date,
+        case
+            when not coalesce(is_date_valid, false) then null
+            -- A race without a start time is placed at noon UTC; the tolerance covers the rest.
+            when race_time_text is null
+                then (make_date(date_year, date_month, date_day) + time '12:00') at time zone 'UTC'
+            when not coalesce(is_time_valid, false) then null
+            when time_offset is null
+                then (make_date(date_year, date_month, date_day)
+                    + make_time(time_hour, time_minute, cast(time_second as double precision)))
+                at time zone 'UTC'
+            -- An explicit offset is honoured (ISO 8601: +02:00 is two hours east of UTC).
+            else cast(
+                to_char(make_date(date_year, date_month, date_day), 'YYYY-MM-DD')
+                || ' ' || lpad(cast(time_hour as text), 2, '0')
+                || ':' || lpad(cast(time_minute as text), 2, '0')
+                || ':' || cast(time_second as text) || time_offset
+                as timestamptz
+            )
+        end as race_start_at
+    from checked
 )
 
 select * from final

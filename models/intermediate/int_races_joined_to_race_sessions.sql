@@ -5,7 +5,7 @@
 with
 
 races as (
-    select * from {{ ref('stg_app__races') }}
+    select * from {{ ref('int_races_checked') }}
 ),
 
 circuit_map as (
@@ -13,7 +13,7 @@ circuit_map as (
 ),
 
 race_sessions as (
-    select * from {{ ref('int_openf1__race_sessions') }}
+    select * from {{ ref('int_sessions_filtered_to_races') }}
 ),
 
 candidates as (
@@ -37,6 +37,7 @@ candidates as (
         and race_sessions.started_at
         between races.race_start_at - {{ racemap_tolerance() }}
         and races.race_start_at + {{ racemap_tolerance() }}
+    where not races.is_invalid
 )
 
 select * from candidates

@@ -1,0 +1,168 @@
+{#-
+    Every race that needs a person, one row each, with what to do. A view over the races table
+    as it is now (after the apply, or after a hand edit), so a run, `racemap validate` and
+    `racemap status` all read the same list:
+      - unmapped, in the past, in a season whose OpenF1 data was loaded, for a reason that needs
+        attention (seed unmapped_reasons; never cancelled, before_openf1_coverage, not_yet_run),
+        unless a reviewed skip override accepts it; invalid_race always;
+      - stale_keys: it holds keys that are not its mapping (a called-off, removed or re-keyed
+        meeting, a race unmapped now, a swap, keys set by hand, a change held back);
+      - conflict: it is mapped but its keys are held by another race (which holds stale keys).
+-#}
+
+{{ config(materialized='view') }}
+
+with
+
+mapping as (
+    select * from {{ ref('race_openf1_mapping') }}
+),
+
+races as (
+    select * from {{ ref('int_races_checked') }}
+),
+
+reasons as (
+    select * from {{ ref('unmapped_reasons') }}
+),
+
+meetings as (
+    select * from {{ ref('stg_openf1__meetings') }}
+),
+
+holders as (
+    select
+        race_id as holder_race_id,
+        current_meeting_key as held_meeting_key,
+        current_session_key as held_session_key
+    from races
+    where current_meeting_key is not null or current_session_key is not null
+),
+
+judged as (
+    select
+        mapping.race_id,
+        mapping.season,
+        mapping.race_name,
+        mapping.circuit_id,
+        mapping.race_start_at,
+        mapping.status,
+        mapping.reason,
+        mapping.detail as invalid_detail,
+        mapping.meeting_key,
+        mapping.session_key,
+        races.current_meeting_key as held_meeting_key,
+        races.current_session_key as held_session_key,
+        reasons.meaning,
+        reasons.action as reason_action,
+        coalesce(reasons.needs_attention, false) as reason_needs_attention,
+        coalesce(mapping.is_skipped_by_override, false) as is_skipped,
+        mapping.is_season_loaded,
+        (races.current_meeting_key is not null or races.current_session_key is not null)
+        and (
+            races.current_meeting_key is distinct from mapping.meeting_key
+            or races.current_session_key is distinct from mapping.session_key
+        )
+        and (mapping.status = 'mapped' or mapping.is_season_loaded)
+        and coalesce(mapping.reason, '') <> 'invalid_race' as has_stale_keys,
+        held_meetings.meeting_key is null as is_held_meeting_unknown,
+        coalesce(held_meetings.is_cancelled, false) as is_held_meeting_cancelled
+    from mapping
+    inner join races
+        on mapping.race_id = races.race_id
+    left join reasons
+        on mapping.reason = reasons.reason
+    left join meetings as held_meetings
+        on races.current_meeting_key = held_meetings.meeting_key
+),
+
+blockers as (
+    select
+        judged.race_id,
+        min(holders.holder_race_id) as blocked_by_race_id
+    from judged
+    inner join holders
+        on judged.meeting_key = holders.held_meeting_key
+        or judged.session_key = holders.held_session_key
+    where judged.status = 'mapped'
+        and holders.holder_race_id <> judged.race_id
+    group by judged.race_id
+),
+
+classified as (
+    select
+        judged.*,
+        blockers.blocked_by_race_id,
+        case
+            when judged.reason = 'invalid_race' then 'unmapped'
+            when judged.status = 'unmapped'
+                and judged.reason_needs_attention
+                and not judged.is_skipped
+                and judged.is_season_loaded
+                and judged.race_start_at < {{ racemap_as_of() }}
+                then 'unmapped'
+            when judged.has_stale_keys then 'stale_keys'
+            when blockers.blocked_by_race_id is not null then 'conflict'
+        end as kind
+    from judged
+    left join blockers
+        on judged.race_id = blockers.race_id
+),
+
+final as (
+    select
+        race_id,
+        season,
+        race_name,
+        circuit_id,
+        race_start_at,
+        kind,
+        reason,
+        case
+            when kind = 'unmapped' and reason = 'invalid_race'
+                then 'its row is unusable: ' || invalid_detail
+            when kind = 'unmapped' then reason || ': ' || meaning
+                || case when has_stale_keys then ', yet it holds meeting '
+                    || coalesce(cast(held_meeting_key as text), '-') || ' / session '
+                    || coalesce(cast(held_session_key as text), '-') else '' end
+            when kind = 'stale_keys' then 'holds meeting '
+                || coalesce(cast(held_meeting_key as text), '-') || ' / session '
+                || coalesce(cast(held_session_key as text), '-') || ', '
+                || case
+                    when is_held_meeting_cancelled then 'a meeting OpenF1 has called off'
+                    when held_meeting_key is not null and is_held_meeting_unknown
+                        then 'a meeting OpenF1 does not list (removed or re-keyed)'
+                    when status = 'unmapped' then 'but it is unmapped now (' || reason || ')'
+                    else 'but its mapping is meeting ' || cast(meeting_key as text)
+                        || ' / session ' || cast(session_key as text)
+                end
+            when kind = 'conflict' then 'its mapping, meeting ' || cast(meeting_key as text)
+                || ' / session ' || cast(session_key as text) || ', is held by race '
+                || blocked_by_race_id
+        end as detail,
+        case
+            when kind = 'unmapped'
+                then replace(
+                    replace(reason_action, '{circuit_id}', coalesce(circuit_id, '?')),
+                    '{detail}',
+                    coalesce(invalid_detail, '')
+                )
+            when kind = 'stale_keys' and status = 'unmapped'
+                then 'run racemap run --allow-changes to clear them (or add a reviewed map '
+                || 'override to seeds/mapping_overrides.csv if they are right)'
+            when kind = 'stale_keys'
+                then 'run racemap run --allow-changes to replace them (or add a reviewed map '
+                || 'override to seeds/mapping_overrides.csv if they are right)'
+            when kind = 'conflict'
+                then 'run racemap run --allow-changes: race ' || blocked_by_race_id
+                || ' gives them up in the same apply'
+        end as action,
+        held_meeting_key,
+        held_session_key,
+        meeting_key,
+        session_key
+    from classified
+    where kind is not null
+)
+
+select * from final

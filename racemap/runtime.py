@@ -1,0 +1,184 @@
+"""What makes a run safe to schedule: one run per database at a time (a PostgreSQL advisory
+lock), local state kept per database (dbt's target and logs, the Great Expectations context),
+and the checks a least-privileged role needs before it starts (the races table's key columns
+exist, the grants are there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import RacemapError
+from .paths import PROJECT_DIR
+from .settings import RacesTable, temporary_environ
+
+# The advisory lock of `racemap run` (and `racemap validate`): two int4 keys, "rcmp" and 1.
+# https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS
+LOCK_KEYS = (0x72636D70, 1)
+DEFAULT_LOCK_TIMEOUT = 600.0
+KEY_COLUMNS = ("openf1_meeting_key", "openf1_session_key")
+# racemap's own schemas (dbt's and the loader's): a routine run creates the missing ones.
+OWN_SCHEMAS = (
+    "raw",
+    "racemap",
+    "racemap_staging",
+    "racemap_intermediate",
+    "racemap_seeds",
+    "racemap_snapshots",
+    "racemap_tests",
+)
+
+
+def state_root() -> Path:
+    """Where per-database local state lives: $RACEMAP_STATE_DIR, else .racemap/state."""
+    return Path(os.environ.get("RACEMAP_STATE_DIR") or PROJECT_DIR / ".racemap" / "state")
+
+
+def state_dir(db) -> Path:
+    """This database's own directory: readable name plus a hash of host, port and name."""
+    where = f"{db.host}:{db.port}/{db.dbname}"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:10]
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{db.dbname}")[:40]
+    return state_root() / f"{label}-{digest}"
+
+
+@contextmanager
+def database_state(db):
+    """dbt's target and logs and the GX context of this database, for the block."""
+    base = state_dir(db)
+    for name in ("target", "logs", "gx-root"):
+        (base / name).mkdir(parents=True, exist_ok=True)
+    with temporary_environ(
+        DBT_TARGET_PATH=str(base / "target"),
+        DBT_LOG_PATH=str(base / "logs"),
+        RACEMAP_GX_ROOT=str(base / "gx-root"),
+    ):
+        yield base
+
+
+def _holder(cur) -> str:
+    cur.execute(
+        "select a.application_name, a.backend_start, a.pid from pg_locks l"
+        " join pg_stat_activity a on a.pid = l.pid"
+        " where l.locktype = 'advisory' and l.granted and l.classid = %s and l.objid = %s"
+        " and l.objsubid = 2 and l.database = (select oid from pg_database"
+        "   where datname = current_database())",
+        LOCK_KEYS,
+    )
+    row = cur.fetchone()
+    if row is None:
+        return "another racemap run"
+    name, started, pid = row
+    words = (name or "").split()
+    if len(words) >= 3 and words[:2] == ["racemap", "run"]:
+        host = words[3] if len(words) > 3 else "?"
+        return f"run {words[2]} on {host}, started {started:%Y-%m-%d %H:%M:%S %Z}"
+    return f"{name or 'a session'} (pid {pid}), started {started:%Y-%m-%d %H:%M:%S %Z}"
+
+
+@contextmanager
+def run_lock(db, run_id: str, timeout: float = DEFAULT_LOCK_TIMEOUT, log=print, sleep=time.sleep):
+    """Hold the run lock of ``db`` for the block, on a connection of its own.
+
+    A second run waits up to ``timeout`` seconds, then fails with one line naming the run that
+    holds the lock. The lock goes with the connection: a killed run never leaves it behind.
+    """
+    conn = db.connect()
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            label = f"racemap run {run_id} {socket.gethostname()}"[:63]
+            cur.execute("select set_config('application_name', %s, false)", (label,))
+            deadline = time.monotonic() + max(0.0, timeout)
+            waiting = False
+            while True:
+                cur.execute("select pg_try_advisory_lock(%s, %s)", LOCK_KEYS)
+                if cur.fetchone()[0]:
+                    break
+                holder = _holder(cur)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RacemapError(
+                        f"another racemap run holds {db.display}: {holder}; waited {timeout:g} s "
+                        "(--lock-timeout): try again when it has finished"
+                    )
+                if not waiting:
+                    log(f"waiting for {holder} (up to {timeout:g} s)")
+                    waiting = True
+                sleep(min(1.0, left))
+        yield
+    finally:
+        conn.close()  # releases the session-level lock
+
+
+def key_columns_missing(conn, races: RacesTable) -> list[str]:
+    """Which of the two key columns (each with a one-column unique constraint) are missing."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select a.attname, exists ("
+            "   select 1 from pg_constraint c where c.conrelid = a.attrelid and c.contype = 'u'"
+            "   and c.conkey = array[a.attnum]::int2[])"
+            " from pg_attribute a where a.attrelid = %s::regclass and a.attname = any(%s)"
+            " and not a.attisdropped",
+            (f"{_quoted(races.schema)}.{_quoted(races.table)}", list(KEY_COLUMNS)),
+        )
+        present = {name for name, unique in cur.fetchall() if unique}
+    return [c for c in KEY_COLUMNS if c not in present]
+
+
+def may_migrate(conn, races: RacesTable) -> bool:
+    """The connected role owns the races table (or is a member of its owner)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select pg_has_role(c.relowner, 'USAGE') from pg_class c where c.oid = %s::regclass",
+            (f"{_quoted(races.schema)}.{_quoted(races.table)}",),
+        )
+        row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def missing_grants(conn, races: RacesTable, dry_run: bool) -> list[str]:
+    """The grants a routine run lacks, each as the statement that would give it."""
+    relation = f"{_quoted(races.schema)}.{_quoted(races.table)}"
+    with conn.cursor() as cur:
+        cur.execute("select current_user, current_database()")
+        role, database = cur.fetchone()
+        wanted = []
+        cur.execute("select has_table_privilege(%s, 'SELECT')", (relation,))
+        if not cur.fetchone()[0]:
+            wanted.append(f"grant select on {races.name} to {role}")
+        if not dry_run:
+            lacking = []
+            for column in KEY_COLUMNS:
+                cur.execute("select has_column_privilege(%s, %s, 'UPDATE')", (relation, column))
+                if not cur.fetchone()[0]:
+                    lacking.append(column)
+            if lacking:
+                wanted.append(f"grant update ({', '.join(lacking)}) on {races.name} to {role}")
+        cur.execute(
+            "select s.name, n.oid is not null,"
+            " n.oid is not null and has_schema_privilege(n.oid, 'CREATE')"
+            " and has_schema_privilege(n.oid, 'USAGE')"
+            " from unnest(%s::text[]) as s(name) left join pg_namespace n on n.nspname = s.name",
+            (list(OWN_SCHEMAS),),
+        )
+        schemas = cur.fetchall()
+        cur.execute("select has_database_privilege(current_database(), 'CREATE')")
+        may_create = cur.fetchone()[0]
+    if not may_create and any(not exists for _name, exists, _ok in schemas):
+        wanted.append(f"grant create on database {database} to {role}")
+    for name, exists, usable in schemas:
+        if exists and not usable:
+            wanted.append(f"grant usage, create on schema {name} to {role}")
+    return wanted
+
+
+def _quoted(identifier: str) -> str:
+    """An identifier quoted for regclass text and has_*_privilege (a user's var)."""
+    return '"' + identifier.replace('"', '""') + '"'

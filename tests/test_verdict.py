@@ -1,0 +1,324 @@
+"""Every run's verdict tells the truth: ok (0), attention (3), failed (1), usage (2).
+
+Real rows of the bundled data on a real PostgreSQL: the shared mapped demo is copied per test
+(``applied_db``), the OpenF1 states that change between runs are served by the local OpenF1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import AS_OF, query, run_pipeline
+
+from racemap.apply import restore_last_apply
+from racemap.cli import main as cli_main
+from racemap.errors import RacemapError
+from racemap.openf1_server import serve
+from racemap.paths import PROJECT_DIR, SNAPSHOT_DIR
+from racemap.settings import RacesTable
+
+RACES = RacesTable("public", "races", "id")
+
+
+def keys(db, race_id):
+    rows = query(
+        db,
+        "select openf1_meeting_key, openf1_session_key from public.races where id = %s",
+        (race_id,),
+    )
+    return rows[0]
+
+
+def set_keys(db, assignments: dict) -> None:
+    """Set races' keys by hand, in one transaction (cleared first: keys may move between them)."""
+    with db.transaction() as conn, conn.cursor() as cur:
+        for race_id in assignments:
+            cur.execute(
+                "update public.races set openf1_meeting_key = null, openf1_session_key = null"
+                " where id = %s",
+                (race_id,),
+            )
+        for race_id, (meeting, session) in assignments.items():
+            cur.execute(
+                "update public.races set openf1_meeting_key = %s, openf1_session_key = %s"
+                " where id = %s",
+                (meeting, session, race_id),
+            )
+
+
+def attention_of(result) -> dict:
+    return {row["race_id"]: row for row in result.attention}
+
+
+def statuses(reports) -> dict:
+    import csv
+
+    with (reports / "mapping_updates.csv").open() as handle:
+        return {row["race_id"]: (row["action"], row["status"]) for row in csv.DictReader(handle)}
+
+
+def test_the_demo_is_ok(mapped_demo):
+    _db, result, reports = mapped_demo
+    assert (result.verdict, result.exit_code, result.attention) == ("ok", 0, [])
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["verdict"] == "ok" and summary["attention"] == []
+
+
+def add_madrid(db) -> None:
+    """The real case: a race at Madrid's "Madring", which no circuit map had."""
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into public.circuits (id, circuit_ref, name, location, country)"
+            " values (81, 'madring', 'Madring', 'Madrid', 'Spain')"
+        )
+        cur.execute(
+            "insert into public.races (id, year, round, circuit_id, name, date, time)"
+            " values ('madrid-2025', 2025, 25, 'madring', 'Madrid Grand Prix', '2025-09-14',"
+            " '13:00:00')"
+        )
+
+
+def test_a_circuit_missing_from_the_map_needs_attention(applied_db, tmp_path, capsys):
+    add_madrid(applied_db)
+    code = cli_main(
+        [
+            "run",
+            "--database-url",
+            applied_db.url,
+            "--offline",
+            "--seasons",
+            "2023-2025",
+            "--var",
+            f"as_of={AS_OF}",
+            "--reports-dir",
+            str(tmp_path / "reports"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 3
+    assert (
+        "attention: race madrid-2025 (Madrid Grand Prix, 2025): no_circuit_mapping: the race's "
+        "circuit is not in seeds/circuit_map.csv — add madring to seeds/circuit_map.csv"
+    ) in err
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert summary["verdict"] == "attention"
+    assert [(a["race_id"], a["kind"], a["reason"]) for a in summary["attention"]] == [
+        ("madrid-2025", "unmapped", "no_circuit_mapping")
+    ]
+    # Coverage counts it: 24 of the 25 races of 2025 are mapped.
+    assert summary["coverage"]["2025"]["coverage"] == pytest.approx(0.96)
+    mapping = [c for c in summary["checkpoints"] if c["name"] == "mapping"][0]
+    assert not mapping["success"] and mapping["failed"] == []
+    assert any("races_needing_attention" in line for line in mapping["attention"])
+    # racemap validate follows the same rule.
+    code = cli_main(
+        ["validate", "--database-url", applied_db.url, "--reports-dir", str(tmp_path / "v")]
+    )
+    assert code == 3 and "attention: race madrid-2025" in capsys.readouterr().err
+
+
+def test_a_reviewed_skip_override_accepts_the_exception(applied_db, tmp_path, monkeypatch):
+    add_madrid(applied_db)
+    project = tmp_path / "project"
+    for name in ("models", "macros", "seeds", "snapshots", "tests/dbt"):
+        shutil.copytree(PROJECT_DIR / name, project / name)
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copyfile(PROJECT_DIR / name, project / name)
+    with (project / "seeds" / "mapping_overrides.csv").open("a") as handle:
+        handle.write("madrid-2025,skip,,,no_circuit_mapping,reviewer,Madring not in OpenF1 yet\n")
+    monkeypatch.setenv("RACEMAP_DBT_PROJECT_DIR", str(project))
+    result = run_pipeline(applied_db, tmp_path / "reports")
+    assert (result.verdict, result.exit_code) == ("ok", 0)
+    assert query(
+        applied_db, "select reason from racemap.unmapped_races where race_id = 'madrid-2025'"
+    ) == [("no_circuit_mapping",)]
+
+
+def test_keys_of_a_called_off_meeting_are_stale(demo_db, tmp_path):
+    """Bahrain 2024 (race 1121) mapped to meeting 1229, which OpenF1 then calls off."""
+    with serve(records_dir=[SNAPSHOT_DIR]) as server:
+        live = {"offline": False, "openf1_url": server.base_url, "seasons": "2024"}
+        first = run_pipeline(demo_db, tmp_path / "r1", **live)
+        assert first.verdict == "ok" and keys(demo_db, "1121") == (1229, 9472)
+
+        for meeting in server.records["meetings"]:
+            if meeting["meeting_key"] == 1229:
+                meeting["is_cancelled"] = True
+                meeting["meeting_official_name"] = "CALLED OFF: " + meeting["meeting_official_name"]
+        second = run_pipeline(demo_db, tmp_path / "r2", refresh=True, **live)
+        assert (second.verdict, second.exit_code) == ("attention", 3)
+        row = attention_of(second)["1121"]
+        assert row["kind"] == "stale_keys" and "called off" in row["detail"]
+        assert "--allow-changes" in row["action"]
+        assert statuses(tmp_path / "r2")["1121"] == ("clear", "held_back")
+        assert keys(demo_db, "1121") == (1229, 9472)  # never cleared silently
+
+        third = run_pipeline(demo_db, tmp_path / "r3", refresh=True, allow_changes=True, **live)
+    assert (third.verdict, third.exit_code) == ("ok", 0)
+    assert keys(demo_db, "1121") == (None, None)
+    assert query(
+        demo_db, "select reason from racemap.race_openf1_mapping where race_id = '1121'"
+    ) == [("cancelled",)]
+    assert query(
+        demo_db,
+        "select action, meeting_key_before, meeting_key_after from racemap.mapping_history"
+        " where run_id = %s",
+        (third.run_id,),
+    ) == [("clear", 1229, None)]
+
+
+def test_a_two_race_swap_is_repaired_in_one_run(applied_db, tmp_path):
+    bahrain, saudi = keys(applied_db, "1121"), keys(applied_db, "1122")
+    set_keys(applied_db, {"1121": saudi, "1122": bahrain})
+
+    held = run_pipeline(applied_db, tmp_path / "held")
+    assert (held.verdict, held.exit_code) == ("attention", 3)
+    assert {r: a["kind"] for r, a in attention_of(held).items()} == {
+        "1121": "stale_keys",
+        "1122": "stale_keys",
+    }
+    assert statuses(tmp_path / "held") == {
+        "1121": ("change", "held_back"),
+        "1122": ("change", "held_back"),
+    }
+    assert keys(applied_db, "1121") == saudi  # nothing written without --allow-changes
+
+    repaired = run_pipeline(applied_db, tmp_path / "fixed", allow_changes=True)
+    assert (repaired.verdict, repaired.exit_code) == ("ok", 0)
+    assert (keys(applied_db, "1121"), keys(applied_db, "1122")) == (bahrain, saudi)
+    assert statuses(tmp_path / "fixed") == {
+        "1121": ("change", "applied"),
+        "1122": ("change", "applied"),
+    }
+    # Every change is in the history, and restorable.
+    restored = restore_last_apply(applied_db, "t-restore", RACES)
+    assert restored.restored == 2
+    assert (keys(applied_db, "1121"), keys(applied_db, "1122")) == (saudi, bahrain)
+
+
+def test_a_chain_needs_one_run_and_no_stale_conflict(applied_db, tmp_path):
+    """British GP 2025's keys (1277/9947) set by hand on the 2024 British GP (1132)."""
+    british_2024 = keys(applied_db, "1132")
+    set_keys(applied_db, {"1156": (None, None), "1132": (1277, 9947)})
+
+    held = run_pipeline(applied_db, tmp_path / "held")
+    assert held.exit_code == 3
+    assert {r: a["kind"] for r, a in attention_of(held).items()} == {
+        "1132": "stale_keys",
+        "1156": "conflict",
+    }
+    assert "held by race 1132" in attention_of(held)["1156"]["detail"]
+    assert statuses(tmp_path / "held") == {
+        "1132": ("change", "held_back"),
+        "1156": ("fill", "conflict"),
+    }
+
+    repaired = run_pipeline(applied_db, tmp_path / "fixed", allow_changes=True)
+    assert (repaired.exit_code, repaired.attention) == (0, [])
+    assert keys(applied_db, "1132") == british_2024 and keys(applied_db, "1156") == (1277, 9947)
+    assert statuses(tmp_path / "fixed") == {
+        "1132": ("change", "applied"),
+        "1156": ("fill", "applied"),
+    }
+
+
+def test_one_bad_row_never_stops_the_others(fresh_db, tmp_path):
+    """An application table with text dates and times: a missing date, a time 'TBC', a
+    duplicated id, and a time with an explicit offset among the real 2024 races."""
+    from conftest import demo_races
+
+    demo_races(fresh_db)
+    with fresh_db.transaction() as conn, conn.cursor() as cur:
+        cur.execute("""
+            create schema app;
+            create table app.grand_prix (
+                gp_id integer, track text, title text, race_day text, start_utc text,
+                openf1_meeting_key integer unique, openf1_session_key integer unique);
+            insert into app.grand_prix (gp_id, track, title, race_day, start_utc)
+            select cast(id as integer), circuit_id, name, cast(date as text), cast(time as text)
+            from public.races where year = 2024;
+            update app.grand_prix set race_day = null where gp_id = 1128;     -- Monaco
+            update app.grand_prix set start_utc = 'TBC' where gp_id = 1129;   -- Canada
+            insert into app.grand_prix (gp_id, track, title, race_day, start_utc)
+            values (1130, 'catalunya', 'Spanish Grand Prix (copy)', '2024-06-23', '13:00:00');
+            update app.grand_prix set start_utc = '18:00:00+03:00' where gp_id = 1121;  -- 15:00Z
+        """)
+    variables = {
+        "races_schema": "app",
+        "races_table": "grand_prix",
+        "race_id_column": "gp_id",
+        "race_circuit_column": "track",
+        "race_name_column": "title",
+        "race_date_column": "race_day",
+        "race_time_column": "start_utc",
+    }
+    result = run_pipeline(fresh_db, tmp_path / "reports", seasons="2024", variables=variables)
+    assert (result.verdict, result.exit_code) == ("attention", 3)
+    invalid = {
+        r: a["detail"] for r, a in attention_of(result).items() if a["reason"] == "invalid_race"
+    }
+    assert invalid == {
+        "1128": "its row is unusable: no date",
+        "1129": "its row is unusable: unreadable time 'TBC'",
+        "1130": "its row is unusable: duplicate id (2 rows)",
+    }
+    assert set(attention_of(result)) == set(invalid)
+    assert result.summary["mapped"] == 21  # the 24 races of 2024 but the three
+    # The explicit offset is honoured: Bahrain 2024 at 18:00+03:00 is 15:00 UTC, delta 0.
+    assert query(
+        fresh_db,
+        "select meeting_key, session_key, delta_hours from racemap.race_openf1_mapping"
+        " where race_id = '1121'",
+    ) == [(1229, 9472, 0)]
+
+
+def test_a_tolerance_below_a_day_runs_without_unit_tests(applied_db, tmp_path):
+    result = run_pipeline(
+        applied_db, tmp_path / "reports", variables={"match_tolerance_hours": "20"}
+    )
+    # Las Vegas 2024: Ergast's date is a day early (+24 h), so 20 h finds nothing.
+    assert result.exit_code == 3
+    row = attention_of(result)["1142"]
+    assert (row["kind"], row["reason"]) == ("unmapped", "no_meeting")
+    assert "yet it holds meeting 1250" in row["detail"]
+    assert set(attention_of(result)) == {"1142"}
+
+
+@pytest.mark.parametrize(
+    ("var", "message"),
+    [
+        ("match_tolerance_hours=abc", "give a number of hours from 1 to 96"),
+        ("match_tolerance_hours=200", "give a number of hours from 1 to 96"),
+        ("coverage_threshold=2", "give a share between 0 and 1"),
+        ("as_of=yesterday", "give an ISO date or timestamp"),
+        ("race_tolerance=3", "unknown var race_tolerance: the vars are as_of, coverage_threshold"),
+    ],
+)
+def test_a_bad_var_is_a_usage_error(var, message, capsys, tmp_path):
+    code = cli_main(["run", "--offline", "--var", var, "--reports-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())  # nothing ran, nothing written
+
+
+def test_a_failed_run_leaves_no_earlier_report_looking_current(applied_db, tmp_path, monkeypatch):
+    reports = tmp_path / "reports"
+    assert run_pipeline(applied_db, reports).verdict == "ok"
+    assert (reports / "unmapped_races.csv").is_file()
+
+    monkeypatch.setenv("OPENF1_RETRY_SECONDS", "1")
+    with pytest.raises(RacemapError, match="unreachable"):
+        run_pipeline(
+            applied_db,
+            reports,
+            offline=False,
+            openf1_url="http://127.0.0.1:9/v1",  # nothing listens on the discard port
+            seasons="2025",
+        )
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["verdict"] == "failed" and summary["stopped_at"] == "load"
+    assert "unreachable" in summary["error"]
+    left = sorted(p.name for p in reports.iterdir())
+    assert left == ["notebooks", "summary.json"]  # the failed load's notebook and its summary

@@ -32,9 +32,23 @@ class RaceKeys:
     session_key: int
 
 
+def _require_tables(conn, t: RacesTable) -> None:
+    """One clear line when the races table or racemap's mapping is not there (yet)."""
+    from .db import relation_exists
+
+    if not relation_exists(conn, t.schema, t.table):
+        raise RacemapError(
+            f"table {t.name} does not exist in this database: name the races table with "
+            "--var races_schema=... --var races_table=..., or check DATABASE_URL"
+        )
+    if not relation_exists(conn, "racemap", "race_openf1_mapping"):
+        raise RacemapError("racemap has not mapped this database yet: run `racemap run` first")
+
+
 def race_keys(conn, race_id, races: RacesTable | None = None) -> RaceKeys:
     """Meeting and session key of a race; :class:`NotMapped` with the reason otherwise."""
     t = races or RacesTable.from_vars(None)
+    _require_tables(conn, t)
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
@@ -68,6 +82,7 @@ def session_key_for_race(conn, race_id, races: RacesTable | None = None) -> int:
 def race_for_meeting(conn, meeting_key: int, races: RacesTable | None = None) -> str:
     """The id of the race that holds ``meeting_key``; :class:`NotMapped` when none does."""
     t = races or RacesTable.from_vars(None)
+    _require_tables(conn, t)
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL("select cast({id} as text) from {rel} where openf1_meeting_key = %s").format(

@@ -47,7 +47,18 @@ def statuses(reports):
 
 
 def test_dry_run_leaves_races_untouched(demo_db, tmp_path):
-    """A dry run on a database racemap never applied to: no keys, no history."""
+    """A dry run on a database racemap never applied to: no keys, no history. It never
+    migrates: the table's owner runs ``racemap migrate`` once first."""
+    from racemap.cli import main as cli_main
+
+    with pytest.raises(RacemapError, match="a dry run changes nothing, so run `racemap migrate`"):
+        run_pipeline(demo_db, tmp_path, dry_run=True)
+    assert query(
+        demo_db,
+        "select count(*) from information_schema.columns where table_name = 'races'"
+        " and column_name like 'openf1_%'",
+    ) == [(0,)]
+    assert cli_main(["migrate", "--database-url", demo_db.url]) == 0
     result = run_pipeline(demo_db, tmp_path, dry_run=True)
     assert result.exit_code == 0
     assert query(

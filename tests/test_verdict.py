@@ -66,6 +66,9 @@ def test_the_demo_is_ok(mapped_demo):
     assert summary["verdict"] == "ok" and summary["attention"] == []
 
 
+MADRID = "Madrid Grand Prix <img src=x onerror=alert(1)>"  # names are user input: escaped
+
+
 def add_madrid(db) -> None:
     """The real case: a race at Madrid's "Madring", which no circuit map had."""
     with db.transaction() as conn, conn.cursor() as cur:
@@ -75,8 +78,8 @@ def add_madrid(db) -> None:
         )
         cur.execute(
             "insert into public.races (id, year, round, circuit_id, name, date, time)"
-            " values ('madrid-2025', 2025, 25, 'madring', 'Madrid Grand Prix', '2025-09-14',"
-            " '13:00:00')"
+            " values ('madrid-2025', 2025, 25, 'madring', %s, '2025-09-14', '13:00:00')",
+            (MADRID,),
         )
 
 
@@ -99,7 +102,7 @@ def test_a_circuit_missing_from_the_map_needs_attention(applied_db, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 3
     assert (
-        "attention: race madrid-2025 (Madrid Grand Prix, 2025): no_circuit_mapping: the race's "
+        f"attention: race madrid-2025 ({MADRID}, 2025): no_circuit_mapping: the race's "
         "circuit is not in seeds/circuit_map.csv — add madring to seeds/circuit_map.csv"
     ) in err
     summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
@@ -107,6 +110,12 @@ def test_a_circuit_missing_from_the_map_needs_attention(applied_db, tmp_path, ca
     assert [(a["race_id"], a["kind"], a["reason"]) for a in summary["attention"]] == [
         ("madrid-2025", "unmapped", "no_circuit_mapping")
     ]
+    # Shown first in the mapping report, escaped (the application's tables are user input).
+    html = (tmp_path / "reports" / "mapping_report.html").read_text()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert html.index("Needs attention") < html.index("Coverage by season")
+    for page in (tmp_path / "reports" / "validation").rglob("*.html"):
+        assert "<img src=x" not in page.read_text(), page
     # Coverage counts it: 24 of the 25 races of 2025 are mapped.
     assert summary["coverage"]["2025"]["coverage"] == pytest.approx(0.96)
     mapping = [c for c in summary["checkpoints"] if c["name"] == "mapping"][0]
@@ -225,8 +234,8 @@ def test_a_chain_needs_one_run_and_no_stale_conflict(applied_db, tmp_path):
 
 
 def test_one_bad_row_never_stops_the_others(fresh_db, tmp_path):
-    """An application table with text dates and times: a missing date, a time 'TBC', a
-    duplicated id, and a time with an explicit offset among the real 2024 races."""
+    """An application table with text dates and times and no name column: a missing date, a
+    time 'TBC', a duplicated id, and a time with an explicit offset among the real 2024 races."""
     from conftest import demo_races
 
     demo_races(fresh_db)
@@ -234,15 +243,15 @@ def test_one_bad_row_never_stops_the_others(fresh_db, tmp_path):
         cur.execute("""
             create schema app;
             create table app.grand_prix (
-                gp_id integer, track text, title text, race_day text, start_utc text,
+                gp_id integer, track text, race_day text, start_utc text,
                 openf1_meeting_key integer unique, openf1_session_key integer unique);
-            insert into app.grand_prix (gp_id, track, title, race_day, start_utc)
-            select cast(id as integer), circuit_id, name, cast(date as text), cast(time as text)
+            insert into app.grand_prix (gp_id, track, race_day, start_utc)
+            select cast(id as integer), circuit_id, cast(date as text), cast(time as text)
             from public.races where year = 2024;
             update app.grand_prix set race_day = null where gp_id = 1128;     -- Monaco
             update app.grand_prix set start_utc = 'TBC' where gp_id = 1129;   -- Canada
-            insert into app.grand_prix (gp_id, track, title, race_day, start_utc)
-            values (1130, 'catalunya', 'Spanish Grand Prix (copy)', '2024-06-23', '13:00:00');
+            insert into app.grand_prix (gp_id, track, race_day, start_utc)
+            values (1130, 'catalunya', '2024-06-23', '13:00:00');
             update app.grand_prix set start_utc = '18:00:00+03:00' where gp_id = 1121;  -- 15:00Z
         """)
     variables = {
@@ -250,7 +259,7 @@ def test_one_bad_row_never_stops_the_others(fresh_db, tmp_path):
         "races_table": "grand_prix",
         "race_id_column": "gp_id",
         "race_circuit_column": "track",
-        "race_name_column": "title",
+        "race_name_column": "",  # no name column: the reports show the id
         "race_date_column": "race_day",
         "race_time_column": "start_utc",
     }
@@ -265,6 +274,7 @@ def test_one_bad_row_never_stops_the_others(fresh_db, tmp_path):
         "1130": "its row is unusable: duplicate id (2 rows)",
     }
     assert set(attention_of(result)) == set(invalid)
+    assert attention_of(result)["1128"]["race_name"] == "1128"
     assert result.summary["mapped"] == 21  # the 24 races of 2024 but the three
     # The explicit offset is honoured: Bahrain 2024 at 18:00+03:00 is 15:00 UTC, delta 0.
     assert query(

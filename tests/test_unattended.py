@@ -1,0 +1,214 @@
+"""Safe to schedule: one run per database at a time, a least-privileged role, errors a person
+can act on (restore, lookup). Real PostgreSQL, real runs in child processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+from conftest import AS_OF, SERVER_URL, database_copy, query, run_pipeline
+
+from racemap import runtime
+from racemap.apply import restore_last_apply
+from racemap.cli import main as cli_main
+from racemap.db import parse_database_url
+from racemap.errors import RacemapError
+from racemap.settings import RacesTable
+
+RACES = RacesTable("public", "races", "id")
+
+
+def racemap_run(db, reports, *extra) -> subprocess.Popen:
+    """``racemap run --offline`` in a child process, as a scheduler would start it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["DATABASE_URL"] = db.url
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "racemap.cli",
+            "run",
+            "--offline",
+            "--seasons",
+            "2023-2025",
+            "--var",
+            f"as_of={AS_OF}",
+            "--reports-dir",
+            str(reports),
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_concurrent_runs_on_one_and_on_two_databases(mapped_template, tmp_path):
+    """Two runs on one database take turns (the second waits for the lock); a run on another
+    database at the same time shares no file with them. All three finish ok."""
+    with database_copy(mapped_template[0]) as one, database_copy(mapped_template[0]) as two:
+        runs = [
+            racemap_run(one, tmp_path / "a"),
+            racemap_run(one, tmp_path / "b"),
+            racemap_run(two, tmp_path / "c"),
+        ]
+        outputs = [run.communicate(timeout=600) for run in runs]
+        codes = [run.returncode for run in runs]
+        assert codes == [0, 0, 0], [err[-2000:] for _out, err in outputs]
+        waited = [out for out, _err in outputs[:2] if "waiting for run" in out]
+        assert len(waited) == 1  # exactly one of the two on the same database waited
+        for db in (one, two):
+            assert query(
+                db, "select count(*) from public.races where openf1_session_key is not null"
+            ) == [(70,)]
+
+
+def test_a_second_run_gives_up_naming_the_run_that_holds_the_lock(mapped_demo, tmp_path):
+    db = mapped_demo[0]
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def hold():
+        with runtime.run_lock(db, "20261125T120000Z-abcdef", timeout=5):
+            inside.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(RacemapError) as info:
+            run_pipeline(db, tmp_path, lock_timeout=0.5)
+    finally:
+        leave.set()
+        holder.join()
+    message = str(info.value)
+    assert "another racemap run holds" in message
+    assert "run 20261125T120000Z-abcdef on " in message and "started 20" in message
+    assert "--lock-timeout" in message and "\n" not in message
+
+
+@pytest.fixture
+def runner_role(demo_db):
+    """A role that may only read the races table, update its two key columns (granted after
+    the migration) and create schemas in the database: the routine grants of the README."""
+    role = f"racemap_runner_{uuid.uuid4().hex[:8]}"
+    password = "runner-pw"
+    with demo_db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f'create role "{role}" login password %s', (password,))
+        cur.execute(f'grant select on public.races to "{role}"')
+        cur.execute(f'grant create on database "{demo_db.dbname}" to "{role}"')
+    server = parse_database_url(SERVER_URL)
+    url = f"postgresql://{role}:{password}@{server.host}:{server.port}/{demo_db.dbname}"
+    yield role, url
+    from conftest import drop_database
+
+    drop_database(demo_db)
+    admin = server.connect()
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'drop role if exists "{role}"')
+    admin.close()
+
+
+def test_a_least_privileged_role_runs_after_racemap_migrate(demo_db, runner_role, tmp_path):
+    role, url = runner_role
+    before_migrate = tmp_path / "before"
+    with pytest.raises(RacemapError, match="run `racemap migrate` once as the table's owner"):
+        run_pipeline(parse_database_url(url), before_migrate)
+    assert query(demo_db, "select count(*) from pg_namespace where nspname like 'racemap%'") == [
+        (0,)
+    ]  # nothing half-created
+
+    # racemap migrate needs the owner; the runner cannot.
+    assert cli_main(["migrate", "--database-url", url]) == 1
+    assert cli_main(["migrate", "--database-url", demo_db.url]) == 0
+    assert cli_main(["migrate", "--database-url", demo_db.url]) == 0  # idempotent
+
+    # Without UPDATE on the key columns: one line naming the grant.
+    with pytest.raises(RacemapError) as info:
+        run_pipeline(parse_database_url(url), tmp_path / "no-grant")
+    assert f"grant update (openf1_meeting_key, openf1_session_key) on public.races to {role}" in (
+        str(info.value)
+    )
+    with demo_db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            f'grant update (openf1_meeting_key, openf1_session_key) on public.races to "{role}"'
+        )
+    result = run_pipeline(parse_database_url(url), tmp_path / "ok")
+    assert (result.verdict, result.summary["mapped"], result.summary["updates_applied"]) == (
+        "ok",
+        70,
+        70,
+    )
+    # The run never altered the races table: its owner is still postgres and the runner owns
+    # only racemap's own schemas.
+    assert query(
+        demo_db,
+        "select pg_get_userbyid(relowner) from pg_class where oid = 'public.races'::regclass",
+    ) == [("postgres",)]
+    owned = query(
+        demo_db,
+        "select nspname from pg_namespace where pg_get_userbyid(nspowner) = %s order by 1",
+        (role,),
+    )
+    assert {name for (name,) in owned} <= set(runtime.OWN_SCHEMAS)
+
+
+def test_restore_says_what_it_did_and_what_is_left(applied_db, capsys):
+    url = applied_db.url
+    assert cli_main(["restore", "--database-url", url]) == 0
+    out = capsys.readouterr().out
+    assert "restored 70 races to their keys before run" in out and "--run-id" in out
+    # Again: every apply is restored; said so, nothing changed.
+    assert cli_main(["restore", "--database-url", url]) == 1
+    err = capsys.readouterr().err
+    assert "nothing to restore: every apply is restored (the latest, run " in err
+    assert cli_main(["restore", "--database-url", url, "--run-id", "no-such-run"]) == 1
+    assert "no apply with run id 'no-such-run'" in capsys.readouterr().err
+
+
+def test_a_restore_that_clashes_rolls_back_with_one_line(applied_db):
+    """An apply that moved race 1121 from Saudi's keys to Bahrain's; Saudi (1122) holds its
+    own keys now, so putting 1121 back would clash: the restore rolls back."""
+    saudi = query(
+        applied_db,
+        "select openf1_meeting_key, openf1_session_key from public.races where id = '1122'",
+    )[0]
+    bahrain = query(
+        applied_db,
+        "select openf1_meeting_key, openf1_session_key from public.races where id = '1121'",
+    )[0]
+    with applied_db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into racemap.mapping_runs (run_id, kind, rows_applied, applied_by)"
+            " values ('moved-1121', 'apply', 1, 'test')"
+        )
+        cur.execute(
+            "insert into racemap.mapping_history (run_id, race_id, action, meeting_key_before,"
+            " session_key_before, meeting_key_after, session_key_after)"
+            " values ('moved-1121', '1121', 'change', %s, %s, %s, %s)",
+            (*saudi, *bahrain),
+        )
+    with pytest.raises(RacemapError) as info:
+        restore_last_apply(applied_db, "t-restore", RACES)
+    assert str(info.value).startswith("restore rolled back, nothing changed:")
+    assert "\n" not in str(info.value)
+    assert query(
+        applied_db,
+        "select openf1_meeting_key, openf1_session_key from public.races where id = '1121'",
+    ) == [bahrain]
+    assert query(
+        applied_db, "select count(*) from racemap.mapping_runs where kind = 'restore'"
+    ) == [(0,)]
+
+
+def test_lookup_on_a_database_without_races_is_one_line(fresh_db, capsys):
+    assert cli_main(["lookup", "--database-url", fresh_db.url, "--race-id", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("racemap: table public.races does not exist") and "\n" not in err

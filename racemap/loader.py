@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from psycopg2.extras import Json, execute_values
 
-from . import records
+from . import migrations, records
 from .db import Database
 from .errors import RacemapError
 from .openf1 import ENDPOINTS, FetchResult, OpenF1Client, build_query, read_snapshot
@@ -36,120 +36,11 @@ WEEKEND_ENDPOINTS = ("session_result", "starting_grid")  # ?meeting_key>=&meetin
 ALL_ENDPOINTS = SCHEDULE_ENDPOINTS + WEEKEND_ENDPOINTS
 DEFAULT_SETTLE_DAYS = 14.0
 
-RAW_DDL = """
-create schema if not exists raw;
-create table if not exists raw.openf1_meetings (
-    meeting_key integer primary key,
-    meeting_name text,
-    meeting_official_name text,
-    meeting_code text,
-    location text,
-    country_key integer,
-    country_code text,
-    country_name text,
-    country_flag text,
-    circuit_key integer,
-    circuit_short_name text,
-    circuit_type text,
-    circuit_info_url text,
-    circuit_image text,
-    gmt_offset text,
-    date_start timestamptz,
-    date_end timestamptz,
-    is_cancelled boolean,
-    year integer not null,
-    record jsonb not null,
-    loaded_at timestamptz not null default now()
-);
-create table if not exists raw.openf1_sessions (
-    session_key integer primary key,
-    meeting_key integer not null,
-    session_name text,
-    session_type text,
-    location text,
-    country_key integer,
-    country_code text,
-    country_name text,
-    circuit_key integer,
-    circuit_short_name text,
-    gmt_offset text,
-    date_start timestamptz,
-    date_end timestamptz,
-    is_cancelled boolean,
-    year integer not null,
-    record jsonb not null,
-    loaded_at timestamptz not null default now()
-);
-create index if not exists openf1_sessions_circuit_start_idx
-    on raw.openf1_sessions (circuit_key, date_start);
-create index if not exists openf1_sessions_meeting_idx on raw.openf1_sessions (meeting_key);
-create table if not exists raw.openf1_loads (
-    load_id bigserial primary key,
-    run_id text,
-    endpoint text not null,
-    season integer not null,
-    url text not null,
-    status text not null,
-    http_status integer,
-    requests integer not null default 0,
-    rows_received integer not null default 0,
-    rows_loaded integer not null default 0,
-    rows_rejected integer not null default 0,
-    error text,
-    started_at timestamptz not null,
-    finished_at timestamptz not null default now()
-);
-create table if not exists raw.openf1_rejects (
-    reject_id bigserial primary key,
-    load_id bigint references raw.openf1_loads (load_id),
-    endpoint text not null,
-    season integer,
-    reason text not null,
-    payload jsonb,
-    rejected_at timestamptz not null default now()
-);
-create table if not exists raw.openf1_session_results (
-    session_key integer not null,
-    driver_number integer not null,
-    meeting_key integer,
-    position integer,
-    number_of_laps integer,
-    points numeric,
-    dnf boolean,
-    dns boolean,
-    dsq boolean,
-    duration jsonb,
-    gap_to_leader jsonb,
-    record jsonb not null,
-    source text not null,
-    fetched_at timestamptz not null,
-    removed_at timestamptz,
-    loaded_at timestamptz not null default now(),
-    primary key (session_key, driver_number)
-);
-create index if not exists openf1_session_results_meeting_idx
-    on raw.openf1_session_results (meeting_key);
-create table if not exists raw.openf1_starting_grid (
-    session_key integer not null,
-    driver_number integer not null,
-    meeting_key integer,
-    position integer,
-    lap_duration double precision,
-    record jsonb not null,
-    source text not null,
-    fetched_at timestamptz not null,
-    removed_at timestamptz,
-    loaded_at timestamptz not null default now(),
-    primary key (session_key, driver_number)
-);
-create index if not exists openf1_starting_grid_meeting_idx
-    on raw.openf1_starting_grid (meeting_key);
-"""
-
 
 def ensure_raw_tables(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute(RAW_DDL)
+    """racemap's tables at the newest migration (:func:`racemap.migrations.upgrade`): ``conn``
+    is a psycopg2 connection or a Database; the upgrade commits on a connection of its own."""
+    migrations.upgrade(conn)
 
 
 def settle_days_from_env() -> float:

@@ -684,3 +684,172 @@ def test_offline_loads_the_race_weekend_data_of_the_snapshot(fresh_db):
         "select distinct source from raw.openf1_session_results"
         " union select distinct source from raw.openf1_starting_grid",
     ) == [("snapshot",)]
+
+
+# -- reconciling: removed records, live before snapshot ----------------------------------------
+def provenance(db, table: str, key: str) -> dict:
+    rows = query(db, f"select {key}, source, fetched_at, removed_at from raw.openf1_{table}")
+    return {k: rest for k, *rest in rows}
+
+
+def test_a_meeting_openf1_no_longer_lists_is_marked_removed_then_back_when_listed(
+    fresh_db, httpx_mock
+):
+    """The 2024 Chinese GP leaves the answer, with its
+    sessions and results, as a called-off meeting would; the next answer lists it again."""
+    meetings, sessions = snapshot("meetings", 2024), snapshot("sessions", 2024)
+    china = next(m["meeting_key"] for m in meetings if m["meeting_name"] == "Chinese Grand Prix")
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+
+    answer(
+        httpx_mock,
+        2024,
+        [m for m in meetings if m["meeting_key"] != china],
+        [s for s in sessions if s["meeting_key"] != china],
+        results=[r for r in weekend("session_result", 1228, 1252) if r["meeting_key"] != china],
+    )
+    second = load(fresh_db, [2024], refresh=True, run_id="second")
+
+    removed = {
+        table: query(
+            fresh_db,
+            f"select count(*), count(*) filter (where meeting_key = {china}),"
+            f" count(distinct source) from raw.openf1_{table} where removed_at is not null",
+        )[0]
+        for table in ("meetings", "sessions", "session_results", "starting_grid")
+    }
+    grid_rows = query(
+        fresh_db, f"select count(*) from raw.openf1_starting_grid where meeting_key = {china}"
+    )[0][0]
+    sprint_weekend_sessions = sum(1 for s in sessions if s["meeting_key"] == china)
+    results_rows = sum(
+        1 for r in weekend("session_result", 1228, 1252) if r["meeting_key"] == china
+    )
+    assert removed == {
+        "meetings": (1, 1, 1),
+        "sessions": (sprint_weekend_sessions, sprint_weekend_sessions, 1),
+        "session_results": (results_rows, results_rows, 1),
+        "starting_grid": (0, 0, 0),  # still listed: the grid answer was the whole season's
+    }
+    assert grid_rows > 0
+    assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}  # kept
+    assert query(
+        fresh_db,
+        "select endpoint, rows_loaded, rows_removed from raw.openf1_loads where run_id = 'second'"
+        " order by load_id",
+    ) == [
+        ("meetings", 24, 1),
+        ("sessions", 123 - sprint_weekend_sessions, sprint_weekend_sessions),
+        ("session_result", 2441 - results_rows, results_rows),
+        ("starting_grid", 599, 0),
+    ]
+    assert [x.rows_removed for x in second.loads] == [
+        1,
+        sprint_weekend_sessions,
+        results_rows,
+        0,
+    ]
+
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024], refresh=True)
+    assert query(
+        fresh_db,
+        "select count(*) from raw.openf1_meetings where removed_at is not null"
+        " union all select count(*) from raw.openf1_sessions where removed_at is not null"
+        " union all select count(*) from raw.openf1_session_results where removed_at is not null",
+    ) == [(0,), (0,), (0,)]
+
+
+def test_an_empty_answer_removes_nothing(fresh_db, httpx_mock):
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+    for endpoint in ("meetings", "sessions"):
+        httpx_mock.add_response(
+            url=url(endpoint, 2024), status_code=404, content=fixture("no_results_404.json")
+        )
+    for endpoint in WEEKEND:
+        httpx_mock.add_response(url=weekend_url(endpoint, 1228, 1252), json=[])
+
+    result = load(fresh_db, [2024], refresh=True)
+
+    assert [x.rows_removed for x in result.loads] == [0, 0, 0, 0]
+    assert query(
+        fresh_db,
+        "select count(*) from raw.openf1_meetings where removed_at is null"
+        " union all select count(*) from raw.openf1_session_results where removed_at is null",
+    ) == [(25,), (2441,)]
+
+
+def test_offline_after_a_live_load_leaves_the_live_records_untouched(fresh_db, httpx_mock):
+    """Live 2024 says the São Paulo race started at 13:30 (it was brought forward); the
+    snapshot says 15:00. --offline afterwards keeps the live record, its source and its fetch
+    time, and loads only what live never gave (2023)."""
+    sessions = snapshot("sessions", 2024)
+    race = next(s for s in sessions if s["session_key"] == 9636)
+    race["date_start"] = "2024-11-03T13:30:00+00:00"
+    answer(httpx_mock, 2024, sessions=sessions)
+    load(fresh_db, [2024])
+    live = {
+        t: provenance(fresh_db, t, k)
+        for t, k in (("meetings", "meeting_key"), ("sessions", "session_key"))
+    }
+    live_results = query(
+        fresh_db, "select count(*), min(fetched_at) from raw.openf1_session_results"
+    )
+
+    offline = load_openf1(fresh_db, [2023, 2024], offline=True, run_id="offline")
+
+    for table, key in (("meetings", "meeting_key"), ("sessions", "session_key")):
+        now = provenance(fresh_db, table, key)
+        assert {k: now[k] for k in live[table]} == live[table]
+        assert {v[0] for k, v in now.items() if k not in live[table]} == {"snapshot"}
+    assert query(
+        fresh_db, "select date_start, record from raw.openf1_sessions where session_key = 9636"
+    ) == [(datetime(2024, 11, 3, 13, 30, tzinfo=UTC), race)]
+    assert (
+        query(
+            fresh_db,
+            "select count(*), min(r.fetched_at) from raw.openf1_session_results r"
+            " join raw.openf1_meetings m using (meeting_key) where m.year = 2024",
+        )
+        == live_results
+    )
+    assert query(
+        fresh_db,
+        "select endpoint, season, rows_received, rows_loaded, rows_removed from raw.openf1_loads"
+        " where run_id = 'offline' and season = 2024 order by load_id",
+    ) == [
+        ("meetings", 2024, 25, 0, 0),
+        ("sessions", 2024, 123, 0, 0),
+        ("session_result", 2024, 2441, 0, 0),
+        ("starting_grid", 2024, 599, 0, 0),
+    ]
+    assert offline.rows_loaded == 23 + 113 + 2171 + 555  # 2023 only
+
+
+def test_a_snapshot_never_marks_a_live_record_removed(fresh_db, httpx_mock):
+    """A snapshot that lacks a record live has (store() with the snapshot's real 2024 meetings
+    minus one, as an older snapshot would be) removes nothing live; one from a snapshot, yes."""
+    from racemap.loader import store
+
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+    older = read_snapshot("meetings", 2024)
+    dropped = older.records.pop()["meeting_key"]
+    with fresh_db.transaction() as conn:
+        kept = store(conn, older, "older-snapshot", datetime.now(UTC))
+    assert (kept.rows_loaded, kept.rows_removed) == (0, 0)
+    assert query(fresh_db, "select count(*) from raw.openf1_meetings where removed_at is null") == [
+        (25,)
+    ]
+
+    load_openf1(fresh_db, [2023], offline=True)
+    older_2023 = read_snapshot("meetings", 2023)
+    gone = older_2023.records.pop()["meeting_key"]
+    with fresh_db.transaction() as conn:
+        assert store(conn, older_2023, "older-snapshot", datetime.now(UTC)).rows_removed == 1
+    assert query(
+        fresh_db, "select meeting_key, source from raw.openf1_meetings where removed_at is not null"
+    ) == [(gone, "snapshot")]
+    assert dropped != gone

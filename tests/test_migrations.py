@@ -67,7 +67,7 @@ def everything(db) -> dict:
 
 
 def test_an_empty_database_upgrades_to_the_head_revision(fresh_db):
-    assert migrations.upgrade(fresh_db) == migrations.head() == "0002_race_weekend"
+    assert migrations.upgrade(fresh_db) == migrations.head() == "0003_raw_provenance"
     with fresh_db.transaction() as conn:
         assert migrations.current(conn) == migrations.head()
     tables = columns(fresh_db)
@@ -127,6 +127,21 @@ def test_a_database_made_before_alembic_is_upgraded_in_place_and_keeps_its_rows(
         assert [{k: r[0][k] for k in rows[i][0]} for i, r in enumerate(upgraded[table])] == [
             r[0] for r in rows
         ], table
+    # Where the old rows came from: their season's latest successful fetch (2023's meetings
+    # live, 2024's from the snapshot; no session fetch succeeded: live), fetched when loaded.
+    assert query(
+        fresh_db,
+        "select 'meeting', meeting_key, source, fetched_at = loaded_at, removed_at"
+        " from raw.openf1_meetings union all"
+        " select 'session', session_key, source, fetched_at = loaded_at, removed_at"
+        " from raw.openf1_sessions order by 1, 2",
+    ) == [
+        ("meeting", 1141, "live", True, None),
+        ("meeting", 1229, "snapshot", True, None),
+        ("session", 7953, "live", True, None),
+        ("session", 9472, "live", True, None),
+    ]
+    assert query(fresh_db, "select distinct rows_removed from raw.openf1_loads") == [(0,)]
     # The same tables, columns and constraints as a database upgraded from empty.
     empty = _another_database()
     try:

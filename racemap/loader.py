@@ -388,6 +388,32 @@ def meeting_key_range(conn, season: int) -> dict | None:
     return None if low is None else {"meeting_key>=": low, "meeting_key<=": high}
 
 
+AUDIT_COLUMNS = (
+    "endpoint",
+    "season",
+    "status",
+    "requests",
+    "rows_received",
+    "rows_loaded",
+    "rows_rejected",
+    "rows_removed",
+    "url",
+    "error",
+)
+
+
+def load_audit(db: Database, run_id: str) -> list[dict]:
+    """The rows of ``raw.openf1_loads`` of one run, as dicts of :data:`AUDIT_COLUMNS`: what the
+    load notebook shows of a load ``racemap run`` made (the URLs carry no credentials)."""
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            f"select {', '.join(AUDIT_COLUMNS)} from raw.openf1_loads where run_id = %s"
+            " order by load_id",
+            (run_id,),
+        )
+        return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in cur.fetchall()]
+
+
 def _progress(total: int):
     """A tqdm bar on a terminal; nothing in CI, in notebooks (papermill) or when piped."""
     from tqdm import tqdm

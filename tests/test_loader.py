@@ -11,7 +11,15 @@ test touches the internet or sleeps: retries wait zero seconds.
 from __future__ import annotations
 
 import copy
+import fcntl
+import json
+import os
+import pty
 import re
+import struct
+import subprocess
+import sys
+import termios
 from datetime import UTC, datetime
 
 import httpx
@@ -511,6 +519,76 @@ def test_the_progress_bar_is_quiet_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with _progress(6) as bar:
         assert bar.disable
+
+
+LOAD_2024 = (
+    "import sys\n"
+    "from racemap.db import parse_database_url\n"
+    "from racemap.loader import load_openf1\n"
+    "load_openf1(parse_database_url(sys.argv[1]), [2024], offline=True)\n"
+)
+
+
+def _stderr_of_a_load(db, terminal: bool) -> str:
+    """stderr of a load in a process of its own, on a pseudo-terminal or a pipe."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    command = [sys.executable, "-c", LOAD_2024, db.url]
+    if not terminal:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+    leader, follower = pty.openpty()
+    # A terminal has a size (a new pseudo-terminal has 0 columns, where tqdm draws nothing).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with subprocess.Popen(command, env=env, stderr=follower, stdout=subprocess.DEVNULL) as proc:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end closed: the process is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(120) == 0, b"".join(chunks)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_the_progress_bar_shows_on_a_terminal_and_not_when_piped(fresh_db):
+    shown = _stderr_of_a_load(fresh_db, terminal=True)
+    assert "OpenF1" in shown and "fetch" in shown and "starting_grid 2024" in shown
+    assert "OpenF1" not in _stderr_of_a_load(fresh_db, terminal=False)
+
+
+def test_racemap_run_loads_once_and_its_notebook_records_that_load(mapped_demo):
+    """The load ran in racemap's process; the notebook, run with load=False, showed its rows of
+    raw.openf1_loads and loaded nothing again."""
+    db, result, reports = mapped_demo
+    audit_rows = query(
+        db,
+        "select endpoint, season, rows_loaded from raw.openf1_loads where run_id = %s"
+        " order by load_id",
+        (result.run_id,),
+    )
+    seasons = (2023, 2024, 2025)  # the schedule of every season first, then the weekends
+    assert [(e, s) for e, s, _n in audit_rows] == [
+        (e, s) for s in seasons for e in ("meetings", "sessions")
+    ] + [(e, s) for s in seasons for e in WEEKEND]
+    assert query(db, "select count(distinct run_id) from raw.openf1_loads") == [(1,)]
+    notebook = json.loads((reports / "notebooks" / "load_openf1.ipynb").read_text())
+    parameters = notebook["metadata"]["papermill"]["parameters"]
+    assert parameters["load"] is False and parameters["run_id"] == result.run_id
+    assert not {"DATABASE_URL", "OPENF1_USERNAME", "OPENF1_PASSWORD"} & set(parameters)
+    printed = "".join(
+        "".join(output.get("text", ""))
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+    )
+    loaded = sum(n for _e, _s, n in audit_rows)
+    assert f"run {result.run_id}: {loaded} rows loaded, 0 rejected, 0 marked removed" in printed
+    assert loaded == 73 + 359 + 7063 + 1734 == result.summary["openf1"]["rows_loaded"]
 
 
 # -- race-weekend data: session_result and starting_grid ---------------------------------------

@@ -1,107 +1,61 @@
-"""Loading OpenF1 meetings and sessions into ``raw.openf1_*``.
+"""Loading OpenF1 into ``raw.openf1_*``: the schedule (meetings, sessions), then the race-weekend
+data (session_result, starting_grid).
 
 Each (endpoint, season) is one transaction: the good records are upserted on their key, the bad
 ones land in ``raw.openf1_rejects`` with the reason, and ``raw.openf1_loads`` records the fetch.
 A failure anywhere in it rolls back that season's endpoint only; what was loaded before stays.
+
+Requests: meetings and sessions are one ``?year=`` request each per season. session_result and
+starting_grid have no ``year``: each is one request per season over the season's meeting-key
+range (``?meeting_key>=first&meeting_key<=last``, OpenF1's range filter,
+https://github.com/br-g/openf1/pull/252), keeping the rows whose meeting is of that season.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import httpx
 from psycopg2.extras import Json, execute_values
 
-from . import records
+from . import migrations, records
 from .db import Database
 from .errors import RacemapError
-from .openf1 import ENDPOINTS, FetchResult, OpenF1Client, read_snapshot
+from .openf1 import ENDPOINTS, FetchResult, OpenF1Client, build_query, read_snapshot
 
 FIRST_SEASON = 2023
 SNAPSHOT_URL_PREFIX = "snapshot:"
-
-RAW_DDL = """
-create schema if not exists raw;
-create table if not exists raw.openf1_meetings (
-    meeting_key integer primary key,
-    meeting_name text,
-    meeting_official_name text,
-    meeting_code text,
-    location text,
-    country_key integer,
-    country_code text,
-    country_name text,
-    country_flag text,
-    circuit_key integer,
-    circuit_short_name text,
-    circuit_type text,
-    circuit_info_url text,
-    circuit_image text,
-    gmt_offset text,
-    date_start timestamptz,
-    date_end timestamptz,
-    is_cancelled boolean,
-    year integer not null,
-    record jsonb not null,
-    loaded_at timestamptz not null default now()
-);
-create table if not exists raw.openf1_sessions (
-    session_key integer primary key,
-    meeting_key integer not null,
-    session_name text,
-    session_type text,
-    location text,
-    country_key integer,
-    country_code text,
-    country_name text,
-    circuit_key integer,
-    circuit_short_name text,
-    gmt_offset text,
-    date_start timestamptz,
-    date_end timestamptz,
-    is_cancelled boolean,
-    year integer not null,
-    record jsonb not null,
-    loaded_at timestamptz not null default now()
-);
-create index if not exists openf1_sessions_circuit_start_idx
-    on raw.openf1_sessions (circuit_key, date_start);
-create index if not exists openf1_sessions_meeting_idx on raw.openf1_sessions (meeting_key);
-create table if not exists raw.openf1_loads (
-    load_id bigserial primary key,
-    run_id text,
-    endpoint text not null,
-    season integer not null,
-    url text not null,
-    status text not null,
-    http_status integer,
-    requests integer not null default 0,
-    rows_received integer not null default 0,
-    rows_loaded integer not null default 0,
-    rows_rejected integer not null default 0,
-    error text,
-    started_at timestamptz not null,
-    finished_at timestamptz not null default now()
-);
-create table if not exists raw.openf1_rejects (
-    reject_id bigserial primary key,
-    load_id bigint references raw.openf1_loads (load_id),
-    endpoint text not null,
-    season integer,
-    reason text not null,
-    payload jsonb,
-    rejected_at timestamptz not null default now()
-);
-"""
+SCHEDULE_ENDPOINTS = ENDPOINTS  # meetings, sessions: ?year=
+WEEKEND_ENDPOINTS = ("session_result", "starting_grid")  # ?meeting_key>=&meeting_key<=
+ALL_ENDPOINTS = SCHEDULE_ENDPOINTS + WEEKEND_ENDPOINTS
+DEFAULT_SETTLE_DAYS = 14.0
 
 
 def ensure_raw_tables(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute(RAW_DDL)
+    """racemap's tables at the newest migration (:func:`racemap.migrations.upgrade`): ``conn``
+    is a psycopg2 connection or a Database; the upgrade commits on a connection of its own."""
+    migrations.upgrade(conn)
+
+
+def settle_days_from_env() -> float:
+    """``OPENF1_SETTLE_DAYS``: how long after a season's last session its results are fetched
+    again for corrections (default 14)."""
+    text = os.environ.get("OPENF1_SETTLE_DAYS", "").strip()
+    if not text:
+        return DEFAULT_SETTLE_DAYS
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not math.isfinite(days) or days < 0:
+        raise RacemapError(f"OPENF1_SETTLE_DAYS={text!r}: give a number of days, e.g. 14")
+    return days
 
 
 def parse_seasons(text: str | None, today: datetime | None = None) -> list[int]:
@@ -137,6 +91,7 @@ class SeasonLoad:
     rows_loaded: int = 0
     rows_rejected: int = 0
     requests: int = 0
+    rows_removed: int = 0
 
 
 @dataclass
@@ -155,26 +110,136 @@ class LoadResult:
 
 
 def _upsert_sql(endpoint: str) -> str:
-    table = f"raw.openf1_{endpoint}"
-    key = records.KEYS[endpoint]
+    """Insert or update on the key; ``fetched_at`` says when OpenF1 last listed the record,
+    ``loaded_at`` when its content last changed, and a listed record is not removed. A snapshot
+    never overwrites a record fetched live."""
+    table = records.TABLES[endpoint]
+    keys = records.KEYS[endpoint]
     cols = records.columns(endpoint) + ["record"]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != key)
-    # Unchanged records are left alone, so a re-run rewrites nothing and keeps loaded_at.
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
     return (
-        f"insert into {table} ({', '.join(cols)}) values %s "
-        f"on conflict ({key}) do update set {updates}, loaded_at = now() "
-        f"where {table}.record is distinct from excluded.record"
+        f"insert into {table} ({', '.join(cols)}, source, fetched_at) values %s "
+        f"on conflict ({', '.join(keys)}) do update set {updates}, source = excluded.source,"
+        f" fetched_at = excluded.fetched_at, removed_at = null, loaded_at = case"
+        f" when {table}.record is distinct from excluded.record then now()"
+        f" else {table}.loaded_at end "
+        f"where {table}.source = 'snapshot' or excluded.source = 'live' "
+        "returning 1"
     )
 
 
-def store(conn, fetched: FetchResult, run_id: str, started_at: datetime) -> SeasonLoad:
-    """Write one fetched (endpoint, season) in the caller's transaction."""
+def _listed_keys(endpoint: str, answer: list) -> list[tuple]:
+    """The keys of every record of an answer, rejected ones too: a record OpenF1 still lists,
+    even one that fails validation, is not removed."""
+    keys = records.KEYS[endpoint]
+    listed = []
+    for raw in answer:
+        if isinstance(raw, dict):
+            values = tuple(raw.get(k) for k in keys)
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                listed.append(values)
+    return listed
+
+
+def _mark_removed(cur, fetched: FetchResult, source: str) -> int:
+    """Rows of ``fetched``'s (endpoint, season) that its answer no longer lists get
+    ``removed_at = now()``; they are kept. A live answer is the authority on what OpenF1 lists:
+    the rows it removes become ``live``, so that no snapshot brings them back; a snapshot only
+    removes rows that came from a snapshot. An empty answer removes nothing: an outage or a
+    filter gone wrong is not a season that vanished."""
+    if not fetched.records:
+        return 0
+    endpoint, table = fetched.endpoint, records.TABLES[fetched.endpoint]
+    keys = records.KEYS[endpoint]
+    if endpoint in SCHEDULE_ENDPOINTS:
+        in_season = "t.year = %(season)s"
+    else:
+        in_season = (
+            "t.meeting_key in (select meeting_key from raw.openf1_meetings where year = %(season)s)"
+        )
+    listed = _listed_keys(endpoint, fetched.records)
+    columns = {f"{k}s": [values[i] for values in listed] for i, k in enumerate(keys)}
+    unnest = ", ".join(f"%({k}s)s::integer[]" for k in keys)
+    matched = " and ".join(f"l.{k} = t.{k}" for k in keys)
+    cur.execute(
+        f"update {table} t set removed_at = now(),"
+        " source = case when %(source)s = 'live' then 'live' else t.source end"
+        f" where {in_season} and t.removed_at is null"
+        " and (%(source)s = 'live' or t.source = 'snapshot')"
+        f" and not exists (select 1 from unnest({unnest}) as l({', '.join(keys)})"
+        f" where {matched})",
+        {"season": fetched.season, "source": source, **columns},
+    )
+    removed = cur.rowcount
+    return removed
+
+
+def _row(endpoint: str, parsed, raw: dict) -> list:
+    values = records.as_row(endpoint, parsed)
+    for i, name in enumerate(records.columns(endpoint)):
+        if name in records.JSON_COLUMNS and values[i] is not None:
+            values[i] = Json(values[i])
+    return values + [Json(raw)]
+
+
+def _in_season(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
+    """(rows of ``fetched.season``, rejects) of validated records.
+
+    Meetings and sessions carry their ``year``. A session_result / starting_grid row belongs to
+    its meeting's season (``raw.openf1_meetings``; through ``raw.openf1_sessions`` when the record
+    names no meeting, which then fills ``meeting_key``): a row of another loaded season (meeting
+    keys are not chronological, so a key range may reach one) is left to that season's load; a
+    row whose meeting is not loaded at all is a reject.
+    """
+    season = fetched.season
+    if fetched.endpoint in SCHEDULE_ENDPOINTS:
+        return (
+            [(raw, p) for raw, p in good if p.year == season],
+            [
+                (raw, f"year {p.year} in a response for season {season}")
+                for raw, p in good
+                if p.year != season
+            ],
+        )
+    with conn.cursor() as cur:
+        cur.execute("select meeting_key, year from raw.openf1_meetings")
+        years = dict(cur.fetchall())
+        cur.execute("select session_key, meeting_key from raw.openf1_sessions")
+        meeting_of = dict(cur.fetchall())
+    kept, bad = [], []
+    for raw, p in good:
+        if p.meeting_key is None:
+            p.meeting_key = meeting_of.get(p.session_key)
+        if p.meeting_key is None:
+            bad.append(
+                (raw, f"session_key {p.session_key} is not a loaded session (no meeting_key)")
+            )
+        elif p.meeting_key not in years:
+            bad.append((raw, f"meeting_key {p.meeting_key} is not a loaded meeting"))
+        elif years[p.meeting_key] == season:
+            kept.append((raw, p))
+    return kept, bad
+
+
+def store(
+    conn,
+    fetched: FetchResult,
+    run_id: str,
+    started_at: datetime,
+    source: str | None = None,
+    fetched_at: datetime | None = None,
+) -> SeasonLoad:
+    """Write one fetched (endpoint, season) in the caller's transaction.
+
+    ``source`` is ``live`` or ``snapshot`` (default: from the audited URL); ``fetched_at``
+    defaults to now.
+    """
+    if source is None:
+        source = "snapshot" if fetched.url.startswith(SNAPSHOT_URL_PREFIX) else "live"
+    fetched_at = fetched_at or datetime.now(UTC)
     good, bad = records.validate(fetched.endpoint, fetched.records)
-    wrong_season = [(raw, p) for raw, p in good if p.year != fetched.season]
-    good = [(raw, p) for raw, p in good if p.year == fetched.season]
-    bad += [
-        (raw, f"year {p.year} in a response for season {fetched.season}") for raw, p in wrong_season
-    ]
+    good, misplaced = _in_season(conn, fetched, good)
+    bad += misplaced
     with conn.cursor() as cur:
         cur.execute(
             "insert into raw.openf1_loads (run_id, endpoint, season, url, status, http_status,"
@@ -194,9 +259,17 @@ def store(conn, fetched: FetchResult, run_id: str, started_at: datetime) -> Seas
             ),
         )
         load_id = cur.fetchone()[0]
+        written = 0
         if good:
-            rows = [records.as_row(fetched.endpoint, p) + [Json(raw)] for raw, p in good]
-            execute_values(cur, _upsert_sql(fetched.endpoint), rows, page_size=500)
+            rows = [_row(fetched.endpoint, p, raw) + [source, fetched_at] for raw, p in good]
+            written = len(
+                execute_values(cur, _upsert_sql(fetched.endpoint), rows, page_size=500, fetch=True)
+            )
+        removed = _mark_removed(cur, fetched, source)
+        cur.execute(
+            "update raw.openf1_loads set rows_loaded = %s, rows_removed = %s where load_id = %s",
+            (written, removed, load_id),
+        )
         if bad:
             execute_values(
                 cur,
@@ -207,7 +280,9 @@ def store(conn, fetched: FetchResult, run_id: str, started_at: datetime) -> Seas
                     for raw, reason in bad
                 ],
             )
-    return SeasonLoad(fetched.endpoint, fetched.season, "ok", len(good), len(bad), fetched.requests)
+    return SeasonLoad(
+        fetched.endpoint, fetched.season, "ok", written, len(bad), fetched.requests, removed
+    )
 
 
 def _record_failure(db: Database, run_id, endpoint, season, url, requests, error, started_at):
@@ -238,19 +313,105 @@ def season_is_settled(conn, season: int, today: datetime | None = None) -> bool:
         cur.execute(
             "select count(*) from ("
             "  select distinct on (endpoint) endpoint, status, rows_loaded, started_at"
-            "  from raw.openf1_loads where season = %s and url not like %s"
+            "  from raw.openf1_loads"
+            "  where season = %s and url not like %s and endpoint = any(%s)"
             "  order by endpoint, load_id desc"
             ") latest where status = 'ok' and rows_loaded > 0 and started_at >= %s",
-            (season, f"{SNAPSHOT_URL_PREFIX}%", datetime(season + 1, 1, 1, tzinfo=UTC)),
+            (
+                season,
+                f"{SNAPSHOT_URL_PREFIX}%",
+                list(SCHEDULE_ENDPOINTS),
+                datetime(season + 1, 1, 1, tzinfo=UTC),
+            ),
         )
-        if cur.fetchone()[0] < len(ENDPOINTS):
+        if cur.fetchone()[0] < len(SCHEDULE_ENDPOINTS):
             return False
         cur.execute(
             "select coalesce(max(coalesce(date_end, date_start)) < %s, false)"
-            " from raw.openf1_sessions where year = %s",
+            " from raw.openf1_sessions where year = %s and removed_at is null",
             (today, season),
         )
         return bool(cur.fetchone()[0])
+
+
+def weekend_is_settled(
+    conn,
+    endpoint: str,
+    season: int,
+    today: datetime | None = None,
+    settle_days: float = DEFAULT_SETTLE_DAYS,
+) -> bool:
+    """True when ``endpoint`` (session_result or starting_grid) of ``season`` need not be fetched
+    again: results are corrected after the race (penalties, appeals), so they are fetched on
+    every run until ``settle_days`` after the season's last session, then once more, then left.
+
+    Settled: the season's schedule is settled (:func:`season_is_settled`) and the latest live
+    fetch of ``endpoint`` for the season succeeded with rows and started ``settle_days`` or more
+    after the end of the season's last session. Snapshot loads do not count.
+    """
+    if not season_is_settled(conn, season, today):
+        return False
+    with conn.cursor() as cur:
+        cur.execute(
+            "select max(coalesce(date_end, date_start)) from raw.openf1_sessions"
+            " where year = %s and removed_at is null",
+            (season,),
+        )
+        last_end = cur.fetchone()[0]
+        if last_end is None:
+            return False
+        cur.execute(
+            "select status = 'ok' and rows_loaded > 0 and started_at >= %s"
+            " from raw.openf1_loads where season = %s and endpoint = %s and url not like %s"
+            " order by load_id desc limit 1",
+            (
+                last_end + timedelta(days=settle_days),
+                season,
+                endpoint,
+                f"{SNAPSHOT_URL_PREFIX}%",
+            ),
+        )
+        row = cur.fetchone()
+        return bool(row and row[0])
+
+
+def meeting_key_range(conn, season: int) -> dict | None:
+    """OpenF1 filters for the season's meetings, ``{"meeting_key>=": lo, "meeting_key<=": hi}``,
+    from the loaded meetings; None when none is loaded."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select min(meeting_key), max(meeting_key) from raw.openf1_meetings"
+            " where year = %s and removed_at is null",
+            (season,),
+        )
+        low, high = cur.fetchone()
+    return None if low is None else {"meeting_key>=": low, "meeting_key<=": high}
+
+
+AUDIT_COLUMNS = (
+    "endpoint",
+    "season",
+    "status",
+    "requests",
+    "rows_received",
+    "rows_loaded",
+    "rows_rejected",
+    "rows_removed",
+    "url",
+    "error",
+)
+
+
+def load_audit(db: Database, run_id: str) -> list[dict]:
+    """The rows of ``raw.openf1_loads`` of one run, as dicts of :data:`AUDIT_COLUMNS`: what the
+    load notebook shows of a load ``racemap run`` made (the URLs carry no credentials)."""
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            f"select {', '.join(AUDIT_COLUMNS)} from raw.openf1_loads where run_id = %s"
+            " order by load_id",
+            (run_id,),
+        )
+        return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in cur.fetchall()]
 
 
 def _progress(total: int):
@@ -269,14 +430,19 @@ def load_openf1(
     refresh: bool = False,
     run_id: str | None = None,
     today: datetime | None = None,
+    settle_days: float | None = None,
 ) -> LoadResult:
-    """Load meetings and sessions of ``seasons``: two fetches a season at the most.
+    """Load ``seasons``: meetings and sessions of every season first, then session_result and
+    starting_grid; one request per endpoint per season at the most.
 
-    Settled seasons (see :func:`season_is_settled`) are skipped unless ``refresh``; ``today``
-    pins the calendar for tests. The first failing fetch stops the load with a RacemapError,
-    after it is audited; what earlier fetches committed stays.
+    Settled seasons (see :func:`season_is_settled`, :func:`weekend_is_settled`) are skipped
+    unless ``refresh``; ``today`` pins the calendar for tests; ``settle_days`` defaults to
+    ``OPENF1_SETTLE_DAYS`` (14). A season with no loaded meeting has no weekend data to ask
+    for. The first failing fetch stops the load with a RacemapError, after it is audited; what
+    earlier fetches committed stays.
     """
     run_id = run_id or uuid.uuid4().hex
+    settle_days = settle_days_from_env() if settle_days is None else settle_days
     result = LoadResult(run_id)
     with db.transaction() as conn:
         ensure_raw_tables(conn)
@@ -290,15 +456,30 @@ def load_openf1(
         client = OpenF1Client()
     requests_before = client.requests_made if client is not None else 0
     try:
-        with _progress(len(seasons) * len(ENDPOINTS)) as bar:
+        with _progress(len(seasons) * len(ALL_ENDPOINTS)) as bar:
             for season in seasons:
-                for endpoint in ENDPOINTS:
+                for endpoint in SCHEDULE_ENDPOINTS:
                     bar.set_postfix_str(f"{endpoint} {season}")
                     if season in skip:
                         result.loads.append(SeasonLoad(endpoint, season, "skipped"))
                     else:
                         result.loads.append(
                             _load_one(db, client, endpoint, season, offline, run_id)
+                        )
+                    bar.update()
+            for season in seasons:
+                for endpoint in WEEKEND_ENDPOINTS:
+                    bar.set_postfix_str(f"{endpoint} {season}")
+                    with db.transaction() as conn:
+                        params = meeting_key_range(conn, season)
+                        settled = not (refresh or offline) and weekend_is_settled(
+                            conn, endpoint, season, today, settle_days
+                        )
+                    if params is None or settled:
+                        result.loads.append(SeasonLoad(endpoint, season, "skipped"))
+                    else:
+                        result.loads.append(
+                            _load_one(db, client, endpoint, season, offline, run_id, params)
                         )
                     bar.update()
     finally:
@@ -309,23 +490,40 @@ def load_openf1(
     return result
 
 
-def _fetch(client: OpenF1Client | None, endpoint: str, season: int, offline: bool) -> FetchResult:
-    return read_snapshot(endpoint, season) if offline else client.fetch(endpoint, season)
+def _fetch(client, endpoint: str, season: int, offline: bool, params) -> FetchResult:
+    if offline:
+        return read_snapshot(endpoint, season)
+    if params is None:
+        return client.fetch(endpoint, season)
+    return client.fetch_where(endpoint, season, params)
 
 
-def _load_one(db, client, endpoint, season, offline, run_id) -> SeasonLoad:
+def _audit_url(client, endpoint: str, season: int, offline: bool, params) -> str:
+    if offline:
+        return f"{SNAPSHOT_URL_PREFIX}{endpoint}.json?year={season}"
+    if params is None:
+        return client.safe_url(endpoint, season)
+    url = httpx.URL(f"{client.base_url}/{endpoint}?{build_query(params)}")
+    return str(url.copy_with(username=None, password=None))
+
+
+def _load_one(db, client, endpoint, season, offline, run_id, params=None) -> SeasonLoad:
     """Fetch one (endpoint, season) and write it in one transaction; audit a failure of either."""
     started_at = datetime.now(UTC)
     before = client.requests_made if client else 0
-    url = (
-        f"{SNAPSHOT_URL_PREFIX}{endpoint}.json?year={season}"
-        if offline
-        else client.safe_url(endpoint, season)
-    )
+    url = _audit_url(client, endpoint, season, offline, params)
     try:
-        fetched = _fetch(client, endpoint, season, offline)
+        fetched = _fetch(client, endpoint, season, offline, params)
+        fetched_at = datetime.now(UTC)
         with db.transaction() as conn:
-            return store(conn, fetched, run_id, started_at)
+            return store(
+                conn,
+                fetched,
+                run_id,
+                started_at,
+                source="snapshot" if offline else "live",
+                fetched_at=fetched_at,
+            )
     except Exception as exc:
         made = (client.requests_made - before) if client else 0
         message = str(exc) if isinstance(exc, RacemapError) else f"{type(exc).__name__}: {exc}"

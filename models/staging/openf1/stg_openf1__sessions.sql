@@ -17,8 +17,12 @@ renamed as (
         coalesce(is_cancelled, false) as is_cancelled,
         date_start as started_at,
         date_end as ended_at,
+        source as loaded_from,
+        fetched_at,
         loaded_at
     from source
+    -- A record OpenF1 no longer lists is kept in raw (with removed_at) but leaves the mapping.
+    where removed_at is null
 )
 
 select * from renamed

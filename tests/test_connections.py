@@ -424,3 +424,41 @@ def test_the_shells_pg_variables_never_reach_the_embedded_database(
         assert child.returncode == 0, child.stderr
     finally:
         db._server.cleanup()
+
+
+# -- make test anywhere -------------------------------------------------------------------------
+def test_with_no_server_answering_the_suite_uses_an_embedded_one(tmp_path):
+    """scripts/test_server.py: one line, then the command on the embedded server's socket."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "test_server.py"
+    env = {k: v for k, v in os.environ.items() if k != "RACEMAP_TEST_SERVER"}
+    env.update(
+        RACEMAP_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:1/postgres",
+        PGPORT="1",  # nothing may fall back to a default port
+        PGSSLMODE="require",
+        RACEMAP_TEST_PGDATA=str(tmp_path / "test-pgdata"),
+    )
+    child = (
+        "import os, subprocess, sys, psycopg2\n"
+        "conn = psycopg2.connect(os.environ['RACEMAP_TEST_DATABASE_URL'])\n"
+        "conn.close(); psycopg2.connect('').close()\n"
+        "print(os.environ['PGHOST'], os.environ['PGPORT'], 'PGSSLMODE' in os.environ)\n"
+        # a nested call (make test -> make lint) finds the same server and stays quiet
+        "sys.exit(subprocess.run([sys.executable, sys.argv[1], 'true']).returncode)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, script, sys.executable, "-c", child, script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.splitlines() == [
+            f"racemap tests: embedded PostgreSQL in {tmp_path / 'test-pgdata'} "
+            "(no server at postgresql://postgres@127.0.0.1:1/postgres)"
+        ]
+        assert done.stdout.split() == [str(tmp_path / "test-pgdata"), "5432", "False"]
+    finally:
+        stop = subprocess.run([sys.executable, script, "--stop"], env=env, capture_output=True)
+    assert stop.returncode == 0 and not (tmp_path / "test-pgdata" / "postmaster.pid").exists()

@@ -38,9 +38,12 @@ LINE_VARIABLE = "RACEMAP_TEST_SERVER"
 
 def _default_url() -> str:
     """The server psql would reach with the shell's libpq variables (127.0.0.1:5432 if none)."""
+    port = os.environ.get("PGPORT") or "5432"
+    if not port.isdigit():
+        raise RacemapError(f"PGPORT is not a port number: {port!r}")
     probe = Database(
         host=os.environ.get("PGHOST") or "127.0.0.1",
-        port=int(os.environ.get("PGPORT") or 5432),
+        port=int(port),
         user=os.environ.get("PGUSER") or "postgres",
         dbname="postgres",
         password=os.environ.get("PGPASSWORD") or None,
@@ -104,14 +107,15 @@ def suite_env(server: Database, line: str, base=None) -> dict[str, str]:
 
 
 def stop() -> int:
-    """Stop the embedded test server (when no other process holds it)."""
+    """Stop the embedded test server."""
     if not (TEST_PGDATA / "postmaster.pid").exists():
         print(f"racemap tests: no embedded server running in {TEST_PGDATA}", file=sys.stderr)
         return 0
-    from pgserver.postgres_server import PostgresServer, pg_ctl
+    from pgserver.postgres_server import pg_ctl
 
     # pg_ctl itself: pgserver's own count of handles keeps the pid of every `exec`ed call.
-    user = PostgresServer(TEST_PGDATA, cleanup_mode=None).system_user
+    # As root, pgserver runs the server as its `pgserver` user (pgserver/postgres_server.py).
+    user = "pgserver" if os.geteuid() == 0 else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=TEST_PGDATA, user=user)
     print(f"racemap tests: stopped the embedded server in {TEST_PGDATA}", file=sys.stderr)
     return 0

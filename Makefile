@@ -42,7 +42,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/nbstripout --keep-id --verify $(NOTEBOOKS)
 	$(BIN)/python scripts/check_notebooks.py $(NOTEBOOKS)
-	$(TEST_SERVER) env DBT_TARGET_PATH=$(LINT_DIR)/target DBT_LOG_PATH=$(LINT_DIR)/logs \
+	$(BIN)/python scripts/test_server.py \
+		env DBT_TARGET_PATH=$(LINT_DIR)/target DBT_LOG_PATH=$(LINT_DIR)/logs \
 		$(BIN)/sqlfluff lint models snapshots tests/dbt
 	$(BIN)/python scripts/check_dbt_docs.py
 

@@ -29,19 +29,30 @@ NOTEBOOKS = $(shell git ls-files --cached --others --exclude-standard '*.ipynb' 
 # sqlfluff's dbt templater compiles the project: keep its target/ and logs out of the way.
 LINT_DIR := target/lint
 
+# The PostgreSQL the checks and tests use, decided once by scripts/test_server.py (one line says
+# which): RACEMAP_TEST_DATABASE_URL, else the server the PG* variables name (127.0.0.1:5432 by
+# default), else the embedded pgserver in .racemap/test-pgdata. It runs the command after it with
+# that server's URL and libpq variables.
+TEST_SERVER := $(BIN)/python scripts/test_server.py
+
 # The same checks as .pre-commit-config.yaml. sqlfluff's dbt templater connects to the
-# database that profiles.yml's PG* variables name (the PostgreSQL `make test` needs too).
+# database that profiles.yml's PG* variables name: the test server.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/nbstripout --keep-id --verify $(NOTEBOOKS)
 	$(BIN)/python scripts/check_notebooks.py $(NOTEBOOKS)
-	DBT_TARGET_PATH=$(LINT_DIR)/target DBT_LOG_PATH=$(LINT_DIR)/logs \
+	$(BIN)/python scripts/test_server.py \
+		env DBT_TARGET_PATH=$(LINT_DIR)/target DBT_LOG_PATH=$(LINT_DIR)/logs \
 		$(BIN)/sqlfluff lint models snapshots tests/dbt
 	$(BIN)/python scripts/check_dbt_docs.py
 
-test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Lint, then pytest, both under one decision of the test server.
+test: $(STAMP)
+	$(TEST_SERVER) $(MAKE) -j1 --no-print-directory lint pytest
+
+pytest: $(STAMP)
+	$(TEST_SERVER) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf target logs reports .pytest_cache

@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,14 +100,8 @@ class Scratch:
                 cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         finally:
             conn.close()
-        db = Database(
-            host=self.server.host,
-            port=self.server.port,
-            user=self.server.user,
-            dbname=name,
-            password=self.server.password,
-            embedded=False,
-        )
+        # The server's URL options too (sslmode, ...): no scratch database gets less.
+        db = replace(self.server, dbname=name, embedded=False, _server=None)
         self.created.append(db)
         return db
 

@@ -255,6 +255,9 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .db import scrub_argv
+
+    scrub_argv()  # dbt records sys.argv: no --database-url password in its logs or artifacts
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:

@@ -1,16 +1,27 @@
 """Database connection: a PostgreSQL URL, or the embedded pgserver database.
 
-A :class:`Database` knows how to connect (psycopg2), what libpq variables dbt needs, and how to
-show itself without its password. Nothing here prints or stores a password.
+A :class:`Database` knows how to connect (psycopg2), which libpq variables its child processes
+and dbt need, and how to show itself without its password. Nothing here prints or stores a
+password.
+
+Every libpq option of the URL (``sslmode``, ``sslrootcert``, ``options``, ``application_name``,
+``connect_timeout``, ...) reaches every component: psycopg2 connections take them as keywords,
+Great Expectations (SQLAlchemy) and the notebook kernels get them in the URL's query, and
+:meth:`Database.export_env` puts each into the libpq environment variable every libpq client
+reads (https://www.postgresql.org/docs/current/libpq-envars.html): dbt's connections get them
+there, ``profiles.yml`` reads the few that dbt-postgres would otherwise set itself.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import psycopg2
 import psycopg2.extensions
@@ -20,10 +31,66 @@ from .paths import EMBEDDED_PGDATA
 
 _SCHEMES = {"postgresql", "postgres", "postgresql+psycopg2"}
 
+# libpq's connection keywords that have an environment variable, and that variable
+# (https://www.postgresql.org/docs/current/libpq-envars.html).
+KEYWORD_ENV = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "dbname": "PGDATABASE",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "passfile": "PGPASSFILE",
+    "require_auth": "PGREQUIREAUTH",
+    "channel_binding": "PGCHANNELBINDING",
+    "service": "PGSERVICE",
+    "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME",
+    "sslmode": "PGSSLMODE",
+    "requiressl": "PGREQUIRESSL",
+    "sslnegotiation": "PGSSLNEGOTIATION",
+    "sslcompression": "PGSSLCOMPRESSION",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcertmode": "PGSSLCERTMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcrl": "PGSSLCRL",
+    "sslcrldir": "PGSSLCRLDIR",
+    "sslsni": "PGSSLSNI",
+    "requirepeer": "PGREQUIREPEER",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+    "gssencmode": "PGGSSENCMODE",
+    "krbsrvname": "PGKRBSRVNAME",
+    "gsslib": "PGGSSLIB",
+    "gssdelegation": "PGGSSDELEGATION",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "client_encoding": "PGCLIENTENCODING",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS",
+}
+# Variables of the same page that are no connection keyword but still steer a libpq session
+# (where the service file is, session defaults sent at start-up).
+SESSION_ENV = ("PGSERVICEFILE", "PGSYSCONFDIR", "PGDATESTYLE", "PGTZ", "PGGEQO")
+LIBPQ_VARIABLES = (*KEYWORD_ENV.values(), *SESSION_ENV)
+# libpq has no variable for keepalives_idle, but dbt-postgres takes it in the profile
+# (PostgresCredentials in dbt/adapters/postgres/connections.py): profiles.yml reads this one.
+PROFILE_ONLY = {"keepalives_idle": "RACEMAP_PGKEEPALIVES_IDLE"}
+# dbt masks the values of DBT_ENV_SECRET_* variables in its logs and artifacts (dbt_common's
+# env_secrets()): the password raw, and URL-encoded as it appears in DATABASE_URL.
+SECRET_PASSWORD = "DBT_ENV_SECRET_PGPASSWORD"
+SECRET_PASSWORD_ENCODED = "DBT_ENV_SECRET_PGPASSWORD_URLENCODED"
+MANAGED = (*LIBPQ_VARIABLES, *PROFILE_ONLY.values(), SECRET_PASSWORD, SECRET_PASSWORD_ENCODED)
+_CORE = ("host", "port", "user", "dbname", "password")
+DEFAULT_CONNECT_TIMEOUT = 10
+
 
 @dataclass
 class Database:
-    """Connection parameters of one PostgreSQL database."""
+    """Connection parameters of one PostgreSQL database.
+
+    ``options`` holds the URL's other libpq keywords (``sslmode``, ``options``, ...) as given.
+    """
 
     host: str
     port: int
@@ -31,24 +98,27 @@ class Database:
     dbname: str
     password: str | None = field(default=None, repr=False)
     embedded: bool = False
+    options: dict[str, str] = field(default_factory=dict)
     _server: object = field(default=None, repr=False, compare=False)
 
     # -- ways to reach it -------------------------------------------------------------------
+    def connect_kwargs(self) -> dict:
+        """psycopg2/libpq keywords: the URL's, then racemap's defaults for what it left out."""
+        kwargs = {"host": self.host, "port": self.port, "user": self.user, "dbname": self.dbname}
+        if self.password:
+            kwargs["password"] = self.password
+        kwargs.update(self.options)
+        if "connect_timeout" not in kwargs and not os.environ.get("PGCONNECT_TIMEOUT"):
+            kwargs["connect_timeout"] = DEFAULT_CONNECT_TIMEOUT
+        # Used only when neither the URL nor PGAPPNAME names the application.
+        kwargs["fallback_application_name"] = "racemap"
+        return kwargs
+
     def connect(self, **kwargs):
         try:
-            return psycopg2.connect(
-                host=self.host,
-                port=self.port,
-                user=self.user,
-                password=self.password or None,
-                dbname=self.dbname,
-                connect_timeout=10,
-                application_name="racemap",
-                **kwargs,
-            )
+            return psycopg2.connect(**{**self.connect_kwargs(), **kwargs})
         except psycopg2.OperationalError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RacemapError(f"cannot connect to {self.display}: {first}") from None
+            raise RacemapError(connection_error(self, exc)) from None
 
     @contextmanager
     def transaction(self):
@@ -60,17 +130,32 @@ class Database:
         finally:
             conn.close()
 
+    def _authority(self, password: str | None) -> str:
+        auth = quote(self.user, safe="")
+        if password:
+            auth += ":" + password
+        return auth
+
+    def _url(self, password: str | None) -> str:
+        query = dict(self.options)
+        host = self.host
+        if host.startswith("/"):
+            # A socket directory goes in the query; the name keeps the URL acceptable to
+            # SQLAlchemy and Great Expectations, which want a host name (libpq takes host=).
+            query = {"host": host, **query}
+            host = "localhost"
+        elif ":" in host:
+            host = f"[{host}]"
+        url = f"postgresql://{self._authority(password)}@{host}:{self.port}/"
+        url += quote(self.dbname, safe="")
+        if query:
+            url += "?" + urlencode(query, quote_via=quote, safe="/")
+        return url
+
     @property
     def url(self) -> str:
-        """The full URL, password included: for child processes' environment only."""
-        auth = quote(self.user, safe="")
-        if self.password:
-            auth += ":" + quote(self.password, safe="")
-        if self.host.startswith("/"):
-            return (
-                f"postgresql://{auth}@localhost:{self.port}/{self.dbname}?host={quote(self.host)}"
-            )
-        return f"postgresql://{auth}@{self.host}:{self.port}/{self.dbname}"
+        """The full URL, password and options included: for child processes' environment only."""
+        return self._url(quote(self.password, safe="") if self.password else None)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -80,73 +165,265 @@ class Database:
     def display(self) -> str:
         """The URL with the password masked: safe for logs and reports."""
         if self.embedded:
-            return f"embedded PostgreSQL ({self.host})"
-        auth = self.user + (":***" if self.password else "")
-        return f"postgresql://{auth}@{self.host}:{self.port}/{self.dbname}"
+            where = getattr(self._server, "pgdata", None) or self.host
+            return f"embedded PostgreSQL ({where})"
+        return self._url("***" if self.password else None)
 
-    def libpq_env(self) -> dict[str, str]:
-        """libpq variables (read by profiles.yml, psql and child processes)."""
-        env = {
-            "PGHOST": self.host,
-            "PGPORT": str(self.port),
-            "PGUSER": self.user,
-            "PGDATABASE": self.dbname,
-            "PGPASSWORD": self.password or "",
-            "DBT_ENV_SECRET_PGPASSWORD": self.password or "",
-            "DATABASE_URL": self.url,
-        }
+    # -- the environment of this process and its children ----------------------------------------
+    def libpq_env(self, isolated: bool | None = None) -> dict[str, str | None]:
+        """The variables racemap sets (a value) or removes (``None``) for this database.
+
+        read by libpq in dbt, Great Expectations, papermill kernels, psql; ``profiles.yml``
+        reads ``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGDATABASE``, the password, and the few
+        options dbt would otherwise set itself. ``isolated`` (default: the embedded database)
+        clears every other libpq variable of the shell; otherwise the shell's stay as libpq's
+        defaults for what the URL leaves out, and the URL's options win over them.
+        """
+        if isolated is None:
+            isolated = self.embedded
+        env: dict[str, str | None] = dict.fromkeys(MANAGED)
+        if not isolated:
+            env.update(_shell_env())
+        env.update(
+            PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user, PGDATABASE=self.dbname
+        )
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        for keyword, value in self.options.items():
+            env[KEYWORD_ENV.get(keyword) or PROFILE_ONLY[keyword]] = value
+        password = env.get("PGPASSWORD") or ""
+        env[SECRET_PASSWORD] = password
+        encoded = quote(password, safe="")
+        env[SECRET_PASSWORD_ENCODED] = encoded if encoded != password else None
+        env["DATABASE_URL"] = self.url
         return env
 
-    def export_env(self) -> None:
+    def child_env(self, base: Mapping[str, str] | None = None, isolated=None) -> dict[str, str]:
+        """``base`` (default: this process's environment) with :meth:`libpq_env` applied."""
+        env = dict(os.environ if base is None else base)
+        for name, value in self.libpq_env(isolated).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return env
+
+    def export_env(self, isolated: bool | None = None) -> None:
         """Put the connection into this process's environment (dbt, papermill kernels, GX)."""
-        os.environ.update(self.libpq_env())
+        for name, value in self.libpq_env(isolated).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+            _exported[name] = value
 
 
+# What racemap's last export put in os.environ, and each variable's value before it did: a later
+# export restores the shell's values of what the new URL leaves out, never a stale option of an
+# earlier database of the same process.
+_exported: dict[str, str | None] = {}
+_shell: dict[str, str | None] = {}
+
+
+def _shell_env() -> dict[str, str | None]:
+    for name in MANAGED:
+        current = os.environ.get(name)
+        if name not in _exported or _exported[name] != current:
+            _shell[name] = current  # set by the shell (or changed since racemap set it)
+            _exported.pop(name, None)
+    return {name: _shell.get(name) for name in MANAGED}
+
+
+# -- one clear line when a connection fails -----------------------------------------------------
+_CHECK = "check DATABASE_URL (or --database-url)"
+_ENCODE = "URL-encode @ : / % in the password as %40 %3A %2F %25"
+_SSL_OPTIONS = "check sslmode, sslrootcert, sslcert and sslkey in DATABASE_URL"
+
+
+def connection_error(db: Database, exc: BaseException) -> str:
+    """``cannot connect to <url without password>: <what happened> — <what to do>``."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    message = lines[0] if lines else type(exc).__name__
+    # libpq prefixes 'connection to server at "h" (addr), port N failed: ' and 'FATAL:  '.
+    message = re.sub(r"^connection to server (at|on socket) .*? failed: ", "", message)
+    message = re.sub(r"^FATAL:\s+", "", message)
+    low = message.lower()
+    where = f"{db.host}:{db.port}"
+    if "password authentication failed" in low:
+        text = f"wrong password for user {db.user} — check the password in DATABASE_URL ({_ENCODE})"
+    elif "no password supplied" in low:
+        text = "the server wants a password — put it in DATABASE_URL or PGPASSWORD"
+    elif "server does not support ssl" in low:
+        mode = db.options.get("sslmode") or os.environ.get("PGSSLMODE") or "require"
+        text = (
+            f"the server does not support SSL, but sslmode={mode} requires it — enable SSL on "
+            "the server, or lower sslmode in DATABASE_URL (on a trusted network only)"
+        )
+    elif "connection refused" in low:
+        text = f"connection refused — is the server running and accepting TCP on {where}? {_CHECK}"
+    elif "no such file or directory" in low:
+        text = f"no server on socket {db.host}/.s.PGSQL.{db.port} — is it running? {_CHECK}"
+    elif "could not translate host name" in low:
+        text = f"unknown host {db.host} — check the host name in DATABASE_URL"
+    elif "timeout expired" in low:
+        text = (
+            f"no answer from {where} in time — check the host, the port and the firewall, or "
+            "raise connect_timeout in DATABASE_URL"
+        )
+    elif "no pg_hba.conf entry" in low:
+        text = (
+            "the server's pg_hba.conf admits no such connection (host, user, database, SSL) — "
+            "ask its administrator, or try sslmode=require in DATABASE_URL"
+        )
+    elif "certificate" in low or "ssl" in low:
+        text = f"SSL: {message} — {_SSL_OPTIONS}"
+    elif "does not exist" in low:
+        text = f"{message} — create it, or fix the name in DATABASE_URL"
+    else:
+        text = f"{message} — {_CHECK}"
+    return scrub(f"cannot connect to {db.display}: {text}", db.password)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """No server answered at all (as opposed to one that refused these credentials)."""
+    text = str(exc).lower()
+    return any(
+        fragment in text
+        for fragment in (
+            "connection refused",
+            "no such file or directory",
+            "could not translate host name",
+            "timeout expired",
+            "could not connect",
+        )
+    )
+
+
+# -- passwords out of text ----------------------------------------------------------------------
+_URL = re.compile(r"(?i)\b(postgres(?:ql)?(?:\+psycopg2)?://)([^\s/?#]*@)?([^\s]*)")
+
+
+def scrub(text: str, password: str | None) -> str:
+    """``text`` without ``password``, raw or URL-encoded, and without any URL's password."""
+    if password:
+        for form in {password, quote(password, safe=""), quote(password)}:
+            text = text.replace(form, "***")
+    return mask_url_passwords(text)
+
+
+def mask_url_passwords(text: str) -> str:
+    """Every PostgreSQL URL in ``text`` with its password (userinfo or ``password=``) masked."""
+
+    def mask(match: re.Match) -> str:
+        scheme, userinfo, rest = match.group(1), match.group(2) or "", match.group(3)
+        if userinfo:
+            user, colon, _password = userinfo[:-1].partition(":")
+            userinfo = f"{user}:***@" if colon else userinfo
+        rest = re.sub(r"(?i)([?&]password=)[^&#\s]*", r"\1***", rest)
+        return scheme + userinfo + rest
+
+    return _URL.sub(mask, text)
+
+
+def scrub_argv(argv: list[str] | None = None) -> None:
+    """Mask URL passwords in ``sys.argv`` in place: dbt records the command line
+    (``INVOCATION_COMMAND`` in dbt/cli/flags.py, written to run_results.json and dbt.log) and
+    masks only the raw values of DBT_ENV_SECRET_* variables."""
+    argv = sys.argv if argv is None else argv
+    argv[:] = [mask_url_passwords(arg) for arg in argv]
+
+
+# -- finding the database -----------------------------------------------------------------------
 def parse_database_url(url: str) -> Database:
-    """Parse a PostgreSQL URL; anything else is a clear error."""
+    """Parse a PostgreSQL URL; anything else is a clear error (that never shows the password).
+
+    What the URL leaves out comes from the libpq variables, as psql would take it (``PGHOST``,
+    ``PGPORT``, ``PGUSER``, ``PGDATABASE``, ``PGPASSWORD``), else localhost:5432 and the OS user.
+    """
     parts = urlsplit(url)
     if parts.scheme not in _SCHEMES:
         raise RacemapError(
             f"DATABASE_URL must be a PostgreSQL URL (postgresql://user@host:port/dbname), "
             f"not a {parts.scheme or 'schemeless'} URL"
         )
+    authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+    if authority.count("@") > 1:
+        raise RacemapError(
+            "DATABASE_URL has more than one '@' before the host: URL-encode the password "
+            "(@ : / % as %40 %3A %2F %25)"
+        )
     plain = url.replace(parts.scheme + "://", "postgresql://", 1)
     try:
         dsn = psycopg2.extensions.parse_dsn(plain)
-    except psycopg2.ProgrammingError:
+    except psycopg2.ProgrammingError as exc:
+        # libpq's message may quote a piece of the URL: only the keyword is shown.
+        unknown = re.search(r'invalid URI query parameter: "([A-Za-z_]+)"', str(exc))
+        if unknown:
+            raise RacemapError(
+                f"DATABASE_URL has an unknown option {unknown.group(1)!r}: see "
+                "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS"
+            ) from None
+        if "percent" in str(exc):
+            raise RacemapError(
+                "DATABASE_URL has a bad %-escape: URL-encode the password (@ : / % as "
+                "%40 %3A %2F %25)"
+            ) from None
         raise RacemapError("DATABASE_URL is not a valid PostgreSQL URL") from None
+    options = {k: v for k, v in dsn.items() if k not in _CORE}
+    unsupported = sorted(k for k in options if k not in KEYWORD_ENV and k not in PROFILE_ONLY)
+    if unsupported:
+        raise RacemapError(
+            f"DATABASE_URL option {', '.join(unsupported)} cannot reach dbt (libpq has no "
+            "environment variable for it): remove it, or put it in a connection service file "
+            "and name the service (?service=NAME; "
+            "https://www.postgresql.org/docs/current/libpq-pgservice.html)"
+        )
+    env = os.environ
     try:
-        port = int(dsn.get("port") or 5432)
+        port = int(dsn.get("port") or env.get("PGPORT") or 5432)
     except ValueError:
         raise RacemapError("DATABASE_URL has a port that is not a number") from None
+    user = dsn.get("user") or env.get("PGUSER") or env.get("USER") or "postgres"
     return Database(
-        host=dsn.get("host") or "localhost",
+        host=dsn.get("host") or env.get("PGHOST") or "localhost",
         port=port,
-        user=dsn.get("user") or os.environ.get("USER", "postgres"),
-        dbname=dsn.get("dbname") or dsn.get("user") or "postgres",
+        user=user,
+        dbname=dsn.get("dbname") or env.get("PGDATABASE") or user,
         password=dsn.get("password"),
+        options=options,
     )
 
 
-def start_embedded(pgdata: Path = EMBEDDED_PGDATA) -> Database:
-    """Start (or attach to) the embedded PostgreSQL whose data lives in ``pgdata``."""
+def start_embedded(pgdata: Path = EMBEDDED_PGDATA, cleanup_mode: str | None = "stop") -> Database:
+    """Start (or attach to) the embedded PostgreSQL whose data lives in ``pgdata``.
+
+    The shell's libpq variables never reach it: the server is started without them (PostgreSQL
+    takes its port from PGPORT), and this process's environment is set to the server's socket
+    with every other libpq variable cleared, for racemap and its children.
+    """
     import pgserver  # imported here: only the embedded path needs it
 
     pgdata = Path(pgdata)
     pgdata.mkdir(parents=True, exist_ok=True)
+    saved = {name: os.environ.pop(name) for name in LIBPQ_VARIABLES if name in os.environ}
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
+        info = server.get_postmaster_info()
     except Exception as exc:  # pgserver raises plain exceptions with long logs
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RacemapError(f"cannot start the embedded PostgreSQL in {pgdata}: {first}") from None
-    return Database(
-        host=str(pgdata),
-        port=5432,
+    finally:
+        os.environ.update(saved)
+    db = Database(
+        host=str(info.socket_dir or pgdata),
+        port=int(info.port or 5432),
         user="postgres",
         dbname="postgres",
         embedded=True,
         _server=server,
     )
+    db.export_env()
+    return db
 
 
 def resolve_database(url: str | None = None, pgdata: Path | None = None) -> Database:

@@ -58,11 +58,9 @@ def invoke(args: list[str], variables: dict | None = None, quiet: bool = True) -
             message = (getattr(item, "message", "") or "").strip().splitlines()
             failures.append(f"{name}: {message[0] if message else status}")
     if not result.success and not failures:
-        failures.append(
-            str(result.exception).strip().splitlines()[0]
-            if result.exception
-            else f"dbt {args[0]} failed"
-        )
+        # dbt's first line is a heading ("Database Error"): the cause is on the next ones.
+        lines = [line.strip() for line in str(result.exception or "").splitlines()]
+        failures.append(" ".join(filter(None, lines))[:500] or f"dbt {args[0]} failed")
     return DbtOutcome(args[0], bool(result.success), failures, results)
 
 

@@ -7,12 +7,13 @@ races table on a user's database, so the demo application's races are loaded her
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
 from psycopg2 import sql
 
-from racemap.db import Database, parse_database_url
+from racemap.db import parse_database_url
 from racemap.demo import create_demo_tables
 
 
@@ -30,13 +31,7 @@ def main(action: str) -> int:
             )
     conn.close()
     if action == "create":
-        db = Database(
-            host=server.host,
-            port=server.port,
-            user=server.user,
-            dbname=name,
-            password=server.password,
-        )
+        db = dataclasses.replace(server, dbname=name)  # the server's URL options kept
         with db.transaction() as conn:
             count = create_demo_tables(conn)
         print(f"created database {name} with the demo races ({count})")

@@ -1,14 +1,18 @@
 """Shared fixtures: a fresh PostgreSQL database per test that needs one, on a real server.
 
-The server is $RACEMAP_TEST_DATABASE_URL, by default the machine's PostgreSQL on 127.0.0.1:5432
-(trust auth; CI has one). Each fixture database is created empty and dropped afterwards, so tests
-never see each other's tables. dbt's target/ and logs, the Great Expectations context and the
-reports all go to the test's temporary directories, so test runs never collide.
+The server is decided by scripts/test_server.py, as for `make lint` and `make test`:
+$RACEMAP_TEST_DATABASE_URL, else the PostgreSQL the PG* variables name (127.0.0.1:5432 by
+default; trust auth, CI has one), else the embedded pgserver in .racemap/test-pgdata. This
+process and its children get that server's libpq variables and no other (a developer's
+PGSSLMODE never reaches a test). Each fixture database is created empty and dropped afterwards,
+so tests never see each other's tables. dbt's target/ and logs, the Great Expectations context
+and the reports all go to the test's temporary directories, so test runs never collide.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import uuid
 from contextlib import contextmanager
@@ -19,11 +23,32 @@ import pytest
 from psycopg2 import sql
 
 from racemap.db import Database, parse_database_url
+from racemap.paths import PROJECT_DIR
 from racemap.pipeline import RunOptions, run
 
-SERVER_URL = os.environ.get(
-    "RACEMAP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+
+def _load_test_server():
+    spec = importlib.util.spec_from_file_location(
+        "racemap_test_server", PROJECT_DIR / "scripts" / "test_server.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+test_server = _load_test_server()
+_SERVER, SERVER_LINE = test_server.decide()
+_ANNOUNCED = os.environ.get(test_server.LINE_VARIABLE) == SERVER_LINE  # by `make test`
+_ENV = test_server.suite_env(_SERVER, SERVER_LINE, dict(os.environ))
+os.environ.clear()
+os.environ.update(_ENV)
+SERVER_URL = _SERVER.url
+
+
+def pytest_report_header(config):
+    return None if _ANNOUNCED else SERVER_LINE
+
+
 AS_OF = "2026-11-25T00:00:00Z"  # pins not_yet_run so results do not drift with the calendar
 SECRET = "Pw-d0-not-leak-7f3a9c"  # the password of the shared run's URL
 
@@ -89,9 +114,7 @@ def create_database(prefix: str = "racemap_test", template: Database | None = No
                 )
             )
     conn.close()
-    return Database(
-        host=server.host, port=server.port, user=server.user, dbname=name, password=server.password
-    )
+    return dataclasses.replace(server, dbname=name)
 
 
 def drop_database(db: Database) -> None:

@@ -57,7 +57,7 @@ ENDPOINT_NAMES = {
     "starting_grid": "starting_grid",
 }
 NO_RESULTS = {"detail": "No results found."}
-# The body of https://github.com/br-g/openf1/issues/257 (seen as HTTP 401 in issue #220).
+# The body of https://github.com/br-g/openf1/issues/257 (seen as HTTP 401 in https://github.com/br-g/openf1/issues/220).
 LIVE_SESSION = {
     "detail": "Session in progress, access is restricted to authenticated users. "
     "Sign up here: https://tally.so/r/w2yWDb"

@@ -37,7 +37,8 @@ def _must_be_text(value: object) -> object:
 
 
 def _as_utc(value: datetime) -> datetime:
-    """Older captures have naive times (OPENF1_NOTES §5): they are UTC, not a reason to reject."""
+    """Older captures have naive times: UTC, not a reason to reject (OpenF1 commit 574984a made
+    its documented examples +00:00; https://github.com/br-g/openf1)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 

@@ -238,7 +238,8 @@ def test_a_200_that_stays_bad_fails_loudly_and_never_loads_as_empty(fresh_db, ht
 def test_duplicate_records_collapse_to_one_row(fresh_db, httpx_mock):
     meetings, sessions = snapshot("meetings", 2024), snapshot("sessions", 2024)
     shanghai = next(m for m in meetings if m["meeting_name"] == "Chinese Grand Prix")
-    answer(httpx_mock, 2024, meetings + [shanghai], sessions + sessions[:3])  # issue #58
+    # A meeting twice in one answer: https://github.com/br-g/openf1/issues/58
+    answer(httpx_mock, 2024, meetings + [shanghai], sessions + sessions[:3])
 
     result = load(fresh_db, [2024])
 

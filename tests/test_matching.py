@@ -33,10 +33,11 @@ def test_2026_records_and_cancelled_meetings(demo_db, tmp_path):
     """The current record shape loads and matches; a cancelled meeting is never matched.
 
     Meeting 1308 is the 2026 "Bahrain Grand Prix" held at Sepang; meeting 1282 is the cancelled
-    one at Sakhir with the same name and country (issue #367 of OpenF1: 2026-04-10 to 04-12,
-    Race session 11261). No recorded 1282 record exists, so it is the 1308 record with the facts
-    of 1282 put in (the race's 15:00 UTC start is assumed). Race 1184 comes from the third-party
-    Ergast-style file cited in the edge-case notes (Sepang, 2026-10-04 07:00 UTC).
+    one at Sakhir with the same name and country (2026-04-10 to 04-12, Race session 11261:
+    https://github.com/br-g/openf1/issues/367). No recorded 1282 record exists, so it is the
+    1308 record with the facts of 1282 put in (the race's 15:00 UTC start is assumed). Race 1184
+    is the 2026 round 16 of a third-party Ergast-style file, anibal-b/Data-Engineering-Final-
+    Project-Oct26 data/races.csv on GitHub (Sepang, 2026-10-04 07:00 UTC).
     """
     db = demo_db
     kl_meeting = _sample("kuala-lumpur-2026-race__meeting.json")

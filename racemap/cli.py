@@ -231,6 +231,9 @@ def cmd_validate(args) -> int:
     print(f"Data Docs: {args.reports_dir / 'validation' / 'index.html'}")
     for row in races_needing:
         print("attention: " + attention_line(row), file=sys.stderr)
+    if not races_needing:  # e.g. another relation validated than the one the mapping reads
+        for line in attention:
+            print("attention: " + line, file=sys.stderr)
     if failed:
         print("validation failed: " + "; ".join(failed), file=sys.stderr)
         return 1

@@ -9,16 +9,17 @@ fresh directory that replaces the previous report set when it ends, whatever its
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from . import apply as apply_mod
 from . import dbt, reports, runtime
-from .db import Database, relation_exists, resolve_database
+from .db import Database, parse_database_url, relation_exists, resolve_database
 from .demo import create_demo_tables
 from .errors import RacemapError
 from .loader import ensure_raw_tables, load_openf1, parse_seasons
@@ -150,25 +151,39 @@ def run(options: RunOptions) -> RunResult:
     """One run; RacemapError (after its reports are published) when it fails."""
     log = options.log
     run_id = new_run_id()
+    # Bad input fails here, before anything runs or is written.
     seasons = parse_seasons(options.seasons)
     variables = validate_vars(options.variables)
     threshold = coverage_threshold(variables)
     races = RacesTable.from_vars(variables)
+    url = options.database_url or os.environ.get("DATABASE_URL")
+    if url:
+        parse_database_url(url)
     report_set = reports.ReportSet(options.reports_dir, run_id)
     stages = Stages(log)
     context = {"run_id": run_id, "seasons": seasons, "stages": stages, "db": None}
+    validations: list = []
     try:
-        with stages.stage("start_database"):
-            db = resolve_database(options.database_url, options.pgdata)
-            db.export_env()
-            context["db"] = db
-        log(f"database: {db.display}")
-        with (
-            runtime.run_lock(db, run_id, options.lock_timeout, log),
-            runtime.database_state(db),
-        ):
+        with ExitStack() as held:
+            with stages.stage("start_database"):
+                db = resolve_database(options.database_url, options.pgdata)
+                db.export_env()
+                context["db"] = db
+                log(f"database: {db.display}")
+                # One run per database; its local state its own (held until the run ends).
+                held.enter_context(runtime.run_lock(db, run_id, options.lock_timeout, log))
+                held.enter_context(runtime.database_state(db))
             result = _run_locked(
-                options, db, run_id, seasons, variables, threshold, races, report_set, stages
+                options,
+                db,
+                run_id,
+                seasons,
+                variables,
+                threshold,
+                races,
+                report_set,
+                stages,
+                validations,
             )
     except RacemapError as exc:
         summary = {
@@ -176,6 +191,7 @@ def run(options: RunOptions) -> RunResult:
             "verdict": "failed",
             "error": str(exc),
             "attention": [],
+            **_validation_summary(validations),
             "stage_seconds": stages.seconds,
         }
         reports.write_summary(report_set.dir / "summary.json", summary)
@@ -188,7 +204,9 @@ def run(options: RunOptions) -> RunResult:
     return result
 
 
-def _run_locked(options, db, run_id, seasons, variables, threshold, races, report_set, stages):
+def _run_locked(
+    options, db, run_id, seasons, variables, threshold, races, report_set, stages, validations
+):
     log = options.log
     out = report_set.dir
     with stages.stage("migrate"):
@@ -218,7 +236,6 @@ def _run_locked(options, db, run_id, seasons, variables, threshold, races, repor
         f"{load['rows_rejected']} rejected, {load['requests']} HTTP requests"
     )
 
-    validations: list = []
     with stages.stage("validate_raw"):
         outcome = run_checkpoint(db, "raw", races, out, f"{run_id}-raw")
         validations.append(outcome)

@@ -67,22 +67,28 @@ def test_dry_run_leaves_races_untouched(demo_db, tmp_path):
     assert result.summary["updates"] == 70 and result.summary["updates_applied"] == 0
     assert set(statuses(tmp_path).values()) == {"dry_run"}
     # a dry run writes no history either
-    assert query(demo_db, "select to_regclass('racemap.mapping_runs')") == [(None,)]
+    assert query(demo_db, "select count(*) from racemap.mapping_runs") == [(0,)]
 
 
 def test_hand_set_key_is_a_conflict_and_the_rest_applies(built_db, tmp_path):
     # By hand, the 2024 British GP was given the 2025 British GP's meeting.
     query(built_db, "update public.races set openf1_meeting_key = 1277 where id = '1132'")
     result = run_pipeline(built_db, tmp_path)
-    # The run applies the rest, then fails validation: the hand-set key needs a person.
-    assert result.exit_code == 1
-    assert any("coverage" in failure for failure in result.failures), result.failures
+    # The run applies the rest; the hand-set key and the race it blocks need a person.
+    assert (result.verdict, result.exit_code, result.failures) == ("attention", 3, [])
+    assert {row["race_id"]: row["kind"] for row in result.attention} == {
+        "1132": "stale_keys",
+        "1156": "conflict",
+    }
     assert keys(built_db, "1156") == (None, None)  # British GP 2025: its meeting is taken
     assert keys(built_db, "1132") == (1277, None)  # the hand-set key is never overwritten
+    # The mapping is what should be: 1156 maps to 1277 all the same.
     assert query(
-        built_db, "select reason from racemap.race_openf1_mapping where race_id = '1156'"
-    ) == [("conflict",)]
+        built_db,
+        "select status, meeting_key from racemap.race_openf1_mapping where race_id = '1156'",
+    ) == [("mapped", 1277)]
     assert statuses(tmp_path)["1132"] == "held_back"
+    assert statuses(tmp_path)["1156"] == "conflict"
     assert result.summary["updates_applied"] == 68
 
 
@@ -114,7 +120,7 @@ def test_raw_data_failing_validation_stops_before_dbt_and_the_apply(built_db, tm
     query(
         built_db,
         "insert into raw.openf1_sessions (session_key, meeting_key, session_name,"
-        " year, record) values (99999, 1, 'Race', 2024, '{}')",
+        " year, record, source, fetched_at) values (99999, 1, 'Race', 2024, '{}', 'live', now())",
     )
     with pytest.raises(RacemapError, match="raw OpenF1 data failed validation"):
         run_pipeline(built_db, tmp_path)

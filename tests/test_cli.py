@@ -3,6 +3,7 @@ nothing half-written, no password anywhere. And the embedded database end to end
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,7 +55,15 @@ def assert_one_clear_line(done, *fragments):
 def test_bad_database_url(url, fragment, tmp_path):
     done = racemap("run", "--offline", "--database-url", url, "--reports-dir", str(tmp_path))
     assert_one_clear_line(done, fragment)
-    assert not any(tmp_path.iterdir())  # nothing half-written
+    if fragment == "must be a PostgreSQL URL":
+        assert not any(tmp_path.iterdir())  # bad input: nothing ran, nothing written
+    else:
+        # The run could not reach its database: its summary says so, and nothing else (no
+        # earlier report) stays beside it.
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert (summary["verdict"], summary["stopped_at"]) == ("failed", "start_database")
+        assert "cannot connect to" in summary["error"] and PASSWORD not in summary["error"]
 
 
 def test_missing_races_table_on_a_user_database(fresh_db, tmp_path):

@@ -7,6 +7,7 @@ Nothing sleeps: the client's ``clock`` is a fake one that its ``sleep`` moves fo
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
@@ -15,6 +16,8 @@ import pytest
 from racemap.errors import RacemapError
 from racemap.openf1 import OpenF1Client, build_query, token_url_for
 from racemap.openf1_server import serve
+
+EMPTY_DIR = Path(__file__).parent / "fixtures" / "openf1" / "no_records"  # serves nothing
 
 BASE = "https://openf1.test/v1"
 TOKEN_URL = "https://openf1.test/token"
@@ -397,7 +400,10 @@ def test_fetch_where_no_results_is_empty_and_errors_name_the_filters(httpx_mock,
 
 def test_the_local_server_answers_filtered_race_weekend_data(clock):
     records = {"session_result": RESULTS, "starting_grid": GRID}
-    with serve(records=records) as server, client(clock, server.base_url) as c:
+    with (
+        serve(records_dir=[EMPTY_DIR], records=records) as server,
+        client(clock, server.base_url) as c,
+    ):
         weekend = {"meeting_key>=": 1229, "meeting_key<=": 1252}
         results = c.fetch_where("session_result", 2024, weekend).records
         assert sorted({r["meeting_key"] for r in results}) == [1229, 1240, 1252]
@@ -422,5 +428,7 @@ def test_the_local_server_filters_dates_like_openf1(clock):
             "sessions", 2024, {"date_start>=": "2024-03-01", "date_start<=": "2024-03-09"}
         ).records
         assert {s["meeting_key"] for s in march} == {1229, 1230}
-        empty = c.fetch_where("session_result", 2024, {"meeting_key": 1229})
-        assert (empty.status, empty.records) == (404, [])  # no bundled results: tolerated
+        results = c.fetch_where("session_result", 2024, {"meeting_key": 1229})
+        assert {r["session_key"] for r in results.records} >= {9472}  # the bundled results
+        empty = c.fetch_where("session_result", 2024, {"meeting_key": 1})
+        assert (empty.status, empty.records) == (404, [])

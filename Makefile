@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/nbstripout --keep-id --verify $(NOTEBOOKS)
 	$(BIN)/python scripts/check_notebooks.py $(NOTEBOOKS)
+	$(BIN)/python scripts/check_notebook_pairs.py
 	DBT_TARGET_PATH=$(LINT_DIR)/target DBT_LOG_PATH=$(LINT_DIR)/logs \
 		$(BIN)/sqlfluff lint models snapshots tests/dbt
 	$(BIN)/python scripts/check_dbt_docs.py

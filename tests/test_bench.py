@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import benchmarks
 from benchmarks.end_to_end import SNAPSHOT_SEASONS
 from racemap.db import parse_database_url
 from racemap.paths import EMBEDDED_PGDATA
-from racemap.settings import temporary_environ
 
 
 @pytest.fixture(scope="module")
@@ -94,15 +92,15 @@ def test_scratch_databases_are_dropped(tiny_report):
 @pytest.fixture(scope="module")
 def end_to_end_report(tmp_path_factory):
     """One round of the floor and the warm run, with no server given: a temporary embedded one."""
-    assert not os.environ.get("DATABASE_URL")
     base = tmp_path_factory.mktemp("bench-e2e")
     before = _listing(EMBEDDED_PGDATA)
-    # Its own dbt target and GX context: the runs in child processes do not share the session's.
-    with temporary_environ(
-        DBT_TARGET_PATH=str(base / "dbt-target"),
-        DBT_LOG_PATH=str(base / "dbt-logs"),
-        RACEMAP_GX_ROOT=str(base / "gx-root"),
-    ):
+    with pytest.MonkeyPatch.context() as env:
+        # No server: earlier in-process runs leave their DATABASE_URL in this process.
+        env.delenv("DATABASE_URL", raising=False)
+        # Its own dbt target and GX context, not the session's, for the runs in child processes.
+        env.setenv("DBT_TARGET_PATH", str(base / "dbt-target"))
+        env.setenv("DBT_LOG_PATH", str(base / "dbt-logs"))
+        env.setenv("RACEMAP_GX_ROOT", str(base / "gx-root"))
         report = benchmarks.run(
             reports_dir=base / "reports", parts=("end_to_end",), rounds=1, log=lambda *_: None
         )

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="the benchmarks; writes reports/bench.json")
     _common(bench)
-    from .bench import add_arguments
+    from benchmarks import add_arguments
 
     add_arguments(bench)
     return parser
@@ -241,7 +241,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import main as bench_main
+    from benchmarks import main as bench_main
 
     return bench_main(args)
 

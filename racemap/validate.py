@@ -409,167 +409,23 @@ def publish_docs(context, reports_dir: Path, rebuild: bool = True) -> Path:
 # -- Data Docs that open offline ---------------------------------------------------------------
 # GX's page templates pull jQuery, Bootstrap, bootstrap-table, Vega and Font Awesome from CDNs and
 # render the index table in JavaScript: offline, or behind a proxy, the pages show errors and an
-# empty index. These views put a few templates first that need nothing from the network: the
-# tables are rendered as HTML, the styles are inline, the icons are characters.
+# empty index. These views put the templates of racemap/templates/data_docs/ (package data) first:
+# they need nothing from the network. Its README says why GX's custom_views_directory cannot
+# replace GX's own templates.
 
-_OFFLINE_CSS = """
-body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-  font-size: 14px; color: #212529; margin: 0; background: #fff; }
-a { color: #0b63ce; text-decoration: none; } a:hover { text-decoration: underline; }
-.navbar { display: flex; align-items: center; padding: 0 24px; background: #f8f9fa;
-  border-bottom: 1px solid #dee2e6; }
-.navbar-brand { font-size: 18px; font-weight: 600; }
-.breadcrumb { display: inline-flex; list-style: none; margin: 0 0 0 16px; padding: 0; }
-.breadcrumb-item + .breadcrumb-item::before { content: "/"; padding: 0 6px; color: #6c757d; }
-.container-fluid { padding: 16px 32px; }
-.row { display: flex; flex-wrap: wrap; margin: 0 -12px; }
-.row > * { padding: 0 12px; box-sizing: border-box; }
-.col-12 { width: 100%; } .col-md-2, .col-lg-2 { width: 16.66%; }
-.col-md-10, .col-lg-10 { width: 83.33%; } .col-md-6 { width: 50%; } .col-md-4 { width: 33.33%; }
-.col-md-8 { width: 66.66%; } .col-md-3 { width: 25%; } .col-md-9 { width: 75%; }
-@media (max-width: 900px) { .row > * { width: 100% !important; } }
-.card { border: 1px solid #dee2e6; border-radius: 4px; margin-bottom: 16px; }
-.card-header { background: #f1f3f5; padding: 8px 12px; border-bottom: 1px solid #dee2e6; }
-.card-body { padding: 12px; }
-table { border-collapse: collapse; width: 100%; margin-bottom: 12px; }
-th, td { border: 1px solid #dee2e6; padding: 6px 8px; text-align: left; vertical-align: top; }
-thead th { background: #f1f3f5; }
-tr.clickable-row { cursor: pointer; } tr.clickable-row:hover { background: #eef4fc; }
-.text-success { color: #198754; } .text-danger { color: #c82333; } .text-muted { color: #6c757d; }
-.badge { display: inline-block; padding: 2px 6px; border-radius: 4px; background: #e9ecef;
-  font-size: 12px; }
-.alert { padding: 8px 12px; border-radius: 4px; background: #fff3cd; }
-.nav { list-style: none; padding: 0; margin: 0; } .nav-link { display: block; padding: 3px 4px; }
-.d-none { display: none; } .collapse:not(.show) { display: none; }
-.show-scrollbars { overflow: auto; } pre, code { font-size: 12px; white-space: pre-wrap; }
-.btn { display: inline-block; padding: 3px 8px; border: 1px solid #0b63ce; border-radius: 4px;
-  color: #0b63ce; background: #fff; cursor: pointer; margin: 2px; }
-.btn input { display: none; }
-.fas, .fa { font-style: normal; }
-.fa-check-circle::before { content: "\\2714"; } .fa-times::before { content: "\\2716"; }
-.fa-times-circle::before { content: "\\2716"; } .fa-exclamation-triangle::before { content: "!"; }
-.fa-check::before { content: "\\2714"; }
-"""
+TEMPLATES = ("templates", "data_docs")
 
-_HEAD = """
-    <meta name="viewport" content="width=device-width, initial-scale=1.0" />
-    <meta charset="UTF-8">
-    <style>{% include 'data_docs_default_styles.css' %}</style>
-    <style>{% include 'racemap_offline.css' %}</style>
-    <style>{% include 'data_docs_custom_styles.css' ignore missing %}</style>
-    {% include 'favicon.j2' %}
-"""
 
-_BODY = """
-    {% include 'top_navbar.j2' %}
-    <div class="container-fluid">
-      <div class="row">
-        {% include 'sidebar.j2' %}
-        <div class="col-md-10 col-lg-10 col-xs-12">
-        {% for section in sections %}
-          {% set section_loop = loop -%}
-          {% include 'section.j2' %}
-        {% endfor %}
-        </div>
-      </div>
-    </div>
-"""
+def _templates() -> dict[str, str]:
+    """racemap's Data Docs templates and styles, by name (the Jinja names GX's pages include)."""
+    from importlib.resources import files
 
-_TEMPLATES = {
-    "page.j2": '<!DOCTYPE html>\n<html lang="en">\n  <head>\n'
-    "    <title>{{ page_title or 'Validation results' }} · racemap Data Docs</title>"
-    + _HEAD
-    + "  </head>\n  <body>"
-    + _BODY
-    + "  </body>\n</html>\n",
-    "index_page.j2": '<!DOCTYPE html>\n<html lang="en">\n  <head>\n'
-    "    <title>racemap validation results · Data Docs</title>"
-    + _HEAD
-    + "  </head>\n  <body>"
-    + _BODY
-    + "  </body>\n</html>\n",
-    "racemap_offline.css": _OFFLINE_CSS,
-    "js_script_imports.j2": "",
-    # GX's favicon link is one directory short on validation result pages (4 levels deep).
-    "favicon.j2": """
-{% set dots = expectation_suite_name.count(".") if expectation_suite_name else 0 -%}
-{% if "ValidationResults" in renderer_type or "ProfilingResults" in renderer_type %}
-  {% set static_images_dir = ((dots + 4) * "../") + "static/images/" -%}
-{% elif "ExpectationSuite" in renderer_type %}
-  {% set static_images_dir = ((dots + 1) * "../") + "static/images/" -%}
-{% else %}{% set static_images_dir = "./static/images/" -%}{% endif %}
-<link rel="shortcut icon" href="{{ static_images_dir + "favicon.ico" }}" type="image/x-icon"/>
-""",
-    "cloud-footer.j2": "",
-    "cta_footer.j2": "",
-    "top_navbar.j2": """
-{% if expectation_suite_name %}
-  {% set dots = expectation_suite_name.count(".") -%}
-{% else %}{% set dots = 0 %}{% endif %}
-{% if "ValidationResults" in renderer_type or "ProfilingResults" in renderer_type %}
-  {% set home_url = ((dots + 4) * "../") + "index.html" -%}
-{% elif "ExpectationSuite" in renderer_type %}
-  {% set home_url = ((dots + 1) * "../") + "index.html" -%}
-{% else %}{% set home_url = "index.html" -%}{% endif %}
-<nav class="navbar" style="height: 56px">
-  <a class="navbar-brand" href="{{ home_url }}">racemap · validation results</a>
-  {% if page_title %}
-    <ol class="breadcrumb">
-      <li class="breadcrumb-item"><a href="{{ home_url }}">Home</a></li>
-      <li class="breadcrumb-item" aria-current="page">{{ page_title }}</li>
-    </ol>
-  {% endif %}
-</nav>
-""",
-    "page_action_card.j2": """
-<script>
-  function racemapShowValidations(all) {
-    document.querySelectorAll(".hide-succeeded-validation-target, "
-        + ".hide-succeeded-validation-target-child").forEach(function (el) {
-      var own = el.classList.contains("hide-succeeded-validation-target");
-      var target = own ? el : el.parentElement;
-      target.style.display = all ? "" : "none";
-    });
-  }
-</script>
-<div class="card">
-  <div class="card-header"><strong>Show</strong></div>
-  <div class="card-body">
-    <button class="btn" onclick="racemapShowValidations(true)">all expectations</button>
-    <button class="btn" onclick="racemapShowValidations(false)">failed only</button>
-  </div>
-</div>
-""",
-    "bootstrap_table.j2": """
-{% include 'content_block_header.j2' %}
-{% set table_columns = content_block["table_columns"] %}
-<table id="{{ content_block_id ~ '-body-table' }}" class="table">
-  <thead>
-    {% if "title_row" in content_block %}
-      <tr><th colspan="{{ table_columns | length }}">
-        {{ content_block["title_row"] | render_content_block }}</th></tr>
-    {% endif %}
-    <tr>{% for column in table_columns %}<th>{{ column.get("title", column.get("field")) }}</th>
-    {% endfor %}</tr>
-  </thead>
-  <tbody>
-  {% for row in content_block["table_data"] | render_bootstrap_table_data %}
-    {% set link = row.get("_table_row_link_path") %}
-    <tr{% if link %} class="clickable-row" onclick="window.location.href='{{ link }}'"{% endif %}>
-      {% for column in table_columns %}
-        <td>{% if link and loop.first %}<a href="{{ link }}">{{ row.get(column["field"], "") }}</a>
-            {% else %}{{ row.get(column["field"], "") }}{% endif %}</td>
-      {% endfor %}
-    </tr>
-  {% endfor %}
-  </tbody>
-</table>
-""",
-    "graph.j2": """
-{% include 'content_block_header.j2' %}
-<p class="text-muted">(chart omitted: these Data Docs are rendered for offline reading)</p>
-""",
-}
+    folder = files("racemap").joinpath(*TEMPLATES)
+    return {
+        item.name: item.read_text(encoding="utf-8")
+        for item in folder.iterdir()
+        if item.name.endswith((".j2", ".css"))
+    }
 
 
 def _default_styles() -> str:
@@ -589,7 +445,7 @@ def _offline_view(base):
     class View(base):
         def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
             super().__init__(custom_styles_directory, custom_views_directory)
-            templates = {**_TEMPLATES, "data_docs_default_styles.css": _default_styles()}
+            templates = {**_templates(), "data_docs_default_styles.css": _default_styles()}
             self.env.loader = ChoiceLoader([DictLoader(templates), self.env.loader])
 
     View.__name__ = View.__qualname__ = "Offline" + base.__name__.removeprefix("DefaultJinja")

@@ -2,9 +2,10 @@
 
 One pipeline run for the module, with a DATABASE_URL that carries a password (the test server
 trusts local connections, so any password works): the reports and the GX context must not hold it.
-Each page is loaded through the DevTools protocol (websocket-client, pinned via jupyter_server):
-JavaScript exceptions, console errors and failed resource loads all count as console errors. A
-screenshot of each page is kept in the test's directory (and must not be blank).
+Each page is loaded by Playwright for Python (https://playwright.dev/python/) driving Debian's
+Chromium (``executable_path``: Playwright's own browser download is not used). JavaScript
+exceptions (``pageerror``), console errors and failed requests (``requestfailed``) all count as
+errors. A screenshot of each page is kept in the test's directory (and must not be blank).
 
 Chromium comes from Debian's ``chromium`` package: ``scripts/ensure_chromium.sh`` installs it.
 """
@@ -15,41 +16,35 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import tempfile
-import time
-import urllib.request
-from base64 import b64decode
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import websocket
 from conftest import SECRET
 
 from racemap.pipeline import format_summary
 
-CHROMIUM = shutil.which("chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,2000",
-    "--remote-debugging-port=0",
-    "--remote-allow-origins=*",
-]
+CHROMIUM = shutil.which("chromium")  # Debian's: /usr/bin/chromium
+VIEWPORT = {"width": 1280, "height": 2000}
 
 
-@pytest.fixture(autouse=True)
-def _chromium():
-    """Skipped without Chromium on a workstation; in CI (``CI`` set) that is a failure."""
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the module; skipped without it on a workstation, failed in CI."""
     if not CHROMIUM:
         message = "chromium missing: run scripts/ensure_chromium.sh"
         (pytest.fail if os.environ.get("CI") else pytest.skip)(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 @pytest.fixture
@@ -58,111 +53,42 @@ def secret_run(mapped_template):
     return mapped_template
 
 
+@dataclass
 class Page:
-    """A page loaded in headless Chromium: its errors, its DOM text and a screenshot."""
+    """A page loaded in headless Chromium: its errors, its DOM, its text and a screenshot."""
 
-    def __init__(self, errors: list[str], html: str, text: str, screenshot: bytes):
-        self.errors, self.html, self.text, self.screenshot = errors, html, text, screenshot
+    errors: list[str]
+    html: str
+    text: str
+    screenshot: bytes
 
 
-def open_page(path: Path, shot: Path, settle: float = 1.5) -> Page:
-    profile = tempfile.mkdtemp(prefix="racemap-chromium-")
-    proc = subprocess.Popen(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+def open_page(browser, path: Path, shot: Path, settle: float = 1.5) -> Page:
+    errors: list[str] = []
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(f"console.{message.type}: {message.text}")
+            if message.type in {"error", "assert"}
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: errors.append(f"exception: {error}"))
+    page.on(
+        "requestfailed",
+        lambda request: errors.append(f"request failed: {request.url} ({request.failure})"),
     )
     try:
-        port = _devtools_port(proc, Path(profile))
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
-        page_ws = next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"]
-        ws = websocket.create_connection(page_ws, timeout=30)
-        cdp = _Cdp(ws)
-        for domain in ("Page", "Runtime", "Log"):
-            cdp.call(f"{domain}.enable")
-        cdp.call(
-            "Emulation.setDeviceMetricsOverride",
-            width=1280,
-            height=2000,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-        cdp.call("Page.navigate", url=path.resolve().as_uri())
-        cdp.wait_for("Page.loadEventFired", timeout=30)
-        cdp.drain(settle)
-        html = cdp.call("Runtime.evaluate", expression="document.documentElement.outerHTML")
-        text = cdp.call("Runtime.evaluate", expression="document.body.innerText")
-        data = cdp.call("Page.captureScreenshot", format="png")["data"]
-        ws.close()
+        page.goto(path.resolve().as_uri(), wait_until="load", timeout=30_000)
+        page.wait_for_timeout(settle * 1000)  # scripts that run after load have their say
+        html = page.content()
+        text = page.inner_text("body")
+        png = page.screenshot(path=shot)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(profile, ignore_errors=True)
-    shot.write_bytes(b64decode(data))
-    return Page(cdp.errors, html["result"]["value"], text["result"]["value"], shot.read_bytes())
-
-
-def _devtools_port(proc, profile: Path) -> int:
-    deadline = time.monotonic() + 30
-    port_file = profile / "DevToolsActivePort"
-    while time.monotonic() < deadline:
-        if port_file.is_file() and port_file.read_text().strip():
-            return int(port_file.read_text().splitlines()[0])
-        if proc.poll() is not None:
-            raise RuntimeError(f"chromium exited: {proc.stderr.read()[-2000:]}")
-        time.sleep(0.1)
-    raise TimeoutError("chromium did not open its DevTools port")
-
-
-class _Cdp:
-    """A minimal DevTools protocol client that records every error the page reports."""
-
-    def __init__(self, ws):
-        self.ws, self.next_id, self.errors, self.events = ws, 0, [], []
-
-    def _handle(self, message: dict) -> None:
-        method, params = message.get("method"), message.get("params", {})
-        if method == "Runtime.exceptionThrown":
-            details = params["exceptionDetails"]
-            description = details.get("exception", {}).get("description") or details.get("text")
-            self.errors.append(f"exception: {description}")
-        elif method == "Runtime.consoleAPICalled" and params.get("type") in {"error", "assert"}:
-            args = " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
-            self.errors.append(f"console.{params['type']}: {args}")
-        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
-            entry = params["entry"]
-            self.errors.append(f"{entry['source']}: {entry['text']} {entry.get('url', '')}")
-        if method:
-            self.events.append(method)
-
-    def call(self, method: str, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            self._handle(message)
-
-    def wait_for(self, event: str, timeout: float) -> None:
-        self.ws.settimeout(timeout)
-        while event not in self.events:
-            self._handle(json.loads(self.ws.recv()))
-
-    def drain(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            self.ws.settimeout(left)
-            try:
-                self._handle(json.loads(self.ws.recv()))
-            except websocket.WebSocketTimeoutException:
-                break
+        context.close()
+    return Page(errors, html, text, png)
 
 
 def assert_not_blank(png: bytes) -> None:
@@ -176,11 +102,33 @@ def assert_not_blank(png: bytes) -> None:
     assert sum(1 for n in image.resize((64, 100)).histogram() if n) > 8
 
 
-def test_data_docs_page_shows_the_validation_results(secret_run, tmp_path):
+def test_the_browser_reports_every_kind_of_error(browser, tmp_path):
+    """What the pages below must not have, each caught: a console error, an exception, a failed
+    request (a missing file here; offline, a CDN's); and a blank page is not taken for one."""
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        '<!DOCTYPE html><html><body><h1>broken</h1><img src="missing.png">'
+        '<script>console.error("logged"); throw new Error("thrown");</script></body></html>'
+    )
+    page = open_page(browser, broken, tmp_path / "broken.png", settle=0.5)
+    assert "console.error: logged" in page.errors
+    assert any(e.startswith("exception: ") and "thrown" in e for e in page.errors)
+    assert any(e.startswith("request failed: ") and "missing.png" in e for e in page.errors)
+    assert page.text.strip() == "broken"
+    empty = tmp_path / "empty.html"
+    empty.write_text("<!DOCTYPE html><html><body></body></html>")
+    blank = open_page(browser, empty, tmp_path / "empty.png", settle=0)
+    assert blank.errors == []
+    with pytest.raises(AssertionError):
+        assert_not_blank(blank.screenshot)
+
+
+def test_data_docs_page_shows_the_validation_results(browser, secret_run, tmp_path):
     _db, result, reports = secret_run
     assert result.exit_code == 0, result.failures
-    page = open_page(reports / "validation" / "index.html", tmp_path / "data_docs.png")
+    page = open_page(browser, reports / "validation" / "index.html", tmp_path / "data_docs.png")
     assert page.errors == []
+    assert SECRET not in page.html and SECRET not in page.text
     for suite in (
         "raw_openf1_meetings",
         "raw_openf1_sessions",
@@ -196,20 +144,22 @@ def test_data_docs_page_shows_the_validation_results(secret_run, tmp_path):
     assert_not_blank(page.screenshot)
 
 
-def test_a_validation_result_page_opens_without_errors(secret_run, tmp_path):
+def test_a_validation_result_page_opens_without_errors(browser, secret_run, tmp_path):
     _db, result, reports = secret_run
     pages = sorted((reports / "validation" / "validations" / "races_openf1_keys").rglob("*.html"))
-    page = open_page(pages[-1], tmp_path / "races_openf1_keys.png")
+    page = open_page(browser, pages[-1], tmp_path / "races_openf1_keys.png")
     assert page.errors == []
+    assert SECRET not in page.html and SECRET not in page.text
     assert "openf1_session_key" in page.text and "Grand Prix race session" in page.text
     assert_not_blank(page.screenshot)
 
 
-def test_mapping_report_shows_the_coverage_chart(secret_run, tmp_path):
+def test_mapping_report_shows_the_coverage_chart(browser, secret_run, tmp_path):
     _db, result, reports = secret_run
     html = reports / "mapping_report.html"
-    page = open_page(html, tmp_path / "mapping_report.png")
+    page = open_page(browser, html, tmp_path / "mapping_report.png")
     assert page.errors == []
+    assert SECRET not in page.html and SECRET not in page.text
     assert 'alt="Mapping coverage by season"' in page.html
     assert "data:image/png;base64," in page.html
     for heading in (

@@ -1,0 +1,22 @@
+"""``racemap bench``: what racemap costs, measured side by side, in throw-away databases only.
+
+One module per measurement, each printed as tables and written to ``<reports>/bench.json``:
+
+- ``request_counts``: racemap's load (one request per endpoint per season) against the original
+  design's per-race algorithm, on the same local OpenF1 server and rate limit;
+- ``scales``: ``dbt build`` and the apply on synthetic copies of the real data, ×1 to ×1000;
+- ``end_to_end``: a warm ``racemap run --offline`` against the floor of the tools it starts;
+- ``imports``: what importing the CLI and the pipeline costs.
+
+``scratch`` creates and drops the databases (on the given server, or on a temporary embedded
+PostgreSQL), ``report`` prints, ``command`` runs the parts. Figures are printed, never asserted:
+``tests/test_bench.py`` checks the structure and the facts, not the timings.
+
+The runtime package never imports this one at module level: ``racemap/cli.py`` imports it when
+it builds the ``bench`` command's options and when the command runs.
+"""
+
+from .command import add_arguments, main, parse_scales, run
+from .report import format_report
+
+__all__ = ["add_arguments", "format_report", "main", "parse_scales", "run"]

@@ -1,0 +1,13 @@
+"""``python -m benchmarks``: the same as ``racemap bench``."""
+
+import sys
+
+from racemap.errors import RacemapError
+
+from .command import main, parser
+
+try:
+    sys.exit(main(parser().parse_args()))
+except RacemapError as exc:
+    print(f"racemap bench: {exc}", file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,169 @@
+"""``racemap bench``: the options, the run of every part, bench.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from racemap.errors import RacemapError
+from racemap.paths import DEFAULT_REPORTS_DIR
+from racemap.settings import parse_vars
+
+from .end_to_end import DEFAULT_ROUNDS, bench_end_to_end
+from .imports import bench_imports
+from .report import format_report
+from .request_counts import DEFAULT_REFERENCE_RACES, bench_requests
+from .scales import DEFAULT_MAX_BUILD_SECONDS, DEFAULT_SCALES, bench_scales
+from .scratch import Scratch, scratch_server, scratch_tool_dirs
+
+PARTS = ("requests", "scales", "end_to_end", "imports")
+
+
+def parse_scales(text: str | None) -> list[int]:
+    if not text:
+        return list(DEFAULT_SCALES)
+    try:
+        scales = sorted({int(part) for part in str(text).split(",") if part.strip()})
+    except ValueError:
+        raise RacemapError(f"--scales {text!r}: give integers, e.g. 1,10,100") from None
+    if not scales or min(scales) < 1:
+        raise RacemapError(f"--scales {text!r}: scales are copies of the real data, at least 1")
+    return scales
+
+
+def parse_parts(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return PARTS
+    parts = tuple(p.strip() for p in str(text).split(",") if p.strip())
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise RacemapError(f"--parts {text!r}: choose among {','.join(PARTS)}")
+    return parts
+
+
+def run(
+    database_url: str | None = None,
+    scales=DEFAULT_SCALES,
+    reference_races: int | None = DEFAULT_REFERENCE_RACES,
+    reports_dir: Path = DEFAULT_REPORTS_DIR,
+    variables: dict | None = None,
+    parts=PARTS,
+    keep: bool = False,
+    max_build_seconds: float | None = DEFAULT_MAX_BUILD_SECONDS,
+    rounds: int = DEFAULT_ROUNDS,
+    log=print,
+) -> dict:
+    """Every measurement; returns the report (also written to ``<reports_dir>/bench.json``).
+
+    Everything happens in scratch databases on the server ``database_url`` (or $DATABASE_URL)
+    names, else on a temporary embedded PostgreSQL: never in the user's own database.
+    """
+    variables = dict(variables or {})
+    report: dict = {
+        "date": datetime.now(UTC).date().isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "variables": variables,
+    }
+    with scratch_tool_dirs(), scratch_server(database_url) as server:
+        scratch = Scratch(server, keep=keep)
+        report["server"] = server.display
+        report["scratch_databases"] = f"{scratch.prefix}_*" + (" (kept)" if keep else " (dropped)")
+        try:
+            report["machine"]["postgres"] = scratch.server_version()
+            measurements = {
+                "requests": lambda: bench_requests(
+                    scratch, reference_races=reference_races, variables=variables, log=log
+                ),
+                "scales": lambda: bench_scales(
+                    scratch, scales, variables, max_build_seconds=max_build_seconds, log=log
+                ),
+                "end_to_end": lambda: bench_end_to_end(scratch, variables, rounds=rounds, log=log),
+                "imports": bench_imports,
+            }
+            for name, measure in measurements.items():
+                if name not in parts:
+                    continue
+                try:
+                    report[name] = measure()
+                except Exception as exc:  # one part failing still reports the others
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    log(f"{name}: failed: {first}")
+                    report[name] = {"error": first}
+        finally:
+            scratch.drop_all()
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    (reports_dir / "bench.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+def main(args) -> int:
+    """``racemap bench`` (args from the CLI: database_url, var and the options below)."""
+    reference_races = getattr(args, "reference_races", None)
+    if reference_races is None and os.environ.get("RACEMAP_BENCH_REFERENCE_RACES"):
+        reference_races = int(os.environ["RACEMAP_BENCH_REFERENCE_RACES"])
+    parts = parse_parts(getattr(args, "parts", None))
+    reports_dir = Path(getattr(args, "reports_dir", None) or DEFAULT_REPORTS_DIR)
+    report = run(
+        database_url=getattr(args, "database_url", None),
+        scales=parse_scales(getattr(args, "scales", None)),
+        reference_races=reference_races,
+        reports_dir=reports_dir,
+        variables=parse_vars(getattr(args, "var", None)),
+        parts=parts,
+        keep=bool(getattr(args, "keep", False)),
+        max_build_seconds=getattr(args, "max_build_seconds", DEFAULT_MAX_BUILD_SECONDS),
+        rounds=getattr(args, "rounds", DEFAULT_ROUNDS),
+        log=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    print(format_report(report))
+    failed = [p for p in parts if isinstance(report.get(p), dict) and "error" in report[p]]
+    print(f"\nwritten to {reports_dir}/bench.json")
+    return 1 if failed else 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's own options (``racemap bench`` adds --database-url and --var itself)."""
+    parser.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
+    parser.add_argument(
+        "--scales",
+        default=",".join(map(str, DEFAULT_SCALES)),
+        help="synthetic scales to build (default %(default)s)",
+    )
+    parser.add_argument(
+        "--reference-races",
+        type=int,
+        help="limit the per-race reference to the first N races and extrapolate (labelled)",
+    )
+    parser.add_argument("--parts", help=f"{','.join(PARTS)} (default: all)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help="end_to_end: rounds of the floor and the warm run, alternating (default %(default)s)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument(
+        "--max-build-seconds",
+        type=float,
+        default=DEFAULT_MAX_BUILD_SECONDS,
+        help="cancel a scale's dbt build after this long and report it unfinished (0: never)",
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    """``python -m benchmarks``: the same options as ``racemap bench``."""
+    out = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    out.add_argument("--database-url")
+    out.add_argument("--var", action="append", default=[])
+    add_arguments(out)
+    return out

@@ -1,0 +1,86 @@
+# %% [markdown]
+# # racemap mapping report
+#
+# How the application's races map to OpenF1 after this run: first the races that need a person, then coverage by season, the unmapped races by reason, the key updates of this run and the conflicts. `racemap run` executes this notebook with papermill after every run; the database comes from `DATABASE_URL` (the embedded one when unset): never pass credentials as parameters.
+
+# %% tags=["parameters"]
+reports_dir = "reports"  # the run's reports: summary.json, mapping_updates.csv
+run_id = None  # set by racemap run
+coverage_threshold = 1.0  # the coverage_threshold var: least share mapped per season
+
+# %%
+from IPython.display import Image, Markdown, display
+
+from racemap import report_data
+from racemap.db import resolve_database
+
+conn = resolve_database().connect()
+summary = report_data.run_summary(reports_dir)
+display(Markdown(f"**Run** `{run_id or summary.get('run_id', '-')}`"))
+report_data.summary_table(summary)
+
+# %% [markdown]
+# ## Needs attention
+#
+# Each race that needs a person, with what to do (`racemap.races_needing_attention`): unmapped in the past of a loaded season (but for called-off races and reviewed skips), an unusable row, or keys that are not its mapping.
+
+# %%
+attention = report_data.needing_attention(conn)
+display(Markdown(report_data.verdict_line(summary, attention)))
+if not attention.empty:
+    display(report_data.table(attention))
+
+# %% [markdown]
+# ## Coverage by season
+#
+# Of the races OpenF1 should know (the season's OpenF1 data was loaded; the race is in the past or mapped; not called off; not accepted by a reviewed skip override; circuits missing from the circuit map included), the share that is mapped (`racemap.mapping_coverage`). The dashed line is the threshold Great Expectations checks.
+
+# %%
+coverage = report_data.coverage_by_season(conn)
+chart = report_data.coverage_chart(coverage, coverage_threshold)
+display(Image(report_data.png(chart), metadata={"alt": "Mapping coverage by season"}))
+report_data.table(coverage, {"coverage": "{:.1%}"})
+
+# %% [markdown]
+# ## Unmapped races by reason
+
+# %%
+report_data.table(report_data.unmapped_by_reason(conn))
+
+# %% [markdown]
+# Each unmapped race of a season OpenF1 covers:
+
+# %%
+unmapped = report_data.unmapped_in_coverage(conn)
+if unmapped.empty:
+    display(Markdown("_Every race of the seasons OpenF1 covers is mapped._"))
+else:
+    display(report_data.table(unmapped))
+
+# %% [markdown]
+# ## Updates of this run
+#
+# The key changes this run computed (`mapping_updates.csv`), each with its status: `applied`, `conflict`, `held_back`, `unchanged` or `dry_run`.
+
+# %%
+updates = report_data.run_updates(reports_dir)
+if updates.empty:
+    display(Markdown("_No updates: the races table already holds every mapped key._"))
+else:
+    display(updates.groupby("status").size().rename("updates").to_frame())
+    display(report_data.table(updates))
+
+# %% [markdown]
+# ## Conflicts
+#
+# Updates not applied because another race holds the key, and races the mapping leaves unmapped for the same reason.
+
+# %%
+conflicts = report_data.update_conflicts(updates)
+held = report_data.conflicts_in_mapping(conn)
+conn.close()
+if conflicts.empty and held.empty:
+    display(Markdown("_No conflicts._"))
+else:
+    display(report_data.table(conflicts))
+    display(report_data.table(held))

@@ -1,7 +1,12 @@
 # %% [markdown]
 # # Load OpenF1
 #
-# Fetches `/v1/meetings` and `/v1/sessions` once per season, then `/v1/session_result` and `/v1/starting_grid` once per season over its meeting keys (or reads the bundled snapshot with `offline=True`) into `raw.openf1_*`, and shows the load's rows of `raw.openf1_loads`. `racemap run` loads in its own process (a progress bar on a terminal) and runs this notebook with `load=False` and its `run_id`, as the record of that load. The database comes from `DATABASE_URL` (the embedded one when unset): never pass credentials as parameters.
+# Fetches `/v1/meetings` and `/v1/sessions` once per season, then `/v1/session_result` and
+# `/v1/starting_grid` once per season over its meeting keys (or reads the bundled snapshot with
+# `offline=True`) into `raw.openf1_*`, and shows the load's rows of `raw.openf1_loads`. `racemap
+# run` loads in its own process (a progress bar on a terminal) and runs this notebook with
+# `load=False` and its `run_id`, as the record of that load. The database comes from `DATABASE_URL`
+# (the embedded one when unset): never pass credentials as parameters.
 
 # %% tags=["parameters"]
 seasons = "2023-2025"  # a year, a range or a list: "2023-2025", "2024", "2023,2025"

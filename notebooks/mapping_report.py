@@ -1,7 +1,10 @@
 # %% [markdown]
 # # racemap mapping report
 #
-# How the application's races map to OpenF1 after this run: first the races that need a person, then coverage by season, the unmapped races by reason, the key updates of this run and the conflicts. `racemap run` executes this notebook with papermill after every run; the database comes from `DATABASE_URL` (the embedded one when unset): never pass credentials as parameters.
+# How the application's races map to OpenF1 after this run: first the races that need a person, then
+# coverage by season, the unmapped races by reason, the key updates of this run and the conflicts.
+# `racemap run` executes this notebook with papermill after every run; the database comes from
+# `DATABASE_URL` (the embedded one when unset): never pass credentials as parameters.
 
 # %% tags=["parameters"]
 reports_dir = "reports"  # the run's reports: summary.json, mapping_updates.csv
@@ -22,7 +25,9 @@ report_data.summary_table(summary)
 # %% [markdown]
 # ## Needs attention
 #
-# Each race that needs a person, with what to do (`racemap.races_needing_attention`): unmapped in the past of a loaded season (but for called-off races and reviewed skips), an unusable row, or keys that are not its mapping.
+# Each race that needs a person, with what to do (`racemap.races_needing_attention`): unmapped in
+# the past of a loaded season (but for called-off races and reviewed skips), an unusable row, or
+# keys that are not its mapping.
 
 # %%
 attention = report_data.needing_attention(conn)
@@ -33,7 +38,10 @@ if not attention.empty:
 # %% [markdown]
 # ## Coverage by season
 #
-# Of the races OpenF1 should know (the season's OpenF1 data was loaded; the race is in the past or mapped; not called off; not accepted by a reviewed skip override; circuits missing from the circuit map included), the share that is mapped (`racemap.mapping_coverage`). The dashed line is the threshold Great Expectations checks.
+# Of the races OpenF1 should know (the season's OpenF1 data was loaded; the race is in the past or
+# mapped; not called off; not accepted by a reviewed skip override; circuits missing from the
+# circuit map included), the share that is mapped (`racemap.mapping_coverage`). The dashed line is
+# the threshold Great Expectations checks.
 
 # %%
 coverage = report_data.coverage_by_season(conn)
@@ -60,7 +68,8 @@ else:
 # %% [markdown]
 # ## Updates of this run
 #
-# The key changes this run computed (`mapping_updates.csv`), each with its status: `applied`, `conflict`, `held_back`, `unchanged` or `dry_run`.
+# The key changes this run computed (`mapping_updates.csv`), each with its status: `applied`,
+# `conflict`, `held_back`, `unchanged` or `dry_run`.
 
 # %%
 updates = report_data.run_updates(reports_dir)
@@ -73,7 +82,8 @@ else:
 # %% [markdown]
 # ## Conflicts
 #
-# Updates not applied because another race holds the key, and races the mapping leaves unmapped for the same reason.
+# Updates not applied because another race holds the key, and races the mapping leaves unmapped for
+# the same reason.
 
 # %%
 conflicts = report_data.update_conflicts(updates)

@@ -62,8 +62,8 @@ def test_scale_one_is_the_real_data(tiny_report):
     assert scales["unfinished"] == []
     (one,) = scales["results"]
     assert one["scale"] == 1 and one["finished"] is True
-    assert (one["races"], one["meetings"], one["sessions"]) == (103, 71, 349)
-    # 2022: before coverage; 2025 rounds 22-24 and 2026: nothing in the snapshot.
+    assert (one["races"], one["meetings"], one["sessions"]) == (103, 74, 364)
+    # 2022: before coverage; 2026: nothing in the snapshot.
     assert one["by_reason"] == {"mapped": 70, "before_openf1_coverage": 22, "no_meeting": 11}
     assert one["applied"] == 70 and one["conflicts"] == 0
     assert one["mapped_matches_scale"] is True

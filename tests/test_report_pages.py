@@ -23,6 +23,7 @@ import pytest
 from conftest import SECRET
 
 from racemap.pipeline import format_summary
+from racemap.runtime import state_dir
 
 CHROMIUM = shutil.which("chromium")  # Debian's: /usr/bin/chromium
 VIEWPORT = {"width": 1280, "height": 2000}
@@ -150,7 +151,7 @@ def test_a_validation_result_page_opens_without_errors(browser, secret_run, tmp_
     page = open_page(browser, pages[-1], tmp_path / "races_openf1_keys.png")
     assert page.errors == []
     assert SECRET not in page.html and SECRET not in page.text
-    assert "openf1_session_key" in page.text and "Grand Prix race session" in page.text
+    assert "openf1_session_key" in page.text and "each race holds its own mapping" in page.text
     assert_not_blank(page.screenshot)
 
 
@@ -198,7 +199,8 @@ def test_summary_is_complete_and_printed_as_a_table(secret_run):
     assert summary["validations"]["passed"] == 2 and summary["validations"]["failed"] == 0
     assert [c["name"] for c in summary["checkpoints"]] == ["raw", "mapping"]
     assert summary["coverage"]["2024"] == {
-        "races_with_race_session": 24,
+        "races": 24,
+        "races_expected": 24,
         "mapped": 24,
         "coverage": 1.0,
     }
@@ -217,8 +219,9 @@ def test_summary_is_complete_and_printed_as_a_table(secret_run):
 
 
 def test_no_secret_in_reports_or_the_gx_context(secret_run):
-    _db, _result, reports = secret_run
-    roots = [reports, Path(os.environ["RACEMAP_GX_ROOT"])]
+    db, _result, reports = secret_run
+    gx_root = state_dir(db) / "gx-root"  # the run's Great Expectations context: per database
+    roots = [reports, gx_root]
     leaks = [
         str(path)
         for root in roots
@@ -226,6 +229,6 @@ def test_no_secret_in_reports_or_the_gx_context(secret_run):
         if path.is_file() and SECRET.encode() in path.read_bytes()
     ]
     assert leaks == []
-    assert (Path(os.environ["RACEMAP_GX_ROOT"]) / "gx" / "great_expectations.yml").is_file()
-    config = (Path(os.environ["RACEMAP_GX_ROOT"]) / "gx" / "great_expectations.yml").read_text()
+    assert (gx_root / "gx" / "great_expectations.yml").is_file()
+    config = (gx_root / "gx" / "great_expectations.yml").read_text()
     assert "${RACEMAP_GX_DATABASE_URL}" in config

@@ -31,11 +31,11 @@ differing as (
     inner join races
         on mapping.race_id = races.race_id
     where (
-            races.current_meeting_key is distinct from mapping.meeting_key
-            or races.current_session_key is distinct from mapping.session_key
-        )
-        and (mapping.status = 'mapped' or mapping.is_season_loaded)
-        and coalesce(mapping.reason, '') <> 'invalid_race'
+        races.current_meeting_key is distinct from mapping.meeting_key
+        or races.current_session_key is distinct from mapping.session_key
+    )
+    and (mapping.status = 'mapped' or mapping.is_season_loaded)
+    and coalesce(mapping.reason, '') <> 'invalid_race'
 ),
 
 final as (

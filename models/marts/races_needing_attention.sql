@@ -121,11 +121,17 @@ final as (
         case
             when kind = 'unmapped' and reason = 'invalid_race'
                 then 'its row is unusable: ' || invalid_detail
-            when kind = 'unmapped' then reason || ': ' || meaning
-                || case when has_stale_keys then ', yet it holds meeting '
-                    || coalesce(cast(held_meeting_key as text), '-') || ' / session '
-                    || coalesce(cast(held_session_key as text), '-') else '' end
-            when kind = 'stale_keys' then 'holds meeting '
+            when kind = 'unmapped'
+                then reason || ': ' || meaning
+                || case when
+                        has_stale_keys
+                        then ', yet it holds meeting '
+                        || coalesce(cast(held_meeting_key as text), '-') || ' / session '
+                        || coalesce(cast(held_session_key as text), '-')
+                    else ''
+                end
+            when kind = 'stale_keys'
+                then 'holds meeting '
                 || coalesce(cast(held_meeting_key as text), '-') || ' / session '
                 || coalesce(cast(held_session_key as text), '-') || ', '
                 || case
@@ -136,9 +142,10 @@ final as (
                     else 'but its mapping is meeting ' || cast(meeting_key as text)
                         || ' / session ' || cast(session_key as text)
                 end
-            when kind = 'conflict' then 'its mapping, meeting ' || cast(meeting_key as text)
-                || ' / session ' || cast(session_key as text) || ', is held by race '
-                || blocked_by_race_id
+            when
+                kind = 'conflict' then 'its mapping, meeting ' || cast(meeting_key as text)
+            || ' / session ' || cast(session_key as text) || ', is held by race '
+            || blocked_by_race_id
         end as detail,
         case
             when kind = 'unmapped'

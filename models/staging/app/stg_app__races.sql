@@ -42,7 +42,8 @@ parts as (
         regexp_match(race_date_text, '^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})') as date_parts,
         regexp_match(
             race_time_text,
-            '^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}(?:\.[0-9]+)?))?\s*(Z|z|UTC|[+-][0-9]{1,2}(?::?[0-9]{2})?)?$'
+            '^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}(?:\.[0-9]+)?))?'
+            || '\s*(Z|z|UTC|[+-][0-9]{1,2}(?::?[0-9]{2})?)?$'
         ) as time_parts
     from renamed
 ),
@@ -77,7 +78,9 @@ checked as (
         time_hour between 0 and 23
         and time_minute between 0 and 59
         and time_second < 60
-        and coalesce(abs(cast(substring(time_offset from '^[+-]([0-9]{1,2})') as integer)) <= 15, true)
+        and coalesce(
+            abs(cast(substring(time_offset from '^[+-]([0-9]{1,2})') as integer)) <= 15, true
+        )
             as is_time_valid
     from numbers
 ),
@@ -109,17 +112,19 @@ final as (
                 then (make_date(date_year, date_month, date_day) + time '12:00') at time zone 'UTC'
             when not coalesce(is_time_valid, false) then null
             when time_offset is null
-                then (make_date(date_year, date_month, date_day)
-                    + make_time(time_hour, time_minute, cast(time_second as double precision)))
+                then (
+                    make_date(date_year, date_month, date_day)
+                    + make_time(time_hour, time_minute, cast(time_second as double precision))
+                )
                 at time zone 'UTC'
             -- An explicit offset is honoured (ISO 8601: +02:00 is two hours east of UTC).
             else cast(
-                to_char(make_date(date_year, date_month, date_day), 'YYYY-MM-DD')
-                || ' ' || lpad(cast(time_hour as text), 2, '0')
-                || ':' || lpad(cast(time_minute as text), 2, '0')
-                || ':' || cast(time_second as text) || time_offset
-                as timestamptz
-            )
+                    to_char(make_date(date_year, date_month, date_day), 'YYYY-MM-DD')
+                    || ' ' || lpad(cast(time_hour as text), 2, '0')
+                    || ':' || lpad(cast(time_minute as text), 2, '0')
+                    || ':' || cast(time_second as text) || time_offset
+                    as timestamptz
+                )
         end as race_start_at
     from checked
 )

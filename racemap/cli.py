@@ -1,4 +1,4 @@
-"""The ``racemap`` command line: run, migrate, lookup, restore, validate, bench.
+"""The ``racemap`` command line: run, migrate, lookup, restore, validate, status, bench.
 
 Exit codes (every command): 0 ok; 3 attention (a race needs a person, each named on a line with
 what to do); 1 failed (one line saying what went wrong, never a traceback); 2 usage.
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace keys a race already holds when the mapping differs",
     )
     run.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
+    run.add_argument(
+        "--notify-url",
+        help="webhook (e.g. Slack incoming) told of a run needing attention, failing or "
+        "changing something (default: $RACEMAP_NOTIFY_URL)",
+    )
     _lock_timeout(run)
 
     migrate = sub.add_parser(
@@ -94,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(validate)
     validate.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
     _lock_timeout(validate)
+
+    status = sub.add_parser(
+        "status", help="last run, races needing attention, changes, freshness (database only)"
+    )
+    status.add_argument(
+        "--database-url",
+        help="PostgreSQL URL (default: $DATABASE_URL, else the embedded database)",
+    )
+    status.add_argument("--json", action="store_true", help="print it all as one JSON object")
 
     bench = sub.add_parser("bench", help="the benchmarks; writes reports/bench.json")
     _common(bench)
@@ -128,6 +142,7 @@ def cmd_run(args) -> int:
             reports_dir=args.reports_dir,
             variables=parse_vars(args.var),
             lock_timeout=args.lock_timeout,
+            notify_url=args.notify_url,
         )
     )
     print(format_summary(result.summary))
@@ -240,6 +255,12 @@ def cmd_validate(args) -> int:
     return 3 if races_needing or attention else 0
 
 
+def cmd_status(args) -> int:
+    from .status import main as status_main
+
+    return status_main(args.database_url, args.json)
+
+
 def cmd_bench(args) -> int:
     from benchmarks import main as bench_main
 
@@ -252,6 +273,7 @@ COMMANDS = {
     "lookup": cmd_lookup,
     "restore": cmd_restore,
     "validate": cmd_validate,
+    "status": cmd_status,
     "bench": cmd_bench,
 }
 

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import apply as apply_mod
-from . import dbt, reports, runtime
+from . import changes as changes_mod
+from . import dbt, notify, reports, runtime, status
 from .db import Database, parse_database_url, relation_exists, resolve_database
 from .demo import create_demo_tables
 from .errors import RacemapError
@@ -44,6 +45,7 @@ class RunOptions:
     variables: dict = field(default_factory=dict)
     pgdata: Path | None = None
     lock_timeout: float = runtime.DEFAULT_LOCK_TIMEOUT
+    notify_url: str | None = None  # else $RACEMAP_NOTIFY_URL (racemap/notify.py)
     log: callable = print
 
 
@@ -151,6 +153,7 @@ def run(options: RunOptions) -> RunResult:
     """One run; RacemapError (after its reports are published) when it fails."""
     log = options.log
     run_id = new_run_id()
+    started_at = datetime.now(UTC)
     # Bad input fails here, before anything runs or is written.
     seasons = parse_seasons(options.seasons)
     variables = validate_vars(options.variables)
@@ -185,6 +188,7 @@ def run(options: RunOptions) -> RunResult:
                 stages,
                 validations,
             )
+            changes_mod.record_run(db, run_id, result.summary, started_at, log)
     except RacemapError as exc:
         summary = {
             **_run_header(run_id, context["db"], seasons, options, stopped_at=stages.current),
@@ -192,16 +196,28 @@ def run(options: RunOptions) -> RunResult:
             "error": str(exc),
             "attention": [],
             **_validation_summary(validations),
+            "changes": None,
             "stage_seconds": stages.seconds,
         }
         reports.write_summary(report_set.dir / "summary.json", summary)
         report_set.publish()
+        if context["db"] is not None:
+            changes_mod.record_run(context["db"], run_id, summary, started_at, log)
+        _notify(options, summary, context["db"])
         raise
     except BaseException:
         report_set.publish()
         raise
     report_set.publish()
+    _notify(options, result.summary, db)
     return result
+
+
+def _notify(options: RunOptions, summary: dict, db: Database | None) -> None:
+    """The run's webhook, when it needs a person, failed or changed something (notify.py)."""
+    url = options.notify_url or os.environ.get("RACEMAP_NOTIFY_URL")
+    secrets = [db.password] if db is not None and db.password else []
+    notify.notify(url, summary, Path(options.reports_dir).resolve(), secrets, options.log)
 
 
 def _run_locked(
@@ -260,15 +276,21 @@ def _run_locked(
         )
         validations.append(outcome)
 
+    with stages.stage("changes"), db.transaction() as conn:
+        changes = changes_mod.record_changes(conn, run_id, races, dry_run=options.dry_run)
+    log(changes_mod.describe(changes))
+
     with stages.stage("reports"):
         with db.transaction() as conn:
             counts = reports.mapping_counts(conn)
             coverage = reports.mapping_coverage(conn)
             attention = reports.attention_rows(conn)
+            freshness = status.freshness(conn)
             reports.write_csv(
                 out / "unmapped_races.csv", reports.UNMAPPED_COLUMNS, reports.unmapped_rows(conn)
             )
         reports.write_csv(out / "mapping_updates.csv", reports.UPDATE_COLUMNS, applied.rows)
+        reports.write_csv(out / "changes.csv", changes_mod.CHANGE_COLUMNS, changes["list"])
         failures = [f for v in validations for f in v.failed]
         attention_failures = [f for v in validations for f in v.attention]
         verdict = "failed" if failures else "attention" if attention or attention_failures else "ok"
@@ -276,6 +298,7 @@ def _run_locked(
             **_run_header(run_id, db, seasons, options, stopped_at=None),
             "verdict": verdict,
             "attention": attention,
+            "changes": changes,
             **counts,
             "updates": len(applied.rows),
             "updates_applied": applied.applied,
@@ -284,6 +307,7 @@ def _run_locked(
             **_validation_summary(validations),
             "coverage": coverage,
             "coverage_threshold": threshold,
+            "freshness": freshness,
             "openf1": load,
             "stage_seconds": stages.seconds,
         }
@@ -393,6 +417,7 @@ def format_summary(summary: dict) -> str:
     lines += [
         f"validations      {validations['passed']} passed, {validations['failed']} failed",
         f"OpenF1 requests  {summary['openf1']['requests']}",
+        f"changes          {changes_mod.describe(summary.get('changes'))}",
         f"verdict          {summary['verdict']}"
         + (f" ({len(summary['attention'])} races need attention)" if summary["attention"] else ""),
     ]

@@ -61,6 +61,31 @@ def verdict_line(summary: dict, attention: pd.DataFrame) -> str:
     return f"**Verdict: failed.** {summary.get('error') or 'see the validations below'}"
 
 
+def changes_since_last_run(reports_dir: Path) -> tuple[str, pd.DataFrame]:
+    """What changed since the previous run on this database (``summary.json``'s ``changes``,
+    one row each in ``changes.csv``), and the freshness of the raw data, for the report."""
+    from .changes import CHANGE_COLUMNS, describe
+
+    summary = run_summary(reports_dir)
+    changes = summary.get("changes")
+    line = describe(changes) if changes is not None else "changes not computed: the run stopped"
+    line = line[0].upper() + line[1:] + "."
+    fresh = summary.get("freshness") or {}
+    if fresh.get("in_season"):
+        states = sorted({e["status"] for e in fresh.get("endpoints", {}).values()})
+        line += (
+            f" Raw OpenF1 data, season {fresh['season']} running: {', '.join(states) or '-'}"
+            f" (warn after {fresh['warn_after_days']:g} days, error after"
+            f" {fresh['error_after_days']:g})."
+        )
+    elif fresh:
+        line += " Off-season: no freshness window applies to the raw OpenF1 data."
+    path = Path(reports_dir) / "changes.csv"
+    if not path.is_file():
+        return line, pd.DataFrame(columns=CHANGE_COLUMNS)
+    return line, pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
 def unmapped_by_reason(conn) -> pd.DataFrame:
     """Unmapped races per reason: how many, which seasons, a few of them."""
     columns = ["reason", "races", "first_season", "last_season", "examples"]

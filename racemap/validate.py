@@ -27,6 +27,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import RacemapError
 from .paths import PROJECT_DIR
 from .settings import DEFAULT_COVERAGE_THRESHOLD, RacesTable
 
@@ -57,6 +58,60 @@ class ValidationOutcome:
     def passed(self) -> bool:
         """Every expectation met."""
         return self.success and not self.attention
+
+
+def data_docs_runs() -> int:
+    """How many runs' validations the Data Docs keep: $RACEMAP_DATA_DOCS_RUNS (default 20)."""
+    value = os.environ.get("RACEMAP_DATA_DOCS_RUNS") or "20"
+    try:
+        runs = int(value)
+    except ValueError:
+        runs = 0
+    if runs < 1:
+        raise RacemapError(
+            f"RACEMAP_DATA_DOCS_RUNS must be a whole number of runs, 1 or more, not {value!r}"
+        )
+    return runs
+
+
+def _run_key(run_name: str) -> str:
+    """The run a validation belongs to: ``<run id>-raw`` and ``<run id>-mapping`` are one."""
+    for suffix in ("-raw", "-mapping"):
+        if run_name.endswith(suffix):
+            return run_name[: -len(suffix)]
+    return run_name
+
+
+def prune_validations(current_run_name: str, keep_runs: int | None = None) -> list[str]:
+    """Keep the validation results (and their rendered pages) of the newest ``keep_runs`` runs.
+
+    The context is this database's own (runtime.database_state), so this is this database's
+    history. GX keeps results as ``uncommitted/validations/<suite>/<run name>/<run time>/`` and
+    renders them under ``uncommitted/data_docs/local_site/validations/`` with the same path;
+    called before a checkpoint runs, so the index its UpdateDataDocsAction writes lists only what
+    is kept. Returns the runs removed.
+    """
+    keep_runs = keep_runs or data_docs_runs()
+    base = gx_root() / "gx" / "uncommitted"
+    stores = [base / "validations", base / "data_docs" / "local_site" / "validations"]
+    newest: dict[str, float] = {}
+    dirs: dict[str, list[Path]] = {}
+    for store in stores:
+        if not store.is_dir():
+            continue
+        for run_dir in store.glob("*/*"):
+            if not run_dir.is_dir():
+                continue
+            key = _run_key(run_dir.name)
+            newest[key] = max(newest.get(key, 0.0), run_dir.stat().st_mtime)
+            dirs.setdefault(key, []).append(run_dir)
+    current = _run_key(current_run_name)
+    others = sorted((k for k in newest if k != current), key=newest.get, reverse=True)
+    removed = others[keep_runs - 1 :]
+    for key in removed:
+        for run_dir in dirs[key]:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    return removed
 
 
 def gx_root() -> Path:
@@ -383,6 +438,7 @@ def run_checkpoint(
             result_format={"result_format": "SUMMARY"},
         )
     )
+    prune_validations(run_name)  # a bounded history: the last RACEMAP_DATA_DOCS_RUNS runs
     result = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
     publish_docs(context, reports_dir, rebuild=False)
     evaluated = sum(len(r.results) for r in result.run_results.values())

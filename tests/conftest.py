@@ -68,6 +68,7 @@ def _isolated_tool_dirs(tmp_path_factory):
             "OPENF1_USERNAME",
             "OPENF1_PASSWORD",
             "OPENF1_RETRY_SECONDS",
+            "RACEMAP_NOTIFY_URL",
         )
     }
     os.environ["DBT_TARGET_PATH"] = str(base / "dbt-target")
@@ -75,6 +76,7 @@ def _isolated_tool_dirs(tmp_path_factory):
     os.environ["RACEMAP_GX_ROOT"] = str(base / "gx-root")
     os.environ["RACEMAP_STATE_DIR"] = str(base / "state")  # per-database dbt target, logs, GX
     os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("RACEMAP_NOTIFY_URL", None)  # a developer's webhook never hears the tests
     for name in ("OPENF1_URL", "OPENF1_USERNAME", "OPENF1_PASSWORD", "OPENF1_RETRY_SECONDS"):
         os.environ.pop(name, None)  # a developer's OpenF1 account never reaches the tests
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

@@ -67,7 +67,7 @@ def everything(db) -> dict:
 
 
 def test_an_empty_database_upgrades_to_the_head_revision(fresh_db):
-    assert migrations.upgrade(fresh_db) == migrations.head() == "0003_raw_provenance"
+    assert migrations.upgrade(fresh_db) == migrations.head() == "0004_monitoring"
     with fresh_db.transaction() as conn:
         assert migrations.current(conn) == migrations.head()
     tables = columns(fresh_db)

@@ -2,8 +2,10 @@
 
 The tables: ``raw.openf1_meetings``, ``raw.openf1_sessions``, ``raw.openf1_session_results``,
 ``raw.openf1_starting_grid``, ``raw.openf1_loads``, ``raw.openf1_rejects``,
-``racemap.mapping_runs`` and ``racemap.mapping_history``. The application's races table is not
-ours: its two key columns stay the one-time ``racemap migrate`` (dbt's ``migrate`` macro).
+``racemap.mapping_runs``, ``racemap.mapping_history`` and, for monitoring, ``racemap.runs``,
+``racemap.run_race_states``, ``racemap.run_openf1_states`` and ``racemap.run_changes``. The
+application's races table is not ours: its two key columns stay the one-time ``racemap
+migrate`` (dbt's ``migrate`` macro).
 
 :func:`upgrade` runs alembic programmatically: an ``alembic.config.Config`` built here (no
 alembic.ini), the scripts found in this package, the version table in racemap's own schema

@@ -1,0 +1,210 @@
+"""``racemap status``: the state of a database's mapping from the database alone, in a second.
+
+No fetch, no build, no dbt or Great Expectations: it reads what runs recorded. The last run
+(``racemap.runs``: id, when, verdict), the races needing attention now (the view
+``racemap.races_needing_attention``), the last run's changes (``racemap.run_changes``) and the
+freshness of the raw OpenF1 data (``raw.openf1_loads``). Exit codes as ``racemap run``: 0 ok, 3
+attention (a race needs a person, or the raw data is stale while a season runs), 1 failed (the
+last run failed, no run is recorded yet, or the database cannot be reached).
+
+**Freshness.** OpenF1 republishes its schedule while a season runs, so the raw data should be
+fetched at least weekly then: it is ``warn`` after ``RACEMAP_FRESHNESS_WARN_DAYS`` (3) days
+and ``error`` after ``RACEMAP_FRESHNESS_ERROR_DAYS`` (8) since the last successful live fetch of
+an endpoint. A season runs from the first to the day after the last session of this year's
+loaded sessions; outside it (the off-season, or this year's season not loaded) no window
+applies (``off_season``). The same windows are dbt source freshness on ``raw.openf1_meetings``
+and ``raw.openf1_sessions`` (``models/staging/openf1/_openf1__sources.yml``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+from .changes import changes_of, describe, summarise
+from .db import query_dicts
+from .reports import attention_line, attention_rows
+
+EXIT_CODES = {"ok": 0, "attention": 3, "failed": 1}
+
+
+def windows() -> tuple[float, float]:
+    """(warn, error) in days, from the environment."""
+    from .errors import UsageError
+
+    try:
+        warn = float(os.environ.get("RACEMAP_FRESHNESS_WARN_DAYS") or 3)
+        error = float(os.environ.get("RACEMAP_FRESHNESS_ERROR_DAYS") or 8)
+    except ValueError:
+        raise UsageError("RACEMAP_FRESHNESS_WARN_DAYS / _ERROR_DAYS must be numbers") from None
+    return warn, error
+
+
+def _exists(conn, relation: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass(%s)", (relation,))
+        return cur.fetchone()[0] is not None
+
+
+def freshness(conn, now: datetime | None = None) -> dict:
+    """Per endpoint: the last successful fetch (live or snapshot), its age and its status."""
+    now = now or datetime.now(UTC)
+    warn, error = windows()
+    if not _exists(conn, "raw.openf1_loads"):
+        return {
+            "in_season": False,
+            "warn_after_days": warn,
+            "error_after_days": error,
+            "endpoints": {},
+        }
+    season = query_dicts(
+        conn,
+        "select min(date_start) as first, max(coalesce(date_end, date_start)) as last"
+        " from raw.openf1_sessions where removed_at is null and year = %s",
+        (now.year,),
+    )[0]
+    in_season = bool(
+        season["first"] and season["first"] <= now and now <= season["last"] + _days(1)
+    )
+    rows = query_dicts(
+        conn,
+        "select endpoint,"
+        " max(finished_at) filter (where status = 'ok' and url not like 'snapshot:%%')"
+        "   as last_live,"
+        " max(finished_at) filter (where status = 'ok') as last_ok,"
+        " max(finished_at) filter (where status = 'failed') as last_failed"
+        " from raw.openf1_loads group by endpoint order by endpoint",
+    )
+    endpoints = {}
+    for row in rows:
+        live = row["last_live"]
+        age = (now - live).total_seconds() / 86400 if live else None
+        if not in_season:
+            state = "off_season"
+        elif age is None or age > error:
+            state = "error"
+        elif age > warn:
+            state = "warn"
+        else:
+            state = "fresh"
+        endpoints[row["endpoint"]] = {
+            "last_live_fetch": _iso(live),
+            "last_fetch": _iso(row["last_ok"]),
+            "last_failed_fetch": _iso(row["last_failed"]),
+            "age_days": None if age is None else round(age, 2),
+            "status": state,
+        }
+    return {
+        "in_season": in_season,
+        "season": now.year if in_season else None,
+        "warn_after_days": warn,
+        "error_after_days": error,
+        "endpoints": endpoints,
+    }
+
+
+def _days(n: float):
+    from datetime import timedelta
+
+    return timedelta(days=n)
+
+
+def _iso(value):
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
+
+
+def collect(conn) -> dict:
+    """Everything ``racemap status`` says, as a dict (``--json`` prints it)."""
+    if not _exists(conn, "racemap.runs"):
+        return {"last_run": None, "attention": [], "changes": None, "freshness": freshness(conn)}
+    runs = query_dicts(
+        conn,
+        "select run_id, started_at, finished_at, verdict, stopped_at, error, dry_run, seasons,"
+        " attention_count, changes_count, previous_run_id"
+        " from racemap.runs order by finished_at desc limit 1",
+    )
+    last = {k: _iso(v) for k, v in runs[0].items()} if runs else None
+    attention = attention_rows(conn) if _exists(conn, "racemap.races_needing_attention") else []
+    changes = None
+    if last and last["changes_count"] is not None:
+        changes = summarise(changes_of(conn, last["run_id"]), last["previous_run_id"])
+    return {
+        "last_run": last,
+        "attention": attention,
+        "changes": changes,
+        "freshness": freshness(conn),
+    }
+
+
+def verdict(state: dict) -> str:
+    last = state["last_run"]
+    if last is None or last["verdict"] == "failed":
+        return "failed"
+    stale = any(e["status"] == "error" for e in state["freshness"]["endpoints"].values())
+    return "attention" if state["attention"] or stale else "ok"
+
+
+def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
+    """(stdout lines, stderr lines) of the text output."""
+    out, err = [], []
+    last = state["last_run"]
+    if last is None:
+        err.append(f"no racemap run recorded on {db_display} yet: run `racemap run`")
+        return out, err
+    out.append(
+        f"last run  {last['run_id']}, finished {last['finished_at']}: {last['verdict']}"
+        + (" (dry run)" if last["dry_run"] else "")
+    )
+    if last["verdict"] == "failed":
+        err.append(f"failed at {last['stopped_at'] or '?'}: {last['error'] or 'see summary.json'}")
+    changes = state["changes"]
+    out.append("changes   " + describe(changes) if changes else "changes   not recorded")
+    for c in (changes or {}).get("list", [])[:20]:
+        out.append(
+            f"  {c['kind']}: race {c['race_id'] or '-'}, meeting {c['meeting_key'] or '-'}"
+            + (f", session {c['session_key']}" if c["session_key"] else "")
+            + f": {c['before'] or '-'} -> {c['after'] or '-'}"
+        )
+    if changes and changes["total"] > 20:
+        out.append(f"  and {changes['total'] - 20} more (racemap.run_changes)")
+    fresh = state["freshness"]
+    out.append(
+        "freshness "
+        + (
+            f"season {fresh['season']} running: warn after {fresh['warn_after_days']:g} days, "
+            f"error after {fresh['error_after_days']:g}"
+            if fresh["in_season"]
+            else "off-season: no window applies"
+        )
+    )
+    for endpoint, e in fresh["endpoints"].items():
+        age = "never live" if e["age_days"] is None else f"{e['age_days']:.1f} days ago"
+        out.append(f"  {endpoint:<16}{e['last_live_fetch'] or '-'} ({age}) {e['status']}")
+        if e["status"] == "error":
+            err.append(
+                f"attention: raw {endpoint} last fetched live {age}, in season: run racemap run"
+            )
+    for row in state["attention"]:
+        err.append("attention: " + attention_line(row))
+    return out, err
+
+
+def main(database_url: str | None, as_json: bool) -> int:
+    import sys
+
+    from .db import resolve_database
+
+    db = resolve_database(database_url)
+    with db.transaction() as conn:
+        state = collect(conn)
+    result = verdict(state)
+    if as_json:
+        print(json.dumps({"verdict": result, "database": db.display, **state}, default=str))
+    else:
+        out, err = lines(state, db.display)
+        for line in out:
+            print(line)
+        for line in err:
+            print(line, file=sys.stderr)
+    return EXIT_CODES[result]

@@ -36,6 +36,21 @@ if not attention.empty:
     display(report_data.table(attention))
 
 # %% [markdown]
+# ## Since the last run
+#
+# What changed since the previous run on this database (`changes.csv`, kept in
+# `racemap.run_changes`): races newly mapped or unmapped, newly needing attention or no longer, keys
+# set, changed or cleared, races added to or removed from the races table; OpenF1 meetings and
+# sessions added, removed, called off or rescheduled (`before` and `after`). Then the freshness of
+# the raw OpenF1 data.
+
+# %%
+since_line, since = report_data.changes_since_last_run(reports_dir)
+display(Markdown(since_line))
+if not since.empty:
+    display(report_data.table(since))
+
+# %% [markdown]
 # ## Coverage by season
 #
 # Of the races OpenF1 should know (the season's OpenF1 data was loaded; the race is in the past or

@@ -14,12 +14,11 @@ https://github.com/br-g/openf1/pull/252), keeping the rows whose meeting is of t
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 from psycopg2.extras import Json, execute_values
@@ -27,60 +26,25 @@ from psycopg2.extras import Json, execute_values
 from . import migrations, records
 from .db import Database
 from .errors import RacemapError
-from .openf1 import ENDPOINTS, FetchResult, OpenF1Client, build_query, read_snapshot
+from .openf1 import FetchResult, OpenF1Client, build_query
+from .openf1_snapshot import read_snapshot
+from .settling import (
+    SCHEDULE_ENDPOINTS,
+    SNAPSHOT_URL_PREFIX,
+    meeting_key_range,
+    season_is_settled,
+    settle_days_from_env,
+    weekend_is_settled,
+)
 
-FIRST_SEASON = 2023
-SNAPSHOT_URL_PREFIX = "snapshot:"
-SCHEDULE_ENDPOINTS = ENDPOINTS  # meetings, sessions: ?year=
 WEEKEND_ENDPOINTS = ("session_result", "starting_grid")  # ?meeting_key>=&meeting_key<=
 ALL_ENDPOINTS = SCHEDULE_ENDPOINTS + WEEKEND_ENDPOINTS
-DEFAULT_SETTLE_DAYS = 14.0
 
 
 def ensure_raw_tables(conn) -> None:
     """racemap's tables at the newest migration (:func:`racemap.migrations.upgrade`): ``conn``
     is a psycopg2 connection or a Database; the upgrade commits on a connection of its own."""
     migrations.upgrade(conn)
-
-
-def settle_days_from_env() -> float:
-    """``OPENF1_SETTLE_DAYS``: how long after a season's last session its results are fetched
-    again for corrections (default 14)."""
-    text = os.environ.get("OPENF1_SETTLE_DAYS", "").strip()
-    if not text:
-        return DEFAULT_SETTLE_DAYS
-    try:
-        days = float(text)
-    except ValueError:
-        days = math.nan
-    if not math.isfinite(days) or days < 0:
-        raise RacemapError(f"OPENF1_SETTLE_DAYS={text!r}: give a number of days, e.g. 14")
-    return days
-
-
-def parse_seasons(text: str | None, today: datetime | None = None) -> list[int]:
-    """``"2023-2025"``, ``"2024"`` or ``"2023,2025"``; default every season 2023..this year."""
-    this_year = (today or datetime.now(UTC)).year
-    if not text:
-        return list(range(FIRST_SEASON, this_year + 1))
-    seasons: set[int] = set()
-    try:
-        for part in str(text).split(","):
-            part = part.strip()
-            if "-" in part:
-                low, high = (int(p) for p in part.split("-", 1))
-                if low > high:
-                    raise ValueError
-                seasons.update(range(low, high + 1))
-            else:
-                seasons.add(int(part))
-    except ValueError:
-        raise RacemapError(
-            f"--seasons {text!r}: give a year, a range like 2023-2025, or a list"
-        ) from None
-    if min(seasons) < 1950 or max(seasons) > this_year + 1:
-        raise RacemapError(f"--seasons {text!r}: seasons must lie between 1950 and {this_year + 1}")
-    return sorted(seasons)
 
 
 @dataclass
@@ -293,99 +257,6 @@ def _record_failure(db: Database, run_id, endpoint, season, url, requests, error
             " error, started_at) values (%s, %s, %s, %s, 'failed', %s, %s, %s)",
             (run_id, endpoint, season, url, requests, error[:2000], started_at),
         )
-
-
-def season_is_settled(conn, season: int, today: datetime | None = None) -> bool:
-    """True when ``season`` need not be fetched again: it is over and was loaded after it ended.
-
-    Over: a season before this year whose last loaded session has ended. Loaded after it ended:
-    the latest fetch of each endpoint succeeded with rows and started in a later year. That
-    matters because legacy OpenF1 lists only sessions that have happened: a season loaded while
-    it was running looks over (its last *known* session has ended) yet lacks its last races.
-    A latest fetch that failed (a killed load) makes the season due again, so the next run
-    completes it. Snapshot loads (``--offline``) do not count: the bundled snapshot is legacy
-    and ends in November 2025. The current season, and any later one, is always fetched.
-    """
-    today = today or datetime.now(UTC)
-    if season >= today.year:
-        return False
-    with conn.cursor() as cur:
-        cur.execute(
-            "select count(*) from ("
-            "  select distinct on (endpoint) endpoint, status, rows_loaded, started_at"
-            "  from raw.openf1_loads"
-            "  where season = %s and url not like %s and endpoint = any(%s)"
-            "  order by endpoint, load_id desc"
-            ") latest where status = 'ok' and rows_loaded > 0 and started_at >= %s",
-            (
-                season,
-                f"{SNAPSHOT_URL_PREFIX}%",
-                list(SCHEDULE_ENDPOINTS),
-                datetime(season + 1, 1, 1, tzinfo=UTC),
-            ),
-        )
-        if cur.fetchone()[0] < len(SCHEDULE_ENDPOINTS):
-            return False
-        cur.execute(
-            "select coalesce(max(coalesce(date_end, date_start)) < %s, false)"
-            " from raw.openf1_sessions where year = %s and removed_at is null",
-            (today, season),
-        )
-        return bool(cur.fetchone()[0])
-
-
-def weekend_is_settled(
-    conn,
-    endpoint: str,
-    season: int,
-    today: datetime | None = None,
-    settle_days: float = DEFAULT_SETTLE_DAYS,
-) -> bool:
-    """True when ``endpoint`` (session_result or starting_grid) of ``season`` need not be fetched
-    again: results are corrected after the race (penalties, appeals), so they are fetched on
-    every run until ``settle_days`` after the season's last session, then once more, then left.
-
-    Settled: the season's schedule is settled (:func:`season_is_settled`) and the latest live
-    fetch of ``endpoint`` for the season succeeded with rows and started ``settle_days`` or more
-    after the end of the season's last session. Snapshot loads do not count.
-    """
-    if not season_is_settled(conn, season, today):
-        return False
-    with conn.cursor() as cur:
-        cur.execute(
-            "select max(coalesce(date_end, date_start)) from raw.openf1_sessions"
-            " where year = %s and removed_at is null",
-            (season,),
-        )
-        last_end = cur.fetchone()[0]
-        if last_end is None:
-            return False
-        cur.execute(
-            "select status = 'ok' and rows_loaded > 0 and started_at >= %s"
-            " from raw.openf1_loads where season = %s and endpoint = %s and url not like %s"
-            " order by load_id desc limit 1",
-            (
-                last_end + timedelta(days=settle_days),
-                season,
-                endpoint,
-                f"{SNAPSHOT_URL_PREFIX}%",
-            ),
-        )
-        row = cur.fetchone()
-        return bool(row and row[0])
-
-
-def meeting_key_range(conn, season: int) -> dict | None:
-    """OpenF1 filters for the season's meetings, ``{"meeting_key>=": lo, "meeting_key<=": hi}``,
-    from the loaded meetings; None when none is loaded."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "select min(meeting_key), max(meeting_key) from raw.openf1_meetings"
-            " where year = %s and removed_at is null",
-            (season,),
-        )
-        low, high = cur.fetchone()
-    return None if low is None else {"meeting_key>=": low, "meeting_key<=": high}
 
 
 AUDIT_COLUMNS = (

@@ -12,26 +12,28 @@ With ``OPENF1_USERNAME`` / ``OPENF1_PASSWORD`` set, every request carries an OAu
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import re
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from email.utils import parsedate_to_datetime
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from .errors import RacemapError
-from .paths import SNAPSHOT_DIR
+from .openf1_auth import OpenF1Token, credentials_from_env, redact, token_url_for
+from .openf1_http import (
+    RETRY_STATUSES,
+    RateLimiter,
+    RetryableResponse,
+    detail_of,
+    parse_retry_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,6 @@ ENDPOINTS = ("meetings", "sessions")  # what the loader fetches per season (``?y
 # in https://github.com/br-g/openf1/blob/main/src/openf1/services/query_api/app.py
 DEFAULT_RATE_LIMIT = (30, 10.0)
 DEFAULT_RETRY_SECONDS = 120.0
-RETRY_STATUSES = {429, 500, 502, 503, 504}
 # Worth asking again: timeouts, refused or reset connections, a server that hung up mid-answer.
 # Not every httpx.TransportError: an unsupported scheme or a bad proxy will not heal by waiting.
 RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -50,66 +51,6 @@ RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocol
 # https://github.com/br-g/openf1/issues/234, https://github.com/br-g/openf1/issues/257
 LIVE_SESSION_DETAIL = "session in progress"
 OFFLINE_HINT = "run with --offline (bundled snapshot)"
-
-
-class RetryableResponse(Exception):
-    """An answer worth asking again for: throttling, a server error, or a body that is not JSON."""
-
-    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.status = status
-
-
-class RateLimiter:
-    """At most ``max_requests`` in any ``period`` seconds (a sliding window).
-
-    Written here because it is a dozen lines and the loader makes a handful of synchronous
-    requests; the libraries on PyPI are async-first or bring a storage backend.
-    """
-
-    def __init__(
-        self, max_requests: int = 30, period: float = 10.0, clock=time.monotonic, sleep=time.sleep
-    ):
-        if max_requests < 1 or period <= 0:
-            raise ValueError("rate limit needs max_requests >= 1 and period > 0")
-        self.max_requests, self.period = max_requests, period
-        self._clock, self._sleep = clock, sleep
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-        self.waited = 0.0
-
-    def acquire(self) -> None:
-        """Wait until one more request fits in the window, then count it.
-
-        One sleep at most per call, until the oldest request leaves the window: a fake ``sleep``
-        (tests) cannot spin this forever.
-        """
-        with self._lock:
-            now = self._clock()
-            while self._sent and now - self._sent[0] >= self.period:
-                self._sent.popleft()
-            if len(self._sent) >= self.max_requests:
-                free_at = self._sent.popleft() + self.period
-                pause = free_at - now
-                self.waited += pause
-                self._sleep(pause)
-                now = max(self._clock(), free_at)
-            self._sent.append(now)
-
-
-def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now())
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 # -- configuration from the environment ---------------------------------------------------------
@@ -145,135 +86,6 @@ def retry_seconds_from_env() -> float:
             f"OPENF1_RETRY_SECONDS={text!r}: give a positive number of seconds, e.g. 120"
         )
     return seconds
-
-
-def credentials_from_env() -> tuple[str, str] | None:
-    """(username, password) from ``OPENF1_USERNAME`` / ``OPENF1_PASSWORD``; None when unset."""
-    username = os.environ.get("OPENF1_USERNAME", "")
-    password = os.environ.get("OPENF1_PASSWORD", "")
-    if not username and not password:
-        return None
-    if not (username and password):
-        missing = "OPENF1_PASSWORD" if username else "OPENF1_USERNAME"
-        raise RacemapError(
-            f"{missing} is empty or unset: set both OPENF1_USERNAME and OPENF1_PASSWORD, "
-            "or neither for anonymous access"
-        )
-    return username, password
-
-
-def token_url_for(base_url: str) -> str:
-    """OpenF1's token endpoint is at the host root, beside ``/v1``: ``https://api.openf1.org/token``
-    (https://openf1.org/auth.html). A base URL under a prefix keeps the prefix."""
-    url = httpx.URL(base_url)
-    path = url.path.rstrip("/").removesuffix("/v1")
-    return str(url.copy_with(path=f"{path}/token", query=None, username=None, password=None))
-
-
-# -- OAuth2 ---------------------------------------------------------------------------------------
-class OpenF1Token(httpx.Auth):
-    """OAuth2 password grant for OpenF1, as an httpx auth flow.
-
-    ``POST <host>/token`` with form fields ``username`` and ``password`` answers
-    ``{"access_token": ..., "expires_in": "3600", "token_type": "bearer"}`` (``expires_in`` is a
-    string in https://openf1.org/auth.html); requests then carry ``Authorization: Bearer <token>``.
-    The token is fetched before the first request, renewed ``margin`` seconds before it expires,
-    and renewed once more when OpenF1 answers 401 to a request that carried it.
-
-    Neither the password nor the token is in ``repr``, a log line or an exception message. One
-    client is used by one thread at a time (the loader's case); two threads renewing at once would
-    merely fetch two tokens.
-    """
-
-    requires_response_body = True  # the token is in the body; 401 details are read too
-
-    def __init__(
-        self,
-        username: str,
-        password: str,
-        token_url: str,
-        clock: Callable[[], float] = time.monotonic,
-        margin: float = 60.0,
-    ):
-        self.token_url = token_url
-        self._form = {"username": username, "password": password}
-        self._clock = clock
-        self.margin = margin
-        self._token: str | None = None
-        self._renew_at = 0.0
-        self.tokens_fetched = 0
-
-    def __repr__(self) -> str:
-        return f"OpenF1Token(token_url={self.token_url!r}, tokens_fetched={self.tokens_fetched})"
-
-    def secrets(self) -> list[str]:
-        """What must never be shown: the password and the current token."""
-        return [s for s in (self._form["password"], self._token) if s]
-
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
-        if self._token is None or self._clock() >= self._renew_at:
-            yield from self._renew()
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        response = yield request
-        if response.status_code == 401:  # revoked or expired early: one new token, one retry
-            yield from self._renew()
-            request.headers["Authorization"] = f"Bearer {self._token}"
-            yield request
-
-    def _renew(self) -> Iterator[httpx.Request]:
-        response = yield httpx.Request(
-            "POST",
-            self.token_url,
-            data=self._form,
-            headers={"accept": "application/json", "user-agent": "racemap"},
-        )
-        self._token = None
-        token, expires_in = self._read(response)
-        self._token = token
-        self.tokens_fetched += 1
-        self._renew_at = self._clock() + expires_in - min(self.margin, expires_in / 2)
-
-    def _read(self, response: httpx.Response) -> tuple[str, float]:
-        """(token, seconds it lasts) of the token endpoint's answer, or the one line why not."""
-        status = response.status_code
-        detail = redact(_detail(response)[:200], self.secrets())
-        if status in RETRY_STATUSES:
-            raise RetryableResponse(
-                f"HTTP {status} from the token endpoint",
-                parse_retry_after(response.headers.get("retry-after")),
-                status,
-            )
-        if status in (400, 401, 403, 422):
-            raise RacemapError(
-                "OpenF1 refused the credentials in OPENF1_USERNAME/OPENF1_PASSWORD: "
-                f"HTTP {status}" + (f" {detail}" if detail else "") + "; check them, or unset "
-                "both for anonymous access"
-            )
-        if status != 200:
-            raise RacemapError(
-                f"OpenF1's token endpoint {self.token_url} answered HTTP {status}: "
-                "unset OPENF1_USERNAME/OPENF1_PASSWORD for an OpenF1 without authentication"
-            )
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise RetryableResponse("HTTP 200 from the token endpoint without an access_token")
-        try:
-            expires_in = float(body.get("expires_in"))
-        except (TypeError, ValueError):
-            expires_in = 3600.0  # "Tokens expire after 1 hour" (https://openf1.org/auth.html)
-        return token, max(expires_in, 1.0)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (raw or URL-encoded) replaced by ``***``."""
-    for secret in secrets:
-        for form in {secret, quote(secret, safe=""), quote(secret, safe="").replace("%20", "+")}:
-            text = text.replace(form, "***")
-    return text
 
 
 # -- query strings ---------------------------------------------------------------------------------
@@ -607,15 +419,6 @@ class OpenF1Client:
         return self._request(what, f"/{endpoint}", build_query(params))[1]
 
 
-def _detail(response: httpx.Response) -> str:
-    """The ``detail`` of a FastAPI error body, or ''."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    return str(body.get("detail", "")) if isinstance(body, dict) else ""
-
-
 def _sent_a_token(response: httpx.Response) -> bool:
     return response.request.headers.get("authorization", "").lower().startswith("bearer ")
 
@@ -633,11 +436,11 @@ def interpret(response: httpx.Response) -> tuple[int, list]:
             f"HTTP {status}", parse_retry_after(response.headers.get("retry-after")), status
         )
     if status == 404:
-        if "no results" in _detail(response).lower():
+        if "no results" in detail_of(response).lower():
             return status, []
         raise RacemapError(f"OpenF1 answered 404 for {path}: is the OpenF1 URL right?")
     if status != 200:
-        detail = _detail(response)[:200]
+        detail = detail_of(response)[:200]
         if LIVE_SESSION_DETAIL in detail.lower():
             if _sent_a_token(response):
                 raise RetryableResponse(
@@ -665,53 +468,3 @@ def interpret(response: httpx.Response) -> tuple[int, list]:
     if not isinstance(body, list):
         raise RetryableResponse(f"HTTP 200 whose body is a JSON {type(body).__name__}, not a list")
     return status, body
-
-
-def _read_json(path: Path) -> list:
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RacemapError(f"cannot read the OpenF1 snapshot {path}: {exc}") from None
-    return records if isinstance(records, list) else [records]
-
-
-def snapshot_seasons(snapshot_dir: Path = SNAPSHOT_DIR) -> Callable[[dict], int | None]:
-    """The season of a ``session_result`` / ``starting_grid`` record, which has no ``year``: its
-    meeting's year in the snapshot's meetings.json (through sessions.json when the record names
-    its session only); None when the snapshot does not know it."""
-    years = {
-        m.get("meeting_key"): m.get("year")
-        for m in _read_json(Path(snapshot_dir) / "meetings.json")
-        if isinstance(m, dict)
-    }
-    meeting_of = {
-        s.get("session_key"): s.get("meeting_key")
-        for s in _read_json(Path(snapshot_dir) / "sessions.json")
-        if isinstance(s, dict)
-    }
-
-    def season_of(record: dict) -> int | None:
-        meeting = record.get("meeting_key")
-        return years.get(
-            meeting if meeting is not None else meeting_of.get(record.get("session_key"))
-        )
-
-    return season_of
-
-
-def read_snapshot(endpoint: str, season: int, snapshot_dir: Path = SNAPSHOT_DIR) -> FetchResult:
-    """The bundled snapshot's records of one season (the file holds every season).
-
-    Meetings and sessions carry their ``year``; the race-weekend endpoints are assigned to
-    seasons through the snapshot's own meetings (:func:`snapshot_seasons`).
-    """
-    path = Path(snapshot_dir) / f"{endpoint}.json"
-    records = _read_json(path)
-    if endpoint in ENDPOINTS:
-        season_records = [r for r in records if isinstance(r, dict) and r.get("year") == season]
-    else:
-        season_of = snapshot_seasons(snapshot_dir)
-        season_records = [r for r in records if isinstance(r, dict) and season_of(r) == season]
-    return FetchResult(
-        endpoint, season, f"snapshot:{path.name}?year={season}", 200, season_records, 0
-    )

@@ -23,10 +23,17 @@ from . import dbt, notify, reports, runtime, status
 from .db import Database, parse_database_url, relation_exists, resolve_database
 from .demo import create_demo_tables
 from .errors import RacemapError
-from .loader import ensure_raw_tables, load_openf1, parse_seasons
+from .loader import ensure_raw_tables, load_openf1
 from .notebooks import execute
 from .paths import DEFAULT_REPORTS_DIR
-from .settings import RacesTable, coverage_threshold, known_vars, temporary_environ, validate_vars
+from .settings import (
+    RacesTable,
+    coverage_threshold,
+    known_vars,
+    parse_seasons,
+    temporary_environ,
+    validate_vars,
+)
 from .validate import run_checkpoint
 
 EXIT_CODES = {"ok": 0, "attention": 3, "failed": 1}

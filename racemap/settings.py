@@ -7,6 +7,7 @@ import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 
 from psycopg2 import sql
@@ -26,6 +27,7 @@ DEFAULT_VARS = {
 
 
 DEFAULT_COVERAGE_THRESHOLD = 1.0
+FIRST_SEASON = 2023  # the first season OpenF1 covers (https://openf1.org)
 # Vars naming a relation or column that must be given; the other names may be empty (none).
 REQUIRED_NAMES = {
     "races_schema",
@@ -150,3 +152,28 @@ def temporary_environ(**values: str | None):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def parse_seasons(text: str | None, today: datetime | None = None) -> list[int]:
+    """``"2023-2025"``, ``"2024"`` or ``"2023,2025"``; default every season 2023..this year."""
+    this_year = (today or datetime.now(UTC)).year
+    if not text:
+        return list(range(FIRST_SEASON, this_year + 1))
+    seasons: set[int] = set()
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part:
+                low, high = (int(p) for p in part.split("-", 1))
+                if low > high:
+                    raise ValueError
+                seasons.update(range(low, high + 1))
+            else:
+                seasons.add(int(part))
+    except ValueError:
+        raise UsageError(
+            f"--seasons {text!r}: give a year, a range like 2023-2025, or a list"
+        ) from None
+    if min(seasons) < 1950 or max(seasons) > this_year + 1:
+        raise UsageError(f"--seasons {text!r}: seasons must lie between 1950 and {this_year + 1}")
+    return sorted(seasons)

@@ -38,8 +38,9 @@ from test_openf1_client import (
 from racemap import records as record_models
 from racemap.errors import RacemapError
 from racemap.loader import _progress, load_openf1
-from racemap.openf1 import OpenF1Client, build_query, read_snapshot
+from racemap.openf1 import OpenF1Client, build_query
 from racemap.openf1_server import serve
+from racemap.openf1_snapshot import read_snapshot
 from racemap.paths import SNAPSHOT_DIR
 from racemap.pipeline import _load_counts
 

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from racemap.errors import RacemapError
-from racemap.openf1 import OpenF1Client, build_query, token_url_for
+from racemap.openf1 import OpenF1Client, build_query
+from racemap.openf1_auth import token_url_for
 from racemap.openf1_server import serve
 
 EMPTY_DIR = Path(__file__).parent / "fixtures" / "openf1" / "no_records"  # serves nothing

@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = lookup.add_mutually_exclusive_group(required=True)
     which.add_argument("--race-id")
     which.add_argument("--meeting-key", type=int)
+    add_session_argument(lookup)
 
     restore = sub.add_parser("restore", help="put back the mapping as before the last apply")
     _common(restore)
@@ -117,6 +118,8 @@ def cmd_lookup(args) -> int:
     from .lookup import race_for_meeting, race_keys
     from .settings import RacesTable, parse_vars
 
+    if args.session is not None:
+        return lookup_session(args)
     db = _db(args)
     races = RacesTable.from_vars(parse_vars(args.var))
     with db.transaction() as conn:
@@ -129,6 +132,37 @@ def cmd_lookup(args) -> int:
         else:
             race_id = race_for_meeting(conn, args.meeting_key, races)
             print(f"meeting {args.meeting_key}: race_id {race_id}")
+    return 0
+
+
+def add_session_argument(lookup: argparse.ArgumentParser) -> None:
+    from .lookup import SESSION_KINDS
+
+    lookup.add_argument(
+        "--session",
+        choices=SESSION_KINDS,
+        metavar="KIND",
+        help=f"with --race-id: which session of the weekend ({', '.join(SESSION_KINDS)}; "
+        "default race)",
+    )
+
+
+def lookup_session(args) -> int:
+    """``racemap lookup --race-id ID --session KIND``: one session of the race's weekend."""
+    from .lookup import race_session_key
+    from .settings import RacesTable, parse_vars
+
+    if args.race_id is None:
+        print("racemap lookup: --session goes with --race-id", file=sys.stderr)
+        return 2
+    db = _db(args)
+    races = RacesTable.from_vars(parse_vars(args.var))
+    with db.transaction() as conn:
+        found = race_session_key(conn, args.race_id, args.session, races)
+    print(
+        f"race {found.race_id}: meeting_key {found.meeting_key}, "
+        f"session_key {found.session_key} ({found.kind})"
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ from .errors import RacemapError
 from .loader import ensure_raw_tables, parse_seasons
 from .notebooks import execute
 from .paths import DEFAULT_REPORTS_DIR
+from .results import prepare_results
 from .settings import DEFAULT_VARS, RacesTable, temporary_environ
 from .validate import coverage_threshold, run_checkpoint
 
@@ -121,6 +122,7 @@ def run(options: RunOptions) -> RunResult:
     log(f"database: {db.display}")
     with stages.stage("migrate"):
         prepare_races(db, races, options.variables, log)
+        prepare_results(db, options.variables, log)
         dbt.migrate(options.variables)
 
     with stages.stage("load"), temporary_environ(OPENF1_URL=options.openf1_url):

@@ -1,7 +1,8 @@
 """The whole race weekend: every session of a mapped race by kind (mart race_openf1_sessions)
-and lookups by kind on the command line, in Python and in SQL. Real rows of the bundled
-snapshot: Baku 2023 (race 1101, meeting 1207) had a "Sprint Shootout", Shanghai 2024 (race 1125,
-meeting 1233) a "Sprint Qualifying", Bahrain 2023 (race 1098) no sprint at all."""
+and lookups by kind on the command line, in Python and in SQL; the application's results (the
+demo's Ergast results) and what a run says without them. Real rows of the bundled data: Baku
+2023 (race 1101, meeting 1207) had a "Sprint Shootout", Shanghai 2024 (race 1125, meeting 1233)
+a "Sprint Qualifying", Bahrain 2023 (race 1098) no sprint at all."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from conftest import query
 
 from racemap.errors import RacemapError
 from racemap.lookup import NotMapped, race_session_key, session_key_for_race
+from racemap.results import prepare_results
 
 
 def weekend(db, race_id):
@@ -144,3 +146,34 @@ def test_lookup_command_by_kind(mapped_demo, args, code, expected):
     last = (done.stdout if code == 0 else done.stderr).strip().splitlines()[-1]
     assert expected in last
     assert "Traceback" not in done.stderr
+
+
+def test_demo_holds_the_ergast_results_and_drivers(demo_db):
+    assert query(demo_db, "select count(*) from public.results") == [(27480,)]
+    assert query(demo_db, "select count(*) from public.drivers") == [(879,)]
+    # Monaco 2023: Magnussen (car 20) retired after 70 of 78 laps, not classified (\\N).
+    assert query(
+        demo_db,
+        "select d.driver_ref, r.position, r.position_text, r.position_order from public.results r"
+        " join public.drivers d on d.id = r.driver_id where r.race_id = '1104' and r.number = 20",
+    ) == [("kevin_magnussen", None, "R", 19)]
+    assert prepare_results(demo_db, {}, log=lambda *_: None) is None
+
+
+def test_without_a_results_table_the_check_is_skipped_and_said_once(demo_db):
+    lines = []
+    query(demo_db, "drop table public.results")
+    note = prepare_results(demo_db, {}, log=lines.append)
+    assert lines == [note]
+    assert note.startswith("results check skipped: no table public.results")
+    # a database the user pointed racemap at never gets the demo results
+    assert query(demo_db, "select to_regclass('public.results') is null") == [(True,)]
+
+
+def test_a_results_column_var_naming_no_column_is_one_clear_line(demo_db):
+    with pytest.raises(RacemapError) as info:
+        prepare_results(demo_db, {"result_number_column": "car"}, log=lambda *_: None)
+    assert str(info.value) == (
+        "column 'car' (result_number_column) does not exist in public.results: "
+        "set --var result_number_column=<column>"
+    )

@@ -1,28 +1,40 @@
-"""Loading OpenF1 meetings and sessions into ``raw.openf1_*``.
+"""Loading OpenF1 into ``raw.openf1_*``: the schedule (meetings, sessions), then the race-weekend
+data (session_result, starting_grid).
 
 Each (endpoint, season) is one transaction: the good records are upserted on their key, the bad
 ones land in ``raw.openf1_rejects`` with the reason, and ``raw.openf1_loads`` records the fetch.
 A failure anywhere in it rolls back that season's endpoint only; what was loaded before stays.
+
+Requests: meetings and sessions are one ``?year=`` request each per season. session_result and
+starting_grid have no ``year``: each is one request per season over the season's meeting-key
+range (``?meeting_key>=first&meeting_key<=last``, OpenF1's range filter,
+https://github.com/br-g/openf1/pull/252), keeping the rows whose meeting is of that season.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import httpx
 from psycopg2.extras import Json, execute_values
 
 from . import records
 from .db import Database
 from .errors import RacemapError
-from .openf1 import ENDPOINTS, FetchResult, OpenF1Client, read_snapshot
+from .openf1 import ENDPOINTS, FetchResult, OpenF1Client, build_query, read_snapshot
 
 FIRST_SEASON = 2023
 SNAPSHOT_URL_PREFIX = "snapshot:"
+SCHEDULE_ENDPOINTS = ENDPOINTS  # meetings, sessions: ?year=
+WEEKEND_ENDPOINTS = ("session_result", "starting_grid")  # ?meeting_key>=&meeting_key<=
+ALL_ENDPOINTS = SCHEDULE_ENDPOINTS + WEEKEND_ENDPOINTS
+DEFAULT_SETTLE_DAYS = 14.0
 
 RAW_DDL = """
 create schema if not exists raw;
@@ -96,12 +108,63 @@ create table if not exists raw.openf1_rejects (
     payload jsonb,
     rejected_at timestamptz not null default now()
 );
+create table if not exists raw.openf1_session_results (
+    session_key integer not null,
+    driver_number integer not null,
+    meeting_key integer,
+    position integer,
+    number_of_laps integer,
+    points numeric,
+    dnf boolean,
+    dns boolean,
+    dsq boolean,
+    duration jsonb,
+    gap_to_leader jsonb,
+    record jsonb not null,
+    source text not null,
+    fetched_at timestamptz not null,
+    removed_at timestamptz,
+    loaded_at timestamptz not null default now(),
+    primary key (session_key, driver_number)
+);
+create index if not exists openf1_session_results_meeting_idx
+    on raw.openf1_session_results (meeting_key);
+create table if not exists raw.openf1_starting_grid (
+    session_key integer not null,
+    driver_number integer not null,
+    meeting_key integer,
+    position integer,
+    lap_duration double precision,
+    record jsonb not null,
+    source text not null,
+    fetched_at timestamptz not null,
+    removed_at timestamptz,
+    loaded_at timestamptz not null default now(),
+    primary key (session_key, driver_number)
+);
+create index if not exists openf1_starting_grid_meeting_idx
+    on raw.openf1_starting_grid (meeting_key);
 """
 
 
 def ensure_raw_tables(conn) -> None:
     with conn.cursor() as cur:
         cur.execute(RAW_DDL)
+
+
+def settle_days_from_env() -> float:
+    """``OPENF1_SETTLE_DAYS``: how long after a season's last session its results are fetched
+    again for corrections (default 14)."""
+    text = os.environ.get("OPENF1_SETTLE_DAYS", "").strip()
+    if not text:
+        return DEFAULT_SETTLE_DAYS
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not math.isfinite(days) or days < 0:
+        raise RacemapError(f"OPENF1_SETTLE_DAYS={text!r}: give a number of days, e.g. 14")
+    return days
 
 
 def parse_seasons(text: str | None, today: datetime | None = None) -> list[int]:
@@ -155,26 +218,95 @@ class LoadResult:
 
 
 def _upsert_sql(endpoint: str) -> str:
-    table = f"raw.openf1_{endpoint}"
-    key = records.KEYS[endpoint]
+    table = records.TABLES[endpoint]
+    keys = records.KEYS[endpoint]
     cols = records.columns(endpoint) + ["record"]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != key)
-    # Unchanged records are left alone, so a re-run rewrites nothing and keeps loaded_at.
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
+    if endpoint in SCHEDULE_ENDPOINTS:
+        # Unchanged records are left alone, so a re-run rewrites nothing and keeps loaded_at.
+        return (
+            f"insert into {table} ({', '.join(cols)}) values %s "
+            f"on conflict ({', '.join(keys)}) do update set {updates}, loaded_at = now() "
+            f"where {table}.record is distinct from excluded.record"
+        )
+    # fetched_at says when OpenF1 last listed the record; loaded_at when its content last
+    # changed. A snapshot never overwrites a record fetched live.
     return (
-        f"insert into {table} ({', '.join(cols)}) values %s "
-        f"on conflict ({key}) do update set {updates}, loaded_at = now() "
-        f"where {table}.record is distinct from excluded.record"
+        f"insert into {table} ({', '.join(cols)}, source, fetched_at) values %s "
+        f"on conflict ({', '.join(keys)}) do update set {updates}, source = excluded.source,"
+        f" fetched_at = excluded.fetched_at, removed_at = null, loaded_at = case"
+        f" when {table}.record is distinct from excluded.record then now()"
+        f" else {table}.loaded_at end "
+        f"where {table}.source = 'snapshot' or excluded.source = 'live'"
     )
 
 
-def store(conn, fetched: FetchResult, run_id: str, started_at: datetime) -> SeasonLoad:
-    """Write one fetched (endpoint, season) in the caller's transaction."""
+def _row(endpoint: str, parsed, raw: dict) -> list:
+    values = records.as_row(endpoint, parsed)
+    for i, name in enumerate(records.columns(endpoint)):
+        if name in records.JSON_COLUMNS and values[i] is not None:
+            values[i] = Json(values[i])
+    return values + [Json(raw)]
+
+
+def _in_season(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
+    """(rows of ``fetched.season``, rejects) of validated records.
+
+    Meetings and sessions carry their ``year``. A session_result / starting_grid row belongs to
+    its meeting's season (``raw.openf1_meetings``; through ``raw.openf1_sessions`` when the record
+    names no meeting, which then fills ``meeting_key``): a row of another loaded season (meeting
+    keys are not chronological, so a key range may reach one) is left to that season's load; a
+    row whose meeting is not loaded at all is a reject.
+    """
+    season = fetched.season
+    if fetched.endpoint in SCHEDULE_ENDPOINTS:
+        return (
+            [(raw, p) for raw, p in good if p.year == season],
+            [
+                (raw, f"year {p.year} in a response for season {season}")
+                for raw, p in good
+                if p.year != season
+            ],
+        )
+    with conn.cursor() as cur:
+        cur.execute("select meeting_key, year from raw.openf1_meetings")
+        years = dict(cur.fetchall())
+        cur.execute("select session_key, meeting_key from raw.openf1_sessions")
+        meeting_of = dict(cur.fetchall())
+    kept, bad = [], []
+    for raw, p in good:
+        if p.meeting_key is None:
+            p.meeting_key = meeting_of.get(p.session_key)
+        if p.meeting_key is None:
+            bad.append(
+                (raw, f"session_key {p.session_key} is not a loaded session (no meeting_key)")
+            )
+        elif p.meeting_key not in years:
+            bad.append((raw, f"meeting_key {p.meeting_key} is not a loaded meeting"))
+        elif years[p.meeting_key] == season:
+            kept.append((raw, p))
+    return kept, bad
+
+
+def store(
+    conn,
+    fetched: FetchResult,
+    run_id: str,
+    started_at: datetime,
+    source: str | None = None,
+    fetched_at: datetime | None = None,
+) -> SeasonLoad:
+    """Write one fetched (endpoint, season) in the caller's transaction.
+
+    ``source`` is ``live`` or ``snapshot`` (default: from the audited URL); ``fetched_at``
+    defaults to now.
+    """
+    if source is None:
+        source = "snapshot" if fetched.url.startswith(SNAPSHOT_URL_PREFIX) else "live"
+    fetched_at = fetched_at or datetime.now(UTC)
     good, bad = records.validate(fetched.endpoint, fetched.records)
-    wrong_season = [(raw, p) for raw, p in good if p.year != fetched.season]
-    good = [(raw, p) for raw, p in good if p.year == fetched.season]
-    bad += [
-        (raw, f"year {p.year} in a response for season {fetched.season}") for raw, p in wrong_season
-    ]
+    good, misplaced = _in_season(conn, fetched, good)
+    bad += misplaced
     with conn.cursor() as cur:
         cur.execute(
             "insert into raw.openf1_loads (run_id, endpoint, season, url, status, http_status,"
@@ -195,7 +327,9 @@ def store(conn, fetched: FetchResult, run_id: str, started_at: datetime) -> Seas
         )
         load_id = cur.fetchone()[0]
         if good:
-            rows = [records.as_row(fetched.endpoint, p) + [Json(raw)] for raw, p in good]
+            rows = [_row(fetched.endpoint, p, raw) for raw, p in good]
+            if fetched.endpoint in WEEKEND_ENDPOINTS:
+                rows = [row + [source, fetched_at] for row in rows]
             execute_values(cur, _upsert_sql(fetched.endpoint), rows, page_size=500)
         if bad:
             execute_values(
@@ -238,12 +372,18 @@ def season_is_settled(conn, season: int, today: datetime | None = None) -> bool:
         cur.execute(
             "select count(*) from ("
             "  select distinct on (endpoint) endpoint, status, rows_loaded, started_at"
-            "  from raw.openf1_loads where season = %s and url not like %s"
+            "  from raw.openf1_loads"
+            "  where season = %s and url not like %s and endpoint = any(%s)"
             "  order by endpoint, load_id desc"
             ") latest where status = 'ok' and rows_loaded > 0 and started_at >= %s",
-            (season, f"{SNAPSHOT_URL_PREFIX}%", datetime(season + 1, 1, 1, tzinfo=UTC)),
+            (
+                season,
+                f"{SNAPSHOT_URL_PREFIX}%",
+                list(SCHEDULE_ENDPOINTS),
+                datetime(season + 1, 1, 1, tzinfo=UTC),
+            ),
         )
-        if cur.fetchone()[0] < len(ENDPOINTS):
+        if cur.fetchone()[0] < len(SCHEDULE_ENDPOINTS):
             return False
         cur.execute(
             "select coalesce(max(coalesce(date_end, date_start)) < %s, false)"
@@ -251,6 +391,58 @@ def season_is_settled(conn, season: int, today: datetime | None = None) -> bool:
             (today, season),
         )
         return bool(cur.fetchone()[0])
+
+
+def weekend_is_settled(
+    conn,
+    endpoint: str,
+    season: int,
+    today: datetime | None = None,
+    settle_days: float = DEFAULT_SETTLE_DAYS,
+) -> bool:
+    """True when ``endpoint`` (session_result or starting_grid) of ``season`` need not be fetched
+    again: results are corrected after the race (penalties, appeals), so they are fetched on
+    every run until ``settle_days`` after the season's last session, then once more, then left.
+
+    Settled: the season's schedule is settled (:func:`season_is_settled`) and the latest live
+    fetch of ``endpoint`` for the season succeeded with rows and started ``settle_days`` or more
+    after the end of the season's last session. Snapshot loads do not count.
+    """
+    if not season_is_settled(conn, season, today):
+        return False
+    with conn.cursor() as cur:
+        cur.execute(
+            "select max(coalesce(date_end, date_start)) from raw.openf1_sessions where year = %s",
+            (season,),
+        )
+        last_end = cur.fetchone()[0]
+        if last_end is None:
+            return False
+        cur.execute(
+            "select status = 'ok' and rows_loaded > 0 and started_at >= %s"
+            " from raw.openf1_loads where season = %s and endpoint = %s and url not like %s"
+            " order by load_id desc limit 1",
+            (
+                last_end + timedelta(days=settle_days),
+                season,
+                endpoint,
+                f"{SNAPSHOT_URL_PREFIX}%",
+            ),
+        )
+        row = cur.fetchone()
+        return bool(row and row[0])
+
+
+def meeting_key_range(conn, season: int) -> dict | None:
+    """OpenF1 filters for the season's meetings, ``{"meeting_key>=": lo, "meeting_key<=": hi}``,
+    from the loaded meetings; None when none is loaded."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select min(meeting_key), max(meeting_key) from raw.openf1_meetings where year = %s",
+            (season,),
+        )
+        low, high = cur.fetchone()
+    return None if low is None else {"meeting_key>=": low, "meeting_key<=": high}
 
 
 def _progress(total: int):
@@ -269,14 +461,19 @@ def load_openf1(
     refresh: bool = False,
     run_id: str | None = None,
     today: datetime | None = None,
+    settle_days: float | None = None,
 ) -> LoadResult:
-    """Load meetings and sessions of ``seasons``: two fetches a season at the most.
+    """Load ``seasons``: meetings and sessions of every season first, then session_result and
+    starting_grid; one request per endpoint per season at the most.
 
-    Settled seasons (see :func:`season_is_settled`) are skipped unless ``refresh``; ``today``
-    pins the calendar for tests. The first failing fetch stops the load with a RacemapError,
-    after it is audited; what earlier fetches committed stays.
+    Settled seasons (see :func:`season_is_settled`, :func:`weekend_is_settled`) are skipped
+    unless ``refresh``; ``today`` pins the calendar for tests; ``settle_days`` defaults to
+    ``OPENF1_SETTLE_DAYS`` (14). A season with no loaded meeting has no weekend data to ask
+    for. The first failing fetch stops the load with a RacemapError, after it is audited; what
+    earlier fetches committed stays.
     """
     run_id = run_id or uuid.uuid4().hex
+    settle_days = settle_days_from_env() if settle_days is None else settle_days
     result = LoadResult(run_id)
     with db.transaction() as conn:
         ensure_raw_tables(conn)
@@ -290,15 +487,30 @@ def load_openf1(
         client = OpenF1Client()
     requests_before = client.requests_made if client is not None else 0
     try:
-        with _progress(len(seasons) * len(ENDPOINTS)) as bar:
+        with _progress(len(seasons) * len(ALL_ENDPOINTS)) as bar:
             for season in seasons:
-                for endpoint in ENDPOINTS:
+                for endpoint in SCHEDULE_ENDPOINTS:
                     bar.set_postfix_str(f"{endpoint} {season}")
                     if season in skip:
                         result.loads.append(SeasonLoad(endpoint, season, "skipped"))
                     else:
                         result.loads.append(
                             _load_one(db, client, endpoint, season, offline, run_id)
+                        )
+                    bar.update()
+            for season in seasons:
+                for endpoint in WEEKEND_ENDPOINTS:
+                    bar.set_postfix_str(f"{endpoint} {season}")
+                    with db.transaction() as conn:
+                        params = meeting_key_range(conn, season)
+                        settled = not (refresh or offline) and weekend_is_settled(
+                            conn, endpoint, season, today, settle_days
+                        )
+                    if params is None or settled:
+                        result.loads.append(SeasonLoad(endpoint, season, "skipped"))
+                    else:
+                        result.loads.append(
+                            _load_one(db, client, endpoint, season, offline, run_id, params)
                         )
                     bar.update()
     finally:
@@ -309,23 +521,40 @@ def load_openf1(
     return result
 
 
-def _fetch(client: OpenF1Client | None, endpoint: str, season: int, offline: bool) -> FetchResult:
-    return read_snapshot(endpoint, season) if offline else client.fetch(endpoint, season)
+def _fetch(client, endpoint: str, season: int, offline: bool, params) -> FetchResult:
+    if offline:
+        return read_snapshot(endpoint, season)
+    if params is None:
+        return client.fetch(endpoint, season)
+    return client.fetch_where(endpoint, season, params)
 
 
-def _load_one(db, client, endpoint, season, offline, run_id) -> SeasonLoad:
+def _audit_url(client, endpoint: str, season: int, offline: bool, params) -> str:
+    if offline:
+        return f"{SNAPSHOT_URL_PREFIX}{endpoint}.json?year={season}"
+    if params is None:
+        return client.safe_url(endpoint, season)
+    url = httpx.URL(f"{client.base_url}/{endpoint}?{build_query(params)}")
+    return str(url.copy_with(username=None, password=None))
+
+
+def _load_one(db, client, endpoint, season, offline, run_id, params=None) -> SeasonLoad:
     """Fetch one (endpoint, season) and write it in one transaction; audit a failure of either."""
     started_at = datetime.now(UTC)
     before = client.requests_made if client else 0
-    url = (
-        f"{SNAPSHOT_URL_PREFIX}{endpoint}.json?year={season}"
-        if offline
-        else client.safe_url(endpoint, season)
-    )
+    url = _audit_url(client, endpoint, season, offline, params)
     try:
-        fetched = _fetch(client, endpoint, season, offline)
+        fetched = _fetch(client, endpoint, season, offline, params)
+        fetched_at = datetime.now(UTC)
         with db.transaction() as conn:
-            return store(conn, fetched, run_id, started_at)
+            return store(
+                conn,
+                fetched,
+                run_id,
+                started_at,
+                source="snapshot" if offline else "live",
+                fetched_at=fetched_at,
+            )
     except Exception as exc:
         made = (client.requests_made - before) if client else 0
         message = str(exc) if isinstance(exc, RacemapError) else f"{type(exc).__name__}: {exc}"

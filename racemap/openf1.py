@@ -667,14 +667,51 @@ def interpret(response: httpx.Response) -> tuple[int, list]:
     return status, body
 
 
-def read_snapshot(endpoint: str, season: int, snapshot_dir: Path = SNAPSHOT_DIR) -> FetchResult:
-    """The bundled snapshot's records of one season (the file holds every season)."""
-    path = Path(snapshot_dir) / f"{endpoint}.json"
+def _read_json(path: Path) -> list:
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RacemapError(f"cannot read the OpenF1 snapshot {path}: {exc}") from None
-    season_records = [r for r in records if isinstance(r, dict) and r.get("year") == season]
+    return records if isinstance(records, list) else [records]
+
+
+def snapshot_seasons(snapshot_dir: Path = SNAPSHOT_DIR) -> Callable[[dict], int | None]:
+    """The season of a ``session_result`` / ``starting_grid`` record, which has no ``year``: its
+    meeting's year in the snapshot's meetings.json (through sessions.json when the record names
+    its session only); None when the snapshot does not know it."""
+    years = {
+        m.get("meeting_key"): m.get("year")
+        for m in _read_json(Path(snapshot_dir) / "meetings.json")
+        if isinstance(m, dict)
+    }
+    meeting_of = {
+        s.get("session_key"): s.get("meeting_key")
+        for s in _read_json(Path(snapshot_dir) / "sessions.json")
+        if isinstance(s, dict)
+    }
+
+    def season_of(record: dict) -> int | None:
+        meeting = record.get("meeting_key")
+        return years.get(
+            meeting if meeting is not None else meeting_of.get(record.get("session_key"))
+        )
+
+    return season_of
+
+
+def read_snapshot(endpoint: str, season: int, snapshot_dir: Path = SNAPSHOT_DIR) -> FetchResult:
+    """The bundled snapshot's records of one season (the file holds every season).
+
+    Meetings and sessions carry their ``year``; the race-weekend endpoints are assigned to
+    seasons through the snapshot's own meetings (:func:`snapshot_seasons`).
+    """
+    path = Path(snapshot_dir) / f"{endpoint}.json"
+    records = _read_json(path)
+    if endpoint in ENDPOINTS:
+        season_records = [r for r in records if isinstance(r, dict) and r.get("year") == season]
+    else:
+        season_of = snapshot_seasons(snapshot_dir)
+        season_records = [r for r in records if isinstance(r, dict) and season_of(r) == season]
     return FetchResult(
         endpoint, season, f"snapshot:{path.name}?year={season}", 200, season_records, 0
     )

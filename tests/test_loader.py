@@ -1,5 +1,8 @@
 """The OpenF1 loader against a real PostgreSQL: what loads, what is rejected, how many requests.
 
+A season is four fetches: meetings and sessions (``?year=``), then session_result and
+starting_grid over the season's meeting-key range.
+
 HTTP goes through pytest-httpx's mock transport (bodies from the recorded data in data/openf1/
 and tests/fixtures/openf1/) or through the local OpenF1 server of racemap.openf1_server. No
 test touches the internet or sleeps: retries wait zero seconds.
@@ -7,6 +10,7 @@ test touches the internet or sleeps: retries wait zero seconds.
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import UTC, datetime
 
@@ -23,9 +27,10 @@ from test_openf1_client import (
     url,
 )
 
+from racemap import records as record_models
 from racemap.errors import RacemapError
 from racemap.loader import _progress, load_openf1
-from racemap.openf1 import OpenF1Client
+from racemap.openf1 import OpenF1Client, build_query, read_snapshot
 from racemap.openf1_server import serve
 from racemap.paths import SNAPSHOT_DIR
 from racemap.pipeline import _load_counts
@@ -46,11 +51,50 @@ def load(db, seasons, c=None, **kwargs):
         return load_openf1(db, seasons, client=c, today=TODAY, **kwargs)
 
 
-def answer(httpx_mock, season: int, meetings=None, sessions=None) -> None:
+WEEKEND = ("session_result", "starting_grid")
+ALL_RECORDS: dict[str, list[dict]] = {}  # filled by weekend()
+# Rows of the recorded snapshot per season (data/README.md): session_result, starting_grid.
+WEEKEND_ROWS = {
+    2023: {"session_result": 2171, "starting_grid": 555},
+    2024: {"session_result": 2441, "starting_grid": 599},
+    2025: {"session_result": 2451, "starting_grid": 580},
+}
+
+
+def weekend(endpoint: str, low: int, high: int) -> list[dict]:
+    """What OpenF1 answers for ``?meeting_key>=low&meeting_key<=high``: recorded rows."""
+    if endpoint not in ALL_RECORDS:
+        ALL_RECORDS[endpoint] = [
+            r for season in WEEKEND_ROWS for r in read_snapshot(endpoint, season).records
+        ]
+    return [copy.deepcopy(r) for r in ALL_RECORDS[endpoint] if low <= r["meeting_key"] <= high]
+
+
+def weekend_url(endpoint: str, low: int, high: int) -> str:
+    return f"{BASE}/{endpoint}?{build_query({'meeting_key>=': low, 'meeting_key<=': high})}"
+
+
+def meeting_range(meetings: list[dict], season: int) -> tuple[int, int] | None:
+    """The key range the loader asks for: that of the meetings that load."""
+    good, _ = record_models.validate("meetings", meetings)
+    keys = [p.meeting_key for _raw, p in good if p.year == season]
+    return (min(keys), max(keys)) if keys else None
+
+
+def answer(
+    httpx_mock, season: int, meetings=None, sessions=None, results=None, grid=None, weekend_too=True
+) -> None:
     """Register one good answer per endpoint: the recorded season unless told otherwise."""
-    for endpoint, records in (("meetings", meetings), ("sessions", sessions)):
-        body = snapshot(endpoint, season) if records is None else records
+    meetings = snapshot("meetings", season) if meetings is None else meetings
+    for endpoint, body in (("meetings", meetings), ("sessions", sessions)):
+        body = snapshot(endpoint, season) if body is None else body
         httpx_mock.add_response(url=url(endpoint, season), json=body)
+    span = meeting_range(meetings, season)
+    if not weekend_too or span is None:
+        return
+    for endpoint, body in (("session_result", results), ("starting_grid", grid)):
+        body = weekend(endpoint, *span) if body is None else body
+        httpx_mock.add_response(url=weekend_url(endpoint, *span), json=body)
 
 
 def table_counts(db) -> dict:
@@ -60,6 +104,23 @@ def table_counts(db) -> dict:
         " union all select 'sessions', year, count(*) from raw.openf1_sessions group by year",
     )
     return {(endpoint, year): n for endpoint, year, n in rows}
+
+
+def weekend_counts(db) -> dict:
+    """(endpoint, season) -> rows, the season through the row's meeting."""
+    rows = query(
+        db,
+        "select 'session_result', m.year, count(*) from raw.openf1_session_results r"
+        " join raw.openf1_meetings m using (meeting_key) group by m.year"
+        " union all select 'starting_grid', m.year, count(*) from raw.openf1_starting_grid g"
+        " join raw.openf1_meetings m using (meeting_key) group by m.year",
+    )
+    return {(endpoint, year): n for endpoint, year, n in rows}
+
+
+def weekend_audit(season: int) -> list[tuple]:
+    """The audit rows of a good race-weekend load of a recorded season."""
+    return [(e, season, "ok", 200, 1, n, n, 0) for e, n in WEEKEND_ROWS[season].items()]
 
 
 def rejects(db) -> list[tuple]:
@@ -113,11 +174,16 @@ def test_a_flaky_answer_is_retried_and_everything_loads(fresh_db, httpx_mock, ca
     result = load(fresh_db, [2024])
 
     assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
+    assert weekend_counts(fresh_db) == {
+        ("session_result", 2024): 2441,
+        ("starting_grid", 2024): 599,
+    }
     assert rejects(fresh_db) == []
-    assert result.requests == 3 == len(httpx_mock.get_requests())
+    assert result.requests == 5 == len(httpx_mock.get_requests())
     assert audit(fresh_db, result.run_id) == [
         ("meetings", 2024, "ok", 200, 2, 25, 25, 0),
         ("sessions", 2024, "ok", 200, 1, 123, 123, 0),
+        *weekend_audit(2024),
     ]
 
 
@@ -130,7 +196,8 @@ def test_404_no_results_is_an_empty_season(fresh_db, httpx_mock):
     result = load(fresh_db, [2022])
 
     assert table_counts(fresh_db) == {} and rejects(fresh_db) == []
-    assert result.requests == 2
+    assert result.requests == 2  # no meeting: no race-weekend data to ask for
+    assert [x.status for x in result.loads[2:]] == ["skipped", "skipped"]
     assert audit(fresh_db, result.run_id) == [
         ("meetings", 2022, "ok", 404, 1, 0, 0, 0),
         ("sessions", 2022, "ok", 404, 1, 0, 0, 0),
@@ -155,7 +222,7 @@ def test_a_200_that_stays_bad_fails_loudly_and_never_loads_as_empty(fresh_db, ht
     assert records_of(fresh_db, "meetings", 2024) == loaded  # the earlier load is intact
     assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
     assert rejects(fresh_db) == []
-    assert before.requests == 2 and len(httpx_mock.get_requests()) == 2 + ATTEMPTS
+    assert before.requests == 4 and len(httpx_mock.get_requests()) == 4 + ATTEMPTS
     assert audit(fresh_db, "bad-200") == [("meetings", 2024, "failed", None, 3, 0, 0, 0)]
 
 
@@ -169,10 +236,11 @@ def test_duplicate_records_collapse_to_one_row(fresh_db, httpx_mock):
 
     assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
     assert rejects(fresh_db) == []
-    assert result.requests == 2
+    assert result.requests == 4
     assert audit(fresh_db, result.run_id) == [
         ("meetings", 2024, "ok", 200, 1, 26, 25, 0),
         ("sessions", 2024, "ok", 200, 1, 126, 123, 0),
+        *weekend_audit(2024),
     ]
 
 
@@ -229,7 +297,7 @@ def test_a_bad_record_is_rejected_and_the_good_ones_load(fresh_db, httpx_mock, c
     expected[(endpoint, 2024)] -= 1
     assert table_counts(fresh_db) == expected
     assert rejects(fresh_db) == [(endpoint, 2024, reason, bad)]
-    assert result.requests == 2 and result.rows_rejected == 1
+    assert result.requests == 4 and result.rows_rejected == 1
 
 
 def test_unknown_fields_are_kept_in_the_record(fresh_db, httpx_mock):
@@ -240,7 +308,7 @@ def test_unknown_fields_are_kept_in_the_record(fresh_db, httpx_mock):
     result = load(fresh_db, [2024])
 
     assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
-    assert rejects(fresh_db) == [] and result.requests == 2
+    assert rejects(fresh_db) == [] and result.requests == 4
     assert records_of(fresh_db, "meetings", 2024)[meetings[3]["meeting_key"]] == meetings[3]
 
 
@@ -256,7 +324,7 @@ def test_legacy_and_current_record_shapes_both_load(fresh_db, httpx_mock):
         ("meetings", 2026): 2,
         ("sessions", 2026): 5,
     }
-    assert rejects(fresh_db) == [] and result.requests == 4
+    assert rejects(fresh_db) == [] and result.requests == 8
     shapes = query(
         fresh_db,
         "select year, count(date_end), count(is_cancelled), count(circuit_type),"
@@ -285,7 +353,7 @@ def test_a_killed_load_keeps_the_previous_data_and_the_next_run_completes_it(
     for records in newer.values():
         for record in records:
             record["republished"] = True
-    answer(httpx_mock, 2024, newer["meetings"], newer["sessions"])
+    answer(httpx_mock, 2024, newer["meetings"], newer["sessions"], weekend_too=False)
     import racemap.loader as loader
 
     real_execute_values = loader.execute_values
@@ -309,9 +377,10 @@ def test_a_killed_load_keeps_the_previous_data_and_the_next_run_completes_it(
 
     # The next run, without --refresh: the season's last fetch failed, so it is due again.
     monkeypatch.setattr(loader, "execute_values", real_execute_values)
-    answer(httpx_mock, 2024, newer["meetings"], newer["sessions"])
+    answer(httpx_mock, 2024, newer["meetings"], newer["sessions"], weekend_too=False)
     result = load(fresh_db, [2024])
 
+    # The race-weekend data, fetched by the first run long after 2024 ended, stays settled.
     assert result.requests == 2
     assert all(r.get("republished") for r in records_of(fresh_db, "sessions", 2024).values())
     assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
@@ -330,7 +399,7 @@ def test_rerunning_loads_nothing_twice(fresh_db, httpx_mock):
     result = load(fresh_db, [2024], refresh=True)
 
     assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
-    assert result.requests == 2 and rejects(fresh_db) == []
+    assert result.requests == 4 and rejects(fresh_db) == []
     now = dict(query(fresh_db, "select session_key, loaded_at from raw.openf1_sessions"))
     assert [key for key in now if now[key] != stamps[key]] == [9636]  # only the changed row
     assert query(
@@ -341,15 +410,15 @@ def test_rerunning_loads_nothing_twice(fresh_db, httpx_mock):
 def test_settled_seasons_are_not_fetched_again_unless_refresh(fresh_db, httpx_mock):
     answer(httpx_mock, 2023)
     answer(httpx_mock, 2024)
-    assert load(fresh_db, [2023, 2024]).requests == 4
+    assert load(fresh_db, [2023, 2024]).requests == 8
 
     second = load(fresh_db, [2023, 2024])
     assert second.requests == 0
-    assert {x.status for x in second.loads} == {"skipped"} and len(second.loads) == 4
+    assert {x.status for x in second.loads} == {"skipped"} and len(second.loads) == 8
 
     answer(httpx_mock, 2023)
     answer(httpx_mock, 2024)
-    assert load(fresh_db, [2023, 2024], refresh=True).requests == 4
+    assert load(fresh_db, [2023, 2024], refresh=True).requests == 8
     assert table_counts(fresh_db) == {
         ("meetings", 2023): 23,
         ("sessions", 2023): 113,
@@ -365,13 +434,13 @@ def test_a_season_loaded_while_it_ran_is_fetched_again(fresh_db, httpx_mock):
     query(fresh_db, "update raw.openf1_loads set started_at = '2025-11-20' returning 1")
 
     answer(httpx_mock, 2025)
-    assert load(fresh_db, [2025]).requests == 2
+    assert load(fresh_db, [2025]).requests == 4
 
 
 def test_the_offline_snapshot_does_not_settle_a_season(fresh_db, httpx_mock):
     load_openf1(fresh_db, [2024], offline=True)
     answer(httpx_mock, 2024)
-    assert load(fresh_db, [2024]).requests == 2
+    assert load(fresh_db, [2024]).requests == 4
 
 
 def test_the_audited_url_carries_no_password(fresh_db, httpx_mock):
@@ -380,20 +449,29 @@ def test_the_audited_url_carries_no_password(fresh_db, httpx_mock):
         httpx_mock.add_response(
             url=re.compile(rf".*/v1/{endpoint}\?year=2024$"), json=snapshot(endpoint, 2024)
         )
+    for endpoint in WEEKEND:
+        httpx_mock.add_response(
+            url=re.compile(rf".*/v1/{endpoint}\?meeting_key.*$"), json=weekend(endpoint, 1228, 1252)
+        )
     result = load(fresh_db, [2024], c=client(secret_base))
     sent = httpx_mock.get_requests()[0]
     assert sent.headers["authorization"].startswith("Basic ")  # the password goes as auth
-    urls = [u for (u,) in query(fresh_db, "select url from raw.openf1_loads")]
-    assert urls == [url("meetings", 2024), url("sessions", 2024)]
-    assert result.requests == 2
+    urls = [u for (u,) in query(fresh_db, "select url from raw.openf1_loads order by load_id")]
+    assert urls == [
+        url("meetings", 2024),
+        url("sessions", 2024),
+        weekend_url("session_result", 1228, 1252),
+        weekend_url("starting_grid", 1228, 1252),
+    ]
+    assert result.requests == 4
 
 
 # -- the local OpenF1 server -------------------------------------------------------------------
-def test_three_seasons_from_a_local_server_take_six_requests_then_none(fresh_db):
+def test_three_seasons_from_a_local_server_take_twelve_requests_then_none(fresh_db):
     with serve() as server:
         first = load(fresh_db, [2023, 2024, 2025], c=client(server.base_url))
-        assert server.requests == 6 == first.requests
-        assert _load_counts(fresh_db, first.run_id)["requests"] == 6  # summary.json's figure
+        assert server.requests == 12 == first.requests  # four a season, never one per race
+        assert _load_counts(fresh_db, first.run_id)["requests"] == 12  # summary.json's figure
         server.reset()
 
         second = load(fresh_db, [2023, 2024, 2025], c=client(server.base_url))
@@ -402,22 +480,29 @@ def test_three_seasons_from_a_local_server_take_six_requests_then_none(fresh_db)
     counts = table_counts(fresh_db)
     assert sum(n for (endpoint, _), n in counts.items() if endpoint == "meetings") == 73
     assert sum(n for (endpoint, _), n in counts.items() if endpoint == "sessions") == 359
+    assert weekend_counts(fresh_db) == {
+        (endpoint, season): n
+        for season, rows in WEEKEND_ROWS.items()
+        for endpoint, n in rows.items()
+    }
     assert rejects(fresh_db) == []
 
 
 def test_the_current_season_is_always_fetched_again(fresh_db):
     with serve(records_dir=[SNAPSHOT_DIR, SAMPLES_2026]) as server:
         first = load(fresh_db, [2025, 2026], c=client(server.base_url))
-        assert server.requests == 4 == first.requests
+        assert server.requests == 8 == first.requests
         server.reset()
 
         second = load(fresh_db, [2025, 2026], c=client(server.base_url))
-        assert server.requests == 2 == second.requests
+        assert server.requests == 4 == second.requests
         assert [(x[0], x[1]) for x in audit(fresh_db, second.run_id)] == [
             ("meetings", 2026),
             ("sessions", 2026),
+            ("session_result", 2026),
+            ("starting_grid", 2026),
         ]
-        assert _load_counts(fresh_db, second.run_id)["requests"] == 2
+        assert _load_counts(fresh_db, second.run_id)["requests"] == 4
     assert table_counts(fresh_db)[("sessions", 2026)] == 5
 
 
@@ -426,3 +511,176 @@ def test_the_progress_bar_is_quiet_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with _progress(6) as bar:
         assert bar.disable
+
+
+# -- race-weekend data: session_result and starting_grid ---------------------------------------
+def result_row(db, session_key: int, driver_number: int) -> tuple:
+    return query(
+        db,
+        "select position, number_of_laps, points, dnf, dns, dsq, duration, gap_to_leader,"
+        " meeting_key, source from raw.openf1_session_results"
+        " where session_key = %s and driver_number = %s",
+        (session_key, driver_number),
+    )[0]
+
+
+def test_race_weekend_rows_load_with_their_quirks(fresh_db, httpx_mock):
+    """2023 Bahrain: qualifying 7768 (array durations holding nulls, no points), race 7953
+    (a lapped car's "+1 LAP", an unclassified car, the winner's gap 0)."""
+    answer(httpx_mock, 2023)
+
+    result = load(fresh_db, [2023])
+
+    assert rejects(fresh_db) == []
+    assert weekend_counts(fresh_db) == {
+        ("session_result", 2023): 2171,
+        ("starting_grid", 2023): 555,
+    }
+    assert [(x.endpoint, x.rows_loaded) for x in result.loads][2:] == [
+        ("session_result", 2171),
+        ("starting_grid", 555),
+    ]
+    assert result_row(fresh_db, 7768, 27) == (
+        10, 17, None, True, False, False, [91.204, 90.809, None], [0.211, 0.527, None], 1141,
+        "live",
+    )  # fmt: skip
+    assert result_row(fresh_db, 7953, 2)[2:8] == (0, False, False, False, None, "+1 LAP")
+    assert result_row(fresh_db, 7953, 31)[:4] == (None, 41, 0, True)
+    assert result_row(fresh_db, 7953, 1)[6:8] == (5636.736, 0)
+    # The grid hangs off the qualifying session (https://github.com/br-g/openf1/issues/356).
+    assert query(
+        fresh_db,
+        "select g.position, g.lap_duration, s.session_name from raw.openf1_starting_grid g"
+        " join raw.openf1_sessions s using (session_key)"
+        " where g.session_key = 7768 and g.driver_number in (1, 27) order by g.position",
+    ) == [(1, 89.708, "Qualifying"), (10, None, "Qualifying")]
+    record = query(
+        fresh_db,
+        "select record from raw.openf1_session_results where session_key = 7953"
+        " and driver_number = 1",
+    )[0][0]
+    assert "points" in record and record == next(
+        r
+        for r in weekend("session_result", 1141, 1141)
+        if (r["session_key"], r["driver_number"]) == (7953, 1)
+    )
+
+
+BAD_WEEKEND_RECORDS = {
+    "points-as-text": ("session_result", _set("points", "25"), "points: Value error, must be a"),
+    "duration-as-an-object": (
+        "session_result",
+        _set("duration", {"q1": 91.2}),
+        "duration: Value error, must be a number, null, or a list of them",
+    ),
+    "gap-as-a-boolean": (
+        "session_result",
+        _set("gap_to_leader", True),
+        "gap_to_leader: Value error, must be a number, a string, null, or a list of them",
+    ),
+    "result-without-driver_number": (
+        "session_result",
+        _drop("driver_number"),
+        "driver_number: Field required",
+    ),
+    "grid-position-as-text": (
+        "starting_grid",
+        _set("position", "1"),
+        "position: Input should be a valid integer",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_WEEKEND_RECORDS)
+def test_a_bad_race_weekend_record_is_rejected_and_the_others_load(fresh_db, httpx_mock, case):
+    endpoint, break_it, reason = BAD_WEEKEND_RECORDS[case]
+    body = weekend(endpoint, 1228, 1252)
+    bad = body[100]
+    break_it(bad)
+    answer(httpx_mock, 2024, **{"results" if endpoint == "session_result" else "grid": body})
+
+    result = load(fresh_db, [2024])
+
+    expected = {("session_result", 2024): 2441, ("starting_grid", 2024): 599}
+    expected[(endpoint, 2024)] -= 1
+    assert weekend_counts(fresh_db) == expected
+    [(where, season, why, payload)] = rejects(fresh_db)
+    assert (where, season, payload) == (endpoint, 2024, bad) and why.startswith(reason)
+    assert result.requests == 4 and result.rows_rejected == 1
+
+
+def test_only_the_seasons_own_meetings_load_and_an_unknown_meeting_is_rejected(
+    fresh_db, httpx_mock
+):
+    """Meeting keys are not chronological: a key range may reach another season's meeting."""
+    answer(httpx_mock, 2023)
+    load(fresh_db, [2023])
+    results = weekend("session_result", 1228, 1252)
+    other_season = weekend("session_result", 1141, 1141)[:3]  # 2023 Bahrain, already loaded
+    unknown = {**results[0], "meeting_key": 1300}
+    no_meeting = {k: v for k, v in results[1].items() if k != "meeting_key"}
+    answer(httpx_mock, 2024, results=results[2:] + other_season + [unknown, no_meeting])
+
+    result = load(fresh_db, [2024])
+
+    assert [r[:3] for r in rejects(fresh_db)] == [
+        ("session_result", 2024, "meeting_key 1300 is not a loaded meeting")
+    ]
+    assert weekend_counts(fresh_db)[("session_result", 2024)] == 2441 - 2 + 1
+    # The row without meeting_key found its meeting through its session.
+    assert query(
+        fresh_db,
+        "select meeting_key from raw.openf1_session_results where session_key = %s"
+        " and driver_number = %s",
+        (no_meeting["session_key"], no_meeting["driver_number"]),
+    ) == [(results[1]["meeting_key"],)]
+    assert audit(fresh_db, result.run_id)[2] == (
+        "session_result", 2024, "ok", 200, 1, 2441 - 2 + 3 + 2, 2441 - 1, 1,
+    )  # fmt: skip
+
+
+def test_race_weekend_data_is_fetched_again_within_the_settle_window(
+    fresh_db, httpx_mock, monkeypatch
+):
+    """2025 ended on 2025-12-07. Fetched now (2026), its results are past a 14-day window, so
+    settled; a 400-day window (to 2027-01-11) is still open, so they are fetched again, alone:
+    the schedule is settled."""
+    answer(httpx_mock, 2025)
+    assert load(fresh_db, [2025]).requests == 4
+    assert load(fresh_db, [2025]).requests == 0
+
+    span = meeting_range(snapshot("meetings", 2025), 2025)
+    for endpoint in WEEKEND:
+        httpx_mock.add_response(url=weekend_url(endpoint, *span), json=weekend(endpoint, *span))
+    monkeypatch.setenv("OPENF1_SETTLE_DAYS", "400")
+    again = load(fresh_db, [2025])
+    assert again.requests == 2
+    assert [x.status for x in again.loads] == ["skipped", "skipped", "ok", "ok"]
+    assert weekend_counts(fresh_db) == {
+        ("session_result", 2025): 2451,
+        ("starting_grid", 2025): 580,
+    }
+
+    assert load(fresh_db, [2025], settle_days=14).requests == 0
+
+
+def test_a_bad_settle_window_is_one_line(fresh_db, monkeypatch):
+    monkeypatch.setenv("OPENF1_SETTLE_DAYS", "two weeks")
+    with pytest.raises(RacemapError, match=r"^OPENF1_SETTLE_DAYS='two weeks': give a number"):
+        load_openf1(fresh_db, [2024], offline=True)
+
+
+def test_offline_loads_the_race_weekend_data_of_the_snapshot(fresh_db):
+    result = load_openf1(fresh_db, [2023, 2024, 2025], offline=True)
+
+    assert weekend_counts(fresh_db) == {
+        (endpoint, season): n
+        for season, rows in WEEKEND_ROWS.items()
+        for endpoint, n in rows.items()
+    }
+    assert result.requests == 0 and rejects(fresh_db) == []
+    assert query(
+        fresh_db,
+        "select distinct source from raw.openf1_session_results"
+        " union select distinct source from raw.openf1_starting_grid",
+    ) == [("snapshot",)]

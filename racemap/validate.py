@@ -237,6 +237,12 @@ def _suites(gx, races: RacesTable, seasons: list[int], threshold: float) -> dict
                 E.ExpectColumnValuesToBeUnique(column="meeting_key"),
                 E.ExpectColumnValuesToBeUnique(column="session_key"),
                 E.ExpectColumnValuesToBeInSet(column="reason", value_set=REASONS),
+                E.ExpectColumnValuesToBeNull(  # the races whose results disagree, by id
+                    column="race_id",
+                    row_condition=gx.expectations.row_conditions.Column("results_check")
+                    == "disagree",
+                    description="no race's results disagree with OpenF1's (results_check)",
+                ),
             ],
         ),
         "mapping_coverage": (
@@ -282,7 +288,9 @@ def _describe(result) -> list[str]:
             cfg = er.expectation_config
             column = cfg.kwargs.get("column")
             what = cfg.type + (f"({column})" if column else "")
-            if cfg.type == "unexpected_rows_expectation" and cfg.description:
+            if cfg.description and (
+                cfg.type == "unexpected_rows_expectation" or cfg.kwargs.get("row_condition")
+            ):
                 what += f" '{cfg.description}'"
             info = er.result or {}
             if "partial_missing_list" in info:

@@ -155,7 +155,7 @@ def races_copy(db):
 def test_mapping_checkpoint_passes_after_the_run(mapped, tmp_path):
     outcome = run_checkpoint(mapped, "mapping", RACES, tmp_path, "test-mapping-clean")
     assert outcome.success, outcome.failed
-    assert outcome.evaluated == 10
+    assert outcome.evaluated == 11
 
 
 def test_duplicated_keys_in_races_fail(mapped, tmp_path):

@@ -12,11 +12,14 @@ import sys
 
 import psycopg2
 import pytest
-from conftest import query
+from conftest import AS_OF, database_copy, query, run_pipeline
 
+from racemap import dbt
 from racemap.errors import RacemapError
 from racemap.lookup import NotMapped, race_session_key, session_key_for_race
 from racemap.results import prepare_results
+from racemap.settings import RacesTable
+from racemap.validate import run_checkpoint
 
 
 def weekend(db, race_id):
@@ -177,3 +180,128 @@ def test_a_results_column_var_naming_no_column_is_one_clear_line(demo_db):
         "column 'car' (result_number_column) does not exist in public.results: "
         "set --var result_number_column=<column>"
     )
+
+
+# -- the results cross-check ------------------------------------------------------------------
+
+
+def results_checks(db, where="status = 'mapped'"):
+    return dict(
+        query(
+            db,
+            "select results_check, count(*) from racemap.race_openf1_mapping"
+            f" where {where} group by results_check",
+        )
+    )
+
+
+def rebuild_and_validate(db, tmp_path):
+    """dbt build and the mapping checkpoint, as racemap run does after the load."""
+    db.export_env()
+    dbt.build({"as_of": AS_OF})
+    return run_checkpoint(db, "mapping", RacesTable.from_vars(None), tmp_path, "weekend-test")
+
+
+def test_all_70_races_of_2023_2025_agree_with_openf1(mapped_demo):
+    db, result, _reports = mapped_demo
+    assert results_checks(db) == {"agree": 70}
+    assert result.summary["results_check"] == {"agree": 70}
+    assert results_checks(db, "status = 'unmapped'") == {None: 1090}
+    details = dict(
+        query(
+            db,
+            "select race_id, results_detail from racemap.race_openf1_mapping"
+            " where race_id in ('1104', '1116', '1134')",
+        )
+    )
+    assert details == {
+        # OpenF1 classifies Magnussen P19 after 70 of 78 laps; Ergast does not.
+        "1104": "18 positions agree; classified by OpenF1 only: P19 car 20",
+        # Hamilton and Leclerc disqualified: null position on both sides (no dsq flag in OpenF1).
+        "1116": "15 positions agree",
+        # Russell (63) disqualified: the same.
+        "1134": "18 positions agree",
+    }
+
+
+def test_swapped_results_disagree_and_are_named_in_the_run_output(mapped_template, tmp_path):
+    with database_copy(mapped_template[0]) as db:
+        # The application holds the 2024 Belgian GP's results under the Dutch GP and back.
+        query(
+            db,
+            "update public.results set race_id = case race_id when '1134' then '1135'"
+            " else '1134' end where race_id in ('1134', '1135')",
+        )
+        result = run_pipeline(db, tmp_path)
+        assert result.exit_code != 0
+        assert results_checks(db) == {"agree": 68, "disagree": 2}
+        assert result.summary["results_check"] == {"agree": 68, "disagree": 2}
+        named = [f for f in result.failures if "results_check" in f]
+        assert named == [
+            "race_openf1_mapping: expect_column_values_to_be_null(race_id) 'no race's results"
+            " disagree with OpenF1's (results_check)' [2 unexpected: 1134, 1135]"
+        ]
+        detail = query(
+            db,
+            "select results_detail from racemap.race_openf1_mapping where race_id = '1134'",
+        )[0][0]
+        assert detail.startswith("P1 app 4 / OpenF1 44; P2 app 1 / OpenF1 81; ")
+
+
+def test_results_not_published_yet_are_no_results_and_no_failure(mapped_template, tmp_path):
+    with database_copy(mapped_template[0]) as db:
+        # Abu Dhabi 2025 (race 1168) before OpenF1 published session 9839's results.
+        query(db, "delete from raw.openf1_session_results where session_key = 9839")
+        outcome = rebuild_and_validate(db, tmp_path)
+        assert outcome.success, outcome.failed
+        assert results_checks(db) == {"agree": 69, "no_results": 1}
+        assert query(
+            db,
+            "select results_check, results_detail from racemap.race_openf1_mapping"
+            " where race_id = '1168'",
+        ) == [("no_results", "no OpenF1 results for session 9839 yet")]
+
+        # Without a results table at all, every mapped race is no_results: the check is skipped.
+        query(db, "drop table public.results")
+        outcome = rebuild_and_validate(db, tmp_path)
+        assert outcome.success, outcome.failed
+        assert results_checks(db) == {"no_results": 70}
+
+
+def test_qualifying_rows_with_array_durations_load(mapped_demo):
+    db, _result, _reports = mapped_demo
+    # Baku 2023 qualifying (9064): duration and gap_to_leader are [Q1, Q2, Q3] arrays.
+    rows = query(
+        db,
+        "select jsonb_typeof(duration), jsonb_array_length(duration), duration_seconds"
+        " from racemap_staging.stg_openf1__session_results"
+        " where session_key = 9064 and driver_number = 16",
+    )
+    assert rows == [("array", 3, None)]
+    kinds = dict(
+        query(
+            db,
+            "select jsonb_typeof(gap_to_leader), count(*)"
+            " from racemap_staging.stg_openf1__session_results group by 1",
+        )
+    )
+    assert kinds["array"] == 1737  # every qualifying-type row (SOURCES.md)
+    assert kinds["string"] == 297  # "+1 LAP", "+2 LAPS"
+
+
+def test_driver_links_join_the_application_driver_to_the_openf1_car(mapped_demo):
+    db, _result, _reports = mapped_demo
+    # Abu Dhabi 2025: Verstappen (Ergast driverId 830) won in car 1.
+    assert query(
+        db,
+        "select driver_id, driver_number, app_position, openf1_position, is_same_position"
+        " from racemap.race_driver_links where race_id = '1168' and car_number = 1",
+    ) == [("830", 1, 1, 1, True)]
+    one_sided = query(
+        db,
+        "select race_id, car_number, driver_id, driver_number from racemap.race_driver_links"
+        " where not is_linked",
+    )
+    # Stroll withdrew from the 2023 Singapore GP: Ergast lists him (W), OpenF1 does not.
+    assert one_sided == [("1113", 18, "840", None)]
+    assert query(db, "select count(*) from racemap.race_driver_links") == [(1398,)]

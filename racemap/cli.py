@@ -1,4 +1,4 @@
-"""The ``racemap`` command line: run, lookup, restore, validate, bench."""
+"""The ``racemap`` command line: run, lookup, restore, validate, bench, export."""
 
 from __future__ import annotations
 
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="run the Great Expectations checkpoints alone")
     _common(validate)
     validate.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
+
+    add_export_parser(sub)
 
     bench = sub.add_parser("bench", help="the benchmarks; writes reports/bench.json")
     _common(bench)
@@ -205,6 +207,25 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def add_export_parser(sub) -> None:
+    export = sub.add_parser("export", help="the crosswalk, one row per race (csv, json, parquet)")
+    _common(export)
+    export.add_argument("--format", required=True, choices=("csv", "json", "parquet"))
+    export.add_argument("--output", required=True, type=Path, metavar="PATH")
+
+
+def cmd_export(args) -> int:
+    from .export import export_crosswalk
+    from .settings import parse_vars
+
+    variables = parse_vars(args.var)
+    db = _db(args)
+    with db.transaction() as conn:
+        count = export_crosswalk(conn, args.format, args.output, variables)
+    print(f"exported {count} races to {args.output} ({args.format})")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import main as bench_main
 
@@ -217,6 +238,7 @@ COMMANDS = {
     "restore": cmd_restore,
     "validate": cmd_validate,
     "bench": cmd_bench,
+    "export": cmd_export,
 }
 
 

@@ -6,6 +6,8 @@ a "Sprint Qualifying", Bahrain 2023 (race 1098) no sprint at all."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from conftest import AS_OF, database_copy, query, run_pipeline
 
 from racemap import dbt
 from racemap.errors import RacemapError
+from racemap.export import COLUMNS, crosswalk_rows, write_crosswalk
 from racemap.lookup import NotMapped, race_session_key, session_key_for_race
 from racemap.results import prepare_results
 from racemap.settings import RacesTable
@@ -305,3 +308,122 @@ def test_driver_links_join_the_application_driver_to_the_openf1_car(mapped_demo)
     # Stroll withdrew from the 2023 Singapore GP: Ergast lists him (W), OpenF1 does not.
     assert one_sided == [("1113", 18, "840", None)]
     assert query(db, "select count(*) from racemap.race_driver_links") == [(1398,)]
+
+
+# -- the crosswalk export ---------------------------------------------------------------------
+
+
+def read_back(path, fmt):
+    """The exported file as a list of dicts with the database's Python types."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    if fmt == "json":
+        return json.loads(path.read_text(encoding="utf-8"))
+    kinds = {c.name: c.kind for c in COLUMNS}
+    convert = {"int": int, "float": float, "text": str}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            {k: (None if v == "" else convert[kinds[k]](v)) for k, v in row.items()}
+            for row in csv.DictReader(handle)
+        ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_the_crosswalk_round_trips(mapped_demo, tmp_path, fmt):
+    db, _result, _reports = mapped_demo
+    output = tmp_path / "out" / f"crosswalk.{fmt}"
+    done = subprocess.run(
+        [sys.executable, "-m", "racemap.cli", "export", "--format", fmt, "--output", str(output)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": db.url},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"exported 1160 races to {output} ({fmt})"
+    with db.transaction() as conn:
+        expected = crosswalk_rows(conn)
+    back = read_back(output, fmt)
+    assert back == expected
+    assert list(back[0]) == [c.name for c in COLUMNS]
+    shanghai = next(r for r in back if r["race_id"] == "1125")
+    assert shanghai == {
+        "race_id": "1125",
+        "season": 2024,
+        "round": 5,
+        "circuit_id": "shanghai",
+        "race_name": "Chinese Grand Prix",
+        "status": "mapped",
+        "meeting_key": 1233,
+        "session_key": 9673,
+        "practice_1_session_key": 9663,
+        "practice_2_session_key": None,
+        "practice_3_session_key": None,
+        "sprint_qualifying_session_key": 9668,
+        "sprint_session_key": 9672,
+        "qualifying_session_key": 9664,
+        "method": "circuit_and_race_time",
+        "delta_hours": 0.0,
+        "results_check": "agree",
+        "reason": None,
+    }
+    first = back[0]
+    assert (first["race_id"], first["status"], first["reason"]) == (
+        "833",
+        "unmapped",
+        "before_openf1_coverage",
+    )
+    assert sum(r["status"] == "mapped" for r in back) == 70
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (["--format", "xml", "--output", "{tmp}/x.xml"], 2, "invalid choice: 'xml'"),
+        (
+            ["--format", "csv", "--output", "{tmp}"],
+            1,
+            "racemap: cannot write {tmp}: Is a directory",
+        ),
+        (
+            ["--format", "json", "--output", "/proc/racemap/x.json"],
+            1,
+            "racemap: cannot write /proc/racemap/x.json: No such file or directory",
+        ),
+        (
+            ["--format", "csv", "--output", "{tmp}/x.csv", "--var", "race_round_column=rnd"],
+            1,
+            "racemap: column 'rnd' (race_round_column) does not exist in public.races:",
+        ),
+    ],
+)
+def test_export_errors_are_one_clear_line(mapped_demo, tmp_path, args, code, expected):
+    db, _result, _reports = mapped_demo
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-m", "racemap.cli", "export", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": db.url},
+        timeout=120,
+    )
+    assert done.returncode == code
+    lines = done.stderr.strip().splitlines()
+    assert expected.replace("{tmp}", str(tmp_path)) in lines[-1]
+    assert "Traceback" not in done.stderr
+    if code == 1:
+        assert len(lines) == 1
+        assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_export_without_a_round_column_leaves_round_empty(mapped_template, tmp_path):
+    with database_copy(mapped_template[0]) as db, db.transaction() as conn:
+        with conn.cursor() as cur:
+            cur.execute("alter table public.races rename column round to race_round")
+        rows = crosswalk_rows(conn)
+        assert {r["round"] for r in rows} == {None}
+        assert crosswalk_rows(conn, {"race_round_column": "race_round"})[0]["round"] == 1
+        path = write_crosswalk(rows, "parquet", tmp_path / "c.parquet")
+        assert read_back(path, "parquet") == rows

@@ -427,3 +427,30 @@ def test_export_without_a_round_column_leaves_round_empty(mapped_template, tmp_p
         assert crosswalk_rows(conn, {"race_round_column": "race_round"})[0]["round"] == 1
         path = write_crosswalk(rows, "parquet", tmp_path / "c.parquet")
         assert read_back(path, "parquet") == rows
+
+
+def test_report_data_verified_by_results(mapped_template):
+    from racemap.report_data import results_to_review, verified_by_results
+
+    with database_copy(mapped_template[0]) as db:
+        with db.transaction() as conn:
+            by_season = verified_by_results(conn)
+            assert by_season.to_dict("records") == [
+                {"season": 2023, "mapped": 22, "agree": 22, "disagree": 0, "no_results": 0},
+                {"season": 2024, "mapped": 24, "agree": 24, "disagree": 0, "no_results": 0},
+                {"season": 2025, "mapped": 24, "agree": 24, "disagree": 0, "no_results": 0},
+            ]
+            assert results_to_review(conn).empty
+            # a disagreement and a race not checked yet, as the report would list them
+            with conn.cursor() as cur:
+                cur.execute(
+                    "update racemap.race_openf1_mapping set results_check = 'no_results'"
+                    " where race_id = '1168';"
+                    " update racemap.race_openf1_mapping set results_check = 'disagree',"
+                    " results_detail = 'P1 app 4 / OpenF1 44' where race_id = '1134'"
+                )
+            review = results_to_review(conn)
+        assert review[["results_check", "race_id"]].values.tolist() == [
+            ["disagree", "1134"],
+            ["no_results", "1168"],
+        ]

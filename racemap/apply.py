@@ -21,33 +21,6 @@ from .db import query_dicts
 from .errors import RacemapError
 from .settings import RacesTable
 
-HISTORY_DDL = """
-create schema if not exists racemap;
-create table if not exists racemap.mapping_runs (
-    run_id text primary key,
-    kind text not null check (kind in ('apply', 'restore')),
-    restores_run_id text,
-    allow_changes boolean not null default false,
-    rows_applied integer not null default 0,
-    rows_conflicting integer not null default 0,
-    rows_held_back integer not null default 0,
-    applied_by text not null,
-    applied_at timestamptz not null default now()
-);
-create table if not exists racemap.mapping_history (
-    history_id bigserial primary key,
-    run_id text not null references racemap.mapping_runs (run_id),
-    race_id text not null,
-    action text not null,
-    meeting_key_before integer,
-    session_key_before integer,
-    meeting_key_after integer,
-    session_key_after integer,
-    changed_at timestamptz not null default now()
-);
-create index if not exists mapping_history_race_idx on racemap.mapping_history (race_id);
-"""
-
 
 @dataclass
 class ApplyResult:
@@ -67,8 +40,11 @@ class ApplyResult:
 
 
 def ensure_history_tables(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute(HISTORY_DDL)
+    """racemap.mapping_runs / mapping_history are created by racemap's migrations: this brings
+    them (and every table of racemap) to the newest revision; a no-op once there."""
+    from .migrations import upgrade
+
+    upgrade(conn)
 
 
 def _who() -> str:

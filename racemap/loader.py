@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from psycopg2.extras import Json, execute_values
 
-from . import records
+from . import migrations, records
 from .db import Database
 from .errors import RacemapError
 from .openf1 import ENDPOINTS, FetchResult, OpenF1Client, build_query, read_snapshot
@@ -36,120 +36,11 @@ WEEKEND_ENDPOINTS = ("session_result", "starting_grid")  # ?meeting_key>=&meetin
 ALL_ENDPOINTS = SCHEDULE_ENDPOINTS + WEEKEND_ENDPOINTS
 DEFAULT_SETTLE_DAYS = 14.0
 
-RAW_DDL = """
-create schema if not exists raw;
-create table if not exists raw.openf1_meetings (
-    meeting_key integer primary key,
-    meeting_name text,
-    meeting_official_name text,
-    meeting_code text,
-    location text,
-    country_key integer,
-    country_code text,
-    country_name text,
-    country_flag text,
-    circuit_key integer,
-    circuit_short_name text,
-    circuit_type text,
-    circuit_info_url text,
-    circuit_image text,
-    gmt_offset text,
-    date_start timestamptz,
-    date_end timestamptz,
-    is_cancelled boolean,
-    year integer not null,
-    record jsonb not null,
-    loaded_at timestamptz not null default now()
-);
-create table if not exists raw.openf1_sessions (
-    session_key integer primary key,
-    meeting_key integer not null,
-    session_name text,
-    session_type text,
-    location text,
-    country_key integer,
-    country_code text,
-    country_name text,
-    circuit_key integer,
-    circuit_short_name text,
-    gmt_offset text,
-    date_start timestamptz,
-    date_end timestamptz,
-    is_cancelled boolean,
-    year integer not null,
-    record jsonb not null,
-    loaded_at timestamptz not null default now()
-);
-create index if not exists openf1_sessions_circuit_start_idx
-    on raw.openf1_sessions (circuit_key, date_start);
-create index if not exists openf1_sessions_meeting_idx on raw.openf1_sessions (meeting_key);
-create table if not exists raw.openf1_loads (
-    load_id bigserial primary key,
-    run_id text,
-    endpoint text not null,
-    season integer not null,
-    url text not null,
-    status text not null,
-    http_status integer,
-    requests integer not null default 0,
-    rows_received integer not null default 0,
-    rows_loaded integer not null default 0,
-    rows_rejected integer not null default 0,
-    error text,
-    started_at timestamptz not null,
-    finished_at timestamptz not null default now()
-);
-create table if not exists raw.openf1_rejects (
-    reject_id bigserial primary key,
-    load_id bigint references raw.openf1_loads (load_id),
-    endpoint text not null,
-    season integer,
-    reason text not null,
-    payload jsonb,
-    rejected_at timestamptz not null default now()
-);
-create table if not exists raw.openf1_session_results (
-    session_key integer not null,
-    driver_number integer not null,
-    meeting_key integer,
-    position integer,
-    number_of_laps integer,
-    points numeric,
-    dnf boolean,
-    dns boolean,
-    dsq boolean,
-    duration jsonb,
-    gap_to_leader jsonb,
-    record jsonb not null,
-    source text not null,
-    fetched_at timestamptz not null,
-    removed_at timestamptz,
-    loaded_at timestamptz not null default now(),
-    primary key (session_key, driver_number)
-);
-create index if not exists openf1_session_results_meeting_idx
-    on raw.openf1_session_results (meeting_key);
-create table if not exists raw.openf1_starting_grid (
-    session_key integer not null,
-    driver_number integer not null,
-    meeting_key integer,
-    position integer,
-    lap_duration double precision,
-    record jsonb not null,
-    source text not null,
-    fetched_at timestamptz not null,
-    removed_at timestamptz,
-    loaded_at timestamptz not null default now(),
-    primary key (session_key, driver_number)
-);
-create index if not exists openf1_starting_grid_meeting_idx
-    on raw.openf1_starting_grid (meeting_key);
-"""
-
 
 def ensure_raw_tables(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute(RAW_DDL)
+    """racemap's tables at the newest migration (:func:`racemap.migrations.upgrade`): ``conn``
+    is a psycopg2 connection or a Database; the upgrade commits on a connection of its own."""
+    migrations.upgrade(conn)
 
 
 def settle_days_from_env() -> float:
@@ -200,6 +91,7 @@ class SeasonLoad:
     rows_loaded: int = 0
     rows_rejected: int = 0
     requests: int = 0
+    rows_removed: int = 0
 
 
 @dataclass
@@ -218,27 +110,68 @@ class LoadResult:
 
 
 def _upsert_sql(endpoint: str) -> str:
+    """Insert or update on the key; ``fetched_at`` says when OpenF1 last listed the record,
+    ``loaded_at`` when its content last changed, and a listed record is not removed. A snapshot
+    never overwrites a record fetched live."""
     table = records.TABLES[endpoint]
     keys = records.KEYS[endpoint]
     cols = records.columns(endpoint) + ["record"]
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
-    if endpoint in SCHEDULE_ENDPOINTS:
-        # Unchanged records are left alone, so a re-run rewrites nothing and keeps loaded_at.
-        return (
-            f"insert into {table} ({', '.join(cols)}) values %s "
-            f"on conflict ({', '.join(keys)}) do update set {updates}, loaded_at = now() "
-            f"where {table}.record is distinct from excluded.record"
-        )
-    # fetched_at says when OpenF1 last listed the record; loaded_at when its content last
-    # changed. A snapshot never overwrites a record fetched live.
     return (
         f"insert into {table} ({', '.join(cols)}, source, fetched_at) values %s "
         f"on conflict ({', '.join(keys)}) do update set {updates}, source = excluded.source,"
         f" fetched_at = excluded.fetched_at, removed_at = null, loaded_at = case"
         f" when {table}.record is distinct from excluded.record then now()"
         f" else {table}.loaded_at end "
-        f"where {table}.source = 'snapshot' or excluded.source = 'live'"
+        f"where {table}.source = 'snapshot' or excluded.source = 'live' "
+        "returning 1"
     )
+
+
+def _listed_keys(endpoint: str, answer: list) -> list[tuple]:
+    """The keys of every record of an answer, rejected ones too: a record OpenF1 still lists,
+    even one that fails validation, is not removed."""
+    keys = records.KEYS[endpoint]
+    listed = []
+    for raw in answer:
+        if isinstance(raw, dict):
+            values = tuple(raw.get(k) for k in keys)
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                listed.append(values)
+    return listed
+
+
+def _mark_removed(cur, fetched: FetchResult, source: str) -> int:
+    """Rows of ``fetched``'s (endpoint, season) that its answer no longer lists get
+    ``removed_at = now()``; they are kept. A live answer is the authority on what OpenF1 lists:
+    the rows it removes become ``live``, so that no snapshot brings them back; a snapshot only
+    removes rows that came from a snapshot. An empty answer removes nothing: an outage or a
+    filter gone wrong is not a season that vanished."""
+    if not fetched.records:
+        return 0
+    endpoint, table = fetched.endpoint, records.TABLES[fetched.endpoint]
+    keys = records.KEYS[endpoint]
+    if endpoint in SCHEDULE_ENDPOINTS:
+        in_season = "t.year = %(season)s"
+    else:
+        in_season = (
+            "t.meeting_key in (select meeting_key from raw.openf1_meetings where year = %(season)s)"
+        )
+    listed = _listed_keys(endpoint, fetched.records)
+    columns = {f"{k}s": [values[i] for values in listed] for i, k in enumerate(keys)}
+    unnest = ", ".join(f"%({k}s)s::integer[]" for k in keys)
+    matched = " and ".join(f"l.{k} = t.{k}" for k in keys)
+    cur.execute(
+        f"update {table} t set removed_at = now(),"
+        " source = case when %(source)s = 'live' then 'live' else t.source end"
+        f" where {in_season} and t.removed_at is null"
+        " and (%(source)s = 'live' or t.source = 'snapshot')"
+        f" and not exists (select 1 from unnest({unnest}) as l({', '.join(keys)})"
+        f" where {matched})",
+        {"season": fetched.season, "source": source, **columns},
+    )
+    removed = cur.rowcount
+    return removed
 
 
 def _row(endpoint: str, parsed, raw: dict) -> list:
@@ -326,11 +259,17 @@ def store(
             ),
         )
         load_id = cur.fetchone()[0]
+        written = 0
         if good:
-            rows = [_row(fetched.endpoint, p, raw) for raw, p in good]
-            if fetched.endpoint in WEEKEND_ENDPOINTS:
-                rows = [row + [source, fetched_at] for row in rows]
-            execute_values(cur, _upsert_sql(fetched.endpoint), rows, page_size=500)
+            rows = [_row(fetched.endpoint, p, raw) + [source, fetched_at] for raw, p in good]
+            written = len(
+                execute_values(cur, _upsert_sql(fetched.endpoint), rows, page_size=500, fetch=True)
+            )
+        removed = _mark_removed(cur, fetched, source)
+        cur.execute(
+            "update raw.openf1_loads set rows_loaded = %s, rows_removed = %s where load_id = %s",
+            (written, removed, load_id),
+        )
         if bad:
             execute_values(
                 cur,
@@ -341,7 +280,9 @@ def store(
                     for raw, reason in bad
                 ],
             )
-    return SeasonLoad(fetched.endpoint, fetched.season, "ok", len(good), len(bad), fetched.requests)
+    return SeasonLoad(
+        fetched.endpoint, fetched.season, "ok", written, len(bad), fetched.requests, removed
+    )
 
 
 def _record_failure(db: Database, run_id, endpoint, season, url, requests, error, started_at):
@@ -387,7 +328,7 @@ def season_is_settled(conn, season: int, today: datetime | None = None) -> bool:
             return False
         cur.execute(
             "select coalesce(max(coalesce(date_end, date_start)) < %s, false)"
-            " from raw.openf1_sessions where year = %s",
+            " from raw.openf1_sessions where year = %s and removed_at is null",
             (today, season),
         )
         return bool(cur.fetchone()[0])
@@ -412,7 +353,8 @@ def weekend_is_settled(
         return False
     with conn.cursor() as cur:
         cur.execute(
-            "select max(coalesce(date_end, date_start)) from raw.openf1_sessions where year = %s",
+            "select max(coalesce(date_end, date_start)) from raw.openf1_sessions"
+            " where year = %s and removed_at is null",
             (season,),
         )
         last_end = cur.fetchone()[0]
@@ -438,11 +380,38 @@ def meeting_key_range(conn, season: int) -> dict | None:
     from the loaded meetings; None when none is loaded."""
     with conn.cursor() as cur:
         cur.execute(
-            "select min(meeting_key), max(meeting_key) from raw.openf1_meetings where year = %s",
+            "select min(meeting_key), max(meeting_key) from raw.openf1_meetings"
+            " where year = %s and removed_at is null",
             (season,),
         )
         low, high = cur.fetchone()
     return None if low is None else {"meeting_key>=": low, "meeting_key<=": high}
+
+
+AUDIT_COLUMNS = (
+    "endpoint",
+    "season",
+    "status",
+    "requests",
+    "rows_received",
+    "rows_loaded",
+    "rows_rejected",
+    "rows_removed",
+    "url",
+    "error",
+)
+
+
+def load_audit(db: Database, run_id: str) -> list[dict]:
+    """The rows of ``raw.openf1_loads`` of one run, as dicts of :data:`AUDIT_COLUMNS`: what the
+    load notebook shows of a load ``racemap run`` made (the URLs carry no credentials)."""
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            f"select {', '.join(AUDIT_COLUMNS)} from raw.openf1_loads where run_id = %s"
+            " order by load_id",
+            (run_id,),
+        )
+        return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in cur.fetchall()]
 
 
 def _progress(total: int):

@@ -15,7 +15,7 @@ from . import dbt, reports
 from .db import Database, relation_exists, resolve_database
 from .demo import create_demo_tables
 from .errors import RacemapError
-from .loader import ensure_raw_tables, parse_seasons
+from .loader import ensure_raw_tables, load_openf1, parse_seasons
 from .notebooks import execute
 from .paths import DEFAULT_REPORTS_DIR
 from .results import prepare_results
@@ -126,8 +126,10 @@ def run(options: RunOptions) -> RunResult:
         dbt.migrate(options.variables)
 
     with stages.stage("load"), temporary_environ(OPENF1_URL=options.openf1_url):
-        # The URL reaches the kernel through its environment, not as a parameter: a
-        # self-hosted OpenF1's URL may carry credentials, and parameters are saved.
+        # Loaded here, in racemap's process, so the progress bar shows on a terminal; the
+        # notebook, run with load=False, is the record of this load (its raw.openf1_loads
+        # rows). No URL or credential is a parameter: parameters are saved in the notebook.
+        load_openf1(db, seasons, offline=options.offline, refresh=options.refresh, run_id=run_id)
         execute(
             "load_openf1",
             reports_dir,
@@ -136,6 +138,7 @@ def run(options: RunOptions) -> RunResult:
                 "offline": options.offline,
                 "refresh": options.refresh,
                 "run_id": run_id,
+                "load": False,
             },
         )
         load = _load_counts(db, run_id)

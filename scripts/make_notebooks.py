@@ -31,35 +31,52 @@ def params(source):
 LOAD = notebook(
     [
         new_markdown_cell(
-            "# Load OpenF1 meetings and sessions\n\n"
-            "Fetches `/v1/meetings` and `/v1/sessions` once per season (or reads the bundled "
-            "snapshot with `offline=True`) into `raw.openf1_meetings` / `raw.openf1_sessions`. "
-            "The database comes from `DATABASE_URL` (the embedded one when unset): never pass "
-            "credentials as parameters."
+            "# Load OpenF1\n\n"
+            "Fetches `/v1/meetings` and `/v1/sessions` once per season, then `/v1/session_result` "
+            "and `/v1/starting_grid` once per season over its meeting keys (or reads the bundled "
+            "snapshot with `offline=True`) into `raw.openf1_*`, and shows the load's rows of "
+            "`raw.openf1_loads`. `racemap run` loads in its own process (a progress bar on a "
+            "terminal) and runs this notebook with `load=False` and its `run_id`, as the record "
+            "of that load. The database comes from `DATABASE_URL` (the embedded one when unset): "
+            "never pass credentials as parameters."
         ),
         params(
             'seasons = "2023-2025"  # a year, a range or a list: "2023-2025", "2024", "2023,2025"\n'
             "offline = True  # True: the bundled snapshot in data/openf1/snapshot/\n"
             "refresh = False  # True: fetch settled seasons again\n"
-            "run_id = None  # set by racemap run, to find this load in raw.openf1_loads"
+            "run_id = None  # set by racemap run, to find this load in raw.openf1_loads\n"
+            "load = True  # False: show the load of run_id (racemap run made it) without loading"
         ),
         new_code_cell(
             "from racemap.db import resolve_database\n"
-            "from racemap.loader import load_openf1, parse_seasons\n\n"
+            "from racemap.loader import AUDIT_COLUMNS, load_audit, load_openf1, parse_seasons\n\n"
             "db = resolve_database()\n"
-            "result = load_openf1("
-            "db, parse_seasons(seasons), offline=offline, refresh=refresh, run_id=run_id)\n"
+            "if load:\n"
+            "    result = load_openf1(\n"
+            "        db, parse_seasons(seasons), offline=offline, refresh=refresh, run_id=run_id\n"
+            "    )\n"
+            "    run_id = result.run_id\n"
+            "audit = load_audit(db, run_id)\n"
+            'counted = ("rows_loaded", "rows_rejected", "rows_removed", "requests")\n'
+            "total = {c: sum(a[c] for a in audit) for c in counted}\n"
             "print(\n"
-            '    f"{result.rows_loaded} rows loaded, {result.rows_rejected} rejected, "\n'
-            '    f"{result.requests} HTTP requests"\n'
+            "    f\"run {run_id}: {total['rows_loaded']} rows loaded, \"\n"
+            "    f\"{total['rows_rejected']} rejected, {total['rows_removed']} marked removed, \"\n"
+            "    f\"{total['requests']} HTTP requests\"\n"
             ")"
         ),
         new_code_cell(
             "import pandas as pd\n\n"
-            "loads = pd.DataFrame([vars(x) for x in result.loads])\n"
-            "loads.pivot_table(\n"
-            '    index="season", columns="endpoint", values=["rows_loaded", "rows_rejected"], '
-            'aggfunc="sum"\n'
+            "loads = pd.DataFrame(audit, columns=AUDIT_COLUMNS)\n"
+            "(\n"
+            "    loads.pivot_table(\n"
+            '        index="season",\n'
+            '        columns="endpoint",\n'
+            '        values=["rows_loaded", "rows_rejected", "rows_removed"],\n'
+            '        aggfunc="sum",\n'
+            "    )\n"
+            "    if len(loads)\n"
+            '    else "nothing fetched: every season is settled (refresh=True fetches it again)"\n'
             ")"
         ),
     ]

@@ -11,7 +11,15 @@ test touches the internet or sleeps: retries wait zero seconds.
 from __future__ import annotations
 
 import copy
+import fcntl
+import json
+import os
+import pty
 import re
+import struct
+import subprocess
+import sys
+import termios
 from datetime import UTC, datetime
 
 import httpx
@@ -513,6 +521,76 @@ def test_the_progress_bar_is_quiet_in_ci(monkeypatch):
         assert bar.disable
 
 
+LOAD_2024 = (
+    "import sys\n"
+    "from racemap.db import parse_database_url\n"
+    "from racemap.loader import load_openf1\n"
+    "load_openf1(parse_database_url(sys.argv[1]), [2024], offline=True)\n"
+)
+
+
+def _stderr_of_a_load(db, terminal: bool) -> str:
+    """stderr of a load in a process of its own, on a pseudo-terminal or a pipe."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    command = [sys.executable, "-c", LOAD_2024, db.url]
+    if not terminal:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+    leader, follower = pty.openpty()
+    # A terminal has a size (a new pseudo-terminal has 0 columns, where tqdm draws nothing).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with subprocess.Popen(command, env=env, stderr=follower, stdout=subprocess.DEVNULL) as proc:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end closed: the process is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(120) == 0, b"".join(chunks)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_the_progress_bar_shows_on_a_terminal_and_not_when_piped(fresh_db):
+    shown = _stderr_of_a_load(fresh_db, terminal=True)
+    assert "OpenF1" in shown and "fetch" in shown and "starting_grid 2024" in shown
+    assert "OpenF1" not in _stderr_of_a_load(fresh_db, terminal=False)
+
+
+def test_racemap_run_loads_once_and_its_notebook_records_that_load(mapped_demo):
+    """The load ran in racemap's process; the notebook, run with load=False, showed its rows of
+    raw.openf1_loads and loaded nothing again."""
+    db, result, reports = mapped_demo
+    audit_rows = query(
+        db,
+        "select endpoint, season, rows_loaded from raw.openf1_loads where run_id = %s"
+        " order by load_id",
+        (result.run_id,),
+    )
+    seasons = (2023, 2024, 2025)  # the schedule of every season first, then the weekends
+    assert [(e, s) for e, s, _n in audit_rows] == [
+        (e, s) for s in seasons for e in ("meetings", "sessions")
+    ] + [(e, s) for s in seasons for e in WEEKEND]
+    assert query(db, "select count(distinct run_id) from raw.openf1_loads") == [(1,)]
+    notebook = json.loads((reports / "notebooks" / "load_openf1.ipynb").read_text())
+    parameters = notebook["metadata"]["papermill"]["parameters"]
+    assert parameters["load"] is False and parameters["run_id"] == result.run_id
+    assert not {"DATABASE_URL", "OPENF1_USERNAME", "OPENF1_PASSWORD"} & set(parameters)
+    printed = "".join(
+        "".join(output.get("text", ""))
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+    )
+    loaded = sum(n for _e, _s, n in audit_rows)
+    assert f"run {result.run_id}: {loaded} rows loaded, 0 rejected, 0 marked removed" in printed
+    assert loaded == 73 + 359 + 7063 + 1734 == result.summary["openf1"]["rows_loaded"]
+
+
 # -- race-weekend data: session_result and starting_grid ---------------------------------------
 def result_row(db, session_key: int, driver_number: int) -> tuple:
     return query(
@@ -684,3 +762,172 @@ def test_offline_loads_the_race_weekend_data_of_the_snapshot(fresh_db):
         "select distinct source from raw.openf1_session_results"
         " union select distinct source from raw.openf1_starting_grid",
     ) == [("snapshot",)]
+
+
+# -- reconciling: removed records, live before snapshot ----------------------------------------
+def provenance(db, table: str, key: str) -> dict:
+    rows = query(db, f"select {key}, source, fetched_at, removed_at from raw.openf1_{table}")
+    return {k: rest for k, *rest in rows}
+
+
+def test_a_meeting_openf1_no_longer_lists_is_marked_removed_then_back_when_listed(
+    fresh_db, httpx_mock
+):
+    """The 2024 Chinese GP leaves the answer, with its
+    sessions and results, as a called-off meeting would; the next answer lists it again."""
+    meetings, sessions = snapshot("meetings", 2024), snapshot("sessions", 2024)
+    china = next(m["meeting_key"] for m in meetings if m["meeting_name"] == "Chinese Grand Prix")
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+
+    answer(
+        httpx_mock,
+        2024,
+        [m for m in meetings if m["meeting_key"] != china],
+        [s for s in sessions if s["meeting_key"] != china],
+        results=[r for r in weekend("session_result", 1228, 1252) if r["meeting_key"] != china],
+    )
+    second = load(fresh_db, [2024], refresh=True, run_id="second")
+
+    removed = {
+        table: query(
+            fresh_db,
+            f"select count(*), count(*) filter (where meeting_key = {china}),"
+            f" count(distinct source) from raw.openf1_{table} where removed_at is not null",
+        )[0]
+        for table in ("meetings", "sessions", "session_results", "starting_grid")
+    }
+    grid_rows = query(
+        fresh_db, f"select count(*) from raw.openf1_starting_grid where meeting_key = {china}"
+    )[0][0]
+    sprint_weekend_sessions = sum(1 for s in sessions if s["meeting_key"] == china)
+    results_rows = sum(
+        1 for r in weekend("session_result", 1228, 1252) if r["meeting_key"] == china
+    )
+    assert removed == {
+        "meetings": (1, 1, 1),
+        "sessions": (sprint_weekend_sessions, sprint_weekend_sessions, 1),
+        "session_results": (results_rows, results_rows, 1),
+        "starting_grid": (0, 0, 0),  # still listed: the grid answer was the whole season's
+    }
+    assert grid_rows > 0
+    assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}  # kept
+    assert query(
+        fresh_db,
+        "select endpoint, rows_loaded, rows_removed from raw.openf1_loads where run_id = 'second'"
+        " order by load_id",
+    ) == [
+        ("meetings", 24, 1),
+        ("sessions", 123 - sprint_weekend_sessions, sprint_weekend_sessions),
+        ("session_result", 2441 - results_rows, results_rows),
+        ("starting_grid", 599, 0),
+    ]
+    assert [x.rows_removed for x in second.loads] == [
+        1,
+        sprint_weekend_sessions,
+        results_rows,
+        0,
+    ]
+
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024], refresh=True)
+    assert query(
+        fresh_db,
+        "select count(*) from raw.openf1_meetings where removed_at is not null"
+        " union all select count(*) from raw.openf1_sessions where removed_at is not null"
+        " union all select count(*) from raw.openf1_session_results where removed_at is not null",
+    ) == [(0,), (0,), (0,)]
+
+
+def test_an_empty_answer_removes_nothing(fresh_db, httpx_mock):
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+    for endpoint in ("meetings", "sessions"):
+        httpx_mock.add_response(
+            url=url(endpoint, 2024), status_code=404, content=fixture("no_results_404.json")
+        )
+    for endpoint in WEEKEND:
+        httpx_mock.add_response(url=weekend_url(endpoint, 1228, 1252), json=[])
+
+    result = load(fresh_db, [2024], refresh=True)
+
+    assert [x.rows_removed for x in result.loads] == [0, 0, 0, 0]
+    assert query(
+        fresh_db,
+        "select count(*) from raw.openf1_meetings where removed_at is null"
+        " union all select count(*) from raw.openf1_session_results where removed_at is null",
+    ) == [(25,), (2441,)]
+
+
+def test_offline_after_a_live_load_leaves_the_live_records_untouched(fresh_db, httpx_mock):
+    """Live 2024 says the São Paulo race started at 13:30 (it was brought forward); the
+    snapshot says 15:00. --offline afterwards keeps the live record, its source and its fetch
+    time, and loads only what live never gave (2023)."""
+    sessions = snapshot("sessions", 2024)
+    race = next(s for s in sessions if s["session_key"] == 9636)
+    race["date_start"] = "2024-11-03T13:30:00+00:00"
+    answer(httpx_mock, 2024, sessions=sessions)
+    load(fresh_db, [2024])
+    live = {
+        t: provenance(fresh_db, t, k)
+        for t, k in (("meetings", "meeting_key"), ("sessions", "session_key"))
+    }
+    live_results = query(
+        fresh_db, "select count(*), min(fetched_at) from raw.openf1_session_results"
+    )
+
+    offline = load_openf1(fresh_db, [2023, 2024], offline=True, run_id="offline")
+
+    for table, key in (("meetings", "meeting_key"), ("sessions", "session_key")):
+        now = provenance(fresh_db, table, key)
+        assert {k: now[k] for k in live[table]} == live[table]
+        assert {v[0] for k, v in now.items() if k not in live[table]} == {"snapshot"}
+    assert query(
+        fresh_db, "select date_start, record from raw.openf1_sessions where session_key = 9636"
+    ) == [(datetime(2024, 11, 3, 13, 30, tzinfo=UTC), race)]
+    assert (
+        query(
+            fresh_db,
+            "select count(*), min(r.fetched_at) from raw.openf1_session_results r"
+            " join raw.openf1_meetings m using (meeting_key) where m.year = 2024",
+        )
+        == live_results
+    )
+    assert query(
+        fresh_db,
+        "select endpoint, season, rows_received, rows_loaded, rows_removed from raw.openf1_loads"
+        " where run_id = 'offline' and season = 2024 order by load_id",
+    ) == [
+        ("meetings", 2024, 25, 0, 0),
+        ("sessions", 2024, 123, 0, 0),
+        ("session_result", 2024, 2441, 0, 0),
+        ("starting_grid", 2024, 599, 0, 0),
+    ]
+    assert offline.rows_loaded == 23 + 113 + 2171 + 555  # 2023 only
+
+
+def test_a_snapshot_never_marks_a_live_record_removed(fresh_db, httpx_mock):
+    """A snapshot that lacks a record live has (store() with the snapshot's real 2024 meetings
+    minus one, as an older snapshot would be) removes nothing live; one from a snapshot, yes."""
+    from racemap.loader import store
+
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+    older = read_snapshot("meetings", 2024)
+    dropped = older.records.pop()["meeting_key"]
+    with fresh_db.transaction() as conn:
+        kept = store(conn, older, "older-snapshot", datetime.now(UTC))
+    assert (kept.rows_loaded, kept.rows_removed) == (0, 0)
+    assert query(fresh_db, "select count(*) from raw.openf1_meetings where removed_at is null") == [
+        (25,)
+    ]
+
+    load_openf1(fresh_db, [2023], offline=True)
+    older_2023 = read_snapshot("meetings", 2023)
+    gone = older_2023.records.pop()["meeting_key"]
+    with fresh_db.transaction() as conn:
+        assert store(conn, older_2023, "older-snapshot", datetime.now(UTC)).rows_removed == 1
+    assert query(
+        fresh_db, "select meeting_key, source from raw.openf1_meetings where removed_at is not null"
+    ) == [(gone, "snapshot")]
+    assert dropped != gone

@@ -38,7 +38,7 @@ def test_offline_run_maps_the_snapshot_races(mapped_demo):
     assert summary["unmapped_by_reason"] == {"before_openf1_coverage": 1079, "no_meeting": 11}
     assert summary["updates_applied"] == 70
     assert summary["validations"] == {"passed": 2, "failed": 0, "failed_expectations": []}
-    assert summary["openf1"]["rows_loaded"] == 73 + 359
+    assert summary["openf1"]["rows_loaded"] == 73 + 359 + 7063 + 1734  # + results, grid
     assert summary["openf1"]["requests"] == 0  # offline
 
 

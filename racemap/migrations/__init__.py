@@ -1,0 +1,150 @@
+"""racemap's own tables, created and evolved by alembic migrations (``versions/``).
+
+The tables: ``raw.openf1_meetings``, ``raw.openf1_sessions``, ``raw.openf1_session_results``,
+``raw.openf1_starting_grid``, ``raw.openf1_loads``, ``raw.openf1_rejects``,
+``racemap.mapping_runs`` and ``racemap.mapping_history``. The application's races table is not
+ours: its two key columns stay the one-time ``racemap migrate`` (dbt's ``migrate`` macro).
+
+:func:`upgrade` runs alembic programmatically: an ``alembic.config.Config`` built here (no
+alembic.ini), the scripts found in this package, the version table in racemap's own schema
+(``racemap.alembic_version``). Revision 0001 is the schema racemap created with
+``create table if not exists`` before alembic, written so that it runs on an empty database and
+on one made by that release alike; later revisions change it with ``alter table``. Migrations
+are forward-only: nothing here drops loaded data.
+
+One upgrade at a time per database: a transaction-level advisory lock around it
+(https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS). A database
+already at the head revision is only read, so a role without CREATE can run racemap once an
+owner has upgraded it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg2
+
+from ..errors import RacemapError
+
+SCHEMA = "racemap"  # the version table's schema (racemap.alembic_version)
+VERSION_TABLE = "alembic_version"
+SCRIPT_LOCATION = Path(__file__).resolve().parent
+# pg_advisory_xact_lock key of the upgrade: "racemig" in ASCII, any other lock of racemap differs.
+LOCK_KEY = 0x72_61_63_65_6D_69_67
+LOCK_TIMEOUT = "120s"  # waiting for another upgrade, or for tables an open transaction holds
+
+
+def config():
+    """The alembic Config of racemap's migrations (no alembic.ini)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("version_table_schema", SCHEMA)
+    return cfg
+
+
+def head() -> str:
+    """The newest revision id of the scripts in ``versions/``."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(config()).get_current_head()
+
+
+def _connector(target):
+    """A function opening a new connection to ``target``: a racemap Database, or a psycopg2
+    connection whose parameters (libpq options and password included) are reused."""
+    if isinstance(target, psycopg2.extensions.connection):
+        params = {k: v for k, v in target.get_dsn_parameters().items() if v != ""}
+        password = target.info.password
+
+        def connect():
+            return psycopg2.connect(**params, password=password or None)
+
+        return connect, params.get("dbname"), params.get("user")
+    return target.connect, target.dbname, target.user
+
+
+def current(conn) -> str | None:
+    """The revision a database is at (a psycopg2 connection), or None before alembic."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass(%s)", (f"{SCHEMA}.{VERSION_TABLE}",))
+        if cur.fetchone()[0] is None:
+            return None
+        cur.execute(f"select version_num from {SCHEMA}.{VERSION_TABLE}")
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def upgrade(target, revision: str = "head") -> str:
+    """Bring racemap's tables to ``revision`` (default the newest); returns the revision.
+
+    ``target`` is a :class:`racemap.db.Database` or an open psycopg2 connection. The upgrade runs
+    on a connection of its own and commits before this returns, so call it before a transaction
+    touches racemap's tables. Safe to run again and from two processes at once.
+    """
+    import sqlalchemy as sa
+    from alembic import command
+    from sqlalchemy.pool import NullPool
+
+    connect, dbname, user = _connector(target)
+    engine = sa.create_engine("postgresql+psycopg2://", creator=connect, poolclass=NullPool)
+    cfg = config()
+    wanted = head() if revision == "head" else revision
+    try:
+        with engine.connect() as connection, connection.begin():
+            raw = connection.connection.dbapi_connection
+            with raw.cursor() as cur:
+                cur.execute(f"set local lock_timeout = '{LOCK_TIMEOUT}'")
+                cur.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            at = current(raw)
+            if at == wanted:
+                return at  # read only: nothing to create, no privilege needed
+            with raw.cursor() as cur:
+                cur.execute("select to_regnamespace(%s)", (SCHEMA,))
+                if cur.fetchone()[0] is None:
+                    cur.execute(f"create schema {SCHEMA}")
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+        return wanted
+    except sa.exc.DBAPIError as exc:
+        raise RacemapError(_explain(exc.orig, dbname, user)) from None
+    except psycopg2.Error as exc:
+        raise RacemapError(_explain(exc, dbname, user)) from None
+    finally:
+        engine.dispose()
+
+
+def _explain(error, dbname: str | None, user: str | None) -> str:
+    """One line for a failed upgrade, naming the grant that is missing when one is."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    code = getattr(error, "pgcode", None)
+    who = user or "the role"
+    if code == "42501":  # insufficient_privilege
+        if "database" in text:
+            grant = f"GRANT CREATE ON DATABASE {dbname} TO {who}"
+        elif "schema" in text:
+            schema = text.rsplit(" ", 1)[-1]
+            grant = f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {who}"
+        else:
+            grant = "run it once as the owner of racemap's tables"
+        return (
+            f"cannot create or upgrade racemap's tables in database {dbname} ({text}): "
+            f"{grant}, or have their owner run racemap once"
+        )
+    if code == "55P03":  # lock_not_available
+        return (
+            f"racemap's tables in database {dbname} stayed locked for {LOCK_TIMEOUT} during "
+            "their upgrade (another racemap upgrading them, or an open transaction holding "
+            "them): try again"
+        )
+    return f"upgrading racemap's tables in database {dbname} failed: {text}"
+
+
+def run_sql(script: str) -> None:
+    """Execute a SQL script in a migration, as psql would: several statements, ``%`` and ``:``
+    taken literally (no bind parameters)."""
+    from alembic import op
+
+    with op.get_bind().connection.dbapi_connection.cursor() as cur:
+        cur.execute(script)

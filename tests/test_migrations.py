@@ -1,0 +1,280 @@
+"""racemap's own tables under alembic, on a real PostgreSQL: an empty database, a database made
+by the release before alembic (tests/fixtures/schema_before_alembic.sql), twice, two at once, and
+a role that may not create them."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+from conftest import _admin, query
+
+from racemap import migrations
+from racemap.errors import RacemapError
+
+BEFORE_ALEMBIC = Path(__file__).parent / "fixtures" / "schema_before_alembic.sql"
+OUR_SCHEMAS = ("raw", "racemap")
+
+
+def columns(db) -> dict:
+    """(schema, table) -> [(column, type, nullable, default)] of racemap's schemas."""
+    rows = query(
+        db,
+        "select table_schema, table_name, column_name, data_type, is_nullable,"
+        " regexp_replace(coalesce(column_default, ''), '_seq''::regclass', '')"
+        " from information_schema.columns where table_schema = any(%s)"
+        " order by table_schema, table_name, ordinal_position",
+        (list(OUR_SCHEMAS),),
+    )
+    found: dict = {}
+    for schema, table, *column in rows:
+        found.setdefault((schema, table), []).append(tuple(column))
+    return found
+
+
+def constraints(db) -> set:
+    return set(
+        query(
+            db,
+            "select conrelid::regclass::text, contype, pg_get_constraintdef(oid)"
+            " from pg_constraint where connamespace = any(select oid from pg_namespace"
+            " where nspname = any(%s))",
+            (list(OUR_SCHEMAS),),
+        )
+    )
+
+
+def built_before_alembic(db) -> None:
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(BEFORE_ALEMBIC.read_text())
+
+
+def everything(db) -> dict:
+    """Every row of racemap's tables before alembic, as text: what must survive."""
+    keys = {
+        "raw.openf1_meetings": "meeting_key",
+        "raw.openf1_sessions": "session_key",
+        "raw.openf1_loads": "load_id",
+        "raw.openf1_rejects": "reject_id",
+        "racemap.mapping_runs": "run_id",
+        "racemap.mapping_history": "history_id",
+    }
+    return {t: query(db, f"select to_jsonb(t) from {t} t order by {k}") for t, k in keys.items()}
+
+
+def test_an_empty_database_upgrades_to_the_head_revision(fresh_db):
+    assert migrations.upgrade(fresh_db) == migrations.head() == "0003_raw_provenance"
+    with fresh_db.transaction() as conn:
+        assert migrations.current(conn) == migrations.head()
+    tables = columns(fresh_db)
+    assert set(tables) == {
+        ("raw", "openf1_meetings"),
+        ("raw", "openf1_sessions"),
+        ("raw", "openf1_session_results"),
+        ("raw", "openf1_starting_grid"),
+        ("raw", "openf1_loads"),
+        ("raw", "openf1_rejects"),
+        ("racemap", "mapping_runs"),
+        ("racemap", "mapping_history"),
+        ("racemap", "alembic_version"),
+    }
+    assert [c[:3] for c in tables[("raw", "openf1_session_results")]] == [
+        ("session_key", "integer", "NO"),
+        ("driver_number", "integer", "NO"),
+        ("meeting_key", "integer", "YES"),
+        ("position", "integer", "YES"),
+        ("number_of_laps", "integer", "YES"),
+        ("points", "numeric", "YES"),
+        ("dnf", "boolean", "YES"),
+        ("dns", "boolean", "YES"),
+        ("dsq", "boolean", "YES"),
+        ("duration", "jsonb", "YES"),
+        ("gap_to_leader", "jsonb", "YES"),
+        ("record", "jsonb", "NO"),
+        ("source", "text", "NO"),
+        ("fetched_at", "timestamp with time zone", "NO"),
+        ("removed_at", "timestamp with time zone", "YES"),
+        ("loaded_at", "timestamp with time zone", "NO"),
+    ]
+    assert [c[:3] for c in tables[("raw", "openf1_starting_grid")]] == [
+        ("session_key", "integer", "NO"),
+        ("driver_number", "integer", "NO"),
+        ("meeting_key", "integer", "YES"),
+        ("position", "integer", "YES"),
+        ("lap_duration", "double precision", "YES"),
+        ("record", "jsonb", "NO"),
+        ("source", "text", "NO"),
+        ("fetched_at", "timestamp with time zone", "NO"),
+        ("removed_at", "timestamp with time zone", "YES"),
+        ("loaded_at", "timestamp with time zone", "NO"),
+    ]
+
+
+def test_a_database_made_before_alembic_is_upgraded_in_place_and_keeps_its_rows(fresh_db):
+    built_before_alembic(fresh_db)
+    before = everything(fresh_db)
+    assert sum(len(rows) for rows in before.values()) == 10
+
+    assert migrations.upgrade(fresh_db) == migrations.head()
+
+    upgraded = everything(fresh_db)
+    for table, rows in before.items():
+        # Every old row is there with every old value (new columns may have been added).
+        assert [{k: r[0][k] for k in rows[i][0]} for i, r in enumerate(upgraded[table])] == [
+            r[0] for r in rows
+        ], table
+    # Where the old rows came from: their season's latest successful fetch (2023's meetings
+    # live, 2024's from the snapshot; no session fetch succeeded: live), fetched when loaded.
+    assert query(
+        fresh_db,
+        "select 'meeting', meeting_key, source, fetched_at = loaded_at, removed_at"
+        " from raw.openf1_meetings union all"
+        " select 'session', session_key, source, fetched_at = loaded_at, removed_at"
+        " from raw.openf1_sessions order by 1, 2",
+    ) == [
+        ("meeting", 1141, "live", True, None),
+        ("meeting", 1229, "snapshot", True, None),
+        ("session", 7953, "live", True, None),
+        ("session", 9472, "live", True, None),
+    ]
+    assert query(fresh_db, "select distinct rows_removed from raw.openf1_loads") == [(0,)]
+    # The same tables, columns and constraints as a database upgraded from empty.
+    empty = _another_database()
+    try:
+        migrations.upgrade(empty)
+        assert columns(fresh_db) == columns(empty)
+        assert constraints(fresh_db) == constraints(empty)
+    finally:
+        _drop(empty)
+
+
+def test_upgrading_twice_changes_nothing(fresh_db):
+    built_before_alembic(fresh_db)
+    migrations.upgrade(fresh_db)
+    shape, rows = columns(fresh_db), everything(fresh_db)
+
+    with fresh_db.transaction() as conn:  # a psycopg2 connection works as well as a Database
+        assert migrations.upgrade(conn) == migrations.head()
+
+    assert columns(fresh_db) == shape and everything(fresh_db) == rows
+    assert query(fresh_db, "select version_num from racemap.alembic_version") == [
+        (migrations.head(),)
+    ]
+
+
+def test_two_upgrades_at_once_do_not_collide(fresh_db):
+    built_before_alembic(fresh_db)
+    outcomes: list = []
+
+    def upgrade():
+        try:
+            outcomes.append(migrations.upgrade(fresh_db))
+        except Exception as exc:  # recorded, so the assertion below names it
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=upgrade) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert outcomes == [migrations.head()] * 4
+    assert query(fresh_db, "select count(*) from racemap.alembic_version") == [(1,)]
+
+
+def test_an_upgrade_waits_for_one_in_progress(fresh_db, monkeypatch):
+    """Another upgrade holds the lock: this one waits, then fails with one line after the
+    timeout; nothing is half-created."""
+    monkeypatch.setattr(migrations, "LOCK_TIMEOUT", "1s")
+    holder = fresh_db.connect()
+    try:
+        with holder.cursor() as cur:
+            cur.execute("select pg_advisory_xact_lock(%s)", (migrations.LOCK_KEY,))
+        started = time.monotonic()
+        with pytest.raises(RacemapError) as failed:
+            migrations.upgrade(fresh_db)
+        assert time.monotonic() - started >= 1
+        assert str(failed.value) == (
+            f"racemap's tables in database {fresh_db.dbname} stayed locked for 1s during their "
+            "upgrade (another racemap upgrading them, or an open transaction holding them): "
+            "try again"
+        )
+        assert query(fresh_db, "select to_regnamespace('raw'), to_regnamespace('racemap')") == [
+            (None, None)
+        ]
+        holder.rollback()  # the other upgrade ends: the lock is free
+        assert migrations.upgrade(fresh_db) == migrations.head()
+    finally:
+        holder.close()
+
+
+@pytest.fixture
+def role(fresh_db):
+    """A login role of its own (trust authentication), dropped afterwards."""
+    name = f"racemap_role_{uuid.uuid4().hex[:8]}"
+    _server, admin = _admin()
+    with admin.cursor() as cur:
+        cur.execute(f"create role {name} login")
+    admin.close()
+    try:
+        yield name
+    finally:
+        _server, admin = _admin()
+        with admin.cursor() as cur:
+            cur.execute(
+                f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{name}'"
+            )
+        admin.close()
+        with fresh_db.transaction() as conn, conn.cursor() as cur:
+            cur.execute(f"drop owned by {name}")
+        _server, admin = _admin()
+        with admin.cursor() as cur:
+            cur.execute(f"drop role {name}")
+        admin.close()
+
+
+def test_a_role_without_create_gets_one_line_naming_the_grant(fresh_db, role):
+    import dataclasses
+
+    as_role = dataclasses.replace(fresh_db, user=role)
+    with pytest.raises(RacemapError) as failed:
+        migrations.upgrade(as_role)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"cannot create or upgrade racemap's tables in database {fresh_db.dbname}"
+    )
+    assert f"GRANT CREATE ON DATABASE {fresh_db.dbname} TO {role}" in message
+
+    query(fresh_db, f"grant create on database {fresh_db.dbname} to {role}")
+    assert migrations.upgrade(as_role) == migrations.head()
+    assert query(
+        fresh_db, "select nspowner::regrole::text from pg_namespace where nspname = 'raw'"
+    ) == [(role,)]
+
+
+def test_a_role_without_create_may_run_once_an_owner_upgraded(fresh_db, role):
+    import dataclasses
+
+    migrations.upgrade(fresh_db)
+    query(fresh_db, f"grant usage on schema racemap to {role}")
+    query(fresh_db, f"grant select on racemap.alembic_version to {role}")
+    assert migrations.upgrade(dataclasses.replace(fresh_db, user=role)) == migrations.head()
+
+
+def _another_database():
+    from conftest import create_database
+
+    return create_database()
+
+
+def _drop(db):
+    from conftest import drop_database
+
+    drop_database(db)
+
+
+__all__ = ["psycopg2"]

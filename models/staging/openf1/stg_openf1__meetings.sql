@@ -24,6 +24,8 @@ renamed as (
         date_end as ended_at,
         loaded_at
     from source
+    -- A record OpenF1 no longer lists is kept in raw (removed_at) but leaves staging.
+    where removed_at is null
 )
 
 select * from renamed

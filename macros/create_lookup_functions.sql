@@ -2,8 +2,13 @@
     The lookups of the original service as SQL functions for the application (run on-run-end):
         racemap.meeting_key_for_race(race_id text) -> integer
         racemap.session_key_for_race(race_id text) -> integer
+        racemap.session_key_for_race(race_id text, kind text) -> integer
         racemap.race_for_meeting(meeting_key integer) -> text
-    Keys come from the races table; a race without them raises 'not mapped: <reason>'.
+    Keys come from the races table; a race without them raises 'not mapped: <reason>'. The
+    two-argument form gives any session of the race's weekend by kind (practice_1, practice_2,
+    practice_3, sprint_qualifying, sprint, qualifying, race) from racemap.race_openf1_sessions,
+    for the meeting the race holds; no such session (or only a cancelled one) raises
+    'not mapped: ...' too.
 -#}
 {% macro create_lookup_functions() %}
     {%- if execute and flags.WHICH in ('build', 'run') -%}
@@ -44,6 +49,41 @@
         create or replace function racemap.session_key_for_race(p_race_id text)
         returns integer language sql stable as $fn$
             select session_key from racemap.race_keys(p_race_id)
+        $fn$;
+
+        create or replace function racemap.session_key_for_race(p_race_id text, p_kind text)
+        returns integer language plpgsql stable as $fn$
+        declare
+            v_meeting_key integer;
+            v_session_key integer;
+            v_cancelled boolean;
+        begin
+            if p_kind is null or p_kind not in ('practice_1', 'practice_2', 'practice_3',
+                    'sprint_qualifying', 'sprint', 'qualifying', 'race') then
+                raise exception 'unknown session kind %: one of practice_1, practice_2, practice_3, sprint_qualifying, sprint, qualifying, race',
+                    p_kind;
+            end if;
+            select k.meeting_key, k.session_key into v_meeting_key, v_session_key
+            from racemap.race_keys(p_race_id) as k;
+            if p_kind = 'race' then
+                return v_session_key;
+            end if;
+            v_session_key := null;
+            select s.session_key, s.is_cancelled into v_session_key, v_cancelled
+            from racemap.race_openf1_sessions as s
+            where s.meeting_key = v_meeting_key and s.session_kind = p_kind
+            order by s.is_cancelled, s.starts_at
+            limit 1;
+            if v_session_key is null then
+                raise exception 'not mapped: no % session in meeting % (race %)',
+                    p_kind, v_meeting_key, p_race_id;
+            end if;
+            if v_cancelled then
+                raise exception 'not mapped: cancelled, the % session % of meeting % (race %)',
+                    p_kind, v_session_key, v_meeting_key, p_race_id;
+            end if;
+            return v_session_key;
+        end
         $fn$;
 
         create or replace function racemap.race_for_meeting(p_meeting_key integer)

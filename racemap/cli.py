@@ -1,4 +1,4 @@
-"""The ``racemap`` command line: run, migrate, lookup, restore, validate, status, bench.
+"""The ``racemap`` command line: run, migrate, lookup, restore, validate, status, export, bench.
 
 Exit codes (every command): 0 ok; 3 attention (a race needs a person, each named on a line with
 what to do); 1 failed (one line saying what went wrong, never a traceback); 2 usage.
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = lookup.add_mutually_exclusive_group(required=True)
     which.add_argument("--race-id")
     which.add_argument("--meeting-key", type=int)
+    add_session_argument(lookup)
 
     restore = sub.add_parser(
         "restore", help="put back the keys as before the latest apply not yet restored"
@@ -108,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="PostgreSQL URL (default: $DATABASE_URL, else the embedded database)",
     )
     status.add_argument("--json", action="store_true", help="print it all as one JSON object")
+
+    add_export_parser(sub)
 
     bench = sub.add_parser("bench", help="the benchmarks; writes reports/bench.json")
     _common(bench)
@@ -185,6 +188,8 @@ def cmd_lookup(args) -> int:
     from .lookup import race_for_meeting, race_keys
     from .settings import RacesTable, parse_vars
 
+    if args.session is not None:
+        return lookup_session(args)
     races = RacesTable.from_vars(parse_vars(args.var))
     db = _db(args)
     with db.transaction() as conn:
@@ -197,6 +202,37 @@ def cmd_lookup(args) -> int:
         else:
             race_id = race_for_meeting(conn, args.meeting_key, races)
             print(f"meeting {args.meeting_key}: race_id {race_id}")
+    return 0
+
+
+def add_session_argument(lookup: argparse.ArgumentParser) -> None:
+    from .lookup import SESSION_KINDS
+
+    lookup.add_argument(
+        "--session",
+        choices=SESSION_KINDS,
+        metavar="KIND",
+        help=f"with --race-id: which session of the weekend ({', '.join(SESSION_KINDS)}; "
+        "default race)",
+    )
+
+
+def lookup_session(args) -> int:
+    """``racemap lookup --race-id ID --session KIND``: one session of the race's weekend."""
+    from .lookup import race_session_key
+    from .settings import RacesTable, parse_vars
+
+    if args.race_id is None:
+        print("racemap lookup: --session goes with --race-id", file=sys.stderr)
+        return 2
+    db = _db(args)
+    races = RacesTable.from_vars(parse_vars(args.var))
+    with db.transaction() as conn:
+        found = race_session_key(conn, args.race_id, args.session, races)
+    print(
+        f"race {found.race_id}: meeting_key {found.meeting_key}, "
+        f"session_key {found.session_key} ({found.kind})"
+    )
     return 0
 
 
@@ -261,6 +297,25 @@ def cmd_status(args) -> int:
     return status_main(args.database_url, args.json)
 
 
+def add_export_parser(sub) -> None:
+    export = sub.add_parser("export", help="the crosswalk, one row per race (csv, json, parquet)")
+    _common(export)
+    export.add_argument("--format", required=True, choices=("csv", "json", "parquet"))
+    export.add_argument("--output", required=True, type=Path, metavar="PATH")
+
+
+def cmd_export(args) -> int:
+    from .export import export_crosswalk
+    from .settings import parse_vars
+
+    variables = parse_vars(args.var)
+    db = _db(args)
+    with db.transaction() as conn:
+        count = export_crosswalk(conn, args.format, args.output, variables)
+    print(f"exported {count} races to {args.output} ({args.format})")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from benchmarks import main as bench_main
 
@@ -275,6 +330,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "status": cmd_status,
     "bench": cmd_bench,
+    "export": cmd_export,
 }
 
 

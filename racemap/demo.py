@@ -1,7 +1,10 @@
-"""The bundled demo application tables: every Ergast race since 1950, and its circuits.
+"""The bundled demo application tables: every Ergast race since 1950, its circuits, and the
+races' results and drivers (the application's own results: the second signal racemap checks a
+mapping against).
 
-Only the embedded database gets them, and only when ``public.races`` does not exist yet: racemap
-never creates or fills an application table on a database the user pointed it at.
+Only the embedded database gets them, and only when ``public.races`` (``public.results``) does
+not exist yet: racemap never creates or fills an application table on a database the user
+pointed it at.
 """
 
 from __future__ import annotations
@@ -37,6 +40,106 @@ create table public.races (
     url text
 );
 """
+
+# Ergast's results.csv and drivers.csv as the application holds them: ids as text like races.id,
+# \N as null (position is null when the car was not classified).
+_RESULTS_DDL = """
+create table public.drivers (
+    id text primary key,
+    driver_ref text not null unique,
+    number integer,
+    code text,
+    forename text not null,
+    surname text not null,
+    dob date,
+    nationality text,
+    url text
+);
+create table public.results (
+    id integer primary key,
+    race_id text not null references public.races (id),
+    driver_id text not null references public.drivers (id),
+    constructor_id integer not null,
+    number integer,
+    grid integer,
+    position integer,
+    position_text text not null,
+    position_order integer not null,
+    points numeric,
+    laps integer,
+    time text,
+    milliseconds bigint,
+    fastest_lap integer,
+    fastest_lap_rank integer,
+    fastest_lap_time text,
+    fastest_lap_speed numeric,
+    status_id integer
+);
+create index results_race_id_idx on public.results (race_id);
+"""
+DRIVER_COLUMNS = [
+    "id",
+    "driver_ref",
+    "number",
+    "code",
+    "forename",
+    "surname",
+    "dob",
+    "nationality",
+    "url",
+]
+RESULT_COLUMNS = [
+    "id",
+    "race_id",
+    "driver_id",
+    "constructor_id",
+    "number",
+    "grid",
+    "position",
+    "position_text",
+    "position_order",
+    "points",
+    "laps",
+    "time",
+    "milliseconds",
+    "fastest_lap",
+    "fastest_lap_rank",
+    "fastest_lap_time",
+    "fastest_lap_speed",
+    "status_id",
+]
+# Ergast's CSV header, in the order of RESULT_COLUMNS / DRIVER_COLUMNS.
+_ERGAST_RESULT_FIELDS = [
+    "resultId",
+    "raceId",
+    "driverId",
+    "constructorId",
+    "number",
+    "grid",
+    "position",
+    "positionText",
+    "positionOrder",
+    "points",
+    "laps",
+    "time",
+    "milliseconds",
+    "fastestLap",
+    "rank",
+    "fastestLapTime",
+    "fastestLapSpeed",
+    "statusId",
+]
+_ERGAST_DRIVER_FIELDS = [
+    "driverId",
+    "driverRef",
+    "number",
+    "code",
+    "forename",
+    "surname",
+    "dob",
+    "nationality",
+    "url",
+]
 
 
 def _null(value: str) -> str | None:
@@ -86,6 +189,22 @@ def race_rows(ergast_dir: Path = ERGAST_DIR) -> list[tuple]:
     return rows
 
 
+def driver_rows(ergast_dir: Path = ERGAST_DIR) -> list[tuple]:
+    """Ergast drivers; the practice-only drivers' empty fields become null."""
+    return [
+        tuple(_null(r[f]) for f in _ERGAST_DRIVER_FIELDS)
+        for r in _read_csv(ergast_dir / "drivers.csv")
+    ]
+
+
+def result_rows(ergast_dir: Path = ERGAST_DIR) -> list[tuple]:
+    """Ergast results, one per car per race; ``\\N`` (not classified, no time, ...) is null."""
+    return [
+        tuple(_null(r[f]) for f in _ERGAST_RESULT_FIELDS)
+        for r in _read_csv(ergast_dir / "results.csv")
+    ]
+
+
 def _copy(cur, table: str, columns: list[str], rows: list[tuple]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -97,8 +216,20 @@ def _copy(cur, table: str, columns: list[str], rows: list[tuple]) -> None:
     )
 
 
+def create_demo_results(conn, ergast_dir: Path = ERGAST_DIR) -> int:
+    """Create and fill ``public.drivers`` and ``public.results`` beside the demo races; returns
+    the number of results."""
+    results = result_rows(ergast_dir)
+    with conn.cursor() as cur:
+        cur.execute(_RESULTS_DDL)
+        _copy(cur, "public.drivers", DRIVER_COLUMNS, driver_rows(ergast_dir))
+        _copy(cur, "public.results", RESULT_COLUMNS, results)
+    return len(results)
+
+
 def create_demo_tables(conn, ergast_dir: Path = ERGAST_DIR) -> int:
-    """Create and fill ``public.circuits`` and ``public.races``; returns the number of races."""
+    """Create and fill ``public.circuits``, ``public.races``, ``public.drivers`` and
+    ``public.results``; returns the number of races."""
     races = race_rows(ergast_dir)
     with conn.cursor() as cur:
         cur.execute(_DDL)
@@ -114,4 +245,5 @@ def create_demo_tables(conn, ergast_dir: Path = ERGAST_DIR) -> int:
             ["id", "year", "round", "circuit_id", "name", "date", "time", "url"],
             races,
         )
+    create_demo_results(conn, ergast_dir)
     return len(races)

@@ -1,10 +1,12 @@
-"""The three lookups of the original service: race -> meeting key, race -> session key, and
-meeting key -> race, for notebooks and the command line. (The same exist in SQL for the
-application: racemap.meeting_key_for_race(), racemap.session_key_for_race(),
-racemap.race_for_meeting(), created by the dbt macro create_lookup_functions.)
+"""The lookups of the original service: race -> meeting key, race -> session key (the race, or
+any session of its weekend by kind), and meeting key -> race, for notebooks and the command
+line. (The same exist in SQL for the application: racemap.meeting_key_for_race(),
+racemap.session_key_for_race(race_id [, kind]), racemap.race_for_meeting(), created by the dbt
+macro create_lookup_functions.)
 
 Keys are read from the races table, where the application reads them; when a race has none,
-the reason comes from racemap.race_openf1_mapping.
+the reason comes from racemap.race_openf1_mapping. The other sessions of a weekend come from
+racemap.race_openf1_sessions, for the meeting the race holds.
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ class NotMapped(RacemapError):
     def __init__(self, message: str, reason: str | None = None):
         super().__init__(message)
         self.reason = reason
+
+
+SESSION_KINDS = (
+    "practice_1",
+    "practice_2",
+    "practice_3",
+    "sprint_qualifying",
+    "sprint",
+    "qualifying",
+    "race",
+)
 
 
 @dataclass(frozen=True)
@@ -75,8 +88,60 @@ def meeting_key_for_race(conn, race_id, races: RacesTable | None = None) -> int:
     return race_keys(conn, race_id, races).meeting_key
 
 
-def session_key_for_race(conn, race_id, races: RacesTable | None = None) -> int:
-    return race_keys(conn, race_id, races).session_key
+def session_key_for_race(conn, race_id, kind: str = "race", races: RacesTable | None = None) -> int:
+    """The session key of the race's ``kind`` of session (default the Grand Prix race)."""
+    return race_session_key(conn, race_id, kind, races).session_key
+
+
+@dataclass(frozen=True)
+class SessionKey:
+    race_id: str
+    meeting_key: int
+    session_key: int
+    kind: str
+
+
+def race_session_key(
+    conn, race_id, kind: str = "race", races: RacesTable | None = None
+) -> SessionKey:
+    """The ``kind`` session (one of :data:`SESSION_KINDS`) of the weekend the race holds.
+
+    ``race`` is the session key the races table holds; the others come from
+    racemap.race_openf1_sessions for the race's meeting. :class:`NotMapped` when the race holds
+    no keys, its weekend has no such session (a sprint on a weekend without one) or it is
+    cancelled.
+    """
+    if kind not in SESSION_KINDS:
+        raise RacemapError(f"unknown session kind {kind!r}: one of {', '.join(SESSION_KINDS)}")
+    keys = race_keys(conn, race_id, races)
+    if kind == "race":
+        return SessionKey(keys.race_id, keys.meeting_key, keys.session_key, kind)
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('racemap.race_openf1_sessions') is not null")
+        if not cur.fetchone()[0]:
+            raise RacemapError(
+                "racemap.race_openf1_sessions does not exist: run `racemap run` first"
+            )
+        cur.execute(
+            "select session_key, is_cancelled from racemap.race_openf1_sessions"
+            " where meeting_key = %s and session_kind = %s"
+            " order by is_cancelled, starts_at limit 1",
+            (keys.meeting_key, kind),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise NotMapped(
+            f"not mapped: no {kind} session in meeting {keys.meeting_key} (race {race_id})",
+            "no_session",
+        )
+    session_key, is_cancelled = row
+    if is_cancelled:
+        raise NotMapped(
+            f"not mapped: cancelled, the {kind} session {session_key} of meeting "
+            f"{keys.meeting_key} (race {race_id})",
+            "cancelled",
+        )
+    return SessionKey(keys.race_id, keys.meeting_key, session_key, kind)
 
 
 def race_for_meeting(conn, meeting_key: int, races: RacesTable | None = None) -> str:

@@ -26,6 +26,7 @@ from .errors import RacemapError
 from .loader import ensure_raw_tables, load_openf1
 from .notebooks import execute
 from .paths import DEFAULT_REPORTS_DIR
+from .results import prepare_results
 from .settings import (
     RacesTable,
     coverage_threshold,
@@ -236,6 +237,7 @@ def _run_locked(
         prepare_races(db, races, variables, options.dry_run, log)
         with db.transaction() as conn:
             ensure_raw_tables(conn)
+        prepare_results(db, variables, log)
 
     with stages.stage("load"), temporary_environ(OPENF1_URL=options.openf1_url):
         # Loaded here, in racemap's process, so the progress bar shows on a terminal; the

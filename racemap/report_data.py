@@ -131,6 +131,46 @@ def conflicts_in_mapping(conn) -> pd.DataFrame:
     )
 
 
+RESULTS_BY_SEASON_COLUMNS = ["season", "mapped", "agree", "disagree", "no_results"]
+
+
+def verified_by_results(conn) -> pd.DataFrame:
+    """The "verified by results" view: per season, the mapped races whose results agree with
+    OpenF1's, disagree, or cannot be checked yet (``race_openf1_mapping.results_check``)."""
+    return _frame(
+        conn,
+        "select season, count(*) as mapped,"
+        " count(*) filter (where results_check = 'agree') as agree,"
+        " count(*) filter (where results_check = 'disagree') as disagree,"
+        " count(*) filter (where results_check = 'no_results') as no_results"
+        " from racemap.race_openf1_mapping where status = 'mapped'"
+        " group by season order by season",
+        RESULTS_BY_SEASON_COLUMNS,
+    )
+
+
+def results_to_review(conn) -> pd.DataFrame:
+    """Mapped races whose results disagree (first: they need a person) or are not checked yet,
+    with the evidence (``results_detail``: the first differing positions, or which side has
+    none)."""
+    columns = [
+        "results_check",
+        "season",
+        "race_id",
+        "race_name",
+        "meeting_key",
+        "session_key",
+        "results_detail",
+    ]
+    return _frame(
+        conn,
+        "select " + ", ".join(columns) + " from racemap.race_openf1_mapping"
+        " where status = 'mapped' and results_check <> 'agree'"
+        " order by results_check = 'disagree' desc, season, race_start_at",
+        columns,
+    )
+
+
 def run_updates(reports_dir: Path) -> pd.DataFrame:
     """The key changes this run computed (``mapping_updates.csv``), each with its status."""
     path = Path(reports_dir) / "mapping_updates.csv"

@@ -112,7 +112,18 @@ def mapping_counts(conn) -> dict:
         "mapped": mapped,
         "unmapped": sum(by_reason.values()),
         "unmapped_by_reason": dict(sorted(by_reason.items())),
+        "results_check": results_check_counts(conn),
     }
+
+
+def results_check_counts(conn) -> dict:
+    """Mapped races per results_check (agree, disagree, no_results)."""
+    rows = query_dicts(
+        conn,
+        "select results_check, count(*) as n from racemap.race_openf1_mapping"
+        " where status = 'mapped' group by results_check order by results_check",
+    )
+    return {r["results_check"]: r["n"] for r in rows}
 
 
 def mapping_coverage(conn) -> dict:

@@ -23,6 +23,14 @@ DEFAULT_VARS = {
     "race_date_column": "date",
     "race_time_column": "time",
     "race_name_column": "name",
+    "race_round_column": "round",
+    # The application's results (optional; racemap/results.py): Ergast-shaped by default.
+    "results_schema": "public",
+    "results_table": "results",
+    "result_race_id_column": "race_id",
+    "result_number_column": "number",
+    "result_position_column": "position",
+    "result_driver_id_column": "driver_id",
 }
 
 

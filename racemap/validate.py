@@ -310,6 +310,13 @@ def _suites(gx, races: RacesTable, seasons: list[int], threshold: float) -> dict
                 E.ExpectColumnValuesToBeUnique(column="meeting_key"),
                 E.ExpectColumnValuesToBeUnique(column="session_key"),
                 E.ExpectColumnValuesToBeInSet(column="reason", value_set=reason_words()),
+                E.ExpectColumnValuesToBeNull(  # the races whose results disagree, by id
+                    column="race_id",
+                    row_condition=gx.expectations.row_conditions.Column("results_check")
+                    == "disagree",
+                    description="no race's results disagree with OpenF1's (results_check)",
+                    meta=ATTENTION,
+                ),
             ],
         ),
         "mapping_coverage": (
@@ -368,7 +375,9 @@ def _describe(result) -> tuple[list[str], list[str]]:
             cfg = er.expectation_config
             column = cfg.kwargs.get("column")
             what = cfg.type + (f"({column})" if column else "")
-            if cfg.type == "unexpected_rows_expectation" and cfg.description:
+            if cfg.description and (
+                cfg.type == "unexpected_rows_expectation" or cfg.kwargs.get("row_condition")
+            ):
                 what += f" '{cfg.description}'"
             info = er.result or {}
             if "partial_missing_list" in info:

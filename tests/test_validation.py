@@ -157,7 +157,7 @@ def races_copy(db):
 def test_mapping_checkpoint_passes_after_the_run(mapped, tmp_path):
     outcome = run_checkpoint(mapped, "mapping", RACES, tmp_path, "test-mapping-clean")
     assert outcome.passed, outcome.failed + outcome.attention
-    assert outcome.evaluated == 11
+    assert outcome.evaluated == 12
 
 
 def test_duplicated_keys_in_races_fail(mapped, tmp_path):

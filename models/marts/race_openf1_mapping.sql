@@ -8,7 +8,11 @@ seasons_loaded as (
     select * from {{ ref('int_seasons_loaded') }}
 ),
 
-final as (
+results_compared as (
+    select * from {{ ref('int_race_results_compared') }}
+),
+
+mapping as (
     select
         resolved.race_id,
         case when resolved.reason is null then resolved.proposed_meeting_key end as meeting_key,
@@ -29,6 +33,22 @@ final as (
     from resolved
     left join seasons_loaded
         on resolved.season = seasons_loaded.season
+),
+
+-- The second signal for mapped races: their results against OpenF1's (int_race_results_compared).
+final as (
+    select
+        mapping.*,
+        case
+            when mapping.status = 'mapped'
+                then coalesce(results_compared.results_check, 'no_results')
+        end as results_check,
+        case when mapping.status = 'mapped' then results_compared.results_detail end
+            as results_detail
+    from mapping
+    left join results_compared
+        on mapping.race_id = results_compared.race_id
+        and mapping.session_key = results_compared.session_key
 )
 
 select * from final

@@ -7,7 +7,8 @@
         unless a reviewed skip override accepts it; invalid_race always;
       - stale_keys: it holds keys that are not its mapping (a called-off, removed or re-keyed
         meeting, a race unmapped now, a swap, keys set by hand, a change held back);
-      - conflict: it is mapped but its keys are held by another race (which holds stale keys).
+      - conflict: it is mapped but its keys are held by another race (which holds stale keys);
+      - results_disagree: its results disagree with OpenF1's for its race session.
 -#}
 
 {{ config(materialized='view') }}
@@ -51,6 +52,8 @@ judged as (
         mapping.detail as invalid_detail,
         mapping.meeting_key,
         mapping.session_key,
+        mapping.results_check,
+        mapping.results_detail,
         races.current_meeting_key as held_meeting_key,
         races.current_session_key as held_session_key,
         reasons.meaning,
@@ -103,6 +106,7 @@ classified as (
                 then 'unmapped'
             when judged.has_stale_keys then 'stale_keys'
             when blockers.blocked_by_race_id is not null then 'conflict'
+            when judged.results_check = 'disagree' then 'results_disagree'
         end as kind
     from judged
     left join blockers
@@ -142,10 +146,13 @@ final as (
                     else 'but its mapping is meeting ' || cast(meeting_key as text)
                         || ' / session ' || cast(session_key as text)
                 end
-            when
-                kind = 'conflict' then 'its mapping, meeting ' || cast(meeting_key as text)
-            || ' / session ' || cast(session_key as text) || ', is held by race '
-            || blocked_by_race_id
+            when kind = 'conflict'
+                then 'its mapping, meeting ' || cast(meeting_key as text)
+                || ' / session ' || cast(session_key as text) || ', is held by race '
+                || blocked_by_race_id
+            when kind = 'results_disagree'
+                then 'its results disagree with OpenF1''s session '
+                || cast(session_key as text) || ': ' || coalesce(results_detail, '')
         end as detail,
         case
             when kind = 'unmapped'
@@ -163,6 +170,9 @@ final as (
             when kind = 'conflict'
                 then 'run racemap run --allow-changes: race ' || blocked_by_race_id
                 || ' gives them up in the same apply'
+            when kind = 'results_disagree'
+                then 'check the race''s rows in the results table and its mapping (a wrong '
+                || 'mapping, or results that are not this race''s)'
         end as action,
         held_meeting_key,
         held_session_key,

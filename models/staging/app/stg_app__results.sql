@@ -1,0 +1,57 @@
+{#-
+    The application's results with the columns named by the result_* vars: one row per car per
+    race. The table is optional: when the relation does not exist this is an empty relation of
+    the same columns, and every race's results_check is no_results (racemap says so once).
+-#}
+-- depends_on: {{ source('app', 'results') }}
+{#- A table, not a view: a view would hold a dependency on the application's table, and the
+    application could no longer alter or drop it between runs. -#}
+{{ config(materialized='table') }}
+{%- set results = adapter.get_relation(
+    database=target.database,
+    schema=var('results_schema'),
+    identifier=var('results_table'),
+) if execute else none -%}
+{%- set driver_column = var('result_driver_id_column', none) %}
+
+with
+
+{% if results is not none -%}
+source as (
+    select * from {{ source('app', 'results') }}
+),
+
+renamed as (
+    select
+        cast({{ adapter.quote(var('result_race_id_column')) }} as text) as race_id,
+        {% if driver_column -%}
+        cast({{ adapter.quote(driver_column) }} as text) as driver_id,
+        {%- else -%}
+        cast(null as text) as driver_id,
+        {%- endif %}
+        cast({{ adapter.quote(var('result_number_column')) }} as integer) as car_number,
+        cast({{ adapter.quote(var('result_position_column')) }} as integer) as position
+    from source
+),
+{%- else -%}
+renamed as (
+    select
+        cast(null as text) as race_id,
+        cast(null as text) as driver_id,
+        cast(null as integer) as car_number,
+        cast(null as integer) as position
+    where false
+),
+{%- endif %}
+
+final as (
+    select
+        race_id,
+        driver_id,
+        car_number,
+        position,
+        position is not null as is_classified
+    from renamed
+)
+
+select * from final

@@ -1,0 +1,86 @@
+"""The application's results table: which relation and columns hold it (dbt vars), and what a
+run says about it before ``dbt build``.
+
+The results cross-check (``race_openf1_mapping.results_check``) compares, for every mapped race,
+the car number at each classified position in the application's results with OpenF1's
+``session_result`` of the race session. The table is optional: without it the check is skipped
+(every race ``no_results``) and the run says so once. On the embedded demo database the bundled
+Ergast results are loaded when the demo races are there and ``public.results`` is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .db import Database, relation_exists
+from .demo import create_demo_results
+from .errors import RacemapError
+from .settings import DEFAULT_VARS
+
+# The column vars of the results table and the one each is checked for (the driver id is
+# optional: an empty var leaves it out).
+RESULT_COLUMN_VARS = (
+    "result_race_id_column",
+    "result_number_column",
+    "result_position_column",
+    "result_driver_id_column",
+)
+
+
+@dataclass(frozen=True)
+class ResultsTable:
+    schema: str
+    table: str
+    columns: dict[str, str]
+
+    @classmethod
+    def from_vars(cls, variables: dict | None) -> ResultsTable:
+        merged = {**DEFAULT_VARS, **(variables or {})}
+        return cls(
+            merged["results_schema"],
+            merged["results_table"],
+            {var: merged[var] for var in RESULT_COLUMN_VARS if merged.get(var)},
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+def prepare_results(db: Database, variables: dict | None, log=print) -> str | None:
+    """Before ``dbt build``: the demo results on the embedded database; the results table's
+    columns checked (one clear line when a var names a missing column). Returns the line a run
+    prints when there is no results table (the check is skipped), else None."""
+    results = ResultsTable.from_vars(variables)
+    with db.transaction() as conn:
+        if not relation_exists(conn, results.schema, results.table):
+            if (
+                db.embedded
+                and (results.schema, results.table) == ("public", "results")
+                and relation_exists(conn, "public", "races")
+                and relation_exists(conn, "public", "circuits")
+                and not relation_exists(conn, "public", "drivers")
+            ):
+                count = create_demo_results(conn)
+                log(f"created the demo tables public.results ({count} results) and public.drivers")
+                return None
+            note = (
+                f"results check skipped: no table {results.name} (set --var results_schema=... "
+                "--var results_table=... to check each mapping against the application's results)"
+            )
+            log(note)
+            return note
+        with conn.cursor() as cur:
+            cur.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = %s and table_name = %s",
+                (results.schema, results.table),
+            )
+            present = {row[0] for row in cur.fetchall()}
+    for var, column in results.columns.items():
+        if column not in present:
+            raise RacemapError(
+                f"column {column!r} ({var}) does not exist in {results.name}: "
+                f"set --var {var}=<column>"
+            )
+    return None

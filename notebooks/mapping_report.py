@@ -65,6 +65,22 @@ display(Image(report_data.png(chart), metadata={"alt": "Mapping coverage by seas
 report_data.table(coverage, {"coverage": "{:.1%}"})
 
 # %% [markdown]
+# ## Verified by results
+#
+# The second signal: each mapped race's results in the application against OpenF1's
+# `session_result` of its Race session (`race_openf1_mapping.results_check`): `agree` (every
+# position classified on both sides holds the same car), `disagree` (a race needing attention:
+# the mapping or the application's results are wrong) or `no_results` (one side has none yet).
+
+# %%
+display(report_data.table(report_data.verified_by_results(conn)))
+review = report_data.results_to_review(conn)
+if review.empty:
+    display(Markdown("_Every mapped race's results agree with OpenF1's._"))
+else:
+    display(report_data.table(review))
+
+# %% [markdown]
 # ## Unmapped races by reason
 
 # %%

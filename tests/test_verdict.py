@@ -330,5 +330,10 @@ def test_a_failed_run_leaves_no_earlier_report_looking_current(applied_db, tmp_p
     summary = json.loads((reports / "summary.json").read_text())
     assert summary["verdict"] == "failed" and summary["stopped_at"] == "load"
     assert "unreachable" in summary["error"]
-    left = sorted(p.name for p in reports.iterdir())
-    assert left == ["notebooks", "summary.json"]  # the failed load's notebook and its summary
+    left = {p.name for p in reports.iterdir()}
+    assert "summary.json" in left and left <= {"notebooks", "summary.json"}  # nothing older
+    # The database remembers the failed run, and racemap status reports it (exit 1).
+    assert query(
+        applied_db, "select verdict from racemap.runs where run_id = %s", (summary["run_id"],)
+    ) == [("failed",)]
+    assert cli_main(["status", "--database-url", applied_db.url]) == 1

@@ -227,3 +227,27 @@ def built_db(applied_db):
 
 
 __all__ = ["psycopg2"]
+
+
+def run_command(db: Database, reports_dir: Path, *extra: str) -> tuple[list[str], dict]:
+    """``racemap run --offline`` over 2023-2025 as a child process would run it, with its
+    environment (the database through DATABASE_URL, no stray PG* variable)."""
+    import sys
+
+    args = [
+        sys.executable,
+        "-m",
+        "racemap.cli",
+        "run",
+        "--offline",
+        "--seasons",
+        "2023-2025",
+        "--var",
+        f"as_of={AS_OF}",
+        "--reports-dir",
+        str(reports_dir),
+        *extra,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(DATABASE_URL=db.url, PYTHONUNBUFFERED="1")
+    return args, env

@@ -6,36 +6,17 @@ import csv
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from conftest import AS_OF, query
+from conftest import query, run_command
 
 EXPECTED = Path(__file__).parent / "expected" / "mapping_2023_2025.csv"
 
 
-def _command(db, reports: Path) -> tuple[list[str], dict]:
-    args = [
-        sys.executable,
-        "-m",
-        "racemap.cli",
-        "run",
-        "--offline",
-        "--seasons",
-        "2023-2025",
-        "--var",
-        f"as_of={AS_OF}",
-        "--reports-dir",
-        str(reports),
-    ]
-    env = {**os.environ, "DATABASE_URL": db.url, "PYTHONUNBUFFERED": "1"}
-    return args, env
-
-
 def _kill_at(db, reports: Path, stage: str) -> None:
     """Start a run and SIGKILL it (with its notebook kernel) as soon as ``stage`` starts."""
-    args, env = _command(db, reports)
+    args, env = run_command(db, reports)
     proc = subprocess.Popen(
         args,
         stdout=subprocess.PIPE,
@@ -67,7 +48,7 @@ def _kill_inside_the_apply(db, reports: Path) -> None:
     try:
         with holder.cursor() as cur:
             cur.execute("lock table racemap.mapping_history in access exclusive mode")
-        args, env = _command(db, reports)
+        args, env = run_command(db, reports)
         proc = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,
@@ -108,7 +89,7 @@ def test_killed_runs_then_a_full_run_give_the_uninterrupted_result(demo_db, tmp_
     assert query(
         demo_db, "select count(*) from public.races where openf1_meeting_key is not null"
     ) == [(0,)]
-    args, env = _command(demo_db, tmp_path / "final")
+    args, env = run_command(demo_db, tmp_path / "final")
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
 

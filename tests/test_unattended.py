@@ -3,14 +3,12 @@ can act on (restore, lookup). Real PostgreSQL, real runs in child processes."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import uuid
 
 import pytest
-from conftest import AS_OF, SERVER_URL, database_copy, query, run_pipeline
+from conftest import SERVER_URL, database_copy, query, run_command, run_pipeline
 
 from racemap import runtime
 from racemap.apply import restore_last_apply
@@ -24,27 +22,9 @@ RACES = RacesTable("public", "races", "id")
 
 def racemap_run(db, reports, *extra) -> subprocess.Popen:
     """``racemap run --offline`` in a child process, as a scheduler would start it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["DATABASE_URL"] = db.url
+    args, env = run_command(db, reports, *extra)
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "racemap.cli",
-            "run",
-            "--offline",
-            "--seasons",
-            "2023-2025",
-            "--var",
-            f"as_of={AS_OF}",
-            "--reports-dir",
-            str(reports),
-            *extra,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 

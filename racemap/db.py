@@ -170,8 +170,12 @@ class Database:
         return self._url("***" if self.password else None)
 
     # -- the environment of this process and its children ----------------------------------------
-    def libpq_env(self, isolated: bool | None = None) -> dict[str, str | None]:
-        """The variables racemap sets (a value) or removes (``None``) for this database.
+    def libpq_env(self, isolated: bool | None = None) -> dict[str, str]:
+        """The variables racemap sets for this database (:meth:`env_changes` also clears)."""
+        return {k: v for k, v in self.env_changes(isolated).items() if v is not None}
+
+    def env_changes(self, isolated: bool | None = None) -> dict[str, str | None]:
+        """The variables racemap sets (a value) or removes (``None``) for this database,
 
         read by libpq in dbt, Great Expectations, papermill kernels, psql; ``profiles.yml``
         reads ``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGDATABASE``, the password, and the few
@@ -199,9 +203,9 @@ class Database:
         return env
 
     def child_env(self, base: Mapping[str, str] | None = None, isolated=None) -> dict[str, str]:
-        """``base`` (default: this process's environment) with :meth:`libpq_env` applied."""
+        """``base`` (default: this process's environment) with :meth:`env_changes` applied."""
         env = dict(os.environ if base is None else base)
-        for name, value in self.libpq_env(isolated).items():
+        for name, value in self.env_changes(isolated).items():
             if value is None:
                 env.pop(name, None)
             else:
@@ -210,7 +214,7 @@ class Database:
 
     def export_env(self, isolated: bool | None = None) -> None:
         """Put the connection into this process's environment (dbt, papermill kernels, GX)."""
-        for name, value in self.libpq_env(isolated).items():
+        for name, value in self.env_changes(isolated).items():
             if value is None:
                 os.environ.pop(name, None)
             else:

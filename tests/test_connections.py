@@ -16,8 +16,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -27,6 +29,7 @@ import throwaway_pg
 from conftest import create_database, drop_database
 from nbformat.v4 import new_code_cell, new_notebook
 
+import racemap.db
 from racemap import dbt
 from racemap.db import (
     LIBPQ_VARIABLES,
@@ -48,12 +51,31 @@ COMPONENTS = ("psycopg2", "libpq_env", "dbt", "great_expectations", "kernel_url"
 
 
 @pytest.fixture
+def server_dir():
+    """A directory for a pgserver data directory, outside pytest's temporary root: pgserver
+    runs the server as its own user when the tests run as root, and every pytest session that
+    starts resets that root to mode 0700 (on a shared machine, while this one runs)."""
+    path = Path(tempfile.mkdtemp(prefix="racemap-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def restore_env(saved: dict) -> None:
+    """This process's environment as it was, and racemap.db's memory of what it exported
+    forgotten: a test changed the "shell" behind racemap's back, which a real shell never does."""
+    os.environ.clear()
+    os.environ.update(saved)
+    racemap.db._exported.clear()
+    racemap.db._shell.clear()
+
+
+@pytest.fixture
 def clean_env():
     """This process's environment as it was, after a test exported a database's variables."""
     saved = dict(os.environ)
     yield
-    os.environ.clear()
-    os.environ.update(saved)
+    restore_env(saved)
 
 
 # -- each component's session -------------------------------------------------------------------
@@ -246,8 +268,7 @@ def test_application_name_and_options_reach_every_component(tmp_path):
         }
         got = sessions(db, tmp_path)
     finally:
-        os.environ.clear()
-        os.environ.update(saved)  # before the drop: its connection must not get those options
+        restore_env(saved)  # before the drop: its connection must not get those options
         drop_database(db)
     assert set(got) == set(COMPONENTS)
     for component, session in got.items():
@@ -398,12 +419,12 @@ HOSTILE = {
 
 
 def test_the_shells_pg_variables_never_reach_the_embedded_database(
-    tmp_path, clean_env, monkeypatch
+    tmp_path, server_dir, clean_env, monkeypatch
 ):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     for name, value in HOSTILE.items():
         monkeypatch.setenv(name, value)
-    db = resolve_database(pgdata=tmp_path / "pgdata")
+    db = resolve_database(pgdata=server_dir / "pgdata")
     try:
         assert db.embedded
         # this process and its children: the server's variables, no other libpq variable
@@ -427,7 +448,7 @@ def test_the_shells_pg_variables_never_reach_the_embedded_database(
 
 
 # -- make test anywhere -------------------------------------------------------------------------
-def test_with_no_server_answering_the_suite_uses_an_embedded_one(tmp_path):
+def test_with_no_server_answering_the_suite_uses_an_embedded_one(server_dir):
     """scripts/test_server.py: one line, then the command on the embedded server's socket."""
     script = Path(__file__).resolve().parent.parent / "scripts" / "test_server.py"
     env = {k: v for k, v in os.environ.items() if k != "RACEMAP_TEST_SERVER"}
@@ -435,7 +456,7 @@ def test_with_no_server_answering_the_suite_uses_an_embedded_one(tmp_path):
         RACEMAP_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:1/postgres",
         PGPORT="1",  # nothing may fall back to a default port
         PGSSLMODE="require",
-        RACEMAP_TEST_PGDATA=str(tmp_path / "test-pgdata"),
+        RACEMAP_TEST_PGDATA=str(server_dir / "test-pgdata"),
     )
     child = (
         "import os, subprocess, sys, psycopg2\n"
@@ -455,10 +476,13 @@ def test_with_no_server_answering_the_suite_uses_an_embedded_one(tmp_path):
         )
         assert done.returncode == 0, done.stderr
         assert done.stderr.splitlines() == [
-            f"racemap tests: embedded PostgreSQL in {tmp_path / 'test-pgdata'} "
+            f"racemap tests: embedded PostgreSQL in {server_dir / 'test-pgdata'} "
             "(no server at postgresql://postgres@127.0.0.1:1/postgres)"
         ]
-        assert done.stdout.split() == [str(tmp_path / "test-pgdata"), "5432", "False"]
+        assert done.stdout.split() == [str(server_dir / "test-pgdata"), "5432", "False"]
     finally:
-        stop = subprocess.run([sys.executable, script, "--stop"], env=env, capture_output=True)
-    assert stop.returncode == 0 and not (tmp_path / "test-pgdata" / "postmaster.pid").exists()
+        stop = subprocess.run(
+            [sys.executable, script, "--stop"], env=env, capture_output=True, text=True
+        )
+    assert stop.returncode == 0, stop.stderr[-1000:]
+    assert not (server_dir / "test-pgdata" / "postmaster.pid").exists()

@@ -130,8 +130,8 @@ def test_end_to_end_measures_the_floor_and_the_warm_run(end_to_end_report):
     assert warm["command"] == f"racemap run --offline --seasons {SNAPSHOT_SEASONS}"
     (run,) = warm["runs"]
     # The first run mapped the races; the warm run found nothing left to apply.
-    assert e2e["first_run"]["mapped"] == run["mapped"] == 67
-    assert e2e["first_run"]["updates_applied"] == 67 and run["updates_applied"] == 0
+    assert e2e["first_run"]["mapped"] == run["mapped"] == 70
+    assert e2e["first_run"]["updates_applied"] == 70 and run["updates_applied"] == 0
     assert {"load", "dbt_build", "apply", "validate", "reports"} <= set(run["stage_seconds"])
     assert set(warm["median_stage_seconds"]) == set(run["stage_seconds"])
     assert warm["median_seconds"] == run["wall_seconds"]

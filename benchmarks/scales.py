@@ -183,6 +183,11 @@ def _universe_select(columns: list[str], table: str, offsets: dict[str, str]) ->
     )
 
 
+# The raw tables' provenance (not null) for the synthetic cancelled meeting and its sessions,
+# which the base tables hold without it; the loaded rows keep theirs.
+PROVENANCE = {"source": "coalesce({col}, 'snapshot')", "fetched_at": "coalesce({col}, now())"}
+
+
 def _generate_scale(db: Database, copies: int) -> dict:
     """Replace the raw tables, the races and the circuit map with ``copies`` universes."""
     suffix = "case when u = 0 then {col} else {col} || '~u' || u end"
@@ -192,6 +197,7 @@ def _generate_scale(db: Database, copies: int) -> dict:
         {
             "meeting_key": "{col} + u * " + str(MEETING_OFFSET),
             "circuit_key": "{col} + u * " + str(CIRCUIT_OFFSET),
+            **PROVENANCE,
         },
     )
     sessions = _universe_select(
@@ -201,6 +207,7 @@ def _generate_scale(db: Database, copies: int) -> dict:
             "session_key": "{col} + u * " + str(SESSION_OFFSET),
             "meeting_key": "{col} + u * " + str(MEETING_OFFSET),
             "circuit_key": "{col} + u * " + str(CIRCUIT_OFFSET),
+            **PROVENANCE,
         },
     )
     races = _universe_select(

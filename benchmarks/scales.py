@@ -126,14 +126,6 @@ def _setup_universe_base(db: Database, variables: dict, log=print) -> dict:
                     json.dumps(record),
                 ],
             )
-        # The synthetic rows come from the snapshot too (raw rows keep where they came from).
-        for base in ("base_meetings", "base_sessions"):
-            cur.execute(
-                sql.SQL(
-                    "update bench.{} set source = coalesce(source, 'snapshot'),"
-                    " fetched_at = coalesce(fetched_at, now())"
-                ).format(sql.Identifier(base))
-            )
         # The application's races: the real 2022-2026 ones; a plain table (no circuits FK),
         # keyed as racemap's migration leaves it.
         cur.execute(

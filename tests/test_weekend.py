@@ -239,7 +239,9 @@ def test_swapped_results_disagree_and_are_named_in_the_run_output(mapped_templat
         assert result.exit_code != 0
         assert results_checks(db) == {"agree": 68, "disagree": 2}
         assert result.summary["results_check"] == {"agree": 68, "disagree": 2}
-        named = [f for f in result.failures if "results_check" in f]
+        # The run's failed expectations (summary.json and the line the run prints) name them.
+        failed = result.summary["validations"]["failed_expectations"]
+        named = [f for f in failed if "results_check" in f]
         assert named == [
             "race_openf1_mapping: expect_column_values_to_be_null(race_id) 'no race's results"
             " disagree with OpenF1's (results_check)' [2 unexpected: 1134, 1135]"

@@ -143,8 +143,11 @@ def test_end_to_end_measures_the_floor_and_the_warm_run(end_to_end_report):
 
 def test_end_to_end_without_a_server_uses_a_throw_away_embedded_database(end_to_end_report):
     report, before = end_to_end_report
-    assert report["server"].startswith("postgresql://postgres@/")
-    temporary = report["server"].split("@", 1)[1].split(":", 1)[0]
+    # The embedded server's URL names its socket directory: postgresql://postgres@...?host=DIR
+    from urllib.parse import parse_qs, urlsplit
+
+    temporary = parse_qs(urlsplit(report["server"]).query)["host"][0]
+    assert "racemap-bench-pgdata" in temporary
     assert not Path(temporary).exists()  # the data directory went with the benchmark
     assert Path(temporary) != EMBEDDED_PGDATA
     assert _listing(EMBEDDED_PGDATA) == before  # the user's embedded database: not touched

@@ -47,7 +47,7 @@ def _kill_inside_the_apply(db, reports: Path) -> None:
     holder = db.connect()
     try:
         with holder.cursor() as cur:
-            cur.execute("lock table racemap.mapping_history in access exclusive mode")
+            cur.execute("lock table racemap.mapping_history in share mode")  # blocks writes only
         args, env = run_command(db, reports)
         proc = subprocess.Popen(
             args,
@@ -62,7 +62,7 @@ def _kill_inside_the_apply(db, reports: Path) -> None:
                 waiting = query(
                     db,
                     "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                    " and query ilike 'insert into racemap.mapping_history%%'",
+                    " and query ilike '%%insert into racemap.mapping_history%%'",
                 )
                 if waiting[0][0]:
                     break

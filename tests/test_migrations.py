@@ -81,6 +81,10 @@ def test_an_empty_database_upgrades_to_the_head_revision(fresh_db):
         ("racemap", "mapping_runs"),
         ("racemap", "mapping_history"),
         ("racemap", "alembic_version"),
+        ("racemap", "runs"),
+        ("racemap", "run_race_states"),
+        ("racemap", "run_openf1_states"),
+        ("racemap", "run_changes"),
     }
     assert [c[:3] for c in tables[("raw", "openf1_session_results")]] == [
         ("session_key", "integer", "NO"),

@@ -62,9 +62,8 @@ def _new_files(root: Path, since: float):
 def _run(args: list[str], tmp: Path, name: str, extra_env: dict) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD")}
     env.update(
-        DBT_TARGET_PATH=str(tmp / name / "dbt-target"),
-        DBT_LOG_PATH=str(tmp / name / "dbt-logs"),
-        RACEMAP_GX_ROOT=str(tmp / name / "gx-root"),
+        # A run keeps dbt's target and logs and the GX context per database under here.
+        RACEMAP_STATE_DIR=str(tmp / name / "state"),
         **extra_env,
     )
     return subprocess.run(

@@ -71,6 +71,15 @@ def prepare_results(db: Database, variables: dict | None, log=print) -> str | No
             log(note)
             return note
         with conn.cursor() as cur:
+            relation = '"' + results.schema.replace('"', '""') + '"."'
+            relation += results.table.replace('"', '""') + '"'
+            cur.execute("select current_user, has_table_privilege(%s, 'SELECT')", (relation,))
+            role, may_read = cur.fetchone()
+            if not may_read:
+                raise RacemapError(
+                    f"this role cannot read the results table: grant select on {results.name} "
+                    f"to {role} (or --var results_table= names another)"
+                )
             cur.execute(
                 "select column_name from information_schema.columns"
                 " where table_schema = %s and table_name = %s",

@@ -81,7 +81,7 @@ def runner_role(demo_db):
     password = "runner-pw"
     with demo_db.transaction() as conn, conn.cursor() as cur:
         cur.execute(f'create role "{role}" login password %s', (password,))
-        cur.execute(f'grant select on public.races to "{role}"')
+        cur.execute(f'grant select on public.races, public.results to "{role}"')
         cur.execute(f'grant create on database "{demo_db.dbname}" to "{role}"')
     server = parse_database_url(SERVER_URL)
     url = f"postgresql://{role}:{password}@{server.host}:{server.port}/{demo_db.dbname}"

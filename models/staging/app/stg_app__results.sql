@@ -3,7 +3,7 @@
     race. The table is optional: when the relation does not exist this is an empty relation of
     the same columns, and every race's results_check is no_results (racemap says so once).
 -#}
--- depends_on: {{ source('app', 'results') }}
+-- depends_on: {{ source('app_results', 'results') }}
 {#- A table, not a view: a view would hold a dependency on the application's table, and the
     application could no longer alter or drop it between runs. -#}
 {{ config(materialized='table') }}
@@ -18,7 +18,7 @@ with
 
 {% if results is not none -%}
 source as (
-    select * from {{ source('app', 'results') }}
+    select * from {{ source('app_results', 'results') }}
 ),
 
 renamed as (

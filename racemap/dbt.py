@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ class DbtOutcome:
     success: bool
     failures: list[str]
     results: list
+    result: object = None  # dbt's own result (for ``parse``: the manifest)
 
 
 def _vars_arg(variables: dict | None) -> list[str]:
@@ -33,8 +34,13 @@ def project_dir() -> str:
     return os.environ.get("RACEMAP_DBT_PROJECT_DIR") or str(PROJECT_DIR)
 
 
-def invoke(args: list[str], variables: dict | None = None, quiet: bool = True) -> DbtOutcome:
-    """Run one dbt command against the project; the caller has exported the PG* variables."""
+def invoke(
+    args: list[str], variables: dict | None = None, quiet: bool = True, manifest=None
+) -> DbtOutcome:
+    """Run one dbt command against the project; the caller has exported the PG* variables.
+
+    ``manifest``: the project as ``parse`` returned it (with the same vars), so this command
+    does not parse again (dbtRunner's ``manifest``)."""
     from dbt.cli.main import dbtRunner
 
     full = [
@@ -47,7 +53,7 @@ def invoke(args: list[str], variables: dict | None = None, quiet: bool = True) -
     ]
     if quiet:
         full = ["--quiet", "--no-use-colors", *full]
-    result = dbtRunner().invoke(full)
+    result = dbtRunner(manifest=manifest).invoke(full)
     failures = []
     results = list(getattr(result.result, "results", None) or [])
     for item in results:
@@ -61,7 +67,7 @@ def invoke(args: list[str], variables: dict | None = None, quiet: bool = True) -
         # dbt's first line is a heading ("Database Error"): the cause is on the next ones.
         lines = [line.strip() for line in str(result.exception or "").splitlines()]
         failures.append(" ".join(filter(None, lines))[:500] or f"dbt {args[0]} failed")
-    return DbtOutcome(args[0], bool(result.success), failures, results)
+    return DbtOutcome(args[0], bool(result.success), failures, results, result.result)
 
 
 def require(outcome: DbtOutcome) -> DbtOutcome:
@@ -76,26 +82,148 @@ def migrate(variables: dict | None = None) -> None:
     require(invoke(["run-operation", "migrate_races"], variables))
 
 
-def build(variables: dict | None = None) -> DbtOutcome:
+def parse(variables: dict | None = None):
+    """The project parsed (partial parsing: warm in the database's own target path), for
+    ``build`` and ``docs``. A run parses while it waits on the raw checks, so the build starts
+    at once; importing dbt is most of the time here, and it is paid once per process."""
+    outcome = require(invoke(["parse"], variables))
+    return outcome.result
+
+
+def build(variables: dict | None = None, manifest=None) -> DbtOutcome:
     """``dbt build`` without the unit tests: those check the rules with the project's own vars
     (``make test`` and CI run them); a run's vars are the user's."""
-    return require(invoke(["build", "--exclude-resource-type", "unit_test"], variables))
+    return require(
+        invoke(["build", "--exclude-resource-type", "unit_test"], variables, manifest=manifest)
+    )
 
 
-def docs(reports_dir: Path | str, variables: dict | None = None) -> Path:
-    """``dbt docs generate`` into ``<reports_dir>/dbt-docs``; returns its index.html.
+DOCS_FILES = {
+    "index.html": "static_index.html",
+    "manifest.json": "manifest.json",
+    "catalog.json": "catalog.json",
+}
+
+
+def docs(
+    reports_dir: Path | str, variables: dict | None = None, conn=None, manifest=None
+) -> tuple[Path, bool]:
+    """The dbt docs site in ``<reports_dir>/dbt-docs``: (its index.html, whether it was generated).
 
     The site is the static one (``--static``): manifest and catalog are embedded in index.html,
     so it opens from the file system without a web server. manifest.json and catalog.json are
-    copied beside it for tools. dbt's own target path is a temporary directory, so compiled SQL
-    and run artefacts never land in the reports. Run after ``dbt build``: the catalog (column
-    types, row counts) is read from the database the PG* variables point to.
+    copied beside it for tools; compiled SQL and run artefacts never land in the reports. Run
+    after ``dbt build``, in dbt's target path (``$DBT_TARGET_PATH``, the database's own: its
+    partial parse is warm).
+
+    Generating the docs takes a parse and a compile of every node and the catalog query. They
+    change only when the project, the vars or the catalog change, so the site is kept beside the
+    target (``dbt-docs/``) with a key of those three (``docs_key``) and regenerated only when the
+    key differs: ``conn`` (an open connection to the database) reads the catalog's signature.
+    Without ``conn`` the site is always generated.
     """
     out = Path(reports_dir) / "dbt-docs"
-    with tempfile.TemporaryDirectory(prefix="racemap-dbt-docs-") as tmp:
-        require(invoke(["docs", "generate", "--static", "--target-path", tmp], variables))
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(tmp) / "static_index.html", out / "index.html")
-        for name in ("manifest.json", "catalog.json"):
-            shutil.copyfile(Path(tmp) / name, out / name)
-    return out / "index.html"
+    target = Path(os.environ.get("DBT_TARGET_PATH") or Path(project_dir()) / "target")
+    kept = target.parent / "dbt-docs"
+    key = docs_key(variables, conn) if conn is not None else None
+    generated = key is None or _read(kept / "key") != key
+    if generated:
+        shutil.rmtree(kept, ignore_errors=True)
+        require(
+            invoke(
+                ["docs", "generate", "--static", "--target-path", str(target)],
+                variables,
+                manifest=manifest,
+            )
+        )
+        kept.mkdir(parents=True, exist_ok=True)
+        for name, source in DOCS_FILES.items():
+            shutil.copyfile(target / source, kept / name)
+        if key is not None:
+            (kept / "key").write_text(key)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in DOCS_FILES:
+        shutil.copyfile(kept / name, out / name)
+    return out / "index.html", generated
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def docs_key(variables: dict | None, conn) -> str:
+    """What the docs site depends on, hashed: the project's files (dbt_project.yml and every file
+    under its model, macro, seed, snapshot, test, analysis and docs paths), the vars, dbt's
+    version and the catalog of the project's schemas (relations, columns, types, comments,
+    owners: what ``dbt docs generate`` reads). The manifest is no key: dbt writes it again with
+    other compile fields after a parse, a build or a docs generate."""
+    import yaml
+    from dbt.version import __version__ as dbt_version
+
+    root = Path(project_dir())
+    config = yaml.safe_load((root / "dbt_project.yml").read_text()) or {}
+    folders = set()
+    for setting, default in PATH_SETTINGS.items():
+        folders.update(config.get(setting) or default)
+    digest = hashlib.sha256()
+    files = [root / "dbt_project.yml"]
+    for folder in sorted(folders):
+        files.extend(sorted(p for p in (root / folder).rglob("*") if p.is_file()))
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    with conn.cursor() as cur:
+        cur.execute(CATALOG_SIGNATURE, (_project_schemas(root),))
+        (catalog,) = cur.fetchone()
+    for part in (json.dumps(variables or {}, sort_keys=True), dbt_version, catalog or ""):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _project_schemas(root: Path) -> list[str]:
+    """The schemas of the project's nodes and sources, from the manifest dbt wrote last (any
+    command's: the schemas are the same); none when there is none yet."""
+    target = Path(os.environ.get("DBT_TARGET_PATH") or root / "target")
+    try:
+        manifest = json.loads((target / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return sorted(
+        {n["schema"] for n in manifest.get("nodes", {}).values() if n.get("schema")}
+        | {s["schema"] for s in manifest.get("sources", {}).values() if s.get("schema")}
+    )
+
+
+# dbt_project.yml's path settings and dbt's defaults for them.
+PATH_SETTINGS = {
+    "model-paths": ["models"],
+    "macro-paths": ["macros"],
+    "seed-paths": ["seeds"],
+    "snapshot-paths": ["snapshots"],
+    "test-paths": ["tests"],
+    "analysis-paths": ["analyses"],
+    "docs-paths": [],
+}
+
+# The columns dbt-postgres's catalog query reads (postgres__get_catalog_relations), hashed.
+CATALOG_SIGNATURE = """
+select md5(string_agg(
+    concat_ws('|', sch.nspname, tbl.relname, tbl.relkind, pg_get_userbyid(tbl.relowner),
+              tbl_desc.description, col.attnum, col.attname,
+              format_type(col.atttypid, col.atttypmod), col_desc.description),
+    E'\\n' order by sch.nspname, tbl.relname, col.attnum))
+from pg_catalog.pg_namespace sch
+join pg_catalog.pg_class tbl on tbl.relnamespace = sch.oid
+join pg_catalog.pg_attribute col on col.attrelid = tbl.oid
+left join pg_catalog.pg_description tbl_desc
+    on tbl_desc.objoid = tbl.oid and tbl_desc.objsubid = 0
+left join pg_catalog.pg_description col_desc
+    on col_desc.objoid = tbl.oid and col_desc.objsubid = col.attnum
+where lower(sch.nspname) = any(select lower(s) from unnest(%s::text[]) as s)
+    and tbl.relpersistence in ('p', 'u')
+    and tbl.relkind in ('r', 'v', 'f', 'p', 'm')
+    and col.attnum > 0
+    and not col.attisdropped
+"""

@@ -124,14 +124,16 @@ def _mark_removed(cur, fetched: FetchResult, source: str) -> int:
     listed = _listed_keys(endpoint, fetched.records)
     columns = {f"{k}s": [values[i] for values in listed] for i, k in enumerate(keys)}
     unnest = ", ".join(f"%({k}s)s::integer[]" for k in keys)
-    matched = " and ".join(f"l.{k} = t.{k}" for k in keys)
+    names = ", ".join(keys)
+    # NOT IN over the keys (never null on either side): a hashed subplan. NOT EXISTS over the
+    # unnest was a nested loop, rows times listed keys (seconds for a season's results).
     cur.execute(
         f"update {table} t set removed_at = now(),"
         " source = case when %(source)s = 'live' then 'live' else t.source end"
         f" where {in_season} and t.removed_at is null"
         " and (%(source)s = 'live' or t.source = 'snapshot')"
-        f" and not exists (select 1 from unnest({unnest}) as l({', '.join(keys)})"
-        f" where {matched})",
+        f" and ({', '.join(f't.{k}' for k in keys)}) not in"
+        f" (select {names} from unnest({unnest}) as l({names}))",
         {"season": fetched.season, "source": source, **columns},
     )
     removed = cur.rowcount

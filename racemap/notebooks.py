@@ -9,26 +9,36 @@ from .errors import RacemapError
 from .paths import NOTEBOOKS_DIR, PROJECT_DIR
 
 
+def _ipc_config(sockets_dir: str):
+    """The kernel talks over Unix sockets in a private directory, not TCP on localhost
+    (ipykernel warns about unencrypted TCP on every start)."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets_dir}/kernel"}})
+
+
 def execute(
-    name: str, reports_dir: Path, parameters: dict | None = None, timeout: int = 900
+    name: str,
+    reports_dir: Path,
+    parameters: dict | None = None,
+    timeout: int = 900,
+    kernel: WarmKernel | None = None,
 ) -> Path:
     """Execute ``notebooks/<name>.ipynb`` into ``<reports_dir>/notebooks/<name>.ipynb``.
 
     Credentials never travel as parameters (papermill writes parameters into the notebook):
     the kernel inherits DATABASE_URL and the PG* variables from this process's environment.
+    ``kernel``: a kernel started earlier (``WarmKernel``), used and then shut down.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
-    from traitlets.config import Config
 
     source = NOTEBOOKS_DIR / f"{name}.ipynb"
     out_dir = Path(reports_dir) / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{name}.ipynb"
-    # The kernel talks over Unix sockets in a private directory, not TCP on localhost
-    # (ipykernel warns about unencrypted TCP on every start).
     sockets = tempfile.TemporaryDirectory(prefix="racemap-kernel-")
-    ipc = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets.name}/kernel"}})
+    extra = {"km": kernel.manager()} if kernel is not None else {}
     try:
         pm.execute_notebook(
             str(source),
@@ -39,7 +49,8 @@ def execute(
             progress_bar=False,
             execution_timeout=timeout,
             log_output=False,
-            config=ipc,
+            config=_ipc_config(sockets.name),
+            **extra,
         )
     except PapermillExecutionError as exc:
         # The kernel's exception: for a RacemapError that is already the one clear line.
@@ -47,5 +58,92 @@ def execute(
             f"notebook {name} failed ({exc.ename}): {exc.evalue} — see {output}"
         ) from None
     finally:
+        if kernel is not None:
+            kernel.shutdown()
         sockets.cleanup()
     return output
+
+
+class Background:
+    """``execute`` in a thread: a notebook that only records (``load_openf1`` with
+    ``load=False``) runs while the run goes on. Its kernel is a process of its own, so the run
+    loses little to it; ``wait`` returns the executed notebook or raises its RacemapError.
+    """
+
+    def __init__(self, name: str, reports_dir: Path, parameters: dict | None = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"racemap-{name}")
+        self._future = self._pool.submit(execute, name, reports_dir, parameters)
+
+    def wait(self, quiet: bool = False) -> Path | None:
+        """The executed notebook; ``quiet``: wait only (the run failed already)."""
+        try:
+            return self._future.result()
+        except Exception:
+            if quiet:
+                return None
+            raise
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+class WarmKernel:
+    """A notebook's kernel started ahead, while the run waits on something else: started,
+    ready, with ``warm_code`` run silently (imports: no output, no execution count). ``execute``
+    then runs the notebook on it instead of starting a kernel of its own, and shuts it down.
+    A kernel that could not start is no error here: ``manager`` is then None and papermill
+    starts one as usual (and says what went wrong).
+    """
+
+    def __init__(self, warm_code: str = "") -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._sockets = tempfile.TemporaryDirectory(prefix="racemap-kernel-")
+        self._km = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="racemap-kernel")
+        self._future = self._pool.submit(self._start, warm_code)
+
+    def _start(self, warm_code: str):
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        km = AsyncKernelManager(kernel_name="python3", config=_ipc_config(self._sockets.name))
+        self._km = km
+        run_sync(km.start_kernel)(cwd=str(PROJECT_DIR))
+        client = km.client()
+        client.start_channels()
+        try:
+            run_sync(client.wait_for_ready)(timeout=120)
+            if warm_code:
+                run_sync(client.execute_interactive)(
+                    warm_code, silent=True, store_history=False, timeout=120
+                )
+        finally:
+            client.stop_channels()
+        return km
+
+    def manager(self):
+        """The started kernel's manager, or None when it could not start."""
+        try:
+            return self._future.result()
+        except Exception:  # noqa: BLE001 - papermill starts a kernel of its own instead
+            self.shutdown()
+            return None
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def shutdown(self) -> None:
+        """Stop the kernel (after its notebook ran, or when the run ends early)."""
+        from jupyter_core.utils import run_sync
+
+        self._pool.shutdown(wait=True)
+        km, self._km = self._km, None
+        if km is not None:
+            try:
+                if run_sync(km.is_alive)():
+                    run_sync(km.shutdown_kernel)(now=True)
+                run_sync(km.cleanup_resources)()
+            except Exception:  # noqa: BLE001 - best effort: the kernel is ours and unused
+                pass
+        self._sockets.cleanup()

@@ -23,8 +23,9 @@ from . import dbt, notify, reports, runtime, status
 from .db import Database, parse_database_url, relation_exists, resolve_database
 from .demo import create_demo_tables
 from .errors import RacemapError
+from .gx_worker import GxWorker
 from .loader import ensure_raw_tables, load_openf1
-from .notebooks import execute
+from .notebooks import Background, WarmKernel, execute
 from .paths import DEFAULT_REPORTS_DIR
 from .results import prepare_results
 from .settings import (
@@ -35,9 +36,10 @@ from .settings import (
     temporary_environ,
     validate_vars,
 )
-from .validate import run_checkpoint
 
 EXIT_CODES = {"ok": 0, "attention": 3, "failed": 1}
+# What notebooks/mapping_report.ipynb imports, run in its kernel before the report is due.
+REPORT_KERNEL_IMPORTS = "import IPython.display, racemap.report_data, racemap.db"
 
 
 @dataclass
@@ -176,6 +178,8 @@ def run(options: RunOptions) -> RunResult:
     validations: list = []
     try:
         with ExitStack() as held:
+            # Great Expectations imports in its own process while the run migrates and loads.
+            validator = held.enter_context(GxWorker())
             with stages.stage("start_database"):
                 db = resolve_database(options.database_url, options.pgdata)
                 db.export_env()
@@ -186,6 +190,7 @@ def run(options: RunOptions) -> RunResult:
                 held.enter_context(runtime.database_state(db))
             result = _run_locked(
                 options,
+                validator,
                 db,
                 run_id,
                 seasons,
@@ -229,7 +234,17 @@ def _notify(options: RunOptions, summary: dict, db: Database | None) -> None:
 
 
 def _run_locked(
-    options, db, run_id, seasons, variables, threshold, races, report_set, stages, validations
+    options,
+    validator,
+    db,
+    run_id,
+    seasons,
+    variables,
+    threshold,
+    races,
+    report_set,
+    stages,
+    validations,
 ):
     log = options.log
     out = report_set.dir
@@ -244,7 +259,8 @@ def _run_locked(
         # notebook, run with load=False, is the record of this load (its raw.openf1_loads
         # rows). No URL or credential is a parameter: parameters are saved in the notebook.
         load_openf1(db, seasons, offline=options.offline, refresh=options.refresh, run_id=run_id)
-        execute(
+        # The record runs beside the checks and the build; the reports stage waits for it.
+        load_record = Background(
             "load_openf1",
             out,
             {
@@ -255,24 +271,69 @@ def _run_locked(
                 "load": False,
             },
         )
-        load = _load_counts(db, run_id)
+    try:
+        result = _map_and_report(
+            options,
+            validator,
+            db,
+            run_id,
+            seasons,
+            variables,
+            threshold,
+            races,
+            report_set,
+            stages,
+            validations,
+        )
+    except BaseException:
+        load_record.wait(quiet=True)
+        raise
+    load_record.wait()
+    return result
+
+
+def _map_and_report(
+    options,
+    validator,
+    db,
+    run_id,
+    seasons,
+    variables,
+    threshold,
+    races,
+    report_set,
+    stages,
+    validations,
+):
+    """After the load: check the raw data, build, apply, validate, record and report."""
+    log = options.log
+    out = report_set.dir
+    load = _load_counts(db, run_id)
     log(
         f"loaded OpenF1 {', '.join(map(str, seasons))}: {load['rows_loaded']} rows, "
         f"{load['rows_rejected']} rejected, {load['requests']} HTTP requests"
     )
 
     with stages.stage("validate_raw"):
-        outcome = run_checkpoint(db, "raw", races, out, f"{run_id}-raw")
+        checking = validator.submit(db, "raw", races, out, f"{run_id}-raw")
+        # While the checks run (in the GX worker): import dbt and parse the project. No query,
+        # nothing built. A parse that fails leaves the build to parse and say why.
+        try:
+            manifest = dbt.parse(variables)
+        except RacemapError:
+            manifest = None
+        outcome = checking.result()
         validations.append(outcome)
         if not outcome.success:
             # Stop before dbt and the apply: nothing is mapped from data that failed its checks.
             raise RacemapError("raw OpenF1 data failed validation: " + "; ".join(outcome.failed))
 
     with stages.stage("dbt_build"):
-        dbt.build(variables)
+        dbt.build(variables, manifest)
 
-    with stages.stage("dbt_docs"):
-        dbt.docs(out, variables)
+    with stages.stage("dbt_docs"), db.transaction() as conn:
+        _index, generated = dbt.docs(out, variables, conn, manifest)
+    log("dbt docs: " + ("generated" if generated else "unchanged since the last run, kept"))
 
     with stages.stage("apply"):
         applied = apply_mod.apply_updates(
@@ -280,10 +341,52 @@ def _run_locked(
         )
 
     with stages.stage("validate"):
-        outcome = run_checkpoint(
+        checking = validator.submit(
             db, "mapping", races, out, f"{run_id}-mapping", threshold=threshold
         )
+        # The report's kernel starts (and imports) while the checks run.
+        report_kernel = WarmKernel(REPORT_KERNEL_IMPORTS)
+        try:
+            outcome = checking.result()
+        except BaseException:
+            report_kernel.shutdown()
+            raise
         validations.append(outcome)
+    try:
+        return _record_and_report(
+            options,
+            db,
+            run_id,
+            seasons,
+            threshold,
+            races,
+            out,
+            stages,
+            validations,
+            load,
+            applied,
+            report_kernel,
+        )
+    finally:
+        report_kernel.shutdown()
+
+
+def _record_and_report(
+    options,
+    db,
+    run_id,
+    seasons,
+    threshold,
+    races,
+    out,
+    stages,
+    validations,
+    load,
+    applied,
+    report_kernel,
+):
+    """The changes since the last run, the report files and the verdict."""
+    log = options.log
 
     with stages.stage("changes"), db.transaction() as conn:
         changes = changes_mod.record_changes(conn, run_id, races, dry_run=options.dry_run)
@@ -323,7 +426,7 @@ def _run_locked(
         # The mapping report notebook reads summary.json: written before it runs, and again
         # after it with the reports stage's own seconds.
         reports.write_summary(out / "summary.json", summary)
-        write_mapping_report(out, run_id, threshold)
+        write_mapping_report(out, run_id, threshold, report_kernel)
     reports.write_summary(out / "summary.json", summary)
     return RunResult(run_id, summary, EXIT_CODES[verdict], failures, verdict, attention)
 
@@ -364,8 +467,11 @@ def _validation_summary(validations: list) -> dict:
     }
 
 
-def write_mapping_report(reports_dir: Path, run_id: str, threshold: float) -> Path:
-    """notebooks/mapping_report.ipynb by papermill, then mapping_report.html."""
+def write_mapping_report(
+    reports_dir: Path, run_id: str, threshold: float, kernel: WarmKernel | None = None
+) -> Path:
+    """notebooks/mapping_report.ipynb by papermill (on ``kernel`` when one was started for it),
+    then mapping_report.html."""
     from .report_data import export_html
 
     executed = execute(
@@ -376,6 +482,7 @@ def write_mapping_report(reports_dir: Path, run_id: str, threshold: float) -> Pa
             "run_id": run_id,
             "coverage_threshold": threshold,
         },
+        kernel=kernel,
     )
     return export_html(executed, Path(reports_dir) / "mapping_report.html")
 

@@ -142,10 +142,20 @@ def _site_config() -> dict:
     }
 
 
-def _context():
+def import_gx():
+    """Import what a checkpoint needs (seconds of CPU: ``racemap run`` does it in its GX worker
+    while the run loads, racemap/gx_worker.py)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
+    import great_expectations.checkpoint  # noqa: F401
+    import great_expectations.core.run_identifier  # noqa: F401
+
+    return gx
+
+
+def _context():
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="file", project_root_dir=str(gx_root()))

@@ -34,10 +34,11 @@ def test_docs_site_in_reports_with_lineage_and_catalog(fresh_db, tmp_path, monke
     dbt.build(variables)
 
     reports = tmp_path / "reports"
-    index = dbt.docs(reports, variables)
+    with fresh_db.transaction() as conn:
+        index, generated = dbt.docs(reports, variables, conn)
 
     site = reports / "dbt-docs"
-    assert index == site / "index.html"
+    assert index == site / "index.html" and generated
     # Only the site: no compiled SQL, run results or partial-parse files among the reports.
     assert sorted(p.name for p in site.iterdir()) == ["catalog.json", "index.html", "manifest.json"]
     html = index.read_text()
@@ -82,3 +83,36 @@ def test_every_built_column_is_described(mapped_demo):
             f"{unique_id}.{name}" for name in built["columns"] if name.lower() not in described
         ]
     assert undescribed == []
+
+
+def test_docs_are_generated_again_only_when_the_project_vars_or_catalog_change(
+    fresh_db, tmp_path, monkeypatch
+):
+    """The site is kept beside dbt's target with a key: a second run with nothing changed copies
+    it; another var, or a column the catalog did not have, generates it again."""
+    demo_races(fresh_db)
+    with fresh_db.transaction() as conn:
+        ensure_raw_tables(conn)
+    for key, value in fresh_db.libpq_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "state" / "target"))
+    variables = {"as_of": AS_OF}
+    dbt.migrate(variables)
+    dbt.build(variables)
+
+    def docs(reports, variables):
+        with fresh_db.transaction() as conn:
+            return dbt.docs(tmp_path / reports, variables, conn)
+
+    assert docs("first", variables)[1] is True
+    index, generated = docs("second", variables)
+    assert generated is False
+    assert index.read_bytes() == (tmp_path / "first" / "dbt-docs" / "index.html").read_bytes()
+    assert docs("other-vars", {"as_of": "2026-01-01"})[1] is True
+    assert docs("same-again", {"as_of": "2026-01-01"})[1] is False
+    with fresh_db.transaction() as conn, conn.cursor() as cur:
+        cur.execute("alter table public.races add column notes text")
+    index, generated = docs("new-column", {"as_of": "2026-01-01"})
+    assert generated is True
+    catalog = json.loads((index.parent / "catalog.json").read_text())
+    assert "notes" in catalog["sources"]["source.racemap.app.races"]["columns"]

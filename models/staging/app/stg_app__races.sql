@@ -36,7 +36,9 @@ renamed as (
 
 -- Dates as YYYY-MM-DD (a date column, or text); times as HH:MM[:SS[.fff]] with an optional
 -- offset: Ergast writes '06:00:00', Jolpica-era rows '06:00:00Z', others '14:00:00+02:00'.
-parts as (
+-- Materialized: each regexp_match runs once per row. Inlined, every later reference to a part
+-- would run it again (the plan had hundreds of calls per row: 1 s for 1,160 races).
+parts as materialized (
     select
         *,
         regexp_match(race_date_text, '^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})') as date_parts,
@@ -64,7 +66,7 @@ numbers as (
     from parts
 ),
 
-checked as (
+checked as materialized (
     select
         *,
         date_year >= 1

@@ -1,0 +1,108 @@
+"""Great Expectations in a process of its own, started when a run starts.
+
+Importing great_expectations takes seconds of CPU (as long as a one-model ``dbt build``). A run
+starts this worker first: it imports GX on the other core while the run migrates and loads, and
+runs both checkpoints (``validate.run_checkpoint``) when asked, with the run's environment of that
+moment (the database's libpq variables, its GX context directory). A thread would not do: the
+import holds Python's lock, so it would only take turns with the load.
+
+The worker is a ``multiprocessing`` child started with ``spawn`` (no fork of a process holding
+database connections) and talks over one pipe. It exits when the run closes the pipe or the run
+itself dies (end of file on the pipe); ``close`` stops it at once when the run ends early.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from multiprocessing.connection import Connection
+
+from .errors import RacemapError
+
+
+def _serve(conn: Connection) -> None:
+    """The worker: import GX, then run each checkpoint it is sent until the pipe closes."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from . import validate
+
+    validate.import_gx()
+    while True:
+        try:
+            env, args, kwargs = conn.recv()
+        except (EOFError, OSError):
+            return
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            reply = ("ok", validate.run_checkpoint(*args, **kwargs))
+        except RacemapError as exc:
+            reply = ("error", str(exc))
+        except Exception as exc:  # noqa: BLE001 - sent back as one line, raised by the run
+            reply = ("error", f"Great Expectations failed: {type(exc).__name__}: {exc}")
+        conn.send(reply)
+
+
+class GxWorker:
+    """``with GxWorker() as gx: gx.run_checkpoint(db, "raw", ...)`` (validate's arguments)."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child,), name="racemap-gx", daemon=True
+        )
+        self._process.start()
+        child.close()
+
+    def submit(self, *args, **kwargs) -> Pending:
+        """Start validate.run_checkpoint in the worker, with this process's environment now;
+        ``result()`` on what this returns waits for it. One checkpoint at a time."""
+        try:
+            self._conn.send((dict(os.environ), args, kwargs))
+        except (OSError, BrokenPipeError):
+            self._stopped()
+        return Pending(self)
+
+    def run_checkpoint(self, *args, **kwargs):
+        """validate.run_checkpoint in the worker: its ValidationOutcome, or its RacemapError."""
+        return self.submit(*args, **kwargs).result()
+
+    def _receive(self):
+        try:
+            status, value = self._conn.recv()
+        except (EOFError, OSError):
+            self._stopped()
+        if status == "error":
+            raise RacemapError(value)
+        return value
+
+    def _stopped(self):
+        self._process.join(timeout=5)
+        raise RacemapError(
+            f"the Great Expectations worker stopped (exit code {self._process.exitcode}): run "
+            "again, and `racemap validate` shows the checks' own error"
+        ) from None
+
+    def close(self) -> None:
+        """Stop the worker: at once when it is still importing or the run failed."""
+        self._conn.close()
+        self._process.join(timeout=2)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+
+    def __enter__(self) -> GxWorker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Pending:
+    """A checkpoint running in the worker."""
+
+    def __init__(self, worker: GxWorker) -> None:
+        self._worker = worker
+
+    def result(self):
+        return self._worker._receive()

@@ -453,3 +453,23 @@ def relation_exists(conn, schema: str, table: str) -> bool:
             (schema, table),
         )
         return cur.fetchone() is not None
+
+
+def check_columns(conn, schema: str, table: str, columns: dict[str, str], emptiable=()) -> None:
+    """Every column a var names (``{var: column}``; an empty column is none) exists in
+    ``schema.table``: else one line naming the var to set. ``emptiable``: vars that may be set
+    empty for none, which the line says too."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = %s and table_name = %s",
+            (schema, table),
+        )
+        present = {row[0] for row in cur.fetchall()}
+    for var, column in columns.items():
+        if column and column not in present:
+            raise RacemapError(
+                f"column {column!r} ({var}) does not exist in {schema}.{table}: "
+                f"set --var {var}=<column>"
+                + (f" (or --var {var}= for none)" if var in emptiable else "")
+            )

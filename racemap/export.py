@@ -24,7 +24,7 @@ from psycopg2 import sql
 from .db import query_dicts
 from .errors import RacemapError
 from .lookup import SESSION_KINDS
-from .settings import DEFAULT_VARS, RacesTable
+from .settings import RacesTable, known_vars
 
 FORMATS = ("csv", "json", "parquet")
 
@@ -54,7 +54,7 @@ COLUMNS = [
 
 def _round_column(conn, races: RacesTable, variables: dict) -> sql.Composable:
     """The races table's round column, or null when it has none (an explicit var must exist)."""
-    column = {**DEFAULT_VARS, **variables}.get("race_round_column")
+    column = {**known_vars(), **variables}.get("race_round_column")
     if not column:
         return sql.SQL("null")
     with conn.cursor() as cur:

@@ -13,10 +13,12 @@ itself dies (end of file on the pipe); ``close`` stops it at once when the run e
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from multiprocessing.connection import Connection
 
+from .db import Database
 from .errors import RacemapError
 
 
@@ -57,6 +59,10 @@ class GxWorker:
     def submit(self, *args, **kwargs) -> Pending:
         """Start validate.run_checkpoint in the worker, with this process's environment now;
         ``result()`` on what this returns waits for it. One checkpoint at a time."""
+        # The embedded database's server handle stays here: the worker only connects.
+        args = tuple(
+            dataclasses.replace(a, _server=None) if isinstance(a, Database) else a for a in args
+        )
         try:
             self._conn.send((dict(os.environ), args, kwargs))
         except (OSError, BrokenPipeError):

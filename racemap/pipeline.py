@@ -20,7 +20,13 @@ from pathlib import Path
 from . import apply as apply_mod
 from . import changes as changes_mod
 from . import dbt, notify, reports, runtime, status
-from .db import Database, parse_database_url, relation_exists, resolve_database
+from .db import (
+    Database,
+    check_columns,
+    parse_database_url,
+    relation_exists,
+    resolve_database,
+)
 from .demo import create_demo_tables
 from .errors import RacemapError
 from .gx_worker import GxWorker
@@ -93,30 +99,23 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+# The races table's column vars; the name and time may be empty (none).
+RACE_COLUMN_VARS = (
+    "race_id_column",
+    "race_circuit_column",
+    "race_date_column",
+    "race_name_column",
+    "race_time_column",
+)
+
+
 def check_race_columns(conn, races: RacesTable, variables: dict) -> None:
     """Every column the race_* vars name exists: a clear error before dbt's SQL one."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "select column_name from information_schema.columns"
-            " where table_schema = %s and table_name = %s",
-            (races.schema, races.table),
-        )
-        present = {row[0] for row in cur.fetchall()}
     wanted = {**known_vars(), **variables}
-    for var in (
-        "race_id_column",
-        "race_circuit_column",
-        "race_date_column",
-        "race_name_column",
-        "race_time_column",
-    ):
-        column = wanted.get(var)
-        if column and column not in present:
-            raise RacemapError(
-                f"column {column!r} ({var}) does not exist in {races.name}: "
-                f"set --var {var}=<column>"
-                + (" (or --var race_name_column= for none)" if var == "race_name_column" else "")
-            )
+    columns = {var: wanted.get(var) for var in RACE_COLUMN_VARS}
+    check_columns(
+        conn, races.schema, races.table, columns, ("race_name_column", "race_time_column")
+    )
 
 
 def prepare_races(db: Database, races: RacesTable, variables: dict, dry_run: bool, log=print):

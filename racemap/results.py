@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .db import Database, relation_exists
+from .db import Database, check_columns, relation_exists
 from .demo import create_demo_results
 from .errors import RacemapError
-from .settings import DEFAULT_VARS
+from .settings import known_vars
 
 # The column vars of the results table and the one each is checked for (the driver id is
 # optional: an empty var leaves it out).
@@ -35,7 +35,7 @@ class ResultsTable:
 
     @classmethod
     def from_vars(cls, variables: dict | None) -> ResultsTable:
-        merged = {**DEFAULT_VARS, **(variables or {})}
+        merged = {**known_vars(), **(variables or {})}
         return cls(
             merged["results_schema"],
             merged["results_table"],
@@ -80,16 +80,5 @@ def prepare_results(db: Database, variables: dict | None, log=print) -> str | No
                     f"this role cannot read the results table: grant select on {results.name} "
                     f"to {role} (or --var results_table= names another)"
                 )
-            cur.execute(
-                "select column_name from information_schema.columns"
-                " where table_schema = %s and table_name = %s",
-                (results.schema, results.table),
-            )
-            present = {row[0] for row in cur.fetchall()}
-    for var, column in results.columns.items():
-        if column not in present:
-            raise RacemapError(
-                f"column {column!r} ({var}) does not exist in {results.name}: "
-                f"set --var {var}=<column>"
-            )
+        check_columns(conn, results.schema, results.table, results.columns)
     return None

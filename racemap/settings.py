@@ -15,25 +15,6 @@ from psycopg2 import sql
 from .errors import UsageError
 from .paths import PROJECT_DIR
 
-DEFAULT_VARS = {
-    "races_schema": "public",
-    "races_table": "races",
-    "race_id_column": "id",
-    "race_circuit_column": "circuit_id",
-    "race_date_column": "date",
-    "race_time_column": "time",
-    "race_name_column": "name",
-    "race_round_column": "round",
-    # The application's results (optional; racemap/results.py): Ergast-shaped by default.
-    "results_schema": "public",
-    "results_table": "results",
-    "result_race_id_column": "race_id",
-    "result_number_column": "number",
-    "result_position_column": "position",
-    "result_driver_id_column": "driver_id",
-}
-
-
 DEFAULT_COVERAGE_THRESHOLD = 1.0
 FIRST_SEASON = 2023  # the first season OpenF1 covers (https://openf1.org)
 # Vars naming a relation or column that must be given; the other names may be empty (none).
@@ -131,7 +112,7 @@ class RacesTable:
 
     @classmethod
     def from_vars(cls, variables: dict | None) -> RacesTable:
-        merged = {**DEFAULT_VARS, **(variables or {})}
+        merged = {**known_vars(), **(variables or {})}
         return cls(merged["races_schema"], merged["races_table"], merged["race_id_column"])
 
     @property

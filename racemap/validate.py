@@ -204,11 +204,13 @@ def loaded_seasons(db) -> list[int]:
         )
         if not cur.fetchone()[0]:
             return []
-        # A season OpenF1 had nothing for (404 "No results found.", or the snapshot ends
-        # before it) is not a loaded season; one that ever answered with records is.
+        # The rule of int_seasons_loaded (models/intermediate), read here before dbt builds
+        # it: a season whose schedule (meetings or sessions) was fetched with records. A season
+        # OpenF1 had nothing for (404 "No results found.", or past the snapshot's end) is not.
+        # tests/test_validation.py checks that the two agree.
         cur.execute(
-            "select distinct season from raw.openf1_loads"
-            " where status = 'ok' and rows_received > 0 order by 1"
+            "select distinct season from raw.openf1_loads where status = 'ok'"
+            " and rows_received > 0 and endpoint in ('meetings', 'sessions') order by 1"
         )
         return [int(row[0]) for row in cur.fetchall()]
 

@@ -174,6 +174,26 @@ def query(db: Database, statement: str, params=()) -> list[tuple]:
         return cur.fetchall() if cur.description else []
 
 
+def keys(db: Database, race_id: str) -> tuple:
+    """(openf1_meeting_key, openf1_session_key) of one race in public.races."""
+    return query(
+        db,
+        "select openf1_meeting_key, openf1_session_key from public.races where id = %s",
+        (race_id,),
+    )[0]
+
+
+def mapping_updates(reports: Path, *fields: str) -> dict:
+    """mapping_updates.csv of a run: race id to its ``fields`` (one field: the value)."""
+    import csv
+
+    with (Path(reports) / "mapping_updates.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    if len(fields) == 1:
+        return {row["race_id"]: row[fields[0]] for row in rows}
+    return {row["race_id"]: tuple(row[f] for f in fields) for row in rows}
+
+
 @pytest.fixture(scope="session")
 def mapped_template(tmp_path_factory):
     """One offline run over the demo races for the whole session: (db, result, reports).

@@ -3,14 +3,13 @@ new races, lookups. Each test owns a database holding the demo races."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-from conftest import AS_OF, query, run_pipeline
+from conftest import AS_OF, keys, mapping_updates, query, run_pipeline
 
 from racemap import apply as apply_mod
 from racemap import dbt
@@ -19,14 +18,6 @@ from racemap.lookup import NotMapped, race_for_meeting, race_keys
 from racemap.settings import RacesTable
 
 RACES = RacesTable.from_vars(None)
-
-
-def keys(db, race_id):
-    return query(
-        db,
-        "select openf1_meeting_key, openf1_session_key from public.races where id = %s",
-        (race_id,),
-    )[0]
 
 
 def all_keys(db):
@@ -39,11 +30,6 @@ def rebuild(db):
     """dbt build alone, as racemap run does between load and apply."""
     db.export_env()
     dbt.build({"as_of": AS_OF})
-
-
-def statuses(reports):
-    with (reports / "mapping_updates.csv").open() as handle:
-        return {row["race_id"]: row["status"] for row in csv.DictReader(handle)}
 
 
 def test_dry_run_leaves_races_untouched(demo_db, tmp_path):
@@ -65,7 +51,7 @@ def test_dry_run_leaves_races_untouched(demo_db, tmp_path):
         demo_db, "select count(*) from public.races where openf1_meeting_key is not null"
     ) == [(0,)]
     assert result.summary["updates"] == 70 and result.summary["updates_applied"] == 0
-    assert set(statuses(tmp_path).values()) == {"dry_run"}
+    assert set(mapping_updates(tmp_path, "status").values()) == {"dry_run"}
     # a dry run writes no history either
     assert query(demo_db, "select count(*) from racemap.mapping_runs") == [(0,)]
 
@@ -87,8 +73,8 @@ def test_hand_set_key_is_a_conflict_and_the_rest_applies(built_db, tmp_path):
         built_db,
         "select status, meeting_key from racemap.race_openf1_mapping where race_id = '1156'",
     ) == [("mapped", 1277)]
-    assert statuses(tmp_path)["1132"] == "held_back"
-    assert statuses(tmp_path)["1156"] == "conflict"
+    assert mapping_updates(tmp_path, "status")["1132"] == "held_back"
+    assert mapping_updates(tmp_path, "status")["1156"] == "conflict"
     assert result.summary["updates_applied"] == 68
 
 

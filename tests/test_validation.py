@@ -18,7 +18,7 @@ from racemap.cli import main as cli_main
 from racemap.errors import RacemapError
 from racemap.loader import ensure_raw_tables, load_openf1
 from racemap.settings import RacesTable, coverage_threshold
-from racemap.validate import run_checkpoint
+from racemap.validate import loaded_seasons, run_checkpoint
 
 RACES = RacesTable("public", "races", "id")
 
@@ -152,6 +152,26 @@ def races_copy(db):
         yield RacesTable("public", name, "id"), name
     finally:
         execute(db, f"drop table public.{name}")
+
+
+def test_the_raw_checks_and_the_models_agree_on_the_loaded_seasons(mapped):
+    """validate.loaded_seasons (read before dbt builds) is int_seasons_loaded's rule: both over
+    the run's loads, and over a load of race-weekend data alone, which loads no season."""
+    modelled = "select season from racemap_intermediate.int_seasons_loaded order by 1"
+    assert loaded_seasons(mapped) == [2023, 2024, 2025]
+    assert [s for (s,) in query(mapped, modelled)] == [2023, 2024, 2025]
+    execute(
+        mapped,
+        "insert into raw.openf1_loads (endpoint, season, url, status, rows_received, started_at)"
+        " values ('session_result', 2019, 'snapshot:session_result.json?year=2019', 'ok', 5,"
+        " now())",
+    )
+    try:
+        # int_seasons_loaded is a view: it reads the new load as it is now, as the checks do.
+        assert [s for (s,) in query(mapped, modelled)] == [2023, 2024, 2025]
+        assert loaded_seasons(mapped) == [2023, 2024, 2025]
+    finally:
+        execute(mapped, "delete from raw.openf1_loads where season = 2019")
 
 
 def test_mapping_checkpoint_passes_after_the_run(mapped, tmp_path):

@@ -10,7 +10,7 @@ import json
 import shutil
 
 import pytest
-from conftest import AS_OF, query, run_pipeline
+from conftest import AS_OF, keys, mapping_updates, query, run_pipeline
 
 from racemap.apply import restore_last_apply
 from racemap.cli import main as cli_main
@@ -20,15 +20,6 @@ from racemap.paths import PROJECT_DIR, SNAPSHOT_DIR
 from racemap.settings import RacesTable
 
 RACES = RacesTable("public", "races", "id")
-
-
-def keys(db, race_id):
-    rows = query(
-        db,
-        "select openf1_meeting_key, openf1_session_key from public.races where id = %s",
-        (race_id,),
-    )
-    return rows[0]
 
 
 def set_keys(db, assignments: dict) -> None:
@@ -50,13 +41,6 @@ def set_keys(db, assignments: dict) -> None:
 
 def attention_of(result) -> dict:
     return {row["race_id"]: row for row in result.attention}
-
-
-def statuses(reports) -> dict:
-    import csv
-
-    with (reports / "mapping_updates.csv").open() as handle:
-        return {row["race_id"]: (row["action"], row["status"]) for row in csv.DictReader(handle)}
 
 
 def test_the_demo_is_ok(mapped_demo):
@@ -161,7 +145,8 @@ def test_keys_of_a_called_off_meeting_are_stale(demo_db, tmp_path):
         row = attention_of(second)["1121"]
         assert row["kind"] == "stale_keys" and "called off" in row["detail"]
         assert "--allow-changes" in row["action"]
-        assert statuses(tmp_path / "r2")["1121"] == ("clear", "held_back")
+        updates = mapping_updates(tmp_path / "r2", "action", "status")
+        assert updates["1121"] == ("clear", "held_back")
         assert keys(demo_db, "1121") == (1229, 9472)  # never cleared silently
 
         third = run_pipeline(demo_db, tmp_path / "r3", refresh=True, allow_changes=True, **live)
@@ -188,7 +173,7 @@ def test_a_two_race_swap_is_repaired_in_one_run(applied_db, tmp_path):
         "1121": "stale_keys",
         "1122": "stale_keys",
     }
-    assert statuses(tmp_path / "held") == {
+    assert mapping_updates(tmp_path / "held", "action", "status") == {
         "1121": ("change", "held_back"),
         "1122": ("change", "held_back"),
     }
@@ -197,7 +182,7 @@ def test_a_two_race_swap_is_repaired_in_one_run(applied_db, tmp_path):
     repaired = run_pipeline(applied_db, tmp_path / "fixed", allow_changes=True)
     assert (repaired.verdict, repaired.exit_code) == ("ok", 0)
     assert (keys(applied_db, "1121"), keys(applied_db, "1122")) == (bahrain, saudi)
-    assert statuses(tmp_path / "fixed") == {
+    assert mapping_updates(tmp_path / "fixed", "action", "status") == {
         "1121": ("change", "applied"),
         "1122": ("change", "applied"),
     }
@@ -219,7 +204,7 @@ def test_a_chain_needs_one_run_and_no_stale_conflict(applied_db, tmp_path):
         "1156": "conflict",
     }
     assert "held by race 1132" in attention_of(held)["1156"]["detail"]
-    assert statuses(tmp_path / "held") == {
+    assert mapping_updates(tmp_path / "held", "action", "status") == {
         "1132": ("change", "held_back"),
         "1156": ("fill", "conflict"),
     }
@@ -227,7 +212,7 @@ def test_a_chain_needs_one_run_and_no_stale_conflict(applied_db, tmp_path):
     repaired = run_pipeline(applied_db, tmp_path / "fixed", allow_changes=True)
     assert (repaired.exit_code, repaired.attention) == (0, [])
     assert keys(applied_db, "1132") == british_2024 and keys(applied_db, "1156") == (1277, 9947)
-    assert statuses(tmp_path / "fixed") == {
+    assert mapping_updates(tmp_path / "fixed", "action", "status") == {
         "1132": ("change", "applied"),
         "1156": ("fill", "applied"),
     }

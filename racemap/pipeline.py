@@ -330,27 +330,37 @@ def _map_and_report(
     with stages.stage("dbt_build"):
         dbt.build(variables, manifest)
 
-    with stages.stage("dbt_docs"), db.transaction() as conn:
-        _index, generated = dbt.docs(out, variables, conn, manifest)
+    # dbt docs (generated only when the project, the vars or the catalog changed) in a thread,
+    # beside the apply and the mapping checks: neither changes what the docs show.
+    docs_job = DocsJob(db, out, variables, manifest)
+    try:
+        with stages.stage("apply"):
+            applied = apply_mod.apply_updates(
+                db, run_id, races, allow_changes=options.allow_changes, dry_run=options.dry_run
+            )
+
+        with stages.stage("validate"):
+            checking = validator.submit(
+                db, "mapping", races, out, f"{run_id}-mapping", threshold=threshold
+            )
+            # The report's kernel starts (and imports) while the checks run.
+            report_kernel = WarmKernel(REPORT_KERNEL_IMPORTS)
+            try:
+                outcome = checking.result()
+            except BaseException:
+                report_kernel.shutdown()
+                raise
+            validations.append(outcome)
+    except BaseException:
+        docs_job.wait(quiet=True)
+        raise
+    try:
+        generated = docs_job.wait()
+    except BaseException:
+        report_kernel.shutdown()
+        raise
+    stages.seconds["dbt_docs"] = docs_job.seconds
     log("dbt docs: " + ("generated" if generated else "unchanged since the last run, kept"))
-
-    with stages.stage("apply"):
-        applied = apply_mod.apply_updates(
-            db, run_id, races, allow_changes=options.allow_changes, dry_run=options.dry_run
-        )
-
-    with stages.stage("validate"):
-        checking = validator.submit(
-            db, "mapping", races, out, f"{run_id}-mapping", threshold=threshold
-        )
-        # The report's kernel starts (and imports) while the checks run.
-        report_kernel = WarmKernel(REPORT_KERNEL_IMPORTS)
-        try:
-            outcome = checking.result()
-        except BaseException:
-            report_kernel.shutdown()
-            raise
-        validations.append(outcome)
     try:
         return _record_and_report(
             options,
@@ -368,6 +378,36 @@ def _map_and_report(
         )
     finally:
         report_kernel.shutdown()
+
+
+class DocsJob:
+    """``dbt.docs`` in a thread of its own: ``wait`` returns whether the site was generated
+    (or raises its RacemapError); ``seconds`` is how long it took."""
+
+    def __init__(self, db: Database, out: Path, variables: dict, manifest) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.seconds = 0.0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="racemap-dbt-docs")
+        self._future = self._pool.submit(self._run, db, out, variables, manifest)
+
+    def _run(self, db, out, variables, manifest) -> bool:
+        start = time.perf_counter()
+        try:
+            with db.transaction() as conn:
+                return dbt.docs(out, variables, conn, manifest)[1]
+        finally:
+            self.seconds = round(time.perf_counter() - start, 3)
+
+    def wait(self, quiet: bool = False) -> bool | None:
+        try:
+            return self._future.result()
+        except Exception:
+            if quiet:
+                return None
+            raise
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _record_and_report(

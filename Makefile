@@ -52,9 +52,10 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(TEST_SERVER) $(MAKE) -j1 --no-print-directory lint pytest
 
-# Two workers, a test file each (pytest-xdist): each file's fixtures are built once. Give
-# PYTEST_ARGS to choose (PYTEST_ARGS="-p no:xdist tests/test_apply.py" runs one file alone).
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Three workers, a test file each (pytest-xdist; each file's fixtures are built once): a run
+# waits on PostgreSQL, its kernels and its GX worker part of the time, so three keep two cores
+# busy. Give PYTEST_ARGS to choose ("-p no:xdist tests/test_apply.py" runs one file alone).
+PYTEST_ARGS ?= -n 3 --dist loadfile
 
 pytest: $(STAMP)
 	$(TEST_SERVER) $(BIN)/python -m pytest $(PYTEST_ARGS)

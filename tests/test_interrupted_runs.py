@@ -62,7 +62,8 @@ def _kill_inside_the_apply(db, reports: Path) -> None:
                 waiting = query(
                     db,
                     "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                    " and datname = current_database() and query ilike '%%insert into racemap.mapping_history%%'",
+                    " and datname = current_database()"
+                    " and query ilike '%%insert into racemap.mapping_history%%'",
                 )
                 if waiting[0][0]:
                     break

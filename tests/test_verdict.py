@@ -163,59 +163,48 @@ def test_keys_of_a_called_off_meeting_are_stale(demo_db, tmp_path):
     ) == [("clear", 1229, None)]
 
 
-def test_a_two_race_swap_is_repaired_in_one_run(applied_db, tmp_path):
+def test_a_swap_and_a_chain_are_repaired_in_one_run(applied_db, tmp_path):
+    """Bahrain and Saudi Arabia 2023 (1121, 1122) hold each other's keys; British GP 2025's keys
+    (1277/9947) are set by hand on the 2024 British GP (1132), which leaves 1156 unmapped."""
     bahrain, saudi = keys(applied_db, "1121"), keys(applied_db, "1122")
-    set_keys(applied_db, {"1121": saudi, "1122": bahrain})
+    british_2024 = keys(applied_db, "1132")
+    set_keys(
+        applied_db,
+        {"1121": saudi, "1122": bahrain, "1156": (None, None), "1132": (1277, 9947)},
+    )
 
     held = run_pipeline(applied_db, tmp_path / "held")
     assert (held.verdict, held.exit_code) == ("attention", 3)
     assert {r: a["kind"] for r, a in attention_of(held).items()} == {
         "1121": "stale_keys",
         "1122": "stale_keys",
-    }
-    assert mapping_updates(tmp_path / "held", "action", "status") == {
-        "1121": ("change", "held_back"),
-        "1122": ("change", "held_back"),
-    }
-    assert keys(applied_db, "1121") == saudi  # nothing written without --allow-changes
-
-    repaired = run_pipeline(applied_db, tmp_path / "fixed", allow_changes=True)
-    assert (repaired.verdict, repaired.exit_code) == ("ok", 0)
-    assert (keys(applied_db, "1121"), keys(applied_db, "1122")) == (bahrain, saudi)
-    assert mapping_updates(tmp_path / "fixed", "action", "status") == {
-        "1121": ("change", "applied"),
-        "1122": ("change", "applied"),
-    }
-    # Every change is in the history, and restorable.
-    restored = restore_last_apply(applied_db, "t-restore", RACES)
-    assert restored.restored == 2
-    assert (keys(applied_db, "1121"), keys(applied_db, "1122")) == (saudi, bahrain)
-
-
-def test_a_chain_needs_one_run_and_no_stale_conflict(applied_db, tmp_path):
-    """British GP 2025's keys (1277/9947) set by hand on the 2024 British GP (1132)."""
-    british_2024 = keys(applied_db, "1132")
-    set_keys(applied_db, {"1156": (None, None), "1132": (1277, 9947)})
-
-    held = run_pipeline(applied_db, tmp_path / "held")
-    assert held.exit_code == 3
-    assert {r: a["kind"] for r, a in attention_of(held).items()} == {
         "1132": "stale_keys",
         "1156": "conflict",
     }
     assert "held by race 1132" in attention_of(held)["1156"]["detail"]
     assert mapping_updates(tmp_path / "held", "action", "status") == {
+        "1121": ("change", "held_back"),
+        "1122": ("change", "held_back"),
         "1132": ("change", "held_back"),
         "1156": ("fill", "conflict"),
     }
+    assert keys(applied_db, "1121") == saudi  # nothing written without --allow-changes
 
     repaired = run_pipeline(applied_db, tmp_path / "fixed", allow_changes=True)
-    assert (repaired.exit_code, repaired.attention) == (0, [])
+    assert (repaired.verdict, repaired.exit_code, repaired.attention) == ("ok", 0, [])
+    assert (keys(applied_db, "1121"), keys(applied_db, "1122")) == (bahrain, saudi)
     assert keys(applied_db, "1132") == british_2024 and keys(applied_db, "1156") == (1277, 9947)
     assert mapping_updates(tmp_path / "fixed", "action", "status") == {
+        "1121": ("change", "applied"),
+        "1122": ("change", "applied"),
         "1132": ("change", "applied"),
         "1156": ("fill", "applied"),
     }
+    # Every change is in the history, and restorable: the state before that apply.
+    restored = restore_last_apply(applied_db, "t-restore", RACES)
+    assert restored.restored == 4
+    assert (keys(applied_db, "1121"), keys(applied_db, "1122")) == (saudi, bahrain)
+    assert keys(applied_db, "1132") == (1277, 9947) and keys(applied_db, "1156") == (None, None)
 
 
 def test_one_bad_row_never_stops_the_others(fresh_db, tmp_path):

@@ -6,6 +6,10 @@ runs both checkpoints (``validate.run_checkpoint``) when asked, with the run's e
 moment (the database's libpq variables, its GX context directory). A thread would not do: the
 import holds Python's lock, so it would only take turns with the load.
 
+One worker serves every run of a process (``shared``): a second run in the same process (a
+notebook, the tests) does not import GX again. A run that ends with a checkpoint still running
+(it failed, or was interrupted) stops the worker, so no run ever reads another's answer.
+
 The worker is a ``multiprocessing`` child started with ``spawn`` (no fork of a process holding
 database connections) and talks over one pipe. It exits when the run closes the pipe or the run
 itself dies (end of file on the pipe); ``close`` stops it at once when the run ends early.
@@ -44,6 +48,9 @@ def _serve(conn: Connection) -> None:
         conn.send(reply)
 
 
+_SHARED: GxWorker | None = None
+
+
 class GxWorker:
     """``with GxWorker() as gx: gx.run_checkpoint(db, "raw", ...)`` (validate's arguments)."""
 
@@ -55,6 +62,7 @@ class GxWorker:
         )
         self._process.start()
         child.close()
+        self._waiting = False  # a checkpoint sent, its answer not read yet
 
     def submit(self, *args, **kwargs) -> Pending:
         """Start validate.run_checkpoint in the worker, with this process's environment now;
@@ -67,6 +75,7 @@ class GxWorker:
             self._conn.send((dict(os.environ), args, kwargs))
         except (OSError, BrokenPipeError):
             self._stopped()
+        self._waiting = True
         return Pending(self)
 
     def run_checkpoint(self, *args, **kwargs):
@@ -78,6 +87,7 @@ class GxWorker:
             status, value = self._conn.recv()
         except (EOFError, OSError):
             self._stopped()
+        self._waiting = False
         if status == "error":
             raise RacemapError(value)
         return value
@@ -89,6 +99,15 @@ class GxWorker:
             "again, and `racemap validate` shows the checks' own error"
         ) from None
 
+    def usable(self) -> bool:
+        """Alive, and not owing an answer to an earlier run."""
+        return self._process.is_alive() and not self._waiting and not self._conn.closed
+
+    def release(self) -> None:
+        """The end of a run: the worker stays for the next run, unless it owes an answer."""
+        if self._waiting:
+            self.close()
+
     def close(self) -> None:
         """Stop the worker: at once when it is still importing or the run failed."""
         self._conn.close()
@@ -96,6 +115,16 @@ class GxWorker:
         if self._process.is_alive():
             self._process.terminate()
             self._process.join()
+
+    @classmethod
+    def shared(cls) -> GxWorker:
+        """This process's worker, started now when there is none (or it cannot serve)."""
+        global _SHARED
+        if _SHARED is None or not _SHARED.usable():
+            if _SHARED is not None:
+                _SHARED.close()
+            _SHARED = cls()
+        return _SHARED
 
     def __enter__(self) -> GxWorker:
         return self

@@ -177,8 +177,10 @@ def run(options: RunOptions) -> RunResult:
     validations: list = []
     try:
         with ExitStack() as held:
-            # Great Expectations imports in its own process while the run migrates and loads.
-            validator = held.enter_context(GxWorker())
+            # Great Expectations imports in its own process while the run migrates and loads
+            # (or has, for an earlier run of this process).
+            validator = GxWorker.shared()
+            held.callback(validator.release)
             with stages.stage("start_database"):
                 db = resolve_database(options.database_url, options.pgdata)
                 db.export_env()

@@ -299,3 +299,25 @@ def test_coverage_threshold_var():
     for bad in ("1.5", "-0.1", "most"):
         with pytest.raises(RacemapError, match="coverage_threshold"):
             coverage_threshold({"coverage_threshold": bad})
+
+
+def test_one_gx_worker_serves_a_process_until_a_run_leaves_an_answer_unread(mapped, tmp_path):
+    """racemap run checks in GxWorker.shared(): a second run of the process (a notebook, these
+    tests) finds GX imported. A run that stops with a checkpoint still running gives the worker
+    up (release), so the next run never reads that answer: it gets a new worker."""
+    from racemap.gx_worker import GxWorker
+
+    worker = GxWorker.shared()
+    assert GxWorker.shared() is worker
+    outcome = worker.run_checkpoint(mapped, "raw", RACES, tmp_path / "a", "test-worker-raw")
+    assert outcome.success and outcome.evaluated > 0
+    worker.release()  # nothing owed: it stays
+    assert worker.usable() and GxWorker.shared() is worker
+
+    worker.submit(mapped, "raw", RACES, tmp_path / "b", "test-worker-unread")
+    worker.release()  # the run ended before the answer came
+    assert not worker.usable()
+    fresh = GxWorker.shared()
+    assert fresh is not worker
+    outcome = fresh.run_checkpoint(mapped, "raw", RACES, tmp_path / "c", "test-worker-fresh")
+    assert outcome.run_name == "test-worker-fresh" and outcome.success

@@ -129,8 +129,9 @@ def _db(args):
 
 
 def cmd_run(args) -> int:
-    from .pipeline import RunOptions, format_summary, run
+    from .pipeline import RunOptions, run
     from .reports import attention_line
+    from .run_summary import format_summary
     from .settings import parse_vars
 
     result = run(

@@ -64,30 +64,6 @@ def execute(
     return output
 
 
-class Background:
-    """``execute`` in a thread: a notebook that only records (``load_openf1`` with
-    ``load=False``) runs while the run goes on. Its kernel is a process of its own, so the run
-    loses little to it; ``wait`` returns the executed notebook or raises its RacemapError.
-    """
-
-    def __init__(self, name: str, reports_dir: Path, parameters: dict | None = None) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"racemap-{name}")
-        self._future = self._pool.submit(execute, name, reports_dir, parameters)
-
-    def wait(self, quiet: bool = False) -> Path | None:
-        """The executed notebook; ``quiet``: wait only (the run failed already)."""
-        try:
-            return self._future.result()
-        except Exception:
-            if quiet:
-                return None
-            raise
-        finally:
-            self._pool.shutdown(wait=True)
-
-
 class WarmKernel:
     """A notebook's kernel started ahead, while the run waits on something else: started,
     ready, with ``warm_code`` run silently (imports: no output, no execution count). ``execute``

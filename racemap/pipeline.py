@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import apply as apply_mod
 from . import changes as changes_mod
-from . import dbt, notify, reports, runtime, status
+from . import dbt, notify, reports, run_summary, runtime, status
 from .db import (
     Database,
     check_columns,
@@ -30,8 +30,9 @@ from .db import (
 from .demo import create_demo_tables
 from .errors import RacemapError
 from .gx_worker import GxWorker
+from .jobs import Job
 from .loader import ensure_raw_tables, load_openf1
-from .notebooks import Background, WarmKernel, execute
+from .notebooks import WarmKernel, execute
 from .paths import DEFAULT_REPORTS_DIR
 from .results import prepare_results
 from .settings import (
@@ -205,11 +206,13 @@ def run(options: RunOptions) -> RunResult:
             changes_mod.record_run(db, run_id, result.summary, started_at, log)
     except RacemapError as exc:
         summary = {
-            **_run_header(run_id, context["db"], seasons, options, stopped_at=stages.current),
+            **run_summary.run_header(
+                run_id, context["db"], seasons, options, stopped_at=stages.current
+            ),
             "verdict": "failed",
             "error": str(exc),
             "attention": [],
-            **_validation_summary(validations),
+            **run_summary.validation_summary(validations),
             "changes": None,
             "stage_seconds": stages.seconds,
         }
@@ -261,7 +264,9 @@ def _run_locked(
         # rows). No URL or credential is a parameter: parameters are saved in the notebook.
         load_openf1(db, seasons, offline=options.offline, refresh=options.refresh, run_id=run_id)
         # The record runs beside the checks and the build; the reports stage waits for it.
-        load_record = Background(
+        load_record = Job(
+            "load_openf1",
+            execute,
             "load_openf1",
             out,
             {
@@ -309,7 +314,7 @@ def _map_and_report(
     """After the load: check the raw data, build, apply, validate, record and report."""
     log = options.log
     out = report_set.dir
-    load = _load_counts(db, run_id)
+    load = run_summary.load_counts(db, run_id)
     log(
         f"loaded OpenF1 {', '.join(map(str, seasons))}: {load['rows_loaded']} rows, "
         f"{load['rows_rejected']} rejected, {load['requests']} HTTP requests"
@@ -334,7 +339,7 @@ def _map_and_report(
 
     # dbt docs (generated only when the project, the vars or the catalog changed) in a thread,
     # beside the apply and the mapping checks: neither changes what the docs show.
-    docs_job = DocsJob(db, out, variables, manifest)
+    docs_job = Job("dbt-docs", _docs, db, out, variables, manifest)
     try:
         with stages.stage("apply"):
             applied = apply_mod.apply_updates(
@@ -382,34 +387,10 @@ def _map_and_report(
         report_kernel.shutdown()
 
 
-class DocsJob:
-    """``dbt.docs`` in a thread of its own: ``wait`` returns whether the site was generated
-    (or raises its RacemapError); ``seconds`` is how long it took."""
-
-    def __init__(self, db: Database, out: Path, variables: dict, manifest) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.seconds = 0.0
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="racemap-dbt-docs")
-        self._future = self._pool.submit(self._run, db, out, variables, manifest)
-
-    def _run(self, db, out, variables, manifest) -> bool:
-        start = time.perf_counter()
-        try:
-            with db.transaction() as conn:
-                return dbt.docs(out, variables, conn, manifest)[1]
-        finally:
-            self.seconds = round(time.perf_counter() - start, 3)
-
-    def wait(self, quiet: bool = False) -> bool | None:
-        try:
-            return self._future.result()
-        except Exception:
-            if quiet:
-                return None
-            raise
-        finally:
-            self._pool.shutdown(wait=True)
+def _docs(db: Database, out: Path, variables: dict, manifest) -> bool:
+    """dbt docs into the reports (generated only when something they show changed)."""
+    with db.transaction() as conn:
+        return dbt.docs(out, variables, conn, manifest)[1]
 
 
 def _record_and_report(
@@ -448,7 +429,7 @@ def _record_and_report(
         attention_failures = [f for v in validations for f in v.attention]
         verdict = "failed" if failures else "attention" if attention or attention_failures else "ok"
         summary = {
-            **_run_header(run_id, db, seasons, options, stopped_at=None),
+            **run_summary.run_header(run_id, db, seasons, options, stopped_at=None),
             "verdict": verdict,
             "attention": attention,
             "changes": changes,
@@ -457,7 +438,7 @@ def _record_and_report(
             "updates_applied": applied.applied,
             "updates_conflicting": applied.conflicts,
             "updates_held_back": applied.count("held_back"),
-            **_validation_summary(validations),
+            **run_summary.validation_summary(validations),
             "coverage": coverage,
             "coverage_threshold": threshold,
             "freshness": freshness,
@@ -470,42 +451,6 @@ def _record_and_report(
         write_mapping_report(out, run_id, threshold, report_kernel)
     reports.write_summary(out / "summary.json", summary)
     return RunResult(run_id, summary, EXIT_CODES[verdict], failures, verdict, attention)
-
-
-def _run_header(run_id: str, db: Database | None, seasons, options: RunOptions, stopped_at):
-    """What summary.json says of the run itself (``stopped_at``: the stage it stopped at)."""
-    return {
-        "run_id": run_id,
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "database": db.display if db else None,
-        "seasons": seasons,
-        "offline": options.offline,
-        "dry_run": options.dry_run,
-        "allow_changes": options.allow_changes,
-        "stopped_at": stopped_at,
-    }
-
-
-def _validation_summary(validations: list) -> dict:
-    """The validations part of summary.json: counts, and each checkpoint with its run name."""
-    return {
-        "validations": {
-            "passed": sum(1 for v in validations if v.passed),
-            "failed": sum(1 for v in validations if not v.passed),
-            "failed_expectations": [f for v in validations for f in v.failed + v.attention],
-        },
-        "checkpoints": [
-            {
-                "name": v.checkpoint,
-                "run_name": v.run_name,
-                "success": v.passed,
-                "expectations": v.evaluated,
-                "failed": v.failed,
-                "attention": v.attention,
-            }
-            for v in validations
-        ],
-    }
 
 
 def write_mapping_report(
@@ -526,56 +471,3 @@ def write_mapping_report(
         kernel=kernel,
     )
     return export_html(executed, Path(reports_dir) / "mapping_report.html")
-
-
-def _load_counts(db: Database, run_id: str) -> dict:
-    with db.transaction() as conn, conn.cursor() as cur:
-        cur.execute(
-            "select coalesce(sum(requests), 0), coalesce(sum(rows_loaded), 0),"
-            " coalesce(sum(rows_rejected), 0), count(*) filter (where status = 'ok')"
-            " from raw.openf1_loads where run_id = %s",
-            (run_id,),
-        )
-        requests, loaded, rejected, fetches = cur.fetchone()
-    return {
-        "requests": int(requests),
-        "rows_loaded": int(loaded),
-        "rows_rejected": int(rejected),
-        "fetches": int(fetches),
-    }
-
-
-def format_summary(summary: dict) -> str:
-    """The summary.json counts as the short table ``racemap run`` prints."""
-    validations = summary["validations"]
-    lines = [
-        f"races            {summary['races']}",
-        f"mapped           {summary['mapped']}",
-        f"unmapped         {summary['unmapped']}",
-    ]
-    for reason, n in summary["unmapped_by_reason"].items():
-        lines.append(f"  {reason:<24}{n}")
-    lines += [
-        f"updates applied  {summary['updates_applied']} of {summary['updates']}"
-        + (" (dry run)" if summary["dry_run"] else ""),
-        f"conflicts        {summary['updates_conflicting']}",
-    ]
-    if summary.get("updates_held_back"):
-        lines.append(f"held back        {summary['updates_held_back']} (--allow-changes)")
-    coverage = summary.get("coverage") or {}
-    if coverage:
-        lines.append(
-            "coverage         "
-            + ", ".join(
-                f"{season} {'-' if c['coverage'] is None else format(c['coverage'], '.0%')}"
-                for season, c in coverage.items()
-            )
-        )
-    lines += [
-        f"validations      {validations['passed']} passed, {validations['failed']} failed",
-        f"OpenF1 requests  {summary['openf1']['requests']}",
-        f"changes          {changes_mod.describe(summary.get('changes'))}",
-        f"verdict          {summary['verdict']}"
-        + (f" ({len(summary['attention'])} races need attention)" if summary["attention"] else ""),
-    ]
-    return "\n".join(lines)

@@ -42,7 +42,7 @@ from racemap.openf1 import OpenF1Client, build_query
 from racemap.openf1_server import serve
 from racemap.openf1_snapshot import read_snapshot
 from racemap.paths import SNAPSHOT_DIR
-from racemap.pipeline import _load_counts
+from racemap.run_summary import load_counts
 
 TODAY = datetime(2026, 6, 1, tzinfo=UTC)  # pins "the current season" to 2026
 ATTEMPTS = 3
@@ -481,7 +481,7 @@ def test_three_seasons_from_a_local_server_take_twelve_requests_then_none(fresh_
     with serve() as server:
         first = load(fresh_db, [2023, 2024, 2025], c=client(server.base_url))
         assert server.requests == 12 == first.requests  # four a season, never one per race
-        assert _load_counts(fresh_db, first.run_id)["requests"] == 12  # summary.json's figure
+        assert load_counts(fresh_db, first.run_id)["requests"] == 12  # summary.json's figure
         server.reset()
 
         second = load(fresh_db, [2023, 2024, 2025], c=client(server.base_url))
@@ -512,7 +512,7 @@ def test_the_current_season_is_always_fetched_again(fresh_db):
             ("session_result", 2026),
             ("starting_grid", 2026),
         ]
-        assert _load_counts(fresh_db, second.run_id)["requests"] == 4
+        assert load_counts(fresh_db, second.run_id)["requests"] == 4
     assert table_counts(fresh_db)[("sessions", 2026)] == 5
 
 

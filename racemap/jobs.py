@@ -1,0 +1,34 @@
+"""A call in a thread of its own, for what a run does beside its main line (the load's record
+notebook, dbt docs): ``wait`` returns the call's value or raises its error; ``seconds`` is how
+long the call took. Each job is waited for before the run publishes its reports."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+
+class Job:
+    def __init__(self, name: str, function, *args, **kwargs) -> None:
+        self.seconds = 0.0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"racemap-{name}")
+        self._future = self._pool.submit(self._timed, function, args, kwargs)
+
+    def _timed(self, function, args, kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            self.seconds = round(time.perf_counter() - start, 3)
+
+    def wait(self, quiet: bool = False):
+        """The call's value; ``quiet``: wait only, and swallow its error (the run failed
+        already, with an error of its own)."""
+        try:
+            return self._future.result()
+        except Exception:
+            if quiet:
+                return None
+            raise
+        finally:
+            self._pool.shutdown(wait=True)

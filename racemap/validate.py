@@ -15,7 +15,8 @@ Two checkpoints:
   coverage (``racemap.mapping_coverage``) is at or above the ``coverage_threshold`` var.
 
 Data Docs are rendered self-contained (no CDN: the pages open offline without console errors) and
-copied to ``<reports>/validation/``. Great Expectations is imported only here (it takes seconds).
+copied to ``<reports>/validation/``. Great Expectations is imported only here (it takes seconds);
+``racemap run`` runs these checkpoints in its GX worker process (racemap/gx_worker.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
+from unittest.mock import patch
 
 from conftest import query, run_pipeline
 
@@ -138,3 +140,26 @@ def test_migration_adds_unique_indexed_key_columns(mapped_demo):
         ("openf1_meeting_key", "integer", True),
         ("openf1_session_key", "integer", True),
     ]
+
+
+def test_the_report_runs_on_the_kernel_started_ahead_and_stops_it(mapped_demo, tmp_path):
+    """racemap run starts the report's kernel while the mapping checks run (WarmKernel): its
+    imports run silently (no output, no execution count), the notebook then runs on that kernel,
+    and the kernel is shut down with it."""
+    from jupyter_core.utils import run_sync
+
+    from racemap.notebooks import WarmKernel, execute
+    from racemap.pipeline import REPORT_KERNEL_IMPORTS
+
+    db, result, reports = mapped_demo
+    parameters = {"reports_dir": str(reports), "run_id": result.run_id, "coverage_threshold": 1.0}
+    # The kernel inherits the database from this environment when it starts, as in a run.
+    with patch.dict(os.environ, {**db.libpq_env(), "DATABASE_URL": db.url}):
+        kernel = WarmKernel(REPORT_KERNEL_IMPORTS)
+        manager = kernel.manager()
+        assert manager is not None and run_sync(manager.is_alive)()
+        executed = execute("mapping_report", tmp_path, parameters, kernel=kernel)
+    assert not run_sync(manager.is_alive)()
+    cells = json.loads(executed.read_text())["cells"]
+    counts = [c["execution_count"] for c in cells if c["cell_type"] == "code"]
+    assert counts == list(range(1, len(counts) + 1))  # the silent imports counted nothing

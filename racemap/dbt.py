@@ -123,7 +123,7 @@ def docs(
     Without ``conn`` the site is always generated.
     """
     out = Path(reports_dir) / "dbt-docs"
-    target = Path(os.environ.get("DBT_TARGET_PATH") or Path(project_dir()) / "target")
+    target = target_path()
     kept = target.parent / "dbt-docs"
     key = docs_key(variables, conn) if conn is not None else None
     generated = key is None or _read(kept / "key") != key
@@ -175,19 +175,23 @@ def docs_key(variables: dict | None, conn) -> str:
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     with conn.cursor() as cur:
-        cur.execute(CATALOG_SIGNATURE, (_project_schemas(root),))
+        cur.execute(CATALOG_SIGNATURE, (_project_schemas(),))
         (catalog,) = cur.fetchone()
     for part in (json.dumps(variables or {}, sort_keys=True), dbt_version, catalog or ""):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
 
 
-def _project_schemas(root: Path) -> list[str]:
+def target_path() -> Path:
+    """dbt's target path: $DBT_TARGET_PATH (a run's: the database's own), else the project's."""
+    return Path(os.environ.get("DBT_TARGET_PATH") or Path(project_dir()) / "target")
+
+
+def _project_schemas() -> list[str]:
     """The schemas of the project's nodes and sources, from the manifest dbt wrote last (any
     command's: the schemas are the same); none when there is none yet."""
-    target = Path(os.environ.get("DBT_TARGET_PATH") or root / "target")
     try:
-        manifest = json.loads((target / "manifest.json").read_text())
+        manifest = json.loads((target_path() / "manifest.json").read_text())
     except (OSError, ValueError):
         return []
     return sorted(

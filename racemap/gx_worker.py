@@ -52,7 +52,8 @@ _SHARED: GxWorker | None = None
 
 
 class GxWorker:
-    """``with GxWorker() as gx: gx.run_checkpoint(db, "raw", ...)`` (validate's arguments)."""
+    """``GxWorker.shared().run_checkpoint(db, "raw", ...)`` (validate's arguments), or
+    ``submit`` now and ``result()`` later."""
 
     def __init__(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -125,12 +126,6 @@ class GxWorker:
                 _SHARED.close()
             _SHARED = cls()
         return _SHARED
-
-    def __enter__(self) -> GxWorker:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class Pending:

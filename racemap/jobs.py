@@ -1,6 +1,7 @@
 """A call in a thread of its own, for what a run does beside its main line (the load's record
 notebook, dbt docs): ``wait`` returns the call's value or raises its error; ``seconds`` is how
-long the call took. Each job is waited for before the run publishes its reports."""
+long the call took. As a context manager, leaving the block waits for the call (quietly: the
+block's own error, if any, is the one raised)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,9 @@ class Job:
             raise
         finally:
             self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Job:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wait(quiet=True)

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import RacemapError
+from .jobs import Job
 from .paths import NOTEBOOKS_DIR, PROJECT_DIR
 
 
@@ -73,12 +74,9 @@ class WarmKernel:
     """
 
     def __init__(self, warm_code: str = "") -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self._sockets = tempfile.TemporaryDirectory(prefix="racemap-kernel-")
         self._km = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="racemap-kernel")
-        self._future = self._pool.submit(self._start, warm_code)
+        self._job = Job("kernel", self._start, warm_code)
 
     def _start(self, warm_code: str):
         from jupyter_client.manager import AsyncKernelManager
@@ -102,18 +100,16 @@ class WarmKernel:
     def manager(self):
         """The started kernel's manager, or None when it could not start."""
         try:
-            return self._future.result()
+            return self._job.wait()
         except Exception:  # noqa: BLE001 - papermill starts a kernel of its own instead
             self.shutdown()
             return None
-        finally:
-            self._pool.shutdown(wait=True)
 
     def shutdown(self) -> None:
         """Stop the kernel (after its notebook ran, or when the run ends early)."""
         from jupyter_core.utils import run_sync
 
-        self._pool.shutdown(wait=True)
+        self._job.wait(quiet=True)
         km, self._km = self._km, None
         if km is not None:
             try:
@@ -123,3 +119,9 @@ class WarmKernel:
             except Exception:  # noqa: BLE001 - best effort: the kernel is ours and unused
                 pass
         self._sockets.cleanup()
+
+    def __enter__(self) -> WarmKernel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()

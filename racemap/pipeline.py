@@ -263,21 +263,25 @@ def _run_locked(
         # notebook, run with load=False, is the record of this load (its raw.openf1_loads
         # rows). No URL or credential is a parameter: parameters are saved in the notebook.
         load_openf1(db, seasons, offline=options.offline, refresh=options.refresh, run_id=run_id)
-        # The record runs beside the checks and the build; the reports stage waits for it.
-        load_record = Job(
-            "load_openf1",
-            execute,
-            "load_openf1",
-            out,
-            {
-                "seasons": ",".join(str(s) for s in seasons),
-                "offline": options.offline,
-                "refresh": options.refresh,
-                "run_id": run_id,
-                "load": False,
-            },
+    # Beside the main line: the load's record notebook, dbt docs, the report's kernel. However
+    # the run ends, each is waited for (or its kernel stopped) before the reports are published.
+    with ExitStack() as side:
+        # The record runs beside the checks and the build; the run waits for it at the end.
+        load_record = side.enter_context(
+            Job(
+                "load_openf1",
+                execute,
+                "load_openf1",
+                out,
+                {
+                    "seasons": ",".join(str(s) for s in seasons),
+                    "offline": options.offline,
+                    "refresh": options.refresh,
+                    "run_id": run_id,
+                    "load": False,
+                },
+            )
         )
-    try:
         result = _map_and_report(
             options,
             validator,
@@ -287,14 +291,12 @@ def _run_locked(
             variables,
             threshold,
             races,
-            report_set,
+            out,
             stages,
             validations,
+            side,
         )
-    except BaseException:
-        load_record.wait(quiet=True)
-        raise
-    load_record.wait()
+        load_record.wait()
     return result
 
 
@@ -307,13 +309,14 @@ def _map_and_report(
     variables,
     threshold,
     races,
-    report_set,
+    out,
     stages,
     validations,
+    side: ExitStack,
 ):
-    """After the load: check the raw data, build, apply, validate, record and report."""
+    """After the load: check the raw data, build, apply, validate, record and report. ``side``
+    holds what runs beside (``_run_locked``)."""
     log = options.log
-    out = report_set.dir
     load = run_summary.load_counts(db, run_id)
     log(
         f"loaded OpenF1 {', '.join(map(str, seasons))}: {load['rows_loaded']} rows, "
@@ -339,76 +342,23 @@ def _map_and_report(
 
     # dbt docs (generated only when the project, the vars or the catalog changed) in a thread,
     # beside the apply and the mapping checks: neither changes what the docs show.
-    docs_job = Job("dbt-docs", _docs, db, out, variables, manifest)
-    try:
-        with stages.stage("apply"):
-            applied = apply_mod.apply_updates(
-                db, run_id, races, allow_changes=options.allow_changes, dry_run=options.dry_run
-            )
+    docs_job = side.enter_context(Job("dbt-docs", _docs, db, out, variables, manifest))
+    with stages.stage("apply"):
+        applied = apply_mod.apply_updates(
+            db, run_id, races, allow_changes=options.allow_changes, dry_run=options.dry_run
+        )
 
-        with stages.stage("validate"):
-            checking = validator.submit(
-                db, "mapping", races, out, f"{run_id}-mapping", threshold=threshold
-            )
-            # The report's kernel starts (and imports) while the checks run.
-            report_kernel = WarmKernel(REPORT_KERNEL_IMPORTS)
-            try:
-                outcome = checking.result()
-            except BaseException:
-                report_kernel.shutdown()
-                raise
-            validations.append(outcome)
-    except BaseException:
-        docs_job.wait(quiet=True)
-        raise
-    try:
-        generated = docs_job.wait()
-    except BaseException:
-        report_kernel.shutdown()
-        raise
+    with stages.stage("validate"):
+        checking = validator.submit(
+            db, "mapping", races, out, f"{run_id}-mapping", threshold=threshold
+        )
+        # The report's kernel starts (and imports) while the checks run.
+        report_kernel = side.enter_context(WarmKernel(REPORT_KERNEL_IMPORTS))
+        validations.append(checking.result())
+
+    generated = docs_job.wait()
     stages.seconds["dbt_docs"] = docs_job.seconds
     log("dbt docs: " + ("generated" if generated else "unchanged since the last run, kept"))
-    try:
-        return _record_and_report(
-            options,
-            db,
-            run_id,
-            seasons,
-            threshold,
-            races,
-            out,
-            stages,
-            validations,
-            load,
-            applied,
-            report_kernel,
-        )
-    finally:
-        report_kernel.shutdown()
-
-
-def _docs(db: Database, out: Path, variables: dict, manifest) -> bool:
-    """dbt docs into the reports (generated only when something they show changed)."""
-    with db.transaction() as conn:
-        return dbt.docs(out, variables, conn, manifest)[1]
-
-
-def _record_and_report(
-    options,
-    db,
-    run_id,
-    seasons,
-    threshold,
-    races,
-    out,
-    stages,
-    validations,
-    load,
-    applied,
-    report_kernel,
-):
-    """The changes since the last run, the report files and the verdict."""
-    log = options.log
 
     with stages.stage("changes"), db.transaction() as conn:
         changes = changes_mod.record_changes(conn, run_id, races, dry_run=options.dry_run)
@@ -451,6 +401,12 @@ def _record_and_report(
         write_mapping_report(out, run_id, threshold, report_kernel)
     reports.write_summary(out / "summary.json", summary)
     return RunResult(run_id, summary, EXIT_CODES[verdict], failures, verdict, attention)
+
+
+def _docs(db: Database, out: Path, variables: dict, manifest) -> bool:
+    """dbt docs into the reports (generated only when something they show changed)."""
+    with db.transaction() as conn:
+        return dbt.docs(out, variables, conn, manifest)[1]
 
 
 def write_mapping_report(

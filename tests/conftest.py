@@ -249,16 +249,9 @@ def built_db(applied_db):
 __all__ = ["psycopg2"]
 
 
-def run_command(db: Database, reports_dir: Path, *extra: str) -> tuple[list[str], dict]:
-    """``racemap run --offline`` over 2023-2025 as a child process would run it, with its
-    environment (the database through DATABASE_URL, no stray PG* variable)."""
-    import sys
-
-    args = [
-        sys.executable,
-        "-m",
-        "racemap.cli",
-        "run",
+def offline_args(reports_dir: Path) -> list[str]:
+    """The options of ``racemap run`` offline over 2023-2025 with the pinned AS_OF."""
+    return [
         "--offline",
         "--seasons",
         "2023-2025",
@@ -266,8 +259,15 @@ def run_command(db: Database, reports_dir: Path, *extra: str) -> tuple[list[str]
         f"as_of={AS_OF}",
         "--reports-dir",
         str(reports_dir),
-        *extra,
     ]
+
+
+def run_command(db: Database, reports_dir: Path, *extra: str) -> tuple[list[str], dict]:
+    """``racemap run --offline`` over 2023-2025 as a child process would run it, with its
+    environment (the database through DATABASE_URL, no stray PG* variable)."""
+    import sys
+
+    args = [sys.executable, "-m", "racemap.cli", "run", *offline_args(reports_dir), *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(DATABASE_URL=db.url, PYTHONUNBUFFERED="1")
     return args, env

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
-from conftest import AS_OF, SECRET, query, run_pipeline
+from conftest import SECRET, offline_args, query, run_pipeline
 
 from racemap.cli import main as cli_main
 from racemap.openf1_server import serve
@@ -193,15 +193,7 @@ def workflow_command() -> list[str]:
 def test_the_scheduled_command_on_a_quiet_week_sends_nothing(applied_db, tmp_path, capsys):
     """The workflow's command line, through the CLI, on a database nothing changed in since its
     last run: ok, exit 0, no webhook."""
-    argv = workflow_command() + [
-        "--offline",
-        "--seasons",
-        "2023-2025",
-        "--var",
-        f"as_of={AS_OF}",
-        "--reports-dir",
-        str(tmp_path / "reports"),
-    ]
+    argv = workflow_command() + offline_args(tmp_path / "reports")
     with (
         receiver() as hook,
         temporary_environ(DATABASE_URL=applied_db.url, RACEMAP_NOTIFY_URL=hook.url),

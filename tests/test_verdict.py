@@ -10,7 +10,7 @@ import json
 import shutil
 
 import pytest
-from conftest import AS_OF, keys, mapping_updates, query, run_pipeline
+from conftest import keys, mapping_updates, offline_args, query, run_pipeline
 
 from racemap.apply import restore_last_apply
 from racemap.cli import main as cli_main
@@ -69,20 +69,7 @@ def add_madrid(db) -> None:
 
 def test_a_circuit_missing_from_the_map_needs_attention(applied_db, tmp_path, capsys):
     add_madrid(applied_db)
-    code = cli_main(
-        [
-            "run",
-            "--database-url",
-            applied_db.url,
-            "--offline",
-            "--seasons",
-            "2023-2025",
-            "--var",
-            f"as_of={AS_OF}",
-            "--reports-dir",
-            str(tmp_path / "reports"),
-        ]
-    )
+    code = cli_main(["run", "--database-url", applied_db.url, *offline_args(tmp_path / "reports")])
     err = capsys.readouterr().err
     assert code == 3
     assert (

@@ -446,6 +446,12 @@ def query_dicts(conn, query: str, params=()) -> list[dict]:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+def quote_ident(identifier: str) -> str:
+    """An identifier quoted for SQL text that cannot take a parameter: a GX query, the regclass
+    text of has_*_privilege (a user's var: double quotes doubled)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 def relation_exists(conn, schema: str, table: str) -> bool:
     with conn.cursor() as cur:
         cur.execute(

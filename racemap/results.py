@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .db import Database, check_columns, relation_exists
+from .db import Database, check_columns, quote_ident, relation_exists
 from .demo import create_demo_results
 from .errors import RacemapError
 from .settings import known_vars
@@ -71,8 +71,7 @@ def prepare_results(db: Database, variables: dict | None, log=print) -> str | No
             log(note)
             return note
         with conn.cursor() as cur:
-            relation = '"' + results.schema.replace('"', '""') + '"."'
-            relation += results.table.replace('"', '""') + '"'
+            relation = f"{quote_ident(results.schema)}.{quote_ident(results.table)}"
             cur.execute("select current_user, has_table_privilege(%s, 'SELECT')", (relation,))
             role, may_read = cur.fetchone()
             if not may_read:

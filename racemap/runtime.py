@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .db import quote_ident
 from .errors import RacemapError
 from .paths import PROJECT_DIR
 from .settings import RacesTable, temporary_environ
@@ -126,7 +127,7 @@ def key_columns_missing(conn, races: RacesTable) -> list[str]:
             "   and c.conkey = array[a.attnum]::int2[])"
             " from pg_attribute a where a.attrelid = %s::regclass and a.attname = any(%s)"
             " and not a.attisdropped",
-            (f"{_quoted(races.schema)}.{_quoted(races.table)}", list(KEY_COLUMNS)),
+            (f"{quote_ident(races.schema)}.{quote_ident(races.table)}", list(KEY_COLUMNS)),
         )
         present = {name for name, unique in cur.fetchall() if unique}
     return [c for c in KEY_COLUMNS if c not in present]
@@ -137,7 +138,7 @@ def may_migrate(conn, races: RacesTable) -> bool:
     with conn.cursor() as cur:
         cur.execute(
             "select pg_has_role(c.relowner, 'USAGE') from pg_class c where c.oid = %s::regclass",
-            (f"{_quoted(races.schema)}.{_quoted(races.table)}",),
+            (f"{quote_ident(races.schema)}.{quote_ident(races.table)}",),
         )
         row = cur.fetchone()
     return bool(row and row[0])
@@ -145,7 +146,7 @@ def may_migrate(conn, races: RacesTable) -> bool:
 
 def missing_grants(conn, races: RacesTable, dry_run: bool) -> list[str]:
     """The grants a routine run lacks, each as the statement that would give it."""
-    relation = f"{_quoted(races.schema)}.{_quoted(races.table)}"
+    relation = f"{quote_ident(races.schema)}.{quote_ident(races.table)}"
     with conn.cursor() as cur:
         cur.execute("select current_user, current_database()")
         role, database = cur.fetchone()
@@ -177,8 +178,3 @@ def missing_grants(conn, races: RacesTable, dry_run: bool) -> list[str]:
         if exists and not usable:
             wanted.append(f"grant usage, create on schema {name} to {role}")
     return wanted
-
-
-def _quoted(identifier: str) -> str:
-    """An identifier quoted for regclass text and has_*_privilege (a user's var)."""
-    return '"' + identifier.replace('"', '""') + '"'

@@ -28,6 +28,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .db import quote_ident
 from .errors import RacemapError
 from .paths import PROJECT_DIR
 from .settings import DEFAULT_COVERAGE_THRESHOLD, RacesTable
@@ -278,11 +279,11 @@ def _suites(gx, races: RacesTable, seasons: list[int], threshold: float) -> dict
                     # GX leaves {batch} unaliased in a query with a join: alias it here.
                     unexpected_rows_query=(
                         "with r as (select * from {batch} as batch_rows)"
-                        f" select cast(r.{_quote(races.id_column)} as text) as race_id,"
+                        f" select cast(r.{quote_ident(races.id_column)} as text) as race_id,"
                         " r.openf1_meeting_key, r.openf1_session_key,"
                         " m.meeting_key, m.session_key from r"
                         " join racemap.race_openf1_mapping m"
-                        f" on m.race_id = cast(r.{_quote(races.id_column)} as text)"
+                        f" on m.race_id = cast(r.{quote_ident(races.id_column)} as text)"
                         " where (r.openf1_meeting_key is not null"
                         " or r.openf1_session_key is not null)"
                         " and (m.status = 'mapped' or m.is_season_loaded)"
@@ -369,11 +370,6 @@ CHECKPOINTS = {
         "races_needing_attention",
     ],
 }
-
-
-def _quote(identifier: str) -> str:
-    """A SQL identifier for the text of a GX query (the column name is a user's var)."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _describe(result) -> tuple[list[str], list[str]]:

@@ -17,6 +17,7 @@ itself dies (end of file on the pipe); ``close`` stops it at once when the run e
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import multiprocessing
 import os
@@ -125,6 +126,9 @@ class GxWorker:
             if _SHARED is not None:
                 _SHARED.close()
             _SHARED = cls()
+            # At exit the pipe closes and the worker returns on its own, finishing its clean-up
+            # (multiprocessing would only terminate it).
+            atexit.register(_SHARED.close)
         return _SHARED
 
 

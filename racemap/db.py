@@ -453,9 +453,14 @@ def quote_ident(identifier: str) -> str:
 
 
 def relation_exists(conn, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists, whatever this role may do with it: pg_class, not
+    information_schema (which hides what the role has no privilege on, so a role without
+    its grant was told the races table does not exist instead of which grant it lacks)."""
     with conn.cursor() as cur:
         cur.execute(
-            "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
+            "select 1 from pg_catalog.pg_class c"
+            " join pg_catalog.pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = %s and c.relname = %s",
             (schema, table),
         )
         return cur.fetchone() is not None
@@ -466,9 +471,13 @@ def check_columns(conn, schema: str, table: str, columns: dict[str, str], emptia
     ``schema.table``: else one line naming the var to set. ``emptiable``: vars that may be set
     empty for none, which the line says too."""
     with conn.cursor() as cur:
+        # pg_attribute, not information_schema: a role without its grant sees every column
+        # (and is then told which grant it lacks), as relation_exists sees every table.
         cur.execute(
-            "select column_name from information_schema.columns"
-            " where table_schema = %s and table_name = %s",
+            "select a.attname from pg_catalog.pg_attribute a"
+            " join pg_catalog.pg_class c on c.oid = a.attrelid"
+            " join pg_catalog.pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped",
             (schema, table),
         )
         present = {row[0] for row in cur.fetchall()}

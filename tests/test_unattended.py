@@ -192,3 +192,33 @@ def test_lookup_on_a_database_without_races_is_one_line(fresh_db, capsys):
     assert cli_main(["lookup", "--database-url", fresh_db.url, "--race-id", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("racemap: table public.races does not exist") and "\n" not in err
+
+
+def test_a_role_without_any_grant_is_told_the_grants_not_that_the_table_is_missing(
+    demo_db, tmp_path
+):
+    """information_schema hides what a role may not read: racemap looks the table and its
+    columns up in pg_class and pg_attribute, so the line names the grants to give."""
+    role = f"racemap_nogrant_{uuid.uuid4().hex[:8]}"
+    assert cli_main(["migrate", "--database-url", demo_db.url]) == 0
+    with demo_db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f'create role "{role}" login password %s', ("nogrant-pw",))
+    server = parse_database_url(SERVER_URL)
+    url = f"postgresql://{role}:nogrant-pw@{server.host}:{server.port}/{demo_db.dbname}"
+    try:
+        with pytest.raises(RacemapError) as info:
+            run_pipeline(parse_database_url(url), tmp_path / "reports")
+        message = str(info.value)
+        assert message.startswith("this role cannot run racemap: ")
+        assert f"grant select on public.races to {role}" in message and "\n" not in message
+    finally:
+        admin = server.connect()
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where usename = %s",
+                (role,),
+            )
+            cur.execute(f'drop owned by "{role}"')
+            cur.execute(f'drop role "{role}"')
+        admin.close()

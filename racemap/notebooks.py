@@ -76,6 +76,7 @@ class WarmKernel:
     def __init__(self, warm_code: str = "") -> None:
         self._sockets = tempfile.TemporaryDirectory(prefix="racemap-kernel-")
         self._km = None
+        self._clients = []
         self._job = Job("kernel", self._start, warm_code)
 
     def _start(self, warm_code: str):
@@ -84,6 +85,7 @@ class WarmKernel:
 
         km = AsyncKernelManager(kernel_name="python3", config=_ipc_config(self._sockets.name))
         self._km = km
+        km.client = self._client
         run_sync(km.start_kernel)(cwd=str(PROJECT_DIR))
         client = km.client()
         client.start_channels()
@@ -96,6 +98,14 @@ class WarmKernel:
         finally:
             client.stop_channels()
         return km
+
+    def _client(self, **kwargs):
+        """The kernel manager's ``client``, remembered: nbclient does not stop the client it makes
+        on a kernel it does not own, and a client collected with its channels running says
+        "Could not destroy zmq context" as the run exits. ``shutdown`` stops them."""
+        client = type(self._km).client(self._km, **kwargs)
+        self._clients.append(client)
+        return client
 
     def manager(self):
         """The started kernel's manager, or None when it could not start."""
@@ -110,6 +120,9 @@ class WarmKernel:
         from jupyter_core.utils import run_sync
 
         self._job.wait(quiet=True)
+        for client in self._clients:
+            client.stop_channels()
+        self._clients = []
         km, self._km = self._km, None
         if km is not None:
             try:

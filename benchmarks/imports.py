@@ -75,7 +75,12 @@ def bench_imports() -> dict:
         "heavy_modules_after_importing_pipeline": probe.get("heavy"),
         "importtime": {},
     }
-    for module in ("racemap.pipeline", "racemap.dbt", "racemap.validate", "racemap.loader"):
+    for module in (
+        "racemap.pipeline",
+        "racemap.mapping.dbt",
+        "racemap.checks.validate",
+        "racemap.openf1.loader",
+    ):
         total, top = _importtime(module, env)
         out["importtime"][module] = {
             "seconds": round(total, 3),

@@ -2,10 +2,10 @@
 
 racemap asks OpenF1 once per endpoint per season. The original design asked per race: for each
 unmapped race one meetings query by circuit and date, then one sessions query for that meeting's
-Race. Both run against the same local OpenF1 server (``racemap.openf1_server``) with the same
-client-side rate limit (30 requests / 10 s), on a scratch database holding the demo races. The
-per-race reference exists only here, for the comparison. ``reference_races`` limits it to the
-first N races; the full figure is then *extrapolated* (and labelled so).
+Race. Both run against the same local OpenF1 server (``racemap.testing.openf1_server``) with
+the same client-side rate limit (30 requests / 10 s), on a scratch database holding the demo
+races. The per-race reference exists only here, for the comparison. ``reference_races`` limits it
+to the first N races; the full figure is then *extrapolated* (and labelled so).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from racemap import dbt
 from racemap.db import Database
 from racemap.errors import RacemapError
+from racemap.mapping import dbt
 from racemap.paths import PROJECT_DIR
 from racemap.settings import RacesTable
 
@@ -59,7 +59,7 @@ class PerRaceReference:
     def __init__(self, base_url: str, circuit_map: dict[str, int]):
         import httpx
 
-        from racemap.openf1 import RateLimiter
+        from racemap.openf1.client import RateLimiter
 
         self.limiter = RateLimiter(RATE_MAX_REQUESTS, RATE_PERIOD)
         self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=30.0)
@@ -168,10 +168,10 @@ def bench_requests(
 
 
 def _measure(db: Database, seasons, reference_races: int | None, variables: dict, log) -> dict:
-    from racemap.apply import apply_updates
-    from racemap.loader import load_openf1
-    from racemap.openf1 import OpenF1Client
-    from racemap.openf1_server import serve
+    from racemap.mapping.apply import apply_updates
+    from racemap.openf1.client import OpenF1Client
+    from racemap.openf1.loader import load_openf1
+    from racemap.testing.openf1_server import serve
 
     prepare_demo_database(db, variables)
     races = _unmapped_races(db, seasons)

@@ -20,8 +20,8 @@ from contextlib import contextmanager, suppress
 
 from psycopg2 import sql
 
-from racemap import dbt
 from racemap.db import Database
+from racemap.mapping import dbt
 from racemap.settings import RacesTable
 
 from .request_counts import DEFAULT_SEASONS
@@ -74,8 +74,8 @@ def _columns(db: Database, schema: str, table: str) -> list[str]:
 
 def _setup_universe_base(db: Database, variables: dict, log=print) -> dict:
     """Real data into bench.base_*: snapshot, 2022-2026 races, circuit map; seeds in place."""
-    from racemap import records
-    from racemap.loader import load_openf1
+    from racemap.openf1 import records
+    from racemap.openf1.loader import load_openf1
 
     prepare_demo_database(db, variables)
     load_openf1(db, list(DEFAULT_SEASONS), offline=True)
@@ -357,7 +357,7 @@ def bench_scales(
 
 
 def _measure(db: Database, scales, variables: dict, max_build_seconds: float | None, log) -> dict:
-    from racemap.apply import apply_updates
+    from racemap.mapping.apply import apply_updates
 
     log("scales: loading the real data as universe 0 ...")
     base = _setup_universe_base(db, variables, log)

@@ -138,9 +138,9 @@ def prepare_demo_database(db: Database, variables: dict) -> None:
 
     The caller has pointed dbt at ``db`` (``using(db)``).
     """
-    from racemap import dbt
     from racemap.demo import create_demo_tables
-    from racemap.loader import ensure_raw_tables
+    from racemap.mapping import dbt
+    from racemap.openf1.loader import ensure_raw_tables
 
     with db.transaction() as conn:
         create_demo_tables(conn)

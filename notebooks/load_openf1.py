@@ -17,7 +17,7 @@ load = True  # False: show the load of run_id (racemap run made it) without load
 
 # %%
 from racemap.db import resolve_database
-from racemap.loader import AUDIT_COLUMNS, load_audit, load_openf1
+from racemap.openf1.loader import AUDIT_COLUMNS, load_audit, load_openf1
 from racemap.settings import parse_seasons
 
 db = resolve_database()

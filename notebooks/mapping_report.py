@@ -14,8 +14,8 @@ coverage_threshold = 1.0  # the coverage_threshold var: least share mapped per s
 # %%
 from IPython.display import Image, Markdown, display
 
-from racemap import report_data
 from racemap.db import resolve_database
+from racemap.reporting import report_data
 
 conn = resolve_database().connect()
 summary = report_data.run_summary(reports_dir)

@@ -11,7 +11,7 @@ offline = True  # True: the bundled snapshot; False: the OpenF1 API ($OPENF1_URL
 
 # %%
 from racemap.db import resolve_database
-from racemap.race_session import race_session
+from racemap.mapping.race_session import race_session
 
 db = resolve_database()
 with db.transaction() as conn:

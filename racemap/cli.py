@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import RacemapError, UsageError
-from .paths import DEFAULT_REPORTS_DIR
+from racemap.errors import RacemapError, UsageError
+from racemap.paths import DEFAULT_REPORTS_DIR
 
 for _name, _value in (
     ("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _db(args):
-    from .db import resolve_database
+    from racemap.db import resolve_database
 
     db = resolve_database(args.database_url)
     db.export_env()
@@ -129,10 +129,10 @@ def _db(args):
 
 
 def cmd_run(args) -> int:
-    from .pipeline import RunOptions, run
-    from .reports import attention_line
-    from .run_summary import format_summary
-    from .settings import parse_vars
+    from racemap.pipeline import RunOptions, run
+    from racemap.reporting.reports import attention_line
+    from racemap.reporting.run_summary import format_summary
+    from racemap.settings import parse_vars
 
     result = run(
         RunOptions(
@@ -159,9 +159,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from . import dbt, runtime
-    from .db import relation_exists
-    from .settings import RacesTable, parse_vars
+    from racemap import runtime
+    from racemap.db import relation_exists
+    from racemap.mapping import dbt
+    from racemap.settings import RacesTable, parse_vars
 
     variables = parse_vars(args.var)
     races = RacesTable.from_vars(variables)
@@ -186,8 +187,8 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_lookup(args) -> int:
-    from .lookup import race_for_meeting, race_keys
-    from .settings import RacesTable, parse_vars
+    from racemap.mapping.lookup import race_for_meeting, race_keys
+    from racemap.settings import RacesTable, parse_vars
 
     if args.session is not None:
         return lookup_session(args)
@@ -207,7 +208,7 @@ def cmd_lookup(args) -> int:
 
 
 def add_session_argument(lookup: argparse.ArgumentParser) -> None:
-    from .lookup import SESSION_KINDS
+    from racemap.mapping.lookup import SESSION_KINDS
 
     lookup.add_argument(
         "--session",
@@ -220,8 +221,8 @@ def add_session_argument(lookup: argparse.ArgumentParser) -> None:
 
 def lookup_session(args) -> int:
     """``racemap lookup --race-id ID --session KIND``: one session of the race's weekend."""
-    from .lookup import race_session_key
-    from .settings import RacesTable, parse_vars
+    from racemap.mapping.lookup import race_session_key
+    from racemap.settings import RacesTable, parse_vars
 
     if args.race_id is None:
         print("racemap lookup: --session goes with --race-id", file=sys.stderr)
@@ -238,9 +239,9 @@ def lookup_session(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from .apply import restore_last_apply
-    from .pipeline import new_run_id
-    from .settings import RacesTable, parse_vars
+    from racemap.mapping.apply import restore_last_apply
+    from racemap.pipeline import new_run_id
+    from racemap.settings import RacesTable, parse_vars
 
     races = RacesTable.from_vars(parse_vars(args.var))
     db = _db(args)
@@ -255,11 +256,11 @@ def cmd_restore(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from . import runtime
-    from .pipeline import new_run_id
-    from .reports import attention_line, attention_rows
-    from .settings import RacesTable, coverage_threshold, parse_vars
-    from .validate import run_checkpoint
+    from racemap import runtime
+    from racemap.checks.validate import run_checkpoint
+    from racemap.pipeline import new_run_id
+    from racemap.reporting.reports import attention_line, attention_rows
+    from racemap.settings import RacesTable, coverage_threshold, parse_vars
 
     variables = parse_vars(args.var)
     threshold = coverage_threshold(variables)
@@ -293,7 +294,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .status import main as status_main
+    from racemap.reporting.status import main as status_main
 
     return status_main(args.database_url, args.json)
 
@@ -306,8 +307,8 @@ def add_export_parser(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from .export import export_crosswalk
-    from .settings import parse_vars
+    from racemap.reporting.export import export_crosswalk
+    from racemap.settings import parse_vars
 
     variables = parse_vars(args.var)
     db = _db(args)
@@ -337,7 +338,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .db import scrub_argv
+    from racemap.db import scrub_argv
 
     scrub_argv()  # dbt records sys.argv: no --database-url password in its logs or artifacts
     try:

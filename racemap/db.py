@@ -26,8 +26,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import psycopg2
 import psycopg2.extensions
 
-from .errors import RacemapError
-from .paths import EMBEDDED_PGDATA
+from racemap.errors import RacemapError
+from racemap.paths import EMBEDDED_PGDATA
 
 _SCHEMES = {"postgresql", "postgres", "postgresql+psycopg2"}
 

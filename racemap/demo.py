@@ -13,7 +13,7 @@ import csv
 import io
 from pathlib import Path
 
-from .paths import DATA_DIR
+from racemap.paths import DATA_DIR
 
 ERGAST_DIR = DATA_DIR / "ergast"
 

@@ -17,25 +17,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import apply as apply_mod
-from . import changes as changes_mod
-from . import dbt, notify, reports, run_summary, runtime, status
-from .db import (
+from racemap import runtime
+from racemap.checks.gx_worker import GxWorker
+from racemap.db import (
     Database,
     check_columns,
     parse_database_url,
     relation_exists,
     resolve_database,
 )
-from .demo import create_demo_tables
-from .errors import RacemapError
-from .gx_worker import GxWorker
-from .jobs import Job
-from .loader import ensure_raw_tables, load_openf1
-from .notebooks import WarmKernel, execute
-from .paths import DEFAULT_REPORTS_DIR
-from .results import prepare_results
-from .settings import (
+from racemap.demo import create_demo_tables
+from racemap.errors import RacemapError
+from racemap.jobs import Job
+from racemap.mapping import apply as apply_mod
+from racemap.mapping import dbt
+from racemap.mapping.results import prepare_results
+from racemap.openf1.loader import ensure_raw_tables, load_openf1
+from racemap.paths import DEFAULT_REPORTS_DIR
+from racemap.reporting import changes as changes_mod
+from racemap.reporting import notify, reports, run_summary, status
+from racemap.reporting.notebooks import WarmKernel, execute
+from racemap.settings import (
     RacesTable,
     coverage_threshold,
     known_vars,
@@ -46,7 +48,7 @@ from .settings import (
 
 EXIT_CODES = {"ok": 0, "attention": 3, "failed": 1}
 # What notebooks/mapping_report.ipynb imports, run in its kernel before the report is due.
-REPORT_KERNEL_IMPORTS = "import IPython.display, racemap.report_data, racemap.db"
+REPORT_KERNEL_IMPORTS = "import IPython.display, racemap.reporting.report_data, racemap.db"
 
 
 @dataclass
@@ -62,7 +64,7 @@ class RunOptions:
     variables: dict = field(default_factory=dict)
     pgdata: Path | None = None
     lock_timeout: float = runtime.DEFAULT_LOCK_TIMEOUT
-    notify_url: str | None = None  # else $RACEMAP_NOTIFY_URL (racemap/notify.py)
+    notify_url: str | None = None  # else $RACEMAP_NOTIFY_URL (racemap/reporting/notify.py)
     log: callable = print
 
 
@@ -414,7 +416,7 @@ def write_mapping_report(
 ) -> Path:
     """notebooks/mapping_report.ipynb by papermill (on ``kernel`` when one was started for it),
     then mapping_report.html."""
-    from .report_data import export_html
+    from racemap.reporting.report_data import export_html
 
     executed = execute(
         "mapping_report",

@@ -14,10 +14,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .db import quote_ident
-from .errors import RacemapError
-from .paths import PROJECT_DIR
-from .settings import RacesTable, temporary_environ
+from racemap.db import quote_ident
+from racemap.errors import RacemapError
+from racemap.paths import PROJECT_DIR
+from racemap.settings import RacesTable, temporary_environ
 
 # The advisory lock of `racemap run` (and `racemap validate`): two int4 keys, "rcmp" and 1.
 # https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS

@@ -12,8 +12,8 @@ from functools import cache
 
 from psycopg2 import sql
 
-from .errors import UsageError
-from .paths import PROJECT_DIR
+from racemap.errors import UsageError
+from racemap.paths import PROJECT_DIR
 
 DEFAULT_COVERAGE_THRESHOLD = 1.0
 FIRST_SEASON = 2023  # the first season OpenF1 covers (https://openf1.org)

@@ -11,10 +11,10 @@ import sys
 import pytest
 from conftest import AS_OF, keys, mapping_updates, query, run_pipeline
 
-from racemap import apply as apply_mod
-from racemap import dbt
 from racemap.errors import RacemapError
-from racemap.lookup import NotMapped, race_for_meeting, race_keys
+from racemap.mapping import apply as apply_mod
+from racemap.mapping import dbt
+from racemap.mapping.lookup import NotMapped, race_for_meeting, race_keys
 from racemap.settings import RacesTable
 
 RACES = RacesTable.from_vars(None)

@@ -30,7 +30,6 @@ from conftest import create_database, drop_database
 from nbformat.v4 import new_code_cell, new_notebook
 
 import racemap.db
-from racemap import dbt
 from racemap.db import (
     LIBPQ_VARIABLES,
     Database,
@@ -39,6 +38,7 @@ from racemap.db import (
     resolve_database,
 )
 from racemap.errors import RacemapError
+from racemap.mapping import dbt
 
 QUERY = (
     "select current_setting('application_name') as application_name,"
@@ -105,7 +105,7 @@ def via_great_expectations(db: Database) -> dict:
     import great_expectations as gx
     import sqlalchemy as sa
 
-    os.environ["RACEMAP_GX_DATABASE_URL"] = db.sqlalchemy_url  # as racemap.validate does
+    os.environ["RACEMAP_GX_DATABASE_URL"] = db.sqlalchemy_url  # as racemap.checks.validate does
     context = gx.get_context(mode="ephemeral")
     source = context.data_sources.add_postgres(
         "connections", connection_string="${RACEMAP_GX_DATABASE_URL}"
@@ -138,7 +138,7 @@ def via_kernels(db: Database, tmp_path: Path) -> dict:
 
     source, output = tmp_path / "session.ipynb", tmp_path / "session.out.ipynb"
     nbformat.write(new_notebook(cells=[new_code_cell(code)]), source)
-    # As racemap.notebooks runs its kernels: over private Unix sockets.
+    # As racemap.reporting.notebooks runs its kernels: over private Unix sockets.
     ipc = Config({"KernelManager": {"transport": "ipc", "ip": f"{tmp_path}/kernel"}})
     pm.execute_notebook(
         str(source),

@@ -1,4 +1,5 @@
-"""racemap.dbt.docs: the dbt docs site in the reports, with the lineage from sources to marts."""
+"""racemap.mapping.dbt.docs: the dbt docs site in the reports, with the lineage from sources
+to marts."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import json
 
 from conftest import AS_OF, demo_races
 
-from racemap import dbt
-from racemap.loader import ensure_raw_tables
+from racemap.mapping import dbt
+from racemap.openf1.loader import ensure_raw_tables
 
 MART = "model.racemap.race_openf1_mapping"
 

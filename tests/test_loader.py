@@ -4,7 +4,7 @@ A season is four fetches: meetings and sessions (``?year=``), then session_resul
 starting_grid over the season's meeting-key range.
 
 HTTP goes through pytest-httpx's mock transport (bodies from the recorded data in data/openf1/
-and tests/fixtures/openf1/) or through the local OpenF1 server of racemap.openf1_server. No
+and tests/fixtures/openf1/) or through the local OpenF1 server of racemap.testing.openf1_server. No
 test touches the internet or sleeps: retries wait zero seconds.
 """
 
@@ -35,14 +35,14 @@ from test_openf1_client import (
     url,
 )
 
-from racemap import records as record_models
 from racemap.errors import RacemapError
-from racemap.loader import _progress, load_openf1
-from racemap.openf1 import OpenF1Client, build_query
-from racemap.openf1_server import serve
-from racemap.openf1_snapshot import read_snapshot
+from racemap.openf1 import records as record_models
+from racemap.openf1.client import OpenF1Client, build_query
+from racemap.openf1.loader import _progress, load_openf1
+from racemap.openf1.snapshot import read_snapshot
 from racemap.paths import SNAPSHOT_DIR
-from racemap.run_summary import load_counts
+from racemap.reporting.run_summary import load_counts
+from racemap.testing.openf1_server import serve
 
 TODAY = datetime(2026, 6, 1, tzinfo=UTC)  # pins "the current season" to 2026
 ATTEMPTS = 3
@@ -364,7 +364,7 @@ def test_a_killed_load_keeps_the_previous_data_and_the_next_run_completes_it(
         for record in records:
             record["republished"] = True
     answer(httpx_mock, 2024, newer["meetings"], newer["sessions"], weekend_too=False)
-    import racemap.loader as loader
+    import racemap.openf1.loader as loader
 
     real_execute_values = loader.execute_values
 
@@ -526,7 +526,7 @@ def test_the_progress_bar_is_quiet_in_ci(monkeypatch):
 LOAD_2024 = (
     "import sys\n"
     "from racemap.db import parse_database_url\n"
-    "from racemap.loader import load_openf1\n"
+    "from racemap.openf1.loader import load_openf1\n"
     "load_openf1(parse_database_url(sys.argv[1]), [2024], offline=True)\n"
 )
 
@@ -911,7 +911,7 @@ def test_offline_after_a_live_load_leaves_the_live_records_untouched(fresh_db, h
 def test_a_snapshot_never_marks_a_live_record_removed(fresh_db, httpx_mock):
     """A snapshot that lacks a record live has (store() with the snapshot's real 2024 meetings
     minus one, as an older snapshot would be) removes nothing live; one from a snapshot, yes."""
-    from racemap.loader import store
+    from racemap.openf1.loader import store
 
     answer(httpx_mock, 2024)
     load(fresh_db, [2024])

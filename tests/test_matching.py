@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import query, run_pipeline
 
-from racemap.loader import ensure_raw_tables, store
-from racemap.openf1 import FetchResult
+from racemap.openf1.client import FetchResult
+from racemap.openf1.loader import ensure_raw_tables, store
 from racemap.paths import DATA_DIR, PROJECT_DIR
 
 SAMPLES = DATA_DIR / "openf1" / "samples_2026"

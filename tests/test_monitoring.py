@@ -16,9 +16,9 @@ import yaml
 from conftest import SECRET, offline_args, query, run_pipeline
 
 from racemap.cli import main as cli_main
-from racemap.openf1_server import serve
 from racemap.paths import PROJECT_DIR, SNAPSHOT_DIR
 from racemap.settings import temporary_environ
+from racemap.testing.openf1_server import serve
 
 WORKFLOW = PROJECT_DIR / ".github" / "workflows" / "racemap-schedule.yml"
 
@@ -212,7 +212,7 @@ def test_data_docs_keep_the_last_runs_of_this_database(tmp_path):
     """RACEMAP_DATA_DOCS_RUNS=3: the results and rendered pages of older runs are removed."""
     import os
 
-    from racemap.validate import prune_validations
+    from racemap.checks.validate import prune_validations
 
     base = tmp_path / "gx" / "uncommitted"
     for i in range(6):
@@ -233,7 +233,7 @@ def test_data_docs_keep_the_last_runs_of_this_database(tmp_path):
 
 
 def test_a_webhook_that_cannot_be_reached_is_one_line_and_no_failure(tmp_path):
-    from racemap.notify import notify
+    from racemap.reporting.notify import notify
 
     logged = []
     with receiver() as hook:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from racemap.errors import RacemapError
-from racemap.openf1 import OpenF1Client, RateLimiter, parse_retry_after
+from racemap.openf1.client import OpenF1Client, RateLimiter, parse_retry_after
 from racemap.paths import DATA_DIR, SNAPSHOT_DIR
 
 BASE = "https://openf1.test/v1"
@@ -324,9 +324,9 @@ def test_the_rate_limit_is_configurable(monkeypatch):
         OpenF1Client(base_url=BASE)
 
 
-# -- the local OpenF1 server (racemap.openf1_server) ---------------------------------------------
+# -- the local OpenF1 server (racemap.testing.openf1_server) -------------------------------
 def test_the_local_server_answers_like_openf1():
-    from racemap.openf1_server import serve
+    from racemap.testing.openf1_server import serve
 
     with serve() as server, httpx.Client(base_url=server.base_url) as http:
         assert server.base_url.startswith("http://127.0.0.1:")
@@ -342,7 +342,7 @@ def test_the_local_server_answers_like_openf1():
 
 
 def test_the_local_server_has_its_own_rate_limit():
-    from racemap.openf1_server import serve
+    from racemap.testing.openf1_server import serve
 
     with serve(max_requests=2, period=60.0) as server, httpx.Client() as http:
         answers = [http.get(f"{server.base_url}/meetings?year=2023") for _ in range(3)]

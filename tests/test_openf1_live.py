@@ -1,6 +1,7 @@
 """Live OpenF1 as it is: OAuth2 tokens, "session in progress", the time budget, filtered fetches.
 
-At the HTTP transport level (pytest-httpx) and against the local server (racemap.openf1_server).
+At the HTTP transport level (pytest-httpx) and against the local server
+(racemap.testing.openf1_server).
 Nothing sleeps: the client's ``clock`` is a fake one that its ``sleep`` moves forward.
 """
 
@@ -14,9 +15,9 @@ import httpx
 import pytest
 
 from racemap.errors import RacemapError
-from racemap.openf1 import OpenF1Client, build_query
-from racemap.openf1_auth import token_url_for
-from racemap.openf1_server import serve
+from racemap.openf1.auth import token_url_for
+from racemap.openf1.client import OpenF1Client, build_query
+from racemap.testing.openf1_server import serve
 
 EMPTY_DIR = Path(__file__).parent / "fixtures" / "openf1" / "no_records"  # serves nothing
 

@@ -148,8 +148,8 @@ def test_the_report_runs_on_the_kernel_started_ahead_and_stops_it(mapped_demo, t
     and the kernel is shut down with it."""
     from jupyter_core.utils import run_sync
 
-    from racemap.notebooks import WarmKernel, execute
     from racemap.pipeline import REPORT_KERNEL_IMPORTS
+    from racemap.reporting.notebooks import WarmKernel, execute
 
     db, result, reports = mapped_demo
     parameters = {"reports_dir": str(reports), "run_id": result.run_id, "coverage_threshold": 1.0}

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from racemap.errors import RacemapError
-from racemap.notebooks import execute
-from racemap.openf1_server import serve
+from racemap.reporting.notebooks import execute
+from racemap.testing.openf1_server import serve
 
 
 def _outputs(path) -> str:

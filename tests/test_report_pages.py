@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import SECRET
 
-from racemap.run_summary import format_summary
+from racemap.reporting.run_summary import format_summary
 from racemap.runtime import state_dir
 
 CHROMIUM = shutil.which("chromium")  # Debian's: /usr/bin/chromium

@@ -11,10 +11,10 @@ import pytest
 from conftest import SERVER_URL, database_copy, query, run_command, run_pipeline
 
 from racemap import runtime
-from racemap.apply import restore_last_apply
 from racemap.cli import main as cli_main
 from racemap.db import parse_database_url
 from racemap.errors import RacemapError
+from racemap.mapping.apply import restore_last_apply
 from racemap.settings import RacesTable
 
 RACES = RacesTable("public", "races", "id")

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 import pytest
 from conftest import database_copy, query
 
+from racemap.checks.validate import loaded_seasons, run_checkpoint
 from racemap.cli import main as cli_main
 from racemap.errors import RacemapError
-from racemap.loader import ensure_raw_tables, load_openf1
+from racemap.openf1.loader import ensure_raw_tables, load_openf1
 from racemap.settings import RacesTable, coverage_threshold
-from racemap.validate import loaded_seasons, run_checkpoint
 
 RACES = RacesTable("public", "races", "id")
 
@@ -305,7 +305,7 @@ def test_one_gx_worker_serves_a_process_until_a_run_leaves_an_answer_unread(mapp
     """racemap run checks in GxWorker.shared(): a second run of the process (a notebook, these
     tests) finds GX imported. A run that stops with a checkpoint still running gives the worker
     up (release), so the next run never reads that answer: it gets a new worker."""
-    from racemap.gx_worker import GxWorker
+    from racemap.checks.gx_worker import GxWorker
 
     worker = GxWorker.shared()
     assert GxWorker.shared() is worker

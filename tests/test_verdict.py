@@ -12,12 +12,12 @@ import shutil
 import pytest
 from conftest import keys, mapping_updates, offline_args, query, run_pipeline
 
-from racemap.apply import restore_last_apply
 from racemap.cli import main as cli_main
 from racemap.errors import RacemapError
-from racemap.openf1_server import serve
+from racemap.mapping.apply import restore_last_apply
 from racemap.paths import PROJECT_DIR, SNAPSHOT_DIR
 from racemap.settings import RacesTable
+from racemap.testing.openf1_server import serve
 
 RACES = RacesTable("public", "races", "id")
 

@@ -16,13 +16,13 @@ import psycopg2
 import pytest
 from conftest import AS_OF, database_copy, query, run_pipeline
 
-from racemap import dbt
+from racemap.checks.validate import run_checkpoint
 from racemap.errors import RacemapError
-from racemap.export import COLUMNS, crosswalk_rows, write_crosswalk
-from racemap.lookup import NotMapped, race_session_key, session_key_for_race
-from racemap.results import prepare_results
+from racemap.mapping import dbt
+from racemap.mapping.lookup import NotMapped, race_session_key, session_key_for_race
+from racemap.mapping.results import prepare_results
+from racemap.reporting.export import COLUMNS, crosswalk_rows, write_crosswalk
 from racemap.settings import RacesTable
-from racemap.validate import run_checkpoint
 
 
 def weekend(db, race_id):
@@ -432,7 +432,7 @@ def test_export_without_a_round_column_leaves_round_empty(mapped_template, tmp_p
 
 
 def test_report_data_verified_by_results(mapped_template):
-    from racemap.report_data import results_to_review, verified_by_results
+    from racemap.reporting.report_data import results_to_review, verified_by_results
 
     with database_copy(mapped_template[0]) as db:
         with db.transaction() as conn:

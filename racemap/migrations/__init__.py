@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg2
 
-from ..errors import RacemapError
+from racemap.errors import RacemapError
 
 SCHEMA = "racemap"  # the version table's schema (racemap.alembic_version)
 VERSION_TABLE = "alembic_version"

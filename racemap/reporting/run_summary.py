@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from . import changes as changes_mod
-from .db import Database
+from racemap.db import Database
+from racemap.reporting import changes as changes_mod
 
 
 def run_header(run_id: str, db: Database | None, seasons, options, stopped_at) -> dict:

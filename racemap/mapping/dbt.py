@@ -9,8 +9,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RacemapError
-from .paths import PROJECT_DIR
+from racemap.errors import RacemapError
+from racemap.paths import PROJECT_DIR
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 import httpx
 from psycopg2.extras import Json, execute_values
 
-from . import migrations, records
-from .db import Database
-from .errors import RacemapError
-from .openf1 import FetchResult, OpenF1Client, build_query
-from .openf1_snapshot import read_snapshot
-from .settling import (
+from racemap import migrations
+from racemap.db import Database
+from racemap.errors import RacemapError
+from racemap.openf1 import records
+from racemap.openf1.client import FetchResult, OpenF1Client, build_query
+from racemap.openf1.settling import (
     SCHEDULE_ENDPOINTS,
     SNAPSHOT_URL_PREFIX,
     meeting_key_range,
@@ -36,6 +36,7 @@ from .settling import (
     settle_days_from_env,
     weekend_is_settled,
 )
+from racemap.openf1.snapshot import read_snapshot
 
 WEEKEND_ENDPOINTS = ("session_result", "starting_grid")  # ?meeting_key>=&meeting_key<=
 ALL_ENDPOINTS = SCHEDULE_ENDPOINTS + WEEKEND_ENDPOINTS

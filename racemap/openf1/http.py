@@ -1,5 +1,5 @@
-"""HTTP plumbing of the OpenF1 client (racemap/openf1.py) and its OAuth2 flow
-(racemap/openf1_auth.py): the client-side rate limit, which answers are worth asking again for,
+"""HTTP plumbing of the OpenF1 client (racemap/openf1/client.py) and its OAuth2 flow
+(racemap/openf1/auth.py): the client-side rate limit, which answers are worth asking again for,
 ``Retry-After``, and the ``detail`` of an error body."""
 
 from __future__ import annotations

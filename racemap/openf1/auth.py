@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
-from .errors import RacemapError
-from .openf1_http import RETRY_STATUSES, RetryableResponse, detail_of, parse_retry_after
+from racemap.errors import RacemapError
+from racemap.openf1.http import RETRY_STATUSES, RetryableResponse, detail_of, parse_retry_after
 
 log = logging.getLogger(__name__)
 

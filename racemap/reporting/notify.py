@@ -28,8 +28,8 @@ def should_notify(summary: dict) -> bool:
 
 def payload(summary: dict, reports_dir: Path) -> dict:
     """The webhook's JSON body for a run's summary."""
-    from .changes import describe
-    from .reports import attention_line
+    from racemap.reporting.changes import describe
+    from racemap.reporting.reports import attention_line
 
     attention = [
         {k: row.get(k) for k in ("race_id", "season", "race_name", "kind", "detail", "action")}

@@ -9,8 +9,8 @@ import math
 import os
 from datetime import UTC, datetime, timedelta
 
-from .errors import RacemapError
-from .openf1 import ENDPOINTS
+from racemap.errors import RacemapError
+from racemap.openf1.client import ENDPOINTS
 
 SNAPSHOT_URL_PREFIX = "snapshot:"
 SCHEDULE_ENDPOINTS = ENDPOINTS  # meetings, sessions: ?year=

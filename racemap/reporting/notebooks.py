@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .errors import RacemapError
-from .jobs import Job
-from .paths import NOTEBOOKS_DIR, PROJECT_DIR
+from racemap.errors import RacemapError
+from racemap.jobs import Job
+from racemap.paths import NOTEBOOKS_DIR, PROJECT_DIR
 
 
 def _ipc_config(sockets_dir: str):

@@ -2,7 +2,7 @@
 
 ``serve()`` starts it on 127.0.0.1 (a free port) in a background thread::
 
-    from racemap.openf1_server import serve
+    from racemap.testing.openf1_server import serve
 
     with serve() as server:            # the bundled snapshot, 30 requests / 10 s
         client = OpenF1Client(base_url=server.base_url)
@@ -46,7 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from .paths import SNAPSHOT_DIR
+from racemap.paths import SNAPSHOT_DIR
 
 ENDPOINT_NAMES = {
     "meeting": "meetings",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .errors import RacemapError
-from .lookup import RaceKeys, race_keys
-from .openf1 import OpenF1Client
-from .paths import SNAPSHOT_DIR
-from .settings import RacesTable
+from racemap.errors import RacemapError
+from racemap.mapping.lookup import RaceKeys, race_keys
+from racemap.openf1.client import OpenF1Client
+from racemap.paths import SNAPSHOT_DIR
+from racemap.settings import RacesTable
 
 
 @dataclass

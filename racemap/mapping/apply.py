@@ -17,9 +17,9 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
-from .db import query_dicts
-from .errors import RacemapError
-from .settings import RacesTable
+from racemap.db import query_dicts
+from racemap.errors import RacemapError
+from racemap.settings import RacesTable
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ApplyResult:
 def ensure_history_tables(conn) -> None:
     """racemap.mapping_runs / mapping_history are created by racemap's migrations: this brings
     them (and every table of racemap) to the newest revision; a no-op once there."""
-    from .migrations import upgrade
+    from racemap.migrations import upgrade
 
     upgrade(conn)
 

@@ -18,8 +18,8 @@ from datetime import datetime
 
 from psycopg2 import sql
 
-from .db import query_dicts
-from .settings import RacesTable
+from racemap.db import query_dicts
+from racemap.settings import RacesTable
 
 CHANGE_COLUMNS = ["kind", "race_id", "meeting_key", "session_key", "before", "after"]
 # The kinds of change, in the order the reports list them.
@@ -288,7 +288,7 @@ def record_run(db, run_id: str, summary: dict, started_at: datetime, log=print) 
     Never raises: a run that could not reach its database, or stopped before racemap's tables
     existed, is recorded in its summary.json only (one line says so).
     """
-    from .errors import RacemapError
+    from racemap.errors import RacemapError
 
     changes = summary.get("changes") or {}
     try:

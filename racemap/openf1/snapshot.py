@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import RacemapError
-from .openf1 import ENDPOINTS, FetchResult
-from .paths import SNAPSHOT_DIR
+from racemap.errors import RacemapError
+from racemap.openf1.client import ENDPOINTS, FetchResult
+from racemap.paths import SNAPSHOT_DIR
 
 
 def _read_json(path: Path) -> list:

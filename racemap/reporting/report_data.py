@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .db import query_dicts
-from .reports import UPDATE_COLUMNS
+from racemap.db import query_dicts
+from racemap.reporting.reports import UPDATE_COLUMNS
 
 COVERAGE_COLUMNS = [
     "season",
@@ -43,7 +43,7 @@ def coverage_by_season(conn) -> pd.DataFrame:
 
 def needing_attention(conn) -> pd.DataFrame:
     """The races that need a person now, each with what to do (racemap.races_needing_attention)."""
-    from .reports import attention_rows
+    from racemap.reporting.reports import attention_rows
 
     return pd.DataFrame(attention_rows(conn), columns=ATTENTION_COLUMNS)
 
@@ -64,7 +64,7 @@ def verdict_line(summary: dict, attention: pd.DataFrame) -> str:
 def changes_since_last_run(reports_dir: Path) -> tuple[str, pd.DataFrame]:
     """What changed since the previous run on this database (``summary.json``'s ``changes``,
     one row each in ``changes.csv``), and the freshness of the raw data, for the report."""
-    from .changes import CHANGE_COLUMNS, describe
+    from racemap.reporting.changes import CHANGE_COLUMNS, describe
 
     summary = run_summary(reports_dir)
     changes = summary.get("changes")

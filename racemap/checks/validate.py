@@ -16,7 +16,7 @@ Two checkpoints:
 
 Data Docs are rendered self-contained (no CDN: the pages open offline without console errors) and
 copied to ``<reports>/validation/``. Great Expectations is imported only here (it takes seconds);
-``racemap run`` runs these checkpoints in its GX worker process (racemap/gx_worker.py).
+``racemap run`` runs these checkpoints in its GX worker process (racemap/checks/gx_worker.py).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .db import quote_ident
-from .errors import RacemapError
-from .paths import PROJECT_DIR
-from .settings import DEFAULT_COVERAGE_THRESHOLD, RacesTable
+from racemap.db import quote_ident
+from racemap.errors import RacemapError
+from racemap.paths import PROJECT_DIR
+from racemap.settings import DEFAULT_COVERAGE_THRESHOLD, RacesTable
 
 DATASOURCE = "racemap_postgres"
 URL_VARIABLE = "RACEMAP_GX_DATABASE_URL"
@@ -123,7 +123,7 @@ def gx_root() -> Path:
 
 def _site_config() -> dict:
     """The local Data Docs site, rendered by the offline views below."""
-    view = {"module_name": "racemap.data_docs", "class_name": "OfflinePageView"}
+    view = {"module_name": "racemap.checks.data_docs", "class_name": "OfflinePageView"}
     return {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
@@ -134,7 +134,10 @@ def _site_config() -> dict:
         "site_index_builder": {
             "class_name": "DefaultSiteIndexBuilder",
             "validation_results_limit": VALIDATION_RESULTS_SHOWN,
-            "view": {"module_name": "racemap.data_docs", "class_name": "OfflineIndexPageView"},
+            "view": {
+                "module_name": "racemap.checks.data_docs",
+                "class_name": "OfflineIndexPageView",
+            },
         },
         "site_section_builders": {
             "expectations": {"view": dict(view)},
@@ -146,7 +149,7 @@ def _site_config() -> dict:
 
 def import_gx():
     """Import what a checkpoint needs (seconds of CPU: ``racemap run`` does it in its GX worker
-    while the run loads, racemap/gx_worker.py)."""
+    while the run loads, racemap/checks/gx_worker.py)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .db import Database, check_columns, quote_ident, relation_exists
-from .demo import create_demo_results
-from .errors import RacemapError
-from .settings import known_vars
+from racemap.db import Database, check_columns, quote_ident, relation_exists
+from racemap.demo import create_demo_results
+from racemap.errors import RacemapError
+from racemap.settings import known_vars
 
 # The column vars of the results table and the one each is checked for (the driver id is
 # optional: an empty var leaves it out).

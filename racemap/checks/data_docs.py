@@ -1,5 +1,6 @@
 """Great Expectations Data Docs that open offline: the views the Data Docs site of
-racemap/validate.py names (``racemap.data_docs.OfflinePageView`` and ``OfflineIndexPageView``).
+racemap/checks/validate.py names (``racemap.checks.data_docs.OfflinePageView`` and
+``OfflineIndexPageView``).
 
 GX's page templates pull jQuery, Bootstrap, bootstrap-table, Vega and Font Awesome from CDNs and
 render the index table in JavaScript: offline, or behind a proxy, the pages show errors and an

@@ -22,16 +22,16 @@ import json
 import os
 from datetime import UTC, datetime
 
-from .changes import changes_of, describe, summarise
-from .db import query_dicts
-from .reports import attention_line, attention_rows
+from racemap.db import query_dicts
+from racemap.reporting.changes import changes_of, describe, summarise
+from racemap.reporting.reports import attention_line, attention_rows
 
 EXIT_CODES = {"ok": 0, "attention": 3, "failed": 1}
 
 
 def windows() -> tuple[float, float]:
     """(warn, error) in days, from the environment."""
-    from .errors import UsageError
+    from racemap.errors import UsageError
 
     try:
         warn = float(os.environ.get("RACEMAP_FRESHNESS_WARN_DAYS") or 3)
@@ -193,7 +193,7 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
 def main(database_url: str | None, as_json: bool) -> int:
     import sys
 
-    from .db import resolve_database
+    from racemap.db import resolve_database
 
     db = resolve_database(database_url)
     with db.transaction() as conn:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from psycopg2 import sql
 
-from .errors import RacemapError
-from .settings import RacesTable
+from racemap.errors import RacemapError
+from racemap.settings import RacesTable
 
 
 class NotMapped(RacemapError):
@@ -47,7 +47,7 @@ class RaceKeys:
 
 def _require_tables(conn, t: RacesTable) -> None:
     """One clear line when the races table or racemap's mapping is not there (yet)."""
-    from .db import relation_exists
+    from racemap.db import relation_exists
 
     if not relation_exists(conn, t.schema, t.table):
         raise RacemapError(

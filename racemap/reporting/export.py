@@ -21,10 +21,10 @@ from pathlib import Path
 
 from psycopg2 import sql
 
-from .db import query_dicts
-from .errors import RacemapError
-from .lookup import SESSION_KINDS
-from .settings import RacesTable, known_vars
+from racemap.db import query_dicts
+from racemap.errors import RacemapError
+from racemap.mapping.lookup import SESSION_KINDS
+from racemap.settings import RacesTable, known_vars
 
 FORMATS = ("csv", "json", "parquet")
 

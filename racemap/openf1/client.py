@@ -25,9 +25,9 @@ from urllib.parse import quote
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
-from .errors import RacemapError
-from .openf1_auth import OpenF1Token, credentials_from_env, redact, token_url_for
-from .openf1_http import (
+from racemap.errors import RacemapError
+from racemap.openf1.auth import OpenF1Token, credentials_from_env, redact, token_url_for
+from racemap.openf1.http import (
     RETRY_STATUSES,
     RateLimiter,
     RetryableResponse,

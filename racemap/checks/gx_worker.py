@@ -23,14 +23,14 @@ import multiprocessing
 import os
 from multiprocessing.connection import Connection
 
-from .db import Database
-from .errors import RacemapError
+from racemap.db import Database
+from racemap.errors import RacemapError
 
 
 def _serve(conn: Connection) -> None:
     """The worker: import GX, then run each checkpoint it is sent until the pipe closes."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    from . import validate
+    from racemap.checks import validate
 
     validate.import_gx()
     while True:

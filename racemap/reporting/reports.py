@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .db import query_dicts
+from racemap.db import query_dicts
 
 # The report set a run writes (DESIGN.md's fixed paths), replaced as a whole when a run ends.
 REPORT_SET = (

@@ -9,18 +9,23 @@
         meeting, a race unmapped now, a swap, keys set by hand, a change held back);
       - conflict: it is mapped but its keys are held by another race (which holds stale keys);
       - results_disagree: its results disagree with OpenF1's for its race session.
+    The keys are read live (stg_app__race_keys: no parsing, so this view stays fast at any
+    scale); everything else comes from the build's tables. Every join is an equi-join, so that
+    each is a hash join (an OR in a join condition is a nested loop: quadratic in the races).
 -#}
 
 {{ config(materialized='view') }}
 
 with
 
-mapping as (
+-- NOT MATERIALIZED: read three times, each time as the table, with its statistics (a CTE scan
+-- has none: estimates in the millions of rows, a JIT compile longer than the query).
+mapping as not materialized (
     select * from {{ ref('race_openf1_mapping') }}
 ),
 
-races as (
-    select * from {{ ref('int_races_checked') }}
+race_keys as (
+    select * from {{ ref('stg_app__race_keys') }}
 ),
 
 reasons as (
@@ -31,13 +36,26 @@ meetings as (
     select * from {{ ref('stg_openf1__meetings') }}
 ),
 
+-- One row per race id (a duplicated id is an invalid_race: its row holding keys, if any).
+races as (
+    select distinct on (race_id)
+        race_id,
+        current_meeting_key,
+        current_session_key
+    from race_keys
+    where race_id is not null
+    order by race_id, current_meeting_key nulls last, current_session_key nulls last
+),
+
+-- Every row holding a key, by its race id.
 holders as (
     select
         race_id as holder_race_id,
         current_meeting_key as held_meeting_key,
         current_session_key as held_session_key
-    from races
-    where current_meeting_key is not null or current_session_key is not null
+    from race_keys
+    where race_id is not null
+        and (current_meeting_key is not null or current_session_key is not null)
 ),
 
 judged as (
@@ -79,17 +97,33 @@ judged as (
         on races.current_meeting_key = held_meetings.meeting_key
 ),
 
+-- Another race holds its meeting or its session: one equi-join per key.
+held_elsewhere as (
+    select
+        mapping.race_id,
+        holders.holder_race_id
+    from mapping
+    inner join holders
+        on mapping.meeting_key = holders.held_meeting_key
+    where mapping.status = 'mapped'
+        and holders.holder_race_id <> mapping.race_id
+    union all
+    select
+        mapping.race_id,
+        holders.holder_race_id
+    from mapping
+    inner join holders
+        on mapping.session_key = holders.held_session_key
+    where mapping.status = 'mapped'
+        and holders.holder_race_id <> mapping.race_id
+),
+
 blockers as (
     select
-        judged.race_id,
-        min(holders.holder_race_id) as blocked_by_race_id
-    from judged
-    inner join holders
-        on judged.meeting_key = holders.held_meeting_key
-        or judged.session_key = holders.held_session_key
-    where judged.status = 'mapped'
-        and holders.holder_race_id <> judged.race_id
-    group by judged.race_id
+        race_id,
+        min(holder_race_id) as blocked_by_race_id
+    from held_elsewhere
+    group by race_id
 ),
 
 classified as (

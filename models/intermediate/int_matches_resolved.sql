@@ -15,59 +15,62 @@ matched as (
     select * from {{ ref('int_races_matched_to_meetings') }}
 ),
 
-proposals as (
+-- Per race, the reviewed overrides that claim its meeting or its session. Window counts over
+-- the one table (sorts, no join of the races with themselves, no estimate to go wrong): a
+-- self-join had CTE scans on both sides, row estimates in the millions, and a JIT compile that
+-- cost more than the query.
+override_claims as (
     select
-        race_id,
-        method,
-        proposed_meeting_key,
-        proposed_session_key
+        *,
+        count(*) filter (where method = 'override')
+            over (partition by proposed_meeting_key)
+            as meeting_override_claims,
+        count(*) filter (where method = 'override')
+            over (partition by proposed_session_key)
+            as session_override_claims
     from matched
-    where method is not null
 ),
 
--- Equi-joins, one per key, so that each is a hash join (an OR inside a correlated EXISTS is a
--- per-row scan: quadratic in the number of races).
-blocked_by_override as (
-    select proposals.race_id
-    from proposals
-    inner join proposals as claims
-        on proposals.proposed_meeting_key = claims.proposed_meeting_key
-        and proposals.race_id <> claims.race_id
-    where proposals.method <> 'override' and claims.method = 'override'
-    union
-    select proposals.race_id
-    from proposals
-    inner join proposals as claims
-        on proposals.proposed_session_key = claims.proposed_session_key
-        and proposals.race_id <> claims.race_id
-    where proposals.method <> 'override' and claims.method = 'override'
+-- A rule match for a meeting or session that an override gives another race is blocked (a race
+-- proposes one meeting, so an override claiming it is another race's; a null key claims nothing).
+blocked as (
+    select
+        *,
+        coalesce(
+            method <> 'override'
+            and (
+                (proposed_meeting_key is not null and meeting_override_claims > 0)
+                or (proposed_session_key is not null and session_override_claims > 0)
+            ),
+            false
+        ) as is_blocked
+    from override_claims
 ),
 
+-- The proposals left, weighed against each other: how many want the same meeting, the same
+-- session.
 contention as (
     select
-        race_id,
-        count(*) over (partition by proposed_meeting_key) as meeting_claims,
-        count(*) over (partition by proposed_session_key) as session_claims
-    from proposals
-    where not exists (
-            select 1 from blocked_by_override
-            where blocked_by_override.race_id = proposals.race_id
-        )
+        *,
+        count(*) filter (where method is not null and not is_blocked)
+            over (partition by proposed_meeting_key)
+            as meeting_claims,
+        count(*) filter (where method is not null and not is_blocked)
+            over (partition by proposed_session_key)
+            as session_claims
+    from blocked
 ),
 
 decided as (
     select
-        matched.*,
+        *,
         case
-            when matched.rule_reason is not null then matched.rule_reason
-            when blocked_by_override.race_id is not null then 'conflict'
-            when contention.meeting_claims > 1 or contention.session_claims > 1 then 'ambiguous'
+            when rule_reason is not null then rule_reason
+            when method is null then null
+            when is_blocked then 'conflict'
+            when meeting_claims > 1 or session_claims > 1 then 'ambiguous'
         end as reason
-    from matched
-    left join blocked_by_override
-        on matched.race_id = blocked_by_override.race_id
-    left join contention
-        on matched.race_id = contention.race_id
+    from contention
 ),
 
 final as (

@@ -36,7 +36,9 @@ meeting_spans as (
     select * from {{ ref('int_meetings_summarised') }}
 ),
 
-races_with_circuit as (
+-- NOT MATERIALIZED: read twice, each time as the join it is, with the tables' statistics (a CTE
+-- scan has none, and its estimates invite nested loops).
+races_with_circuit as not materialized (
     select
         races.*,
         circuit_map.circuit_key

@@ -11,7 +11,11 @@
     few retired cars the application leaves unclassified (Monaco 2023 car 20, 70 of 78 laps),
     and results_detail of an agreeing race says so. Unclassified cars (null position) are never
     compared: three disqualifications have no dsq flag in OpenF1 but a null position on both sides.
+    A table: compared once per build, not once for each of its tests and for race_openf1_mapping.
 -#}
+
+{{ config(materialized='table') }}
+
 with
 
 matched as (
@@ -26,7 +30,9 @@ session_results as (
     select * from {{ ref('stg_openf1__session_results') }}
 ),
 
-race_sessions as (
+-- NOT MATERIALIZED: each reference reads the table itself, with its statistics (a CTE scan has
+-- none: the joins below were estimated at millions of rows and JIT-compiled at length).
+race_sessions as not materialized (
     select
         race_id,
         proposed_session_key as session_key
@@ -34,7 +40,7 @@ race_sessions as (
     where proposed_session_key is not null
 ),
 
-app_positions as (
+app_positions as not materialized (
     select
         race_id,
         position,
@@ -43,7 +49,7 @@ app_positions as (
     where is_classified
 ),
 
-openf1_positions as (
+openf1_positions as not materialized (
     select
         session_key,
         position,

@@ -4,7 +4,12 @@
     OpenF1 has used both for other things (2023 "Sprint Shootout"; in January 2026 the types of
     the two sprint sessions were swapped, https://github.com/br-g/openf1/issues/303). A pair the
     seed does not know, and testing days, get no kind (test assert_race_weekend_sessions_have_a_kind).
+    A table: every session is classified once per build, not once for each of its tests and
+    for race_openf1_sessions.
 -#}
+
+{{ config(materialized='table') }}
+
 with
 
 sessions as (

@@ -10,13 +10,15 @@ One module per measurement, each printed as tables and written to ``<reports>/be
 
 ``scratch`` creates and drops the databases (on the given server, or on a temporary embedded
 PostgreSQL), ``report`` prints, ``command`` runs the parts. Figures are printed, never asserted:
-``tests/test_bench.py`` checks the structure and the facts, not the timings.
+``tests/test_bench.py`` checks the structure and the facts, not the timings. ``racemap bench``
+exits 1 when a part fails or a check does (``command.failures``: a scale that does not finish, a
+node growing faster than the data, a nested loop that rescans), one line each.
 
 The runtime package never imports this one at module level: ``racemap/cli.py`` imports it when
 it builds the ``bench`` command's options and when the command runs.
 """
 
-from .command import add_arguments, main, parse_scales, run
+from .command import add_arguments, failures, main, parse_scales, run
 from .report import format_report
 
-__all__ = ["add_arguments", "format_report", "main", "parse_scales", "run"]
+__all__ = ["add_arguments", "failures", "format_report", "main", "parse_scales", "run"]

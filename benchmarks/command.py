@@ -128,7 +128,19 @@ def main(args) -> int:
     print(format_report(report))
     failed = [p for p in parts if isinstance(report.get(p), dict) and "error" in report[p]]
     print(f"\nwritten to {reports_dir}/bench.json")
-    return 1 if failed else 0
+    checks = failures(report)
+    for line in checks:
+        print(f"bench: FAILED {line}")
+    return 1 if failed or checks else 0
+
+
+def failures(report: dict) -> list[str]:
+    """The checks a report fails, one line each naming the part, the scale and the node: a scale
+    that did not finish, a node growing faster than the data, a nested loop that rescans."""
+    scales = report.get("scales")
+    if not isinstance(scales, dict):
+        return []
+    return [f"scales {line}" for line in scales.get("failures", [])]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

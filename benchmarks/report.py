@@ -65,10 +65,12 @@ def format_report(report: dict) -> str:
             f"{ref['server_filtered']}",
         ]
     sc = report.get("scales") or {}
-    if sc.get("results"):
+    if sc.get("results") or sc.get("unfinished"):
         out += [
             "",
-            "SCALES — dbt build (models + tests, seeds excluded) and apply per scale",
+            "SCALES — dbt build (models + data tests, seeds and unit tests excluded, as a run "
+            "builds) and apply per scale; matching model: int_races_matched_to_meetings, mapping "
+            "model: race_openf1_mapping",
             _table(
                 [
                     "scale",
@@ -78,6 +80,7 @@ def format_report(report: dict) -> str:
                     "generate s",
                     "dbt build s",
                     "models s",
+                    "matching model s",
                     "mapping model s",
                     "apply s",
                     "mapped",
@@ -92,12 +95,13 @@ def format_report(report: dict) -> str:
                         r["generate_seconds"],
                         r["dbt_build_seconds"],
                         r["models_seconds"],
+                        r.get("matching_model_seconds"),
                         r["mapping_model_seconds"],
                         r["apply_seconds"],
                         r["by_reason"].get("mapped", 0),
                         r["mapped_matches_scale"],
                     ]
-                    for r in sc["results"]
+                    for r in sc.get("results", [])
                 ]
                 + [
                     [
@@ -111,6 +115,7 @@ def format_report(report: dict) -> str:
                         "",
                         "",
                         "",
+                        "",
                         "NOT FINISHED",
                     ]
                     for r in sc.get("unfinished", [])
@@ -118,12 +123,21 @@ def format_report(report: dict) -> str:
             ),
             *(f"x{r['scale']}: {r['reason']}" for r in sc.get("unfinished", [])),
         ]
-        if sc["growth"]:
+        if sc.get("growth"):
             out += [
                 "",
                 "GROWTH between scales (time ratio; data grows by the 'data' factor)",
                 _table(
-                    ["from", "to", "data", "dbt build", "models", "mapping model", "apply"],
+                    [
+                        "from",
+                        "to",
+                        "data",
+                        "dbt build",
+                        "models",
+                        "matching model",
+                        "mapping model",
+                        "apply",
+                    ],
                     [
                         [
                             f"x{g['from']}",
@@ -131,12 +145,31 @@ def format_report(report: dict) -> str:
                             f"×{g['data']}",
                             f"×{g['dbt_build_seconds']}",
                             f"×{g['models_seconds']}",
+                            f"×{g.get('matching_model_seconds')}",
                             f"×{g['mapping_model_seconds']}",
                             f"×{g['apply_seconds']}",
                         ]
                         for g in sc["growth"]
                     ],
                 ),
+            ]
+        if sc.get("results"):
+            slowest = sorted(
+                sc["results"][-1].get("node_seconds", {}).items(), key=lambda kv: -kv[1]
+            )[:8]
+            out += [
+                "",
+                f"SLOWEST NODES at x{sc['results'][-1]['scale']} (seconds; across scales in "
+                "bench.json node_seconds)",
+                _table(["node", "seconds"], [list(kv) for kv in slowest]),
+            ]
+        checks = sc.get("failures")
+        if checks is not None:
+            out += [
+                "",
+                "CHECKS — every scale finishes; no node grows faster than "
+                f"{sc.get('growth_limit', 'the data')}; no nested loop rescans its inner side",
+                *(["all pass"] if not checks else [f"FAILED {line}" for line in checks]),
             ]
         for label, item in sc.get("explain", {}).items():
             out += ["", f"PLAN: {label}"]

@@ -5,8 +5,14 @@ circuit keys, circuit ids, meeting, session and race ids (universe 0 is the real
 universe keeps the real shape (sprint weekends, testing, a cancelled meeting, races outside
 OpenF1's coverage, races OpenF1 has nothing for). Generated in SQL (generate_series). At each
 scale: ``dbt build`` of the models (seeds excluded: the synthetic circuit map is loaded into the
-seed's table; the project's seeds are not touched) and the apply, timed; the growth ratio between
-consecutive scales; EXPLAIN ANALYZE of the mapping at the largest scale that finished.
+seed's table; the project's seeds are not touched; unit tests excluded, as a run builds) and the
+apply, timed; the growth ratio between consecutive scales; EXPLAIN ANALYZE of every model that
+joins, at every scale, read for nested loops that scan their inner side again for each outer row.
+
+The checks (``failures``; ``racemap bench`` exits 1 on any, one line each, naming the scale and
+the node): a scale that does not finish; a node (model, data test, snapshot) whose time grows more
+than GROWTH_LIMIT times as fast as the data between two scales, its fixed cost aside; a nested
+loop that rescans. The last one does not depend on the clock: tests/test_bench.py runs it at x10.
 """
 
 from __future__ import annotations
@@ -32,6 +38,17 @@ DEFAULT_SCALES = (1, 10, 100, 1000)
 DEFAULT_MAX_BUILD_SECONDS = 120.0
 # Per universe: the real races of these seasons (2022: before coverage, 2026: not in the snapshot).
 UNIVERSE_SEASONS = (2022, 2026)
+# Growth: ten times the data may cost about twelve times the time in a node (the data ratio times
+# GROWTH_LIMIT), not more: linear with room for a shared machine's noise. A node's time at the
+# smaller scale counts as at least GROWTH_FLOOR_SECONDS, its fixed cost (a connection, the DDL,
+# planning), so that a node of a few milliseconds is not judged on its noise.
+GROWTH_LIMIT = 1.2
+GROWTH_FLOOR_SECONDS = 0.25
+# A nested loop whose inner side is read again for every outer row is quadratic: flagged when the
+# inner side reads at least RESCAN_ROWS_PER_LOOP rows a loop and RESCAN_ROWS in all (x1, 103
+# races, never comes near; an index lookup reads a row or two a loop).
+RESCAN_ROWS_PER_LOOP = 100
+RESCAN_ROWS = 100_000
 # Offsets per universe: far above the real keys (meeting_key <= ~1300, session_key <= ~10100,
 # circuit_key <= ~160), and x1000 stays well inside integer.
 MEETING_OFFSET, SESSION_OFFSET, CIRCUIT_OFFSET = 10_000, 100_000, 1_000
@@ -290,19 +307,42 @@ def _node_seconds(outcome) -> dict[str, float]:
         node = getattr(item, "node", None)
         if node is None or getattr(node, "resource_type", None) is None:
             continue
-        name = f"{str(node.resource_type).split('.')[-1].lower()}:{node.name}"
-        out[name] = round(float(getattr(item, "execution_time", 0.0) or 0.0), 3)
+        out[_node_name(node)] = round(float(getattr(item, "execution_time", 0.0) or 0.0), 3)
     return out
 
 
-EXPLAIN_QUERIES = {
-    "candidates (range join)": (
-        "select * from racemap_intermediate.int_races_joined_to_race_sessions"
-    ),
-    "race_openf1_mapping (whole mapping)": (
-        "select * from racemap_intermediate.int_races_matched_to_meetings"
-    ),
-}
+def _node_name(node) -> str:
+    return f"{str(node.resource_type).split('.')[-1].lower()}:{node.name}"
+
+
+def _failed_nodes(outcome) -> list[str]:
+    """The nodes whose statement failed: the ones running when a build was cancelled."""
+    return [
+        _node_name(item.node)
+        for item in outcome.results
+        if getattr(item, "node", None) is not None
+        and str(getattr(item, "status", "")).lower() in {"error", "fail", "runtime error"}
+    ]
+
+
+def _joined_models(outcome) -> dict[str, str]:
+    """The compiled SQL of every intermediate and mart model that joins, by model name."""
+    out = {}
+    for item in outcome.results:
+        node = getattr(item, "node", None)
+        if node is None or str(getattr(node, "resource_type", "")).split(".")[-1] != "model":
+            continue
+        path = str(getattr(node, "original_file_path", ""))
+        code = getattr(node, "compiled_code", None) or ""
+        if path.startswith(("models/intermediate/", "models/marts/")) and re.search(
+            r"\bjoin\b", code, re.IGNORECASE
+        ):
+            out[node.name] = code
+    return dict(sorted(out.items()))
+
+
+# The plans printed for the largest scale: the candidate range join and the matching model.
+PRINTED_PLANS = ("int_races_joined_to_race_sessions", "int_races_matched_to_meetings")
 
 
 def _explain(db: Database, statement: str, analyze: bool) -> list[str]:
@@ -313,13 +353,6 @@ def _explain(db: Database, statement: str, analyze: bool) -> list[str]:
 def _plan_findings(plan: list[str]) -> list[str]:
     text = "\n".join(plan)
     findings = []
-    if re.search(r"Index (Only )?Scan using openf1_sessions_circuit_start_idx", text):
-        findings.append("the (circuit_key, date_start) index serves the range join")
-    else:
-        findings.append(
-            "the (circuit_key, date_start) index is NOT used: the range join is a hash join on "
-            "circuit_key with the time window as a join filter"
-        )
     hashed = set(re.findall(r"hashed SubPlan (\d+)", text))
     correlated = {}
     for i, line in enumerate(plan):
@@ -334,13 +367,105 @@ def _plan_findings(plan: list[str]) -> list[str]:
             + (f" (up to {max(counts)} times): quadratic" if counts else "")
         )
     else:
-        findings.append("no correlated SubPlan: every join is a hash or merge join")
+        findings.append("no correlated SubPlan")
+    if "Nested Loop" in text:
+        findings.append("nested loops: " + str(text.count("Nested Loop")))
+    else:
+        findings.append("no nested loop: every join is a hash or merge join")
     for m in re.finditer(r"Rows Removed by (Join )?Filter: (\d+)", text):
         if int(m.group(2)) > 1_000_000:
             findings.append(f"a filter discards {m.group(2)} rows (a join that grows with n²?)")
-    if re.search(r"Nested Loop[^\n]*\n(?:[^\n]*\n){0,3}[^\n]*Seq Scan", text):
-        findings.append("a nested loop over a sequential scan")
+    jit = re.search(r"Timing: .*Total ([0-9.]+) ms", text)
+    if jit and float(jit.group(1)) > 1000:
+        findings.append(f"JIT compiled for {float(jit.group(1)) / 1000:.1f} s: estimates too high?")
     return findings
+
+
+READ_PER_LOOP = ("Actual Rows", "Rows Removed by Filter", "Rows Removed by Join Filter")
+
+
+def rescans(plan: dict) -> list[str]:
+    """The nested loops of an EXPLAIN (ANALYZE, FORMAT JSON) plan that read their inner side again
+    for every outer row, each as 'Nested Loop: <inner node> read N times, M rows each'. A plan with
+    none is linear in its joins; an index lookup or a memoized one-row lateral is not a rescan."""
+    found: list[str] = []
+
+    def subtree(node: dict):
+        yield node
+        for child in node.get("Plans", []):
+            yield from subtree(child)
+
+    def walk(node: dict) -> None:
+        if node.get("Node Type") == "Nested Loop":
+            inner = [c for c in node.get("Plans", []) if c.get("Parent Relationship") == "Inner"]
+            rescanned = []
+            for scanned in (n for c in inner for n in subtree(c)):
+                loops = int(scanned.get("Actual Loops") or 0)
+                # Per loop, as EXPLAIN reports them: the rows returned and the rows discarded.
+                per_loop = sum(float(scanned.get(key) or 0) for key in READ_PER_LOOP)
+                if (
+                    loops >= RESCAN_ROWS_PER_LOOP
+                    and per_loop >= RESCAN_ROWS_PER_LOOP
+                    and loops * per_loop >= RESCAN_ROWS
+                ):
+                    rescanned.append((per_loop, loops, scanned))
+            if rescanned:
+                per_loop, loops, scanned = max(rescanned, key=lambda r: r[0])
+                name = scanned.get("Relation Name") or scanned.get("CTE Name")
+                what = scanned["Node Type"] + (f" on {name}" if name else "")
+                found.append(f"Nested Loop: {what} read {loops} times, {per_loop:.0f} rows each")
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan)
+    return found
+
+
+def _check_plans(db: Database, models: dict[str, str], seconds: float | None) -> dict:
+    """EXPLAIN ANALYZE of each model: its nested loops that rescan (a model that does not finish
+    in ``seconds`` says so)."""
+    out = {}
+    conn = db.connect()
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            if seconds:
+                cur.execute("select set_config('statement_timeout', %s, false)", (f"{seconds}s",))
+            for name, code in models.items():
+                try:
+                    cur.execute(f"explain (analyze, timing off, format json) {code}")
+                except Exception as exc:  # the budget, or a model that cannot run alone
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    out[name] = [f"EXPLAIN ANALYZE did not finish: {first}"]
+                    continue
+                plan = cur.fetchone()[0]
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                out[name] = rescans(plan[0]["Plan"])
+    finally:
+        conn.close()
+    return out
+
+
+def growth_failures(results: list[dict]) -> list[str]:
+    """Each node whose time grew more than GROWTH_LIMIT times as fast as the data between two
+    consecutive finished scales, its time at the smaller one counted as at least
+    GROWTH_FLOOR_SECONDS (the fixed cost), one line each naming the scale and the node."""
+    out = []
+    for low, high in zip(results, results[1:], strict=False):
+        data = high["sessions"] / low["sessions"]
+        limit = GROWTH_LIMIT * data
+        for node, seconds in high.get("node_seconds", {}).items():
+            before = low.get("node_seconds", {}).get(node)
+            if before is None:
+                continue
+            ratio = seconds / max(before, GROWTH_FLOOR_SECONDS)
+            if ratio > limit:
+                out.append(
+                    f"x{high['scale']}: {node}: {seconds:g} s, ×{ratio:.1f} its {before:g} s at "
+                    f"x{low['scale']} for ×{data:g} the data (limit ×{limit:g}, "
+                    f"below {GROWTH_FLOOR_SECONDS:g} s counts as {GROWTH_FLOOR_SECONDS:g} s)"
+                )
+    return out
 
 
 def bench_scales(
@@ -361,10 +486,12 @@ def _measure(db: Database, scales, variables: dict, max_build_seconds: float | N
 
     log("scales: loading the real data as universe 0 ...")
     base = _setup_universe_base(db, variables, log)
-    results, unfinished = [], []
-    exclude = ["--exclude", "resource_type:seed"]
-    plans = {}
+    results, unfinished, failures = [], [], []
+    # As a run builds (racemap.dbt.build): unit tests run on fixtures, whatever the scale.
+    exclude = ["--exclude", "resource_type:seed", "--exclude-resource-type", "unit_test"]
+    plans, rescanning = {}, {}
     largest = max(int(s) for s in scales)
+    printed: dict[str, str] = {}
     for copies in sorted(set(int(s) for s in scales)):
         log(f"scales: x{copies}: generating ...")
         volume = _generate_scale(db, copies)
@@ -377,32 +504,43 @@ def _measure(db: Database, scales, variables: dict, max_build_seconds: float | N
             outcome = dbt.invoke(["build", *exclude], variables)
         build_seconds = time.perf_counter() - start
         nodes = _node_seconds(outcome)
+        models_sql = _joined_models(outcome)
+        printed.update({k: v for k, v in models_sql.items() if k in PRINTED_PLANS})
         if cancelled or not outcome.success:
             why = (
                 f"dbt build cancelled after {max_build_seconds:g} s (the budget per scale)"
                 if cancelled
                 else "dbt build failed: " + "; ".join(outcome.failures[:3])
             )
+            running = _failed_nodes(outcome)
             log(f"scales: x{copies}: {why}")
+            failures.append(
+                f"x{copies}: {', '.join(running) or 'dbt build'}: did not finish: {why}"
+            )
             unfinished.append(
                 {
                     "scale": copies,
                     **volume,
                     "finished": False,
                     "reason": why,
+                    "running": running,
                     "dbt_build_seconds": round(build_seconds, 3),
                     "nodes_finished": {k: v for k, v in nodes.items() if v},
                 }
             )
             if copies == largest:
                 log(f"scales: x{copies}: EXPLAIN (estimates only: the build did not finish) ...")
-                for label, statement in EXPLAIN_QUERIES.items():
-                    plan = _explain(db, statement, analyze=False)
-                    plans[f"{label}, x{copies}, EXPLAIN without ANALYZE"] = {
+                for name, code in printed.items():
+                    plan = _explain(db, code, analyze=False)
+                    plans[f"{name}, x{copies}, EXPLAIN without ANALYZE"] = {
                         "plan": plan,
                         "findings": _plan_findings(plan),
                     }
             break
+        log(f"scales: x{copies}: EXPLAIN ANALYZE of {len(models_sql)} models that join ...")
+        checked = _check_plans(db, models_sql, max_build_seconds)
+        rescanning[f"x{copies}"] = checked
+        failures += [f"x{copies}: model:{k}: {f}" for k, v in checked.items() for f in v]
         models = {k: v for k, v in nodes.items() if k.startswith("model:")}
         tests = {k: v for k, v in nodes.items() if "test:" in k}
         log(f"scales: x{copies}: apply ...")
@@ -426,8 +564,10 @@ def _measure(db: Database, scales, variables: dict, max_build_seconds: float | N
                 "dbt_build_seconds": round(build_seconds, 3),
                 "models_seconds": round(sum(models.values()), 3),
                 "tests_seconds": round(sum(tests.values()), 3),
+                "matching_model_seconds": models.get("model:int_races_matched_to_meetings"),
                 "mapping_model_seconds": models.get("model:race_openf1_mapping"),
                 "slowest_nodes": dict(sorted(nodes.items(), key=lambda kv: -kv[1])[:3]),
+                "node_seconds": nodes,
                 "apply_seconds": round(apply_seconds, 3),
                 "applied": applied.applied,
                 "conflicts": applied.conflicts,
@@ -439,9 +579,9 @@ def _measure(db: Database, scales, variables: dict, max_build_seconds: float | N
         if unfinished:  # the tables hold the unfinished scale: back to the last finished one
             _generate_scale(db, done)
         log(f"scales: x{done}: EXPLAIN ANALYZE ...")
-        for label, statement in EXPLAIN_QUERIES.items():
-            plan = _explain(db, statement, analyze=True)
-            plans[f"{label}, x{done}, EXPLAIN ANALYZE"] = {
+        for name, code in printed.items():
+            plan = _explain(db, code, analyze=True)
+            plans[f"{name}, x{done}, EXPLAIN ANALYZE"] = {
                 "plan": plan,
                 "findings": _plan_findings(plan),
             }
@@ -463,12 +603,14 @@ def _measure(db: Database, scales, variables: dict, max_build_seconds: float | N
                     for key in (
                         "dbt_build_seconds",
                         "models_seconds",
+                        "matching_model_seconds",
                         "mapping_model_seconds",
                         "apply_seconds",
                     )
                 },
             }
         )
+    failures += growth_failures(results)
     return {
         "universe": {
             **base,
@@ -478,8 +620,12 @@ def _measure(db: Database, scales, variables: dict, max_build_seconds: float | N
             f"session_key+{SESSION_OFFSET}u, ids and circuit ids suffixed '~u<u>'",
         },
         "max_build_seconds": max_build_seconds,
+        "growth_limit": f"×{GROWTH_LIMIT:g} the data ratio per node, "
+        f"{GROWTH_FLOOR_SECONDS:g} s fixed cost",
         "results": results,
         "unfinished": unfinished,
         "growth": growth,
+        "rescans": rescanning,
+        "failures": failures,
         "explain": plans,
     }

@@ -19,7 +19,7 @@ def tiny_report(tmp_path_factory):
     reports = tmp_path_factory.mktemp("bench-reports")
     report = benchmarks.run(
         database_url=SERVER_URL,
-        scales=[1],
+        scales=[1, 10],
         reference_races=2,
         reports_dir=reports,
         parts=("requests", "scales", "imports"),
@@ -60,17 +60,102 @@ def test_reference_makes_two_requests_a_race_and_maps_the_same_races(tiny_report
 def test_scale_one_is_the_real_data(tiny_report):
     scales = tiny_report[0]["scales"]
     assert scales["unfinished"] == []
-    (one,) = scales["results"]
+    one, ten = scales["results"]
     assert one["scale"] == 1 and one["finished"] is True
     assert (one["races"], one["meetings"], one["sessions"]) == (103, 74, 364)
     # 2022: before coverage; 2026: nothing in the snapshot.
     assert one["by_reason"] == {"mapped": 70, "before_openf1_coverage": 22, "no_meeting": 11}
     assert one["applied"] == 70 and one["conflicts"] == 0
     assert one["mapped_matches_scale"] is True
-    assert scales["growth"] == []
+    assert (ten["scale"], ten["races"], ten["by_reason"]["mapped"]) == (10, 1030, 700)
+    assert ten["mapped_matches_scale"] is True and ten["applied"] == 700
+    assert [(g["from"], g["to"], g["data"]) for g in scales["growth"]] == [(1, 10, 10.0)]
+    assert "model:int_races_matched_to_meetings" in ten["node_seconds"]
     assert any("EXPLAIN ANALYZE" in label for label in scales["explain"])
     for item in scales["explain"].values():
         assert item["plan"] and item["findings"]
+
+
+def test_no_join_rescans_its_inner_side_at_ten_times_the_data(tiny_report):
+    """The plans of the models that join, at x10 (1,030 races): no nested loop reads a table
+    again for each outer row. Quadratic plans showed here first (issue 21: a CTE fence hid the
+    races' statistics, the planner expected a row or two, and the candidate join, the matching
+    model and the attention view's blockers became nested loops). Rows, not seconds: the plan
+    the planner picks for these statistics."""
+    scales = tiny_report[0]["scales"]
+    checked = scales["rescans"]["x10"]
+    assert {
+        "int_races_joined_to_race_sessions",
+        "int_races_matched_to_meetings",
+        "int_matches_resolved",
+        "race_openf1_mapping",
+        "races_needing_attention",
+        "mapping_updates",
+    } <= set(checked)
+    assert {model: found for model, found in checked.items() if found} == {}
+    # The bench's own lines say the same (the growth check reads the clock: not asserted here).
+    assert [line for line in scales["failures"] if "Nested Loop" in line] == []
+    assert [line for line in scales["failures"] if "did not finish" in line] == []
+
+
+def test_growth_check_names_the_scale_and_the_node():
+    from benchmarks.scales import GROWTH_FLOOR_SECONDS, growth_failures
+
+    def scale(n, **seconds):
+        return {"scale": n, "sessions": 364 * n, "node_seconds": seconds}
+
+    results = [
+        scale(1, **{"model:a": 0.05, "model:b": 0.4, "test:c": 0.01}),
+        # a: fixed cost; b: linear; c: 0.01 s -> 2.9 s is within 12 x the floor.
+        scale(10, **{"model:a": 0.06, "model:b": 3.9, "test:c": 12 * GROWTH_FLOOR_SECONDS - 0.1}),
+        # b: ten times the data, fifty times the time.
+        scale(100, **{"model:a": 0.07, "model:b": 195.0, "test:c": 20.0}),
+    ]
+    lines = growth_failures(results)
+    assert len(lines) == 1
+    assert lines[0].startswith("x100: model:b: 195 s, ×50.0 its 3.9 s at x10 for ×10 the data")
+
+
+def test_rescan_check_reads_rows_and_loops_not_time():
+    from benchmarks.scales import rescans
+
+    def scan(relation, rows, loops, removed=0, **more):
+        return {
+            "Node Type": "Seq Scan",
+            "Relation Name": relation,
+            "Actual Rows": rows,
+            "Actual Loops": loops,
+            "Rows Removed by Filter": removed,
+            **more,
+        }
+
+    def loop(inner):
+        outer = scan("races", 1020, 1, **{"Parent Relationship": "Outer"})
+        return {
+            "Node Type": "Nested Loop",
+            "Plans": [outer, {**inner, "Parent Relationship": "Inner"}],
+        }
+
+    quadratic = loop(scan("openf1_sessions", 710, 1020, removed=2930))
+    assert rescans({"Node Type": "Hash Join", "Plans": [quadratic]}) == [
+        "Nested Loop: Seq Scan on openf1_sessions read 1020 times, 3640 rows each"
+    ]
+    lookup = {
+        "Node Type": "Index Scan",
+        "Relation Name": "races",
+        "Actual Rows": 1,
+        "Actual Loops": 1020,
+    }
+    assert rescans(loop(lookup)) == []
+    assert rescans(loop(scan("unmapped_reasons", 9, 1020))) == []  # a seed: a few rows a loop
+
+
+def test_a_failed_check_fails_the_bench():
+    report = {"scales": {"failures": ["x100: model:m: did not finish: dbt build cancelled"]}}
+    assert benchmarks.failures(report) == [
+        "scales x100: model:m: did not finish: dbt build cancelled"
+    ]
+    assert benchmarks.failures({"scales": {"error": "boom"}}) == []
 
 
 def test_no_heavy_library_is_imported_with_the_pipeline(tiny_report):

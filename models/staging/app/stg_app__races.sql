@@ -69,11 +69,12 @@ parts as materialized (
                     substr(race_time_text, 7, 2),
                     null
                 ]
-            else regexp_match(
-                race_time_text,
-                '^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}(?:\.[0-9]+)?))?'
-                || '\s*(Z|z|UTC|[+-][0-9]{1,2}(?::?[0-9]{2})?)?$'
-            )
+            else
+                regexp_match(
+                    race_time_text,
+                    '^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}(?:\.[0-9]+)?))?'
+                    || '\s*(Z|z|UTC|[+-][0-9]{1,2}(?::?[0-9]{2})?)?$'
+                )
         end as time_parts
     from renamed
 ),

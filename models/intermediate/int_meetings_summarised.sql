@@ -1,4 +1,12 @@
-{#- Each meeting's time span (first session start to last session end) and its race sessions. -#}
+{#-
+    Each meeting's time span (first session start to last session end) and its race sessions. A
+    table: the sessions are summarised once per build, and the nearby-meetings join of
+    int_races_matched_to_meetings reads it with its statistics (over a view, each parallel worker
+    summarised every session again).
+-#}
+
+{{ config(materialized='table') }}
+
 with
 
 meetings as (

@@ -487,7 +487,7 @@ def _measure(db: Database, scales, variables: dict, max_build_seconds: float | N
     log("scales: loading the real data as universe 0 ...")
     base = _setup_universe_base(db, variables, log)
     results, unfinished, failures = [], [], []
-    # As a run builds (racemap.dbt.build): unit tests run on fixtures, whatever the scale.
+    # As a run builds (racemap.mapping.dbt.build): unit tests run on fixtures, whatever the scale.
     exclude = ["--exclude", "resource_type:seed", "--exclude-resource-type", "unit_test"]
     plans, rescanning = {}, {}
     largest = max(int(s) for s in scales)

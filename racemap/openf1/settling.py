@@ -10,10 +10,10 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from racemap.errors import RacemapError
-from racemap.openf1.client import ENDPOINTS
+from racemap.openf1 import endpoints
 
 SNAPSHOT_URL_PREFIX = "snapshot:"
-SCHEDULE_ENDPOINTS = ENDPOINTS  # meetings, sessions: ?year=
+SCHEDULE_ENDPOINTS = endpoints.names(endpoints.SCHEDULE)  # meetings, sessions: ?year=
 DEFAULT_SETTLE_DAYS = 14.0
 
 

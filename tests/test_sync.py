@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import query
+from conftest import database_copy, query
 from psycopg2 import sql
 
 from racemap import cli
@@ -415,3 +415,16 @@ def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):
     with pytest.raises(UsageError):
         sync.parse_endpoints("location", ())
     assert sync.parse_endpoints("location", ("1140",)) == (endpoints.get("location"),)
+
+
+def test_after_an_offline_run_the_demo_races_sync_offline(mapped_template):
+    """The demo: ``racemap run --offline`` maps the races, ``racemap sync --offline`` loads the
+    recorded race data of their race and sprint sessions."""
+    with database_copy(mapped_template[0]) as db:
+        result = run_sync(db, offline=True, seasons=[2023, 2024, 2025])
+        synced = {s.session_key: s for s in result.sessions}
+        assert {key for _race, key, _kind in RECORDED} <= set(synced)
+        assert synced[9672].session_kind == "sprint" and synced[9606].session_kind == "race"
+        assert result.rows_rejected == 0
+        assert count(db, "laps", 9606) == 1179 and count(db, "position", 9672) == 209
+        assert count(db, "stints", 10033) > 0

@@ -198,6 +198,7 @@ def sync_race_data(
     if not sessions:
         log("no mapped session to sync: racemap run maps the races first (--seasons, --sessions)")
         return result
+    settled = set() if refresh or offline else _settled(db, sessions, chosen, now, settle_days)
     own_client = client is None and not offline
     if own_client:
         client = OpenF1Client()
@@ -207,9 +208,10 @@ def sync_race_data(
             for session in sessions:
                 for endpoint in chosen:
                     bar.set_postfix_str(f"{endpoint.name} {session.session_key}")
-                    load = _sync_one(
-                        db, client, endpoint, session, offline, refresh, run_id, now, settle_days
-                    )
+                    if (endpoint.name, session.session_key) in settled:
+                        load = SessionLoad(endpoint.name, session.session_key, "skipped")
+                    else:
+                        load = _sync_one(db, client, endpoint, session, offline, run_id, now)
                     if load.status == "empty":
                         log(f"no {endpoint.name} for {session.label} from OpenF1 yet")
                     result.loads.append(load)
@@ -225,14 +227,21 @@ def sync_race_data(
     return result
 
 
-def _sync_one(db, client, endpoint, session, offline, refresh, run_id, now, settle_days):
+def _settled(db, sessions, chosen, now, settle_days) -> set[tuple[str, int]]:
+    """The (endpoint, session_key) pairs not to fetch again, read in one transaction."""
+    with db.transaction() as conn:
+        return {
+            (e.name, s.session_key)
+            for s in sessions
+            for e in chosen
+            if session_is_settled(conn, e.name, s.session_key, s.ends_at, now, settle_days)
+        }
+
+
+def _sync_one(db, client, endpoint, session, offline, run_id, now) -> SessionLoad:
     name, key = endpoint.name, session.session_key
     if session.starts_at is not None and session.starts_at > now:
         return SessionLoad(name, key, "not_started")
-    if not (refresh or offline):
-        with db.transaction() as conn:
-            if session_is_settled(conn, name, key, session.ends_at, now, settle_days):
-                return SessionLoad(name, key, "skipped")
     started_at = datetime.now(UTC)
     made_before = client.requests_made if client else 0
     url = (

@@ -4,6 +4,8 @@ One module per measurement, each printed as tables and written to ``<reports>/be
 
 - ``request_counts``: racemap's load (one request per endpoint per season) against the original
   design's per-race algorithm, on the same local OpenF1 server and rate limit;
+- ``race_data``: ``racemap sync`` (one request per endpoint per session) against a per-driver
+  fetch, on the same local OpenF1 server and rate limit;
 - ``scales``: ``dbt build`` and the apply on synthetic copies of the real data, ×1 to ×1000;
 - ``end_to_end``: a warm ``racemap run --offline`` against the floor of the tools it starts;
 - ``imports``: what importing the CLI and the pipeline costs.

@@ -16,12 +16,13 @@ from racemap.settings import parse_vars
 
 from .end_to_end import DEFAULT_ROUNDS, bench_end_to_end
 from .imports import bench_imports
+from .race_data import bench_race_data
 from .report import format_report
 from .request_counts import DEFAULT_REFERENCE_RACES, bench_requests
 from .scales import DEFAULT_MAX_BUILD_SECONDS, DEFAULT_SCALES, bench_scales
 from .scratch import Scratch, scratch_server, scratch_tool_dirs
 
-PARTS = ("requests", "scales", "end_to_end", "imports")
+PARTS = ("requests", "race_data", "scales", "end_to_end", "imports")
 
 
 def parse_scales(text: str | None) -> list[int]:
@@ -83,6 +84,7 @@ def run(
                 "requests": lambda: bench_requests(
                     scratch, reference_races=reference_races, variables=variables, log=log
                 ),
+                "race_data": lambda: bench_race_data(scratch, log=log),
                 "scales": lambda: bench_scales(
                     scratch, scales, variables, max_build_seconds=max_build_seconds, log=log
                 ),

@@ -13,7 +13,7 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def format_report(report: dict) -> str:
     out = [f"racemap bench — {report['machine']['cpus']} cores, {report['date']}"]
-    for part in ("requests", "scales", "end_to_end", "imports"):
+    for part in ("requests", "race_data", "scales", "end_to_end", "imports"):
         if isinstance(report.get(part), dict) and "error" in report[part]:
             out.append(f"{part.upper()}: FAILED: {report[part]['error']}")
     req = report.get("requests") or {}
@@ -64,6 +64,7 @@ def format_report(report: dict) -> str:
             f"{ref['same_mapping_as_racemap']}; server applied the filters: "
             f"{ref['server_filtered']}",
         ]
+    out += race_data_lines(report.get("race_data") or {})
     sc = report.get("scales") or {}
     if sc.get("results") or sc.get("unfinished"):
         out += [
@@ -201,6 +202,44 @@ def format_report(report: dict) -> str:
             ),
         ]
     return "\n".join(out)
+
+
+def race_data_lines(rd: dict) -> list[str]:
+    if "racemap" not in rd:
+        return []
+    r, ref = rd["racemap"], rd["reference"]
+    label = " (extrapolated)" if ref["extrapolated"] else ""
+    return [
+        "",
+        f"RACE DATA — racemap sync over the {rd['sessions']} race and sprint sessions of "
+        f"{rd['season']} ({', '.join(rd['endpoints'])}), rate limit {rd['rate_limit']}",
+        _table(
+            ["", "sessions", "requests", "seconds"],
+            [
+                ["racemap sync", rd["sessions"], r["requests"], r["seconds"]],
+                [
+                    "racemap sync again (settled)",
+                    rd["sessions"],
+                    r["second_sync_requests"],
+                    r["second_sync_seconds"],
+                ],
+                [
+                    "per-driver reference (measured)",
+                    ref["sessions"],
+                    ref["requests"],
+                    ref["seconds"],
+                ],
+                [
+                    f"per-driver reference, the season{label}",
+                    rd["sessions"],
+                    ref["full_requests"],
+                    ref["full_seconds"],
+                ],
+            ],
+        ),
+        f"ratio reference/racemap: requests ×{rd['ratio']['requests']}, "
+        f"time ×{rd['ratio']['seconds']}{label}",
+    ]
 
 
 def end_to_end_lines(e2e: dict) -> list[str]:

@@ -91,7 +91,7 @@ def _columns(db: Database, schema: str, table: str) -> list[str]:
 
 def _setup_universe_base(db: Database, variables: dict, log=print) -> dict:
     """Real data into bench.base_*: snapshot, 2022-2026 races, circuit map; seeds in place."""
-    from racemap.openf1 import records
+    from racemap.openf1 import endpoints
     from racemap.openf1.loader import load_openf1
 
     prepare_demo_database(db, variables)
@@ -101,7 +101,7 @@ def _setup_universe_base(db: Database, variables: dict, log=print) -> dict:
         cur.execute("create table bench.base_meetings as table raw.openf1_meetings")
         cur.execute("create table bench.base_sessions as table raw.openf1_sessions")
         m = _CANCELLED_MEETING
-        cols = [c for c in records.columns("meetings") if c in m]
+        cols = [c for c in endpoints.get("meetings").columns if c in m]
         cur.execute(
             sql.SQL("insert into bench.base_meetings ({}, record) values ({}, %s)").format(
                 sql.SQL(", ").join(map(sql.Identifier, cols)),

@@ -1,4 +1,5 @@
-"""The ``racemap`` command line: run, migrate, lookup, restore, validate, status, export, bench.
+"""The ``racemap`` command line: run, migrate, lookup, restore, validate, status, export, sync,
+bench.
 
 Exit codes (every command): 0 ok; 3 attention (a race needs a person, each named on a line with
 what to do); 1 failed (one line saying what went wrong, never a traceback); 2 usage.
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print it all as one JSON object")
 
     add_export_parser(sub)
+    add_sync_parser(sub)
 
     bench = sub.add_parser("bench", help="the benchmarks; writes reports/bench.json")
     _common(bench)
@@ -318,6 +320,52 @@ def cmd_export(args) -> int:
     return 0
 
 
+def add_sync_parser(sub) -> None:
+    sync = sub.add_parser("sync", help="the race data (laps, stints, ...) of the mapped races")
+    sync.add_argument(
+        "--database-url",
+        help="PostgreSQL URL (default: $DATABASE_URL, else the embedded database)",
+    )
+    sync.add_argument("--seasons", help="e.g. 2023-2025 (default: 2023 to this year)")
+    sync.add_argument("--race-id", action="append", default=[], metavar="ID", help="repeatable")
+    sync.add_argument("--sessions", help="session kinds, e.g. race,sprint,qualifying")
+    sync.add_argument("--endpoints", help="e.g. laps,stints (default: all but car_data,location)")
+    source = sync.add_mutually_exclusive_group()
+    source.add_argument("--offline", action="store_true", help="read the bundled snapshot")
+    source.add_argument("--openf1-url", help="OpenF1 base URL (default: $OPENF1_URL or public)")
+    sync.add_argument("--refresh", action="store_true", help="fetch settled sessions again")
+    _lock_timeout(sync)
+
+
+def cmd_sync(args) -> int:
+    from racemap import runtime
+    from racemap.openf1 import sync
+    from racemap.openf1.client import OpenF1Client
+    from racemap.pipeline import new_run_id
+    from racemap.settings import parse_seasons
+
+    seasons = parse_seasons(args.seasons) if args.seasons or not args.race_id else None
+    kinds = sync.parse_kinds(args.sessions)
+    chosen = sync.parse_endpoints(args.endpoints, args.race_id)
+    db = _db(args)
+    run_id = new_run_id()
+    client = (
+        None
+        if args.offline
+        else OpenF1Client(**({"base_url": args.openf1_url} if args.openf1_url else {}))
+    )
+    try:
+        with runtime.run_lock(db, run_id, args.lock_timeout):
+            result = sync.sync_race_data(
+                db, seasons, args.race_id, kinds, chosen, args.offline, client, args.refresh, run_id
+            )
+    finally:
+        if client is not None:
+            client.close()
+    print(result.summary())
+    return 0
+
+
 def cmd_bench(args) -> int:
     from benchmarks import main as bench_main
 
@@ -333,6 +381,7 @@ COMMANDS = {
     "status": cmd_status,
     "bench": cmd_bench,
     "export": cmd_export,
+    "sync": cmd_sync,
 }
 
 

@@ -36,7 +36,7 @@ from test_openf1_client import (
 )
 
 from racemap.errors import RacemapError
-from racemap.openf1 import records as record_models
+from racemap.openf1 import endpoints
 from racemap.openf1.client import OpenF1Client, build_query
 from racemap.openf1.loader import _progress, load_openf1
 from racemap.openf1.snapshot import read_snapshot
@@ -85,7 +85,7 @@ def weekend_url(endpoint: str, low: int, high: int) -> str:
 
 def meeting_range(meetings: list[dict], season: int) -> tuple[int, int] | None:
     """The key range the loader asks for: that of the meetings that load."""
-    good, _ = record_models.validate("meetings", meetings)
+    good, _ = endpoints.get("meetings").validate(meetings)
     keys = [p.meeting_key for _raw, p in good if p.year == season]
     return (min(keys), max(keys)) if keys else None
 
@@ -369,7 +369,7 @@ def test_a_killed_load_keeps_the_previous_data_and_the_next_run_completes_it(
     real_execute_values = loader.execute_values
 
     def dies_half_way(cur, statement, rows, **kwargs):
-        if "raw.openf1_sessions" in statement:
+        if "openf1_sessions" in statement:
             real_execute_values(cur, statement, rows[: len(rows) // 2], **kwargs)
             raise RuntimeError("killed")
         return real_execute_values(cur, statement, rows, **kwargs)

@@ -15,6 +15,7 @@ from conftest import _admin, query
 
 from racemap import migrations
 from racemap.errors import RacemapError
+from racemap.openf1 import endpoints
 
 BEFORE_ALEMBIC = Path(__file__).parent / "fixtures" / "schema_before_alembic.sql"
 OUR_SCHEMAS = ("raw", "racemap")
@@ -67,7 +68,7 @@ def everything(db) -> dict:
 
 
 def test_an_empty_database_upgrades_to_the_head_revision(fresh_db):
-    assert migrations.upgrade(fresh_db) == migrations.head() == "0004_monitoring"
+    assert migrations.upgrade(fresh_db) == migrations.head() == "0005_race_data"
     with fresh_db.transaction() as conn:
         assert migrations.current(conn) == migrations.head()
     tables = columns(fresh_db)
@@ -85,7 +86,12 @@ def test_an_empty_database_upgrades_to_the_head_revision(fresh_db):
         ("racemap", "run_race_states"),
         ("racemap", "run_openf1_states"),
         ("racemap", "run_changes"),
+        *(("raw", f"openf1_{e.name}") for e in endpoints.RACE_DATA),
     }
+    for endpoint in endpoints.REGISTRY:  # the registry and the tables agree
+        table = tuple(endpoint.table.split("."))
+        assert [c[0] for c in tables[table]][: len(endpoint.columns)] == endpoint.columns
+        assert [c[2] for c in tables[table] if c[0] in endpoint.keys] == ["NO"] * len(endpoint.keys)
     assert [c[:3] for c in tables[("raw", "openf1_session_results")]] == [
         ("session_key", "integer", "NO"),
         ("driver_number", "integer", "NO"),

@@ -26,6 +26,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from racemap.errors import RacemapError
+from racemap.openf1 import endpoints
 from racemap.openf1.auth import OpenF1Token, credentials_from_env, redact, token_url_for
 from racemap.openf1.http import (
     RETRY_STATUSES,
@@ -38,7 +39,7 @@ from racemap.openf1.http import (
 log = logging.getLogger(__name__)
 
 DEFAULT_OPENF1_URL = "https://api.openf1.org/v1"
-ENDPOINTS = ("meetings", "sessions")  # what the loader fetches per season (``?year=``)
+ENDPOINTS = endpoints.names(endpoints.SCHEDULE)  # fetched per season (``?year=``)
 # OpenF1's own limit: "30 requests every 10 seconds per IP", `@rate_limiter.limit("30/10seconds")`
 # in https://github.com/br-g/openf1/blob/main/src/openf1/services/query_api/app.py
 DEFAULT_RATE_LIMIT = (30, 10.0)
@@ -156,6 +157,7 @@ class FetchResult:
     status: int
     records: list
     requests: int
+    session_key: int | None = None  # a race-data fetch (``?session_key=``)
 
 
 @dataclass
@@ -411,6 +413,16 @@ class OpenF1Client:
         return FetchResult(
             endpoint, season, self._safe(url), status, records, self.requests_made - before
         )
+
+    def fetch_session(self, endpoint: str, season: int, session_key: int) -> FetchResult:
+        """One session of a race-data endpoint: ``/v1/laps?session_key=9606``, one request
+        (retries aside) whatever the number of drivers or laps."""
+        if endpoints.get(endpoint).fetch is not endpoints.Fetch.SESSION:
+            raise ValueError(f"{endpoint} is not fetched per session")
+        pairs = [("session_key", session_key)]
+        fetched = self._fetch(endpoint, season, pairs, f"{endpoint} of session {session_key}")
+        fetched.session_key = session_key
+        return fetched
 
     def query(self, endpoint: str, **params) -> list:
         """Records of ``endpoint`` matching ``params`` (e.g. ``meeting_key=1229``), retried

@@ -1,5 +1,6 @@
 """Loading OpenF1 into ``raw.openf1_*``: the schedule (meetings, sessions), then the race-weekend
-data (session_result, starting_grid).
+data (session_result, starting_grid). The race data of ``racemap sync`` (racemap/openf1/sync.py)
+goes through the same :func:`store`, one (endpoint, session) at a time.
 
 Each (endpoint, season) is one transaction: the good records are upserted on their key, the bad
 ones land in ``raw.openf1_rejects`` with the reason, and ``raw.openf1_loads`` records the fetch.
@@ -21,13 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
+from psycopg2 import sql
 from psycopg2.extras import Json, execute_values
+from pydantic import ValidationError
 
 from racemap import migrations
 from racemap.db import Database
 from racemap.errors import RacemapError
-from racemap.openf1 import records
+from racemap.openf1 import endpoints
 from racemap.openf1.client import FetchResult, OpenF1Client, build_query
+from racemap.openf1.endpoints import Endpoint, Fetch
 from racemap.openf1.settling import (
     SCHEDULE_ENDPOINTS,
     SNAPSHOT_URL_PREFIX,
@@ -38,7 +42,7 @@ from racemap.openf1.settling import (
 )
 from racemap.openf1.snapshot import read_snapshot
 
-WEEKEND_ENDPOINTS = ("session_result", "starting_grid")  # ?meeting_key>=&meeting_key<=
+WEEKEND_ENDPOINTS = endpoints.names(endpoints.SEASON_MEETINGS)  # session_result, starting_grid
 ALL_ENDPOINTS = SCHEDULE_ENDPOINTS + WEEKEND_ENDPOINTS
 
 
@@ -74,77 +78,101 @@ class LoadResult:
         return sum(x.rows_rejected for x in self.loads)
 
 
-def _upsert_sql(endpoint: str) -> str:
+def _upsert_sql(endpoint: Endpoint) -> sql.Composed:
     """Insert or update on the key; ``fetched_at`` says when OpenF1 last listed the record,
     ``loaded_at`` when its content last changed, and a listed record is not removed. A snapshot
     never overwrites a record fetched live."""
-    table = records.TABLES[endpoint]
-    keys = records.KEYS[endpoint]
-    cols = records.columns(endpoint) + ["record"]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
-    return (
-        f"insert into {table} ({', '.join(cols)}, source, fetched_at) values %s "
-        f"on conflict ({', '.join(keys)}) do update set {updates}, source = excluded.source,"
-        f" fetched_at = excluded.fetched_at, removed_at = null, loaded_at = case"
-        f" when {table}.record is distinct from excluded.record then now()"
-        f" else {table}.loaded_at end "
-        f"where {table}.source = 'snapshot' or excluded.source = 'live' "
-        "returning 1"
+    table = endpoint.relation
+    cols = [*endpoint.columns, "record"]
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
+        for c in cols
+        if c not in endpoint.keys
+    )
+    return sql.SQL(
+        "insert into {table} ({cols}, source, fetched_at) values %s"
+        " on conflict ({keys}) do update set {updates}, source = excluded.source,"
+        " fetched_at = excluded.fetched_at, removed_at = null, loaded_at = case"
+        " when {table}.record is distinct from excluded.record then now()"
+        " else {table}.loaded_at end"
+        " where {table}.source = 'snapshot' or excluded.source = 'live'"
+        " returning 1"
+    ).format(
+        table=table,
+        cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+        keys=sql.SQL(", ").join(map(sql.Identifier, endpoint.keys)),
+        updates=updates,
     )
 
 
-def _listed_keys(endpoint: str, answer: list) -> list[tuple]:
+def _listed_keys(endpoint: Endpoint, answer: list) -> list[tuple]:
     """The keys of every record of an answer, rejected ones too: a record OpenF1 still lists,
     even one that fails validation, is not removed."""
-    keys = records.KEYS[endpoint]
     listed = []
     for raw in answer:
         if isinstance(raw, dict):
-            values = tuple(raw.get(k) for k in keys)
-            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-                listed.append(values)
+            try:
+                key = endpoint.key_model.model_validate(raw)
+            except ValidationError:
+                continue
+            listed.append(tuple(getattr(key, k) for k in endpoint.keys))
     return listed
 
 
+def _scope(fetched: FetchResult) -> tuple[sql.Composable, dict]:
+    """The rows of ``raw.openf1_*`` a fetch answers for: its season's, or its session's."""
+    fetch = endpoints.get(fetched.endpoint).fetch
+    if fetch is Fetch.SEASON:
+        return sql.SQL("t.year = %(season)s"), {"season": fetched.season}
+    if fetch is Fetch.SEASON_MEETINGS:
+        return sql.SQL(
+            "t.meeting_key in (select meeting_key from raw.openf1_meetings where year = %(season)s)"
+        ), {"season": fetched.season}
+    return sql.SQL("t.session_key = %(session_key)s"), {"session_key": fetched.session_key}
+
+
 def _mark_removed(cur, fetched: FetchResult, source: str) -> int:
-    """Rows of ``fetched``'s (endpoint, season) that its answer no longer lists get
-    ``removed_at = now()``; they are kept. A live answer is the authority on what OpenF1 lists:
-    the rows it removes become ``live``, so that no snapshot brings them back; a snapshot only
-    removes rows that came from a snapshot. An empty answer removes nothing: an outage or a
-    filter gone wrong is not a season that vanished."""
+    """Rows of ``fetched``'s (endpoint, season) or (endpoint, session) that its answer no longer
+    lists get ``removed_at = now()``; they are kept. A live answer is the authority on what
+    OpenF1 lists: the rows it removes become ``live``, so that no snapshot brings them back; a
+    snapshot only removes rows that came from a snapshot. An empty answer removes nothing: an
+    outage or a filter gone wrong is not a season (or a session) that vanished."""
     if not fetched.records:
         return 0
-    endpoint, table = fetched.endpoint, records.TABLES[fetched.endpoint]
-    keys = records.KEYS[endpoint]
-    if endpoint in SCHEDULE_ENDPOINTS:
-        in_season = "t.year = %(season)s"
-    else:
-        in_season = (
-            "t.meeting_key in (select meeting_key from raw.openf1_meetings where year = %(season)s)"
-        )
+    endpoint = endpoints.get(fetched.endpoint)
+    in_scope, params = _scope(fetched)
     listed = _listed_keys(endpoint, fetched.records)
-    columns = {f"{k}s": [values[i] for values in listed] for i, k in enumerate(keys)}
-    unnest = ", ".join(f"%({k}s)s::integer[]" for k in keys)
-    names = ", ".join(keys)
+    arrays = {f"k{i}": [values[i] for values in listed] for i in range(len(endpoint.keys))}
+    names = sql.SQL(", ").join(map(sql.Identifier, endpoint.keys))
+    unnest = sql.SQL(", ").join(
+        sql.SQL("%({})s::{}[]").format(sql.SQL(f"k{i}"), sql.SQL(kind))
+        for i, kind in enumerate(endpoint.key_types)
+    )
     # NOT IN over the keys (never null on either side): a hashed subplan. NOT EXISTS over the
     # unnest was a nested loop, rows times listed keys (seconds for a season's results).
     cur.execute(
-        f"update {table} t set removed_at = now(),"
-        " source = case when %(source)s = 'live' then 'live' else t.source end"
-        f" where {in_season} and t.removed_at is null"
-        " and (%(source)s = 'live' or t.source = 'snapshot')"
-        f" and ({', '.join(f't.{k}' for k in keys)}) not in"
-        f" (select {names} from unnest({unnest}) as l({names}))",
-        {"season": fetched.season, "source": source, **columns},
+        sql.SQL(
+            "update {table} t set removed_at = now(),"
+            " source = case when %(source)s = 'live' then 'live' else t.source end"
+            " where {in_scope} and t.removed_at is null"
+            " and (%(source)s = 'live' or t.source = 'snapshot')"
+            " and ({t_keys}) not in (select {names} from unnest({unnest}) as l({names}))"
+        ).format(
+            table=endpoint.relation,
+            in_scope=in_scope,
+            t_keys=sql.SQL(", ").join(sql.Identifier("t", k) for k in endpoint.keys),
+            names=names,
+            unnest=unnest,
+        ),
+        {"source": source, **params, **arrays},
     )
-    removed = cur.rowcount
-    return removed
+    return cur.rowcount
 
 
-def _row(endpoint: str, parsed, raw: dict) -> list:
-    values = records.as_row(endpoint, parsed)
-    for i, name in enumerate(records.columns(endpoint)):
-        if name in records.JSON_COLUMNS and values[i] is not None:
+def _row(endpoint: Endpoint, parsed, raw: dict) -> list:
+    values = endpoint.row(parsed)
+    for i, name in enumerate(endpoint.columns):
+        if name in endpoint.json_columns and values[i] is not None:
             values[i] = Json(values[i])
     return values + [Json(raw)]
 
@@ -159,7 +187,10 @@ def _in_season(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
     row whose meeting is not loaded at all is a reject.
     """
     season = fetched.season
-    if fetched.endpoint in SCHEDULE_ENDPOINTS:
+    fetch = endpoints.get(fetched.endpoint).fetch
+    if fetch is Fetch.SESSION:
+        return _in_session(conn, fetched, good)
+    if fetch is Fetch.SEASON:
         return (
             [(raw, p) for raw, p in good if p.year == season],
             [
@@ -188,6 +219,28 @@ def _in_season(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
     return kept, bad
 
 
+def _in_session(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
+    """(rows of ``fetched.session_key``, rejects): a record of another session in the answer is
+    a reject; a record naming no meeting gets its session's (``raw.openf1_sessions``)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select meeting_key from raw.openf1_sessions where session_key = %s",
+            (fetched.session_key,),
+        )
+        found = cur.fetchone()
+    meeting_key = found[0] if found else None
+    kept, bad = [], []
+    for raw, p in good:
+        if p.session_key != fetched.session_key:
+            reason = f"session_key {p.session_key} in a response for session {fetched.session_key}"
+            bad.append((raw, reason))
+            continue
+        if p.meeting_key is None:
+            p.meeting_key = meeting_key
+        kept.append((raw, p))
+    return kept, bad
+
+
 def store(
     conn,
     fetched: FetchResult,
@@ -204,18 +257,20 @@ def store(
     if source is None:
         source = "snapshot" if fetched.url.startswith(SNAPSHOT_URL_PREFIX) else "live"
     fetched_at = fetched_at or datetime.now(UTC)
-    good, bad = records.validate(fetched.endpoint, fetched.records)
+    endpoint = endpoints.get(fetched.endpoint)
+    good, bad = endpoint.validate(fetched.records)
     good, misplaced = _in_season(conn, fetched, good)
     bad += misplaced
     with conn.cursor() as cur:
         cur.execute(
-            "insert into raw.openf1_loads (run_id, endpoint, season, url, status, http_status,"
-            " requests, rows_received, rows_loaded, rows_rejected, started_at)"
-            " values (%s, %s, %s, %s, 'ok', %s, %s, %s, %s, %s, %s) returning load_id",
+            "insert into raw.openf1_loads (run_id, endpoint, season, session_key, url, status,"
+            " http_status, requests, rows_received, rows_loaded, rows_rejected, started_at)"
+            " values (%s, %s, %s, %s, %s, 'ok', %s, %s, %s, %s, %s, %s) returning load_id",
             (
                 run_id,
                 fetched.endpoint,
                 fetched.season,
+                fetched.session_key,
                 fetched.url,
                 fetched.status,
                 fetched.requests,
@@ -228,9 +283,11 @@ def store(
         load_id = cur.fetchone()[0]
         written = 0
         if good:
-            rows = [_row(fetched.endpoint, p, raw) + [source, fetched_at] for raw, p in good]
+            rows = [_row(endpoint, p, raw) + [source, fetched_at] for raw, p in good]
             written = len(
-                execute_values(cur, _upsert_sql(fetched.endpoint), rows, page_size=500, fetch=True)
+                execute_values(
+                    cur, _upsert_sql(endpoint).as_string(cur), rows, page_size=500, fetch=True
+                )
             )
         removed = _mark_removed(cur, fetched, source)
         cur.execute(
@@ -252,13 +309,15 @@ def store(
     )
 
 
-def _record_failure(db: Database, run_id, endpoint, season, url, requests, error, started_at):
+def record_failure(
+    db: Database, run_id, endpoint, season, url, requests, error, started_at, session_key=None
+):
     """Audit a failed fetch or write in its own transaction: the failed one rolled back."""
     with db.transaction() as conn, conn.cursor() as cur:
         cur.execute(
-            "insert into raw.openf1_loads (run_id, endpoint, season, url, status, requests,"
-            " error, started_at) values (%s, %s, %s, %s, 'failed', %s, %s, %s)",
-            (run_id, endpoint, season, url, requests, error[:2000], started_at),
+            "insert into raw.openf1_loads (run_id, endpoint, season, session_key, url, status,"
+            " requests, error, started_at) values (%s, %s, %s, %s, %s, 'failed', %s, %s, %s)",
+            (run_id, endpoint, season, session_key, url, requests, error[:2000], started_at),
         )
 
 
@@ -288,12 +347,12 @@ def load_audit(db: Database, run_id: str) -> list[dict]:
         return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in cur.fetchall()]
 
 
-def _progress(total: int):
+def _progress(total: int, desc: str = "OpenF1"):
     """A tqdm bar on a terminal; nothing in CI, in notebooks (papermill) or when piped."""
     from tqdm import tqdm
 
     quiet = not sys.stderr.isatty() or bool(os.environ.get("CI")) or "ipykernel" in sys.modules
-    return tqdm(total=total, desc="OpenF1", unit="fetch", disable=quiet, leave=False)
+    return tqdm(total=total, desc=desc, unit="fetch", disable=quiet, leave=False)
 
 
 def load_openf1(
@@ -403,5 +462,5 @@ def _load_one(db, client, endpoint, season, offline, run_id, params=None) -> Sea
         message = str(exc) if isinstance(exc, RacemapError) else f"{type(exc).__name__}: {exc}"
         # The audit must not hide the real error (e.g. when the database itself went away).
         with contextlib.suppress(Exception):
-            _record_failure(db, run_id, endpoint, season, url, made, message, started_at)
+            record_failure(db, run_id, endpoint, season, url, made, message, started_at)
         raise

@@ -26,6 +26,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationError,
+    create_model,
 )
 
 
@@ -146,29 +147,174 @@ class StartingGrid(_Record):
     lap_duration: Number = None
 
 
-MODELS: dict[str, type[_Record]] = {
-    "meetings": Meeting,
-    "sessions": Session,
-    "session_result": SessionResult,
-    "starting_grid": StartingGrid,
-}
-KEYS: dict[str, tuple[str, ...]] = {
-    "meetings": ("meeting_key",),
-    "sessions": ("session_key",),
-    "session_result": ("session_key", "driver_number"),
-    "starting_grid": ("session_key", "driver_number"),
-}
-TABLES = {
-    "meetings": "raw.openf1_meetings",
-    "sessions": "raw.openf1_sessions",
-    "session_result": "raw.openf1_session_results",
-    "starting_grid": "raw.openf1_starting_grid",
-}
-JSON_COLUMNS = {"duration", "gap_to_leader"}  # stored as jsonb, as sent
+# -- race data: one request per endpoint per session (racemap sync) ------------------------------
+# Quirks of the recorded sessions (data/README.md), handled here rather than cleaned by hand: a
+# recording may start after lap 1, a first lap may have no date_start, a stint may have no
+# lap_start / lap_end, i1_speed / st_speed are often null, intervals send "" for a gap at the
+# first timestamp, weather dates written by pandas ("2024-09-22 11:07:46.576000+00:00") parse as
+# ISO 8601, and a whole number that went through a float ("1.0" in a CSV, 1.0 in JSON) is that
+# number.
 
 
-def columns(endpoint: str) -> list[str]:
-    return list(MODELS[endpoint].model_fields)
+def _whole(value: object) -> object:
+    """An integer, or a float holding one (1.0, as pandas writes an int column with nulls);
+    true/false, 1.5 and "1" are rejects."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError(f"must be a whole number, not {value!r:.40}")
+
+
+def _segments(value: object) -> object:
+    """A list of segment codes (whole numbers) holding nulls, or null."""
+    if value is None or (isinstance(value, list) and all(_whole_ok(v) for v in value)):
+        return value
+    raise ValueError(f"must be a list of whole numbers or nulls, not {value!r:.60}")
+
+
+def _whole_ok(value: object) -> bool:
+    try:
+        _whole(value)
+    except ValueError:
+        return False
+    return True
+
+
+WholeInt = Annotated[int, BeforeValidator(_whole)]
+Segments = Annotated[Any, BeforeValidator(_segments)]
+
+
+class Driver(_Record):
+    session_key: WholeInt
+    driver_number: WholeInt
+    meeting_key: WholeInt | None = None
+    broadcast_name: str | None = None
+    full_name: str | None = None
+    name_acronym: str | None = None
+    team_name: str | None = None
+    team_colour: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    headshot_url: str | None = None
+    country_code: str | None = None
+
+
+class Lap(_Record):
+    session_key: WholeInt
+    driver_number: WholeInt
+    lap_number: WholeInt
+    meeting_key: WholeInt | None = None
+    date_start: UtcDatetime | None = None  # null on some first laps
+    lap_duration: Number = None
+    duration_sector_1: Number = None
+    duration_sector_2: Number = None
+    duration_sector_3: Number = None
+    i1_speed: Number = None
+    i2_speed: Number = None
+    st_speed: Number = None
+    is_pit_out_lap: StrictBool | None = None
+    segments_sector_1: Segments = None
+    segments_sector_2: Segments = None
+    segments_sector_3: Segments = None
+
+
+class Stint(_Record):
+    session_key: WholeInt
+    driver_number: WholeInt
+    stint_number: WholeInt
+    meeting_key: WholeInt | None = None
+    compound: str | None = None
+    lap_start: WholeInt | None = None
+    lap_end: WholeInt | None = None
+    tyre_age_at_start: WholeInt | None = None
+
+
+class PitStop(_Record):
+    session_key: WholeInt
+    driver_number: WholeInt
+    date: UtcDatetime
+    meeting_key: WholeInt | None = None
+    lap_number: WholeInt | None = None
+    pit_duration: Number = None
+    stop_duration: Number = None
+    lane_duration: Number = None
+
+
+class Position(_Record):
+    session_key: WholeInt
+    driver_number: WholeInt
+    date: UtcDatetime
+    meeting_key: WholeInt | None = None
+    position: WholeInt | None = None
+
+
+class Weather(_Record):
+    session_key: WholeInt
+    date: UtcDatetime
+    meeting_key: WholeInt | None = None
+    air_temperature: Number = None
+    track_temperature: Number = None
+    humidity: Number = None
+    pressure: Number = None
+    rainfall: Number = None
+    wind_speed: Number = None
+    wind_direction: WholeInt | None = None
+
+
+class RaceControl(_Record):
+    session_key: WholeInt
+    date: UtcDatetime
+    category: str
+    message: str
+    meeting_key: WholeInt | None = None
+    flag: str | None = None
+    scope: str | None = None
+    sector: WholeInt | None = None
+    driver_number: WholeInt | None = None
+    lap_number: WholeInt | None = None
+    qualifying_phase: WholeInt | None = None
+
+
+class Interval(_Record):
+    session_key: WholeInt
+    driver_number: WholeInt
+    date: UtcDatetime
+    meeting_key: WholeInt | None = None
+    gap_to_leader: Gap = None  # a number, "+1 LAP", or "" at the first timestamp, as sent
+    interval: Gap = None
+
+
+class Overtake(_Record):
+    session_key: WholeInt
+    overtaking_driver_number: WholeInt
+    overtaken_driver_number: WholeInt
+    date: UtcDatetime
+    meeting_key: WholeInt | None = None
+    position: WholeInt | None = None
+
+
+class CarData(_Record):
+    session_key: WholeInt
+    driver_number: WholeInt
+    date: UtcDatetime
+    meeting_key: WholeInt | None = None
+    brake: WholeInt | None = None
+    drs: WholeInt | None = None
+    n_gear: WholeInt | None = None
+    rpm: WholeInt | None = None
+    speed: WholeInt | None = None
+    throttle: WholeInt | None = None
+
+
+class Location(_Record):
+    session_key: WholeInt
+    driver_number: WholeInt
+    date: UtcDatetime
+    meeting_key: WholeInt | None = None
+    x: WholeInt | None = None
+    y: WholeInt | None = None
+    z: WholeInt | None = None
 
 
 def _reason(error: ValidationError) -> str:
@@ -180,14 +326,13 @@ def _reason(error: ValidationError) -> str:
 
 
 def validate(
-    endpoint: str, records: list
+    model: type[_Record], keys: tuple[str, ...], records: list
 ) -> tuple[list[tuple[dict, _Record]], list[tuple[object, str]]]:
     """Split records into (raw, parsed) pairs and (payload, reason) rejects.
 
     Duplicate keys collapse to one row: the last one OpenF1 sent wins.
     """
-    model = MODELS[endpoint]
-    good: dict[int, tuple[dict, _Record]] = {}
+    good: dict[tuple, tuple[dict, _Record]] = {}
     rejects: list[tuple[object, str]] = []
     for raw in records:
         if not isinstance(raw, dict):
@@ -198,13 +343,32 @@ def validate(
         except ValidationError as exc:
             rejects.append((raw, _reason(exc)))
             continue
-        good[tuple(getattr(parsed, k) for k in KEYS[endpoint])] = (raw, parsed)
+        good[tuple(getattr(parsed, k) for k in keys)] = (raw, parsed)
     return list(good.values()), rejects
 
 
-def as_row(endpoint: str, parsed: _Record) -> list:
+def as_row(model: type[_Record], parsed: _Record) -> list:
     values = []
-    for name in columns(endpoint):
+    for name in model.model_fields:
         value = getattr(parsed, name)
         values.append(value.isoformat() if isinstance(value, datetime) else value)
     return values
+
+
+def sql_type(model: type[_Record], name: str) -> str:
+    """The PostgreSQL type of a key column, from its field: integer, timestamptz or text."""
+    annotation = model.model_fields[name].annotation
+    if annotation is int:
+        return "integer"
+    if annotation is datetime:
+        return "timestamptz"
+    if annotation is str:
+        return "text"
+    raise TypeError(f"{model.__name__}.{name}: a key must be an int, a datetime or a str")
+
+
+def key_model(model: type[_Record], keys: tuple[str, ...]) -> type[_Record]:
+    """A model of the key fields alone: the keys of a record that fails validation elsewhere
+    (a record OpenF1 still lists is not marked removed)."""
+    fields = {k: (model.model_fields[k].annotation, model.model_fields[k]) for k in keys}
+    return create_model(f"{model.__name__}Key", __base__=_Record, **fields)

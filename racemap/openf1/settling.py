@@ -10,10 +10,10 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from racemap.errors import RacemapError
-from racemap.openf1.client import ENDPOINTS
+from racemap.openf1 import endpoints
 
 SNAPSHOT_URL_PREFIX = "snapshot:"
-SCHEDULE_ENDPOINTS = ENDPOINTS  # meetings, sessions: ?year=
+SCHEDULE_ENDPOINTS = endpoints.names(endpoints.SCHEDULE)  # meetings, sessions: ?year=
 DEFAULT_SETTLE_DAYS = 14.0
 
 
@@ -123,3 +123,37 @@ def meeting_key_range(conn, season: int) -> dict | None:
         )
         low, high = cur.fetchone()
     return None if low is None else {"meeting_key>=": low, "meeting_key<=": high}
+
+
+def session_is_settled(
+    conn,
+    endpoint: str,
+    session_key: int,
+    ends_at: datetime | None,
+    today: datetime | None = None,
+    settle_days: float = DEFAULT_SETTLE_DAYS,
+) -> bool:
+    """True when the race data of ``endpoint`` for one session need not be fetched again: as
+    for results, OpenF1 corrects a session's data for a while after it ends, so it is fetched on
+    every sync until ``settle_days`` after ``ends_at``, then once more, then left.
+
+    Settled: the latest live fetch of (``endpoint``, ``session_key``) in ``raw.openf1_loads``
+    succeeded and started ``settle_days`` or more after the session ended. An empty answer
+    fetched that late settles it too (OpenF1 has nothing for it: overtakes before 2024); a
+    failed latest fetch (a killed sync) makes it due again. Snapshot loads do not count.
+    """
+    if ends_at is None:
+        return False
+    today = today or datetime.now(UTC)
+    window_end = ends_at + timedelta(days=settle_days)
+    if today < window_end:
+        return False
+    with conn.cursor() as cur:
+        cur.execute(
+            "select status = 'ok' and started_at >= %s from raw.openf1_loads"
+            " where endpoint = %s and session_key = %s and url not like %s"
+            " order by load_id desc limit 1",
+            (window_end, endpoint, session_key, f"{SNAPSHOT_URL_PREFIX}%"),
+        )
+        row = cur.fetchone()
+    return bool(row and row[0])

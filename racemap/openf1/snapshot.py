@@ -1,14 +1,19 @@
-"""The bundled OpenF1 snapshot (data/openf1/snapshot/), read one season of one endpoint at a
-time, as if OpenF1 had answered: ``racemap run --offline``."""
+"""The bundled OpenF1 snapshot (data/openf1/snapshot/), read one season (or, for race data,
+one session) of one endpoint at a time, as if OpenF1 had answered: ``racemap run --offline``,
+``racemap sync --offline``. Each endpoint's file is named in the registry
+(racemap/openf1/endpoints.py)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from racemap.errors import RacemapError
-from racemap.openf1.client import ENDPOINTS, FetchResult
+from racemap.openf1 import endpoints
+from racemap.openf1.client import FetchResult
+from racemap.openf1.endpoints import Fetch
 from racemap.paths import SNAPSHOT_DIR
 
 
@@ -50,9 +55,9 @@ def read_snapshot(endpoint: str, season: int, snapshot_dir: Path = SNAPSHOT_DIR)
     Meetings and sessions carry their ``year``; the race-weekend endpoints are assigned to
     seasons through the snapshot's own meetings (:func:`snapshot_seasons`).
     """
-    path = Path(snapshot_dir) / f"{endpoint}.json"
+    path = Path(snapshot_dir) / endpoints.get(endpoint).snapshot_file
     records = _read_json(path)
-    if endpoint in ENDPOINTS:
+    if endpoints.get(endpoint).fetch is Fetch.SEASON:
         season_records = [r for r in records if isinstance(r, dict) and r.get("year") == season]
     else:
         season_of = snapshot_seasons(snapshot_dir)
@@ -60,3 +65,28 @@ def read_snapshot(endpoint: str, season: int, snapshot_dir: Path = SNAPSHOT_DIR)
     return FetchResult(
         endpoint, season, f"snapshot:{path.name}?year={season}", 200, season_records, 0
     )
+
+
+@lru_cache(maxsize=4)
+def _by_session(path: Path, mtime_ns: int) -> dict[object, list]:
+    """A race-data file's records by session_key, read once per process (the laps file is a few
+    MB; a sync reads one session at a time)."""
+    found: dict[object, list] = {}
+    if not path.exists():  # an endpoint the snapshot has nothing for
+        return found
+    for record in _read_json(path):
+        key = record.get("session_key") if isinstance(record, dict) else None
+        found.setdefault(key, []).append(record)
+    return found
+
+
+def read_session_snapshot(
+    endpoint: str, season: int, session_key: int, snapshot_dir: Path = SNAPSHOT_DIR
+) -> FetchResult:
+    """The bundled snapshot's records of one session of a race-data endpoint (an empty answer
+    when the snapshot has none: a session nobody recorded)."""
+    path = Path(snapshot_dir) / endpoints.get(endpoint).snapshot_file
+    mtime = path.stat().st_mtime_ns if path.exists() else 0
+    records = [dict(r) for r in _by_session(path, mtime).get(session_key, [])]
+    url = f"snapshot:{path.name}?session_key={session_key}"
+    return FetchResult(endpoint, season, url, 200, records, 0, session_key)

@@ -10,19 +10,21 @@
         server.requests                # requests received so far, throttled ones included
         server.reset()                 # counter and rate-limit window back to zero
 
-It answers ``GET /v1/meetings``, ``/v1/sessions``, ``/v1/session_result`` and
-``/v1/starting_grid`` like OpenF1 does for what racemap asks: filters such as ``?year=2024`` or
-``?meeting_key>=1229&meeting_key<=1252`` (operators literal or URL-encoded, values cast as OpenF1
-casts them, repeated keys ORed, a lower and an upper bound forming a range), results sorted by
-``date_start``, ``404 {"detail": "No results found."}`` when nothing matches, and ``429`` with
-``Retry-After`` past its rate limit (OpenF1's own: 30 requests per 10 seconds).
+It answers ``GET /v1/<endpoint>`` for every endpoint of the registry
+(racemap/openf1/endpoints.py: meetings, sessions, session_result, starting_grid and the race
+data, laps, stints, ...) like OpenF1 does for what racemap asks: filters such as ``?year=2024``,
+``?meeting_key>=1229&meeting_key<=1252`` or ``?session_key=9606`` (operators literal or
+URL-encoded, values cast as OpenF1 casts them, repeated keys ORed, a lower and an upper bound
+forming a range), results sorted by the endpoint's ``order_by`` fields, ``404 {"detail": "No
+results found."}`` when nothing matches, and ``429`` with ``Retry-After`` past its rate limit
+(OpenF1's own: 30 requests per 10 seconds).
 
 ``records_dir`` is a directory, or a list of them, of JSON files holding one record or a list:
-``meetings.json`` / ``sessions.json`` / ``session_result.json`` / ``starting_grid.json`` (the
-snapshot's names) or ``<anything>__meeting.json`` / ``<anything>__session.json`` (the names in
-``data/openf1/samples_2026``). ``None`` is the bundled snapshot; to serve the snapshot plus extra
-records, pass both directories, or pass ``records={"session_result": [...]}``. A missing file is
-an endpoint with no records.
+each endpoint's ``snapshot_file`` (``meetings.json``, ``laps.json``, ...) or
+``<anything>__<endpoint>.json`` (also the registry's ``server_files`` stems, e.g.
+``<anything>__meeting.json`` as in ``data/openf1/samples_2026``). ``None`` is the bundled
+snapshot; to serve the snapshot plus extra records, pass both directories, or pass
+``records={"session_result": [...]}``. A missing file is an endpoint with no records.
 
 OAuth2 as on https://openf1.org/auth.html, for tests: with ``credentials=(user, password)``,
 ``POST /token`` (form ``username``, ``password``) issues bearer tokens lasting ``token_seconds``;
@@ -46,15 +48,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+from racemap.openf1 import endpoints
 from racemap.paths import SNAPSHOT_DIR
 
+# File-name stem -> endpoint: each endpoint's snapshot file and name, and its server_files.
 ENDPOINT_NAMES = {
-    "meeting": "meetings",
-    "meetings": "meetings",
-    "session": "sessions",
-    "sessions": "sessions",
-    "session_result": "session_result",
-    "starting_grid": "starting_grid",
+    stem: e.name
+    for e in endpoints.REGISTRY
+    for stem in (Path(e.snapshot_file).stem, e.name, *e.server_files)
 }
 NO_RESULTS = {"detail": "No results found."}
 # The body of https://github.com/br-g/openf1/issues/257 (seen as HTTP 401 in https://github.com/br-g/openf1/issues/220).
@@ -198,12 +199,14 @@ def _field_matches(value: object, predicates: list[tuple[str, object]]) -> bool:
     )
 
 
-def _sort_key(record: dict) -> tuple:
-    return (
-        str(record.get("date_start") or ""),
-        record.get("meeting_key") or 0,
-        record.get("session_key") or 0,
-    )
+def _sort_key(order_by: tuple[str, ...]) -> Callable[[dict], tuple]:
+    """Records in the order of the endpoint's ``order_by`` fields, missing values first."""
+
+    def key(record: dict) -> tuple:
+        values = (record.get(name) for name in order_by)
+        return tuple((v is not None, v if isinstance(v, int | float) else str(v)) for v in values)
+
+    return key
 
 
 class SlidingWindow:
@@ -241,7 +244,9 @@ class LocalOpenF1:
         session_in_progress: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.records = {name: sorted(rows, key=_sort_key) for name, rows in records.items()}
+        self.records = {
+            name: sorted(rows, key=_sort_key(_order_of(name))) for name, rows in records.items()
+        }
         self.window = SlidingWindow(max_requests, period, clock)
         self.max_requests, self.period = max_requests, period
         self.credentials, self.token_seconds = credentials, token_seconds
@@ -329,6 +334,11 @@ class LocalOpenF1:
             return 400, {}, {"detail": str(exc)}
         rows = [r for r in self.records[endpoint] if _matches(r, filters)]
         return (200, {}, rows) if rows else (404, {}, NO_RESULTS)
+
+
+def _order_of(name: str) -> tuple[str, ...]:
+    known = endpoints.BY_NAME.get(name)
+    return known.order_by if known else ("date_start", "meeting_key", "session_key")
 
 
 def _matches(record: dict, filters: dict[str, list[tuple[str, object]]]) -> bool:

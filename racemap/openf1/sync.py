@@ -1,0 +1,287 @@
+"""``racemap sync``: the race data (laps, stints, pit stops, ...) of the mapped races.
+
+Which sessions: those of ``racemap.race_openf1_sessions`` (the mart a ``racemap run`` builds:
+race_id, meeting_key, session_key, session_kind) of the chosen seasons or race ids and session
+kinds (race and sprint unless told otherwise). What for each: every race-data endpoint of the
+registry (racemap/openf1/endpoints.py) but the large car_data and location, which are fetched
+only when named, for named races.
+
+One request per endpoint per session (``?session_key=N``), never per driver or per lap, through
+the OpenF1 client (rate limit, retries, OAuth credentials, one line when OpenF1 refuses). Each
+(endpoint, session) is written in its own transaction by the loader's :func:`store` (upsert on
+the key, rejects quarantined in ``raw.openf1_rejects`` with their reason, ``raw.openf1_loads``
+recording the fetch with its ``session_key``), so a killed sync keeps what it wrote and the next
+one resumes: a session whose data has settled (:func:`session_is_settled`, read from
+``raw.openf1_loads``) is not fetched again unless ``refresh``. An empty answer is a line saying
+OpenF1 has nothing for that session yet, and removes nothing already loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from racemap.db import Database, relation_exists
+from racemap.errors import RacemapError, UsageError
+from racemap.mapping.lookup import SESSION_KINDS
+from racemap.openf1 import endpoints
+from racemap.openf1.client import OpenF1Client
+from racemap.openf1.endpoints import Endpoint
+from racemap.openf1.loader import _progress, ensure_raw_tables, record_failure, store
+from racemap.openf1.settling import (
+    SNAPSHOT_URL_PREFIX,
+    session_is_settled,
+    settle_days_from_env,
+)
+from racemap.openf1.snapshot import read_session_snapshot
+
+DEFAULT_KINDS = ("race", "sprint")
+
+
+@dataclass(frozen=True)
+class MappedSession:
+    race_id: str
+    meeting_key: int
+    session_key: int
+    session_kind: str
+    season: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+    @property
+    def label(self) -> str:
+        return f"session {self.session_key} (race {self.race_id} {self.session_kind})"
+
+
+@dataclass
+class SessionLoad:
+    endpoint: str
+    session_key: int
+    status: str  # ok, empty, skipped (settled), not_started
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_removed: int = 0
+    requests: int = 0
+
+
+@dataclass
+class SyncResult:
+    run_id: str
+    sessions: list[MappedSession] = field(default_factory=list)
+    loads: list[SessionLoad] = field(default_factory=list)
+    requests: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for x in self.loads if x.status == status)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(x.rows_loaded for x in self.loads)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(x.rows_rejected for x in self.loads)
+
+    def summary(self) -> str:
+        return (
+            f"synced {len(self.sessions)} sessions: {self.count('ok')} fetches loaded "
+            f"{self.rows_loaded} rows ({self.rows_rejected} rejected), {self.count('empty')} "
+            f"empty, {self.count('skipped')} settled, {self.count('not_started')} not started; "
+            f"{self.requests} OpenF1 requests"
+        )
+
+
+# -- what to sync ----------------------------------------------------------------------------------
+def parse_kinds(text: str | None) -> tuple[str, ...]:
+    """``race,sprint`` (the default) or any of the session kinds racemap knows."""
+    if not text:
+        return DEFAULT_KINDS
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    unknown = [k for k in kinds if k not in SESSION_KINDS]
+    if unknown or not kinds:
+        raise UsageError(f"--sessions {text!r}: choose among {','.join(SESSION_KINDS)}")
+    return kinds
+
+
+def parse_endpoints(text: str | None, race_ids: Sequence[str] = ()) -> tuple[Endpoint, ...]:
+    """``laps,stints`` or every race-data endpoint but car_data and location (the default);
+    those two are large, so they are fetched only for named races (``--race-id``)."""
+    if not text:
+        return endpoints.DEFAULT_RACE_DATA
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    known = endpoints.names(endpoints.RACE_DATA)
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise UsageError(f"--endpoints {text!r}: choose among {','.join(known)}")
+    chosen = tuple(endpoints.get(n) for n in names)
+    large = [e.name for e in chosen if e.on_request]
+    if large and not race_ids:
+        raise UsageError(
+            f"--endpoints {','.join(large)}: large, fetched only for named races: add --race-id"
+        )
+    return chosen
+
+
+def mapped_sessions(
+    conn, seasons: Sequence[int] | None, race_ids: Sequence[str], kinds: Sequence[str]
+) -> list[MappedSession]:
+    """The sessions of the mapped races to sync, in time order."""
+    if not relation_exists(conn, "racemap", "race_openf1_sessions"):
+        raise RacemapError(
+            "no mapped races in this database (racemap.race_openf1_sessions is missing): "
+            "run racemap run first"
+        )
+    with conn.cursor() as cur:
+        cur.execute(
+            "select m.race_id::text, m.meeting_key, m.session_key, m.session_kind,"
+            " coalesce(s.year, extract(year from m.starts_at)::int),"
+            " coalesce(s.date_start, m.starts_at), coalesce(s.date_end, s.date_start, m.starts_at)"
+            " from racemap.race_openf1_sessions m"
+            " left join raw.openf1_sessions s on s.session_key = m.session_key"
+            " where m.session_key is not null and m.session_kind = any(%(kinds)s)"
+            " and (%(all_races)s or m.race_id::text = any(%(race_ids)s))"
+            " and (%(all_seasons)s"
+            "  or coalesce(s.year, extract(year from m.starts_at)::int) = any(%(seasons)s))"
+            " order by 6 nulls last, m.session_key",
+            {
+                "kinds": list(kinds),
+                "all_races": not race_ids,
+                "race_ids": [str(r) for r in race_ids],
+                "all_seasons": seasons is None,
+                "seasons": list(seasons or []),
+            },
+        )
+        found = [MappedSession(*row) for row in cur.fetchall()]
+    missing = sorted(set(map(str, race_ids)) - {s.race_id for s in found})
+    if missing:
+        raise RacemapError(
+            f"race {', '.join(missing)}: no mapped {'/'.join(kinds)} session (racemap lookup "
+            "--race-id ID says why; --sessions picks other kinds)"
+        )
+    return found
+
+
+# -- the sync --------------------------------------------------------------------------------------
+def sync_race_data(
+    db: Database,
+    seasons: Sequence[int] | None = None,
+    race_ids: Sequence[str] = (),
+    kinds: Sequence[str] = DEFAULT_KINDS,
+    chosen: Sequence[Endpoint] = endpoints.DEFAULT_RACE_DATA,
+    offline: bool = False,
+    client: OpenF1Client | None = None,
+    refresh: bool = False,
+    run_id: str | None = None,
+    today: datetime | None = None,
+    settle_days: float | None = None,
+    log: Callable[[str], None] = print,
+) -> SyncResult:
+    """Load ``chosen`` endpoints of the mapped sessions; see the module's docstring.
+
+    ``seasons`` None means every season (with ``race_ids``, say). ``today`` pins the calendar
+    for tests; ``settle_days`` defaults to ``OPENF1_SETTLE_DAYS`` (14). The first failing fetch
+    stops the sync with a RacemapError, after it is audited; what earlier fetches committed
+    stays. No run lock is taken here: the caller holds it (``racemap sync``, ``racemap run``).
+    """
+    run_id = run_id or uuid.uuid4().hex
+    settle_days = settle_days_from_env() if settle_days is None else settle_days
+    now = today or datetime.now(UTC)
+    ensure_raw_tables(db)
+    with db.transaction() as conn:
+        sessions = mapped_sessions(conn, seasons, race_ids, kinds)
+    result = SyncResult(run_id, sessions)
+    if not sessions:
+        log("no mapped session to sync: racemap run maps the races first (--seasons, --sessions)")
+        return result
+    settled = set() if refresh or offline else _settled(db, sessions, chosen, now, settle_days)
+    own_client = client is None and not offline
+    if own_client:
+        client = OpenF1Client()
+    before = client.requests_made if client is not None else 0
+    try:
+        with _progress(len(sessions) * len(chosen), "race data") as bar:
+            for session in sessions:
+                for endpoint in chosen:
+                    bar.set_postfix_str(f"{endpoint.name} {session.session_key}")
+                    if (endpoint.name, session.session_key) in settled:
+                        load = SessionLoad(endpoint.name, session.session_key, "skipped")
+                    else:
+                        load = _sync_one(db, client, endpoint, session, offline, run_id, now)
+                    if load.status == "empty":
+                        log(f"no {endpoint.name} for {session.label} from OpenF1 yet")
+                    result.loads.append(load)
+                    bar.update()
+    finally:
+        if client is not None:
+            result.requests = client.requests_made - before
+        if own_client:
+            client.close()
+    not_started = {x.session_key for x in result.loads if x.status == "not_started"}
+    if not_started:
+        log(f"{len(not_started)} sessions have not started yet: nothing to fetch for them")
+    return result
+
+
+def _settled(db, sessions, chosen, now, settle_days) -> set[tuple[str, int]]:
+    """The (endpoint, session_key) pairs not to fetch again, read in one transaction."""
+    with db.transaction() as conn:
+        return {
+            (e.name, s.session_key)
+            for s in sessions
+            for e in chosen
+            if session_is_settled(conn, e.name, s.session_key, s.ends_at, now, settle_days)
+        }
+
+
+def _sync_one(db, client, endpoint, session, offline, run_id, now) -> SessionLoad:
+    name, key = endpoint.name, session.session_key
+    if session.starts_at is not None and session.starts_at > now:
+        return SessionLoad(name, key, "not_started")
+    started_at = datetime.now(UTC)
+    made_before = client.requests_made if client else 0
+    url = (
+        f"{SNAPSHOT_URL_PREFIX}{endpoint.snapshot_file}?session_key={key}"
+        if offline
+        else _safe(f"{client.base_url}/{name}?session_key={key}")
+    )
+    try:
+        if offline:
+            fetched = read_session_snapshot(name, session.season, key)
+        else:
+            fetched = client.fetch_session(name, session.season, key)
+            url = fetched.url
+        fetched_at = datetime.now(UTC)
+        with db.transaction() as conn:
+            stored = store(
+                conn,
+                fetched,
+                run_id,
+                started_at,
+                source="snapshot" if offline else "live",
+                fetched_at=fetched_at,
+            )
+    except Exception as exc:
+        made = (client.requests_made - made_before) if client else 0
+        message = str(exc) if isinstance(exc, RacemapError) else f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):  # the audit must not hide the real error
+            record_failure(db, run_id, name, session.season, url, made, message, started_at, key)
+        raise
+    return SessionLoad(
+        name,
+        key,
+        "ok" if fetched.records else "empty",
+        stored.rows_loaded,
+        stored.rows_rejected,
+        stored.rows_removed,
+        stored.requests,
+    )
+
+
+def _safe(url: str) -> str:
+    """A URL without its user and password, for the audit table."""
+    return str(httpx.URL(url).copy_with(username=None, password=None))

@@ -1,0 +1,430 @@
+"""``racemap sync`` and the endpoint registry, against a real PostgreSQL.
+
+The mapped races come from a small ``racemap.race_openf1_sessions`` written here (what a
+``racemap run`` builds); the race data from the bundled snapshot (data/openf1/snapshot/, the
+recorded sessions), read directly (``--offline``), served by the local OpenF1 server, or mocked
+at the transport by pytest-httpx. No test touches the internet or sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from conftest import database_copy, query
+from psycopg2 import sql
+
+from racemap import cli
+from racemap.errors import RacemapError, UsageError
+from racemap.openf1 import endpoints, sync
+from racemap.openf1.client import OpenF1Client
+from racemap.openf1.endpoints import Fetch
+from racemap.openf1.loader import ensure_raw_tables, store
+from racemap.openf1.snapshot import read_session_snapshot, read_snapshot
+from racemap.paths import SNAPSHOT_DIR
+from racemap.testing.openf1_server import serve
+
+BASE = "https://openf1.test/v1"
+SESSIONS = {s["session_key"]: s for s in json.loads((SNAPSHOT_DIR / "sessions.json").read_text())}
+# (race_id, session_key, kind) of recorded sessions (data/README.md, race data)
+SINGAPORE_2024 = ("1140", 9606, "race")
+RECORDED = [
+    ("1100", 7953, "race"),
+    ("1122", 9673, "race"),
+    ("1122", 9672, "sprint"),
+    SINGAPORE_2024,
+    ("1144", 9636, "race"),
+    ("1145", 9693, "race"),
+]
+DEFAULT_NAMES = endpoints.names(endpoints.DEFAULT_RACE_DATA)
+
+
+@pytest.fixture(autouse=True)
+def _anonymous(monkeypatch):
+    for name in ("OPENF1_USERNAME", "OPENF1_PASSWORD", "OPENF1_RETRY_SECONDS", "OPENF1_RATE_LIMIT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def map_races(db, rows=RECORDED) -> None:
+    """racemap.race_openf1_sessions as a ``racemap run`` leaves it, for ``rows``."""
+    ensure_raw_tables(db)
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            "create table racemap.race_openf1_sessions (race_id text, meeting_key integer,"
+            " session_key integer, session_kind text, session_name text, starts_at timestamptz)"
+        )
+        for race_id, key, kind in rows:
+            s = SESSIONS[key]
+            cur.execute(
+                "insert into racemap.race_openf1_sessions values (%s, %s, %s, %s, %s, %s)",
+                (race_id, s["meeting_key"], key, kind, s["session_name"], s["date_start"]),
+            )
+
+
+def client(base_url: str = BASE, **kwargs) -> OpenF1Client:
+    return OpenF1Client(
+        base_url=base_url, attempts=3, backoff=0.0, jitter=0.0, sleep=lambda _s: None, **kwargs
+    )
+
+
+def run_sync(db, c=None, lines=None, **kwargs):
+    kwargs.setdefault("seasons", None)
+    log = lines.append if lines is not None else lambda _line: None
+    return sync.sync_race_data(db, client=c, log=log, **kwargs)
+
+
+def select(db, statement: sql.Composed, params=()) -> list[tuple]:
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(statement, params or None)
+        return cur.fetchall()
+
+
+def count(db, endpoint: str, session_key: int) -> int:
+    statement = sql.SQL("select count(*) from {} where session_key = %s and removed_at is null")
+    return select(db, statement.format(endpoints.get(endpoint).relation), (session_key,))[0][0]
+
+
+def loads(db, run_id: str) -> list[tuple]:
+    return query(
+        db,
+        "select endpoint, session_key, status, requests, rows_loaded, rows_rejected"
+        " from raw.openf1_loads where run_id = %s order by load_id",
+        (run_id,),
+    )
+
+
+def recorded(endpoint: str, session_key: int) -> list[dict]:
+    return read_session_snapshot(endpoint, 2024, session_key).records
+
+
+# -- the registry --------------------------------------------------------------------------------
+def _sample(endpoint) -> dict:
+    """A minimal valid record of ``endpoint``: its key fields (and ``year``) filled."""
+    values = {"int": 9606, "datetime": "2024-09-22T12:04:06.628000+00:00", "str": "RED FLAG"}
+    record = {}
+    for name in endpoint.keys:
+        kind = endpoint.key_types[endpoint.keys.index(name)]
+        record[name] = {"integer": values["int"], "timestamptz": values["datetime"]}.get(
+            kind, values["str"]
+        )
+    for name, value in (("meeting_key", 1246), ("session_key", 9606), ("year", 2024)):
+        if name in endpoint.model.model_fields:
+            record[name] = value
+    if "driver_number" in record:
+        record["driver_number"] = 16
+    return record
+
+
+def test_every_registered_endpoint_flows_through_the_server_the_snapshot_and_the_loader(
+    fresh_db, tmp_path
+):
+    ensure_raw_tables(fresh_db)
+    samples = {e.name: _sample(e) for e in endpoints.REGISTRY}
+    for e in endpoints.REGISTRY:
+        (tmp_path / e.snapshot_file).write_text(json.dumps([samples[e.name]]))
+    with serve(tmp_path) as server, client(server.base_url) as c:
+        for e in endpoints.REGISTRY:  # schedule first: results are kept by their meeting's year
+            if e.fetch is Fetch.SEASON:
+                fetched, local = c.fetch(e.name, 2024), read_snapshot(e.name, 2024, tmp_path)
+            elif e.fetch is Fetch.SEASON_MEETINGS:
+                where = {"meeting_key>=": 1246, "meeting_key<=": 1246}
+                fetched = c.fetch_where(e.name, 2024, where)
+                local = read_snapshot(e.name, 2024, tmp_path)
+            else:
+                fetched = c.fetch_session(e.name, 2024, 9606)
+                local = read_session_snapshot(e.name, 2024, 9606, tmp_path)
+            assert fetched.records == local.records == [samples[e.name]], e.name
+            with fresh_db.transaction() as conn:
+                stored = store(conn, fetched, "registry", datetime.now(UTC))
+            assert (stored.rows_loaded, stored.rows_rejected) == (1, 0), e.name
+            row = select(
+                fresh_db,
+                sql.SQL("select {}, record from {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, e.keys)), e.relation
+                ),
+            )
+            assert len(row) == 1 and row[0][-1] == samples[e.name], e.name
+        assert server.requests == len(endpoints.REGISTRY)
+
+
+def test_the_bundled_race_data_validates_without_a_reject():
+    """Every recorded record of the snapshot passes its model (the quirks are handled)."""
+    for e in endpoints.RACE_DATA:
+        path = SNAPSHOT_DIR / e.snapshot_file
+        if path.exists():
+            records = json.loads(path.read_text())
+            good, bad = e.validate(records)
+            assert bad == [] and len(good) == len(records), e.name
+
+
+# -- offline: the recorded sessions and their quirks -------------------------------------------
+def test_offline_sync_loads_the_recorded_sessions_with_their_quirks(fresh_db):
+    map_races(fresh_db)
+    lines = []
+    result = run_sync(fresh_db, offline=True, lines=lines)
+
+    assert result.requests == 0 and result.rows_rejected == 0
+    assert query(fresh_db, "select count(*) from raw.openf1_rejects") == [(0,)]
+    # one fetch per endpoint per session; a session nobody recorded is one line each
+    assert len(result.loads) == len(RECORDED) * len(DEFAULT_NAMES)
+    assert "no race_control for session 9606 (race 1140 race) from OpenF1 yet" in lines
+    # 9606: the per-driver laps with lap 1 of all 20 cars, not the date-filtered recording
+    assert count(fresh_db, "laps", 9606) == 1179
+    assert query(fresh_db, "select count(*) from raw.openf1_laps where session_key = 9606 "
+                 "and lap_number = 1") == [(20,)]  # fmt: skip
+    # a first lap without date_start; null speed traps; segments as jsonb lists with nulls
+    assert query(
+        fresh_db,
+        "select date_start, lap_duration from raw.openf1_laps"
+        " where session_key = 9636 and driver_number = 55 and lap_number = 1",
+    ) == [(None, None)]
+    assert query(
+        fresh_db,
+        "select count(*) filter (where i1_speed is null), count(*) filter (where st_speed is null)"
+        " from raw.openf1_laps",
+    )[0] > (0, 0)
+    assert query(
+        fresh_db,
+        "select segments_sector_1 from raw.openf1_laps"
+        " where session_key = 9606 and driver_number = 1 and lap_number = 1",
+    ) == [([None, 2049, 2049, 2049, 2049, 2049, 2049, 2049],)]
+    # a stint without lap_start / lap_end; CSV whole numbers written as 1.0 are integers
+    assert query(
+        fresh_db,
+        "select lap_start, lap_end, compound from raw.openf1_stints"
+        " where session_key = 9636 and driver_number = 18 and stint_number = 1",
+    ) == [(None, None, "INTERMEDIATE")]
+    assert query(
+        fresh_db,
+        "select lap_start, lap_end, record->'lap_start' from raw.openf1_stints"
+        " where session_key = 9693 and driver_number = 18 and stint_number = 1",
+    ) == [(1, 2, 1.0)]
+    # weather dates as pandas wrote them are parsed; the record keeps them as sent
+    assert query(
+        fresh_db,
+        "select date, record->>'date' from raw.openf1_weather where session_key = 9606"
+        " order by date limit 1",
+    ) == [
+        (
+            datetime(2024, 9, 22, 11, 7, 46, 576000, tzinfo=UTC),
+            "2024-09-22 11:07:46.576000+00:00",
+        )
+    ]
+    assert count(fresh_db, "position", 9672) == 209  # the sprint
+    assert count(fresh_db, "overtakes", 9606) == 216
+    assert query(fresh_db, "select distinct source from raw.openf1_laps") == [("snapshot",)]
+
+
+# -- live: one request per endpoint per session, settled sessions never again ------------------
+def test_one_request_per_endpoint_per_session_then_none_once_settled(fresh_db):
+    map_races(fresh_db, [SINGAPORE_2024])
+    with serve() as server, client(server.base_url) as c:
+        first = run_sync(fresh_db, c)
+        assert server.requests == first.requests == len(DEFAULT_NAMES)
+        assert count(fresh_db, "laps", 9606) == 1179
+        assert {x.status for x in first.loads} == {"ok", "empty"}  # race_control, intervals
+        server.reset()
+        second = run_sync(fresh_db, c)
+        assert server.requests == second.requests == 0
+        assert second.count("skipped") == len(DEFAULT_NAMES)
+        refreshed = run_sync(fresh_db, c, refresh=True)
+        assert server.requests == refreshed.requests == len(DEFAULT_NAMES)
+    assert count(fresh_db, "laps", 9606) == 1179
+    assert query(fresh_db, "select distinct source from raw.openf1_laps") == [("live",)]
+
+
+def test_within_the_correction_window_a_session_is_fetched_again(fresh_db):
+    map_races(fresh_db, [SINGAPORE_2024])
+    soon_after = datetime(2024, 9, 25, tzinfo=UTC)
+    with serve() as server, client(server.base_url) as c:
+        run_sync(fresh_db, c, today=soon_after, chosen=[endpoints.get("laps")])
+        again = run_sync(fresh_db, c, today=soon_after, chosen=[endpoints.get("laps")])
+    assert again.requests == 1 and again.count("ok") == 1
+
+
+def test_a_killed_sync_keeps_what_it_wrote_and_the_next_one_resumes(fresh_db, monkeypatch):
+    map_races(fresh_db, [SINGAPORE_2024])
+    real_store, calls = sync.store, []
+
+    def killed_at_the_fourth(conn, fetched, *args, **kwargs):
+        calls.append(fetched.endpoint)
+        if len(calls) == 4:
+            real_store(conn, fetched, *args, **kwargs)  # written, then the process dies
+            raise RuntimeError("killed")
+        return real_store(conn, fetched, *args, **kwargs)
+
+    monkeypatch.setattr(sync, "store", killed_at_the_fourth)
+    with serve() as server, client(server.base_url) as c:
+        with pytest.raises(RuntimeError, match="killed"):
+            run_sync(fresh_db, c, run_id="killed")
+        done = DEFAULT_NAMES[:3]
+        assert [(e, s) for e, s, *_ in loads(fresh_db, "killed")] == [
+            (e, 9606) for e in DEFAULT_NAMES[:4]
+        ]
+        assert loads(fresh_db, "killed")[-1][2] == "failed"
+        assert count(fresh_db, "pit", 9606) == 0  # the killed one rolled back whole
+        monkeypatch.setattr(sync, "store", real_store)
+        server.reset()
+        resumed = run_sync(fresh_db, c, run_id="resumed")
+    assert resumed.requests == len(DEFAULT_NAMES) - len(done)
+    assert [x.endpoint for x in resumed.loads if x.status == "skipped"] == list(done)
+    assert count(fresh_db, "pit", 9606) == 23
+
+
+def test_a_session_in_progress_is_one_line_and_loses_nothing(fresh_db):
+    map_races(fresh_db, [SINGAPORE_2024])
+    with serve() as server, client(server.base_url) as c:
+        run_sync(fresh_db, c, chosen=[endpoints.get("laps")])
+        server.session_in_progress = True
+        with pytest.raises(RacemapError) as caught:
+            run_sync(fresh_db, c, refresh=True, run_id="locked-out")
+    message = str(caught.value)
+    assert "\n" not in message and "live F1 session" in message
+    assert "OPENF1_USERNAME" in message
+    assert loads(fresh_db, "locked-out")[0][:3] == ("drivers", 9606, "failed")
+    assert count(fresh_db, "laps", 9606) == 1179
+
+
+def test_with_credentials_a_session_in_progress_still_syncs(fresh_db):
+    map_races(fresh_db, [SINGAPORE_2024])
+    secret = ("racer", "s3cret-pw")
+    with (
+        serve(credentials=secret, session_in_progress=True) as server,
+        client(server.base_url, credentials=secret) as c,
+    ):
+        result = run_sync(fresh_db, c, chosen=[endpoints.get("laps")])
+    assert result.count("ok") == 1 and count(fresh_db, "laps", 9606) == 1179
+    assert "s3cret" not in str(query(fresh_db, "select url from raw.openf1_loads"))
+
+
+# -- answers that need handling --------------------------------------------------------------------
+def laps_url(session_key: int = 9606) -> str:
+    return f"{BASE}/laps?session_key={session_key}"
+
+
+def test_rejects_are_quarantined_with_their_reason(fresh_db, httpx_mock):
+    map_races(fresh_db, [SINGAPORE_2024])
+    body = recorded("laps", 9606)
+    body[0]["lap_number"] = "1"  # text where OpenF1 sends a number
+    body[1]["is_pit_out_lap"] = "no"
+    body[2]["session_key"] = 9999  # another session's lap in this answer
+    body[3]["lap_number"] = 1.5
+    httpx_mock.add_response(url=laps_url(), json=body)
+    with client() as c:
+        result = run_sync(fresh_db, c, chosen=[endpoints.get("laps")])
+    assert (result.rows_loaded, result.rows_rejected) == (1175, 4)
+    reasons = [r for (r,) in query(fresh_db, "select reason from raw.openf1_rejects order by 1")]
+    assert [r.split(":")[0] for r in reasons] == [
+        "is_pit_out_lap",
+        "lap_number",
+        "lap_number",
+        "session_key 9999 in a response for session 9606",
+    ]
+    assert query(
+        fresh_db,
+        "select distinct r.endpoint, l.session_key from raw.openf1_rejects r"
+        " join raw.openf1_loads l using (load_id)",
+    ) == [("laps", 9606)]
+
+
+def test_intervals_keep_empty_and_lapped_gaps_as_sent(fresh_db, httpx_mock):
+    map_races(fresh_db, [SINGAPORE_2024])
+    at = "2024-09-22T12:04:06.628000+00:00"
+    body = [
+        {"session_key": 9606, "meeting_key": 1246, "driver_number": 4, "date": at,
+         "gap_to_leader": "", "interval": ""},
+        {"session_key": 9606, "meeting_key": 1246, "driver_number": 1, "date": at,
+         "gap_to_leader": "+1 LAP", "interval": 0.412},
+        {"session_key": 9606, "meeting_key": 1246, "driver_number": 16, "date": at,
+         "gap_to_leader": None, "interval": None},
+    ]  # fmt: skip
+    httpx_mock.add_response(url=f"{BASE}/intervals?session_key=9606", json=body)
+    with client() as c:
+        run_sync(fresh_db, c, chosen=[endpoints.get("intervals")])
+    assert query(
+        fresh_db,
+        'select driver_number, gap_to_leader, "interval" from raw.openf1_intervals order by 1',
+    ) == [(1, "+1 LAP", 0.412), (4, "", ""), (16, None, None)]
+
+
+def test_an_empty_answer_is_one_line_and_removes_nothing(fresh_db, httpx_mock):
+    map_races(fresh_db, [SINGAPORE_2024])
+    httpx_mock.add_response(url=laps_url(), json=recorded("laps", 9606))
+    httpx_mock.add_response(url=laps_url(), status_code=404, json={"detail": "No results found."})
+    lines = []
+    with client() as c:
+        run_sync(
+            fresh_db, c, chosen=[endpoints.get("laps")], today=datetime(2024, 9, 23, tzinfo=UTC)
+        )
+        result = run_sync(
+            fresh_db,
+            c,
+            lines,
+            chosen=[endpoints.get("laps")],
+            today=datetime(2024, 9, 23, tzinfo=UTC),
+        )
+    assert result.count("empty") == 1
+    assert lines == ["no laps for session 9606 (race 1140 race) from OpenF1 yet"]
+    assert count(fresh_db, "laps", 9606) == 1179
+
+
+def test_a_lap_openf1_no_longer_lists_is_marked_removed(fresh_db, httpx_mock):
+    map_races(fresh_db, [SINGAPORE_2024])
+    body = recorded("laps", 9606)
+    httpx_mock.add_response(url=laps_url(), json=body)
+    httpx_mock.add_response(url=laps_url(), json=body[1:])
+    with client() as c:
+        run_sync(fresh_db, c, chosen=[endpoints.get("laps")])
+        run_sync(fresh_db, c, chosen=[endpoints.get("laps")], refresh=True)
+    assert query(
+        fresh_db,
+        "select driver_number, lap_number from raw.openf1_laps where removed_at is not null",
+    ) == [(body[0]["driver_number"], body[0]["lap_number"])]
+
+
+def test_future_sessions_cost_no_request(fresh_db, httpx_mock):
+    map_races(fresh_db, [SINGAPORE_2024])
+    with client() as c:
+        result = run_sync(fresh_db, c, today=datetime(2024, 9, 1, tzinfo=UTC))
+    assert result.requests == 0 and result.count("not_started") == len(DEFAULT_NAMES)
+
+
+# -- the command -----------------------------------------------------------------------------------
+def test_racemap_sync_offline_on_the_command_line(fresh_db, capsys):
+    map_races(fresh_db)
+    args = ["sync", "--database-url", fresh_db.url, "--offline", "--seasons", "2024"]
+    assert cli.main([*args, "--endpoints", "laps,stints"]) == 0
+    out = capsys.readouterr().out
+    assert "synced 4 sessions: 6 fetches loaded" in out
+    assert count(fresh_db, "laps", 9673) == 1033
+    assert cli.main([*args, "--race-id", "1140", "--sessions", "race"]) == 0
+
+
+def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):
+    url = fresh_db.url
+    assert cli.main(["sync", "--database-url", url, "--endpoints", "laps,tyres"]) == 2
+    assert cli.main(["sync", "--database-url", url, "--endpoints", "car_data"]) == 2
+    assert cli.main(["sync", "--database-url", url, "--sessions", "warmup"]) == 2
+    assert cli.main(["sync", "--database-url", url, "--offline"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "racemap: no mapped races in this database (racemap.race_openf1_sessions is missing): "
+        "run racemap run first"
+    )
+    with pytest.raises(UsageError):
+        sync.parse_endpoints("location", ())
+    assert sync.parse_endpoints("location", ("1140",)) == (endpoints.get("location"),)
+
+
+def test_after_an_offline_run_the_demo_races_sync_offline(mapped_template):
+    """The demo: ``racemap run --offline`` maps the races, ``racemap sync --offline`` loads the
+    recorded race data of their race and sprint sessions."""
+    with database_copy(mapped_template[0]) as db:
+        result = run_sync(db, offline=True, seasons=[2023, 2024, 2025])
+        synced = {s.session_key: s for s in result.sessions}
+        assert {key for _race, key, _kind in RECORDED} <= set(synced)
+        assert synced[9672].session_kind == "sprint" and synced[9606].session_kind == "race"
+        assert result.rows_rejected == 0
+        assert count(db, "laps", 9606) == 1179 and count(db, "position", 9672) == 209
+        assert count(db, "stints", 10033) > 0

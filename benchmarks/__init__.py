@@ -10,9 +10,10 @@ One module per measurement, each printed as tables and written to ``<reports>/be
 - ``end_to_end``: a warm ``racemap run --offline`` against the floor of the tools it starts;
 - ``imports``: what importing the CLI and the pipeline costs.
 
-``scratch`` creates and drops the databases (on the given server, or on a temporary embedded
-PostgreSQL), ``report`` prints, ``command`` runs the parts. Figures are printed, never asserted:
-``tests/test_bench.py`` checks the structure and the facts, not the timings. ``racemap bench``
+``scratch`` prepares the throw-away databases that ``racemap.testing.databases`` creates and
+drops (on the given server, or on a temporary embedded PostgreSQL), ``report`` prints,
+``command`` runs the parts. Figures are printed, never asserted: ``tests/test_bench.py``
+checks the structure and the facts, not the timings. ``racemap bench``
 exits 1 when a part fails or a check does (``command.failures``: a scale that does not finish, a
 node growing faster than the data, a nested loop that rescans), one line each.
 

@@ -20,7 +20,7 @@ from .race_data import bench_race_data
 from .report import format_report
 from .request_counts import DEFAULT_REFERENCE_RACES, bench_requests
 from .scales import DEFAULT_MAX_BUILD_SECONDS, DEFAULT_SCALES, bench_scales
-from .scratch import Scratch, scratch_server, scratch_tool_dirs
+from .scratch import bench_scratch, scratch_server, scratch_tool_dirs
 
 PARTS = ("requests", "race_data", "scales", "end_to_end", "imports")
 
@@ -74,8 +74,9 @@ def run(
         },
         "variables": variables,
     }
+    database_url = database_url or os.environ.get("DATABASE_URL")
     with scratch_tool_dirs(), scratch_server(database_url) as server:
-        scratch = Scratch(server, keep=keep)
+        scratch = bench_scratch(server, keep=keep)
         report["server"] = server.display
         report["scratch_databases"] = f"{scratch.prefix}_*" + (" (kept)" if keep else " (dropped)")
         try:

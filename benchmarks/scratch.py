@@ -1,13 +1,9 @@
-"""Throw-away databases: every benchmark runs in databases it creates and drops.
+"""What the benchmarks do in their throw-away databases.
 
-``scratch_server`` is the server the benchmarks work on: the one ``--database-url`` (or
-``DATABASE_URL``) names, or, when none is given, an embedded PostgreSQL (pgserver) whose data
-directory is a temporary directory, stopped and deleted at the end. The user's own embedded
-database (``.racemap/pgdata``) is never started or touched. ``Scratch`` creates databases on that
-server under one prefix and drops them all at the end (unless told to keep them).
-
-The tests have their own fixtures for the same job (``tests/conftest.py``); the benchmarks cannot
-import from ``tests/``, hence this module.
+The databases themselves come from :mod:`racemap.testing.databases` (``Scratch``,
+``scratch_server``), which the tests use too: every benchmark runs in databases it creates and
+drops, on the server ``--database-url`` (or ``DATABASE_URL``) names, else on a temporary embedded
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,87 +13,19 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from psycopg2 import sql
-
-from racemap.db import Database, parse_database_url, start_embedded
+from racemap.db import Database
 from racemap.settings import temporary_environ
+from racemap.testing import databases
+
+Scratch = databases.Scratch
+scratch_server = databases.scratch_server
 
 
-@contextmanager
-def scratch_server(database_url: str | None = None) -> Iterator[Database]:
-    """The server to create scratch databases on: the URL's, else a temporary embedded one."""
-    url = database_url or os.environ.get("DATABASE_URL")
-    if url:
-        yield parse_database_url(url)
-        return
-    import pgserver
-
-    with tempfile.TemporaryDirectory(prefix="racemap-bench-pgdata-") as tmp:
-        pgdata = Path(tmp) / "pgdata"
-        server = start_embedded(pgdata)
-        try:
-            # Seen as a plain server from here on: child processes reach it by its socket URL.
-            yield parse_database_url(server.url)
-        finally:
-            # The same handle start_embedded got: the last one in this process, so it stops.
-            pgserver.get_server(pgdata).cleanup()
-
-
-@dataclass
-class Scratch:
-    """Throw-away databases on one server, dropped at the end (unless kept)."""
-
-    server: Database
-    prefix: str = field(default_factory=lambda: f"racemap_bench_{uuid.uuid4().hex[:8]}")
-    keep: bool = False
-    created: list[Database] = field(default_factory=list)
-
-    def admin(self):
-        """An autocommit connection to the server's own database (CREATE/DROP DATABASE)."""
-        conn = self.server.connect()
-        conn.autocommit = True
-        return conn
-
-    def create(self, part: str) -> Database:
-        name = f"{self.prefix}_{part}"
-        conn = self.admin()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-        finally:
-            conn.close()
-        # The server's URL options too (sslmode, ...): no scratch database gets less.
-        db = replace(self.server, dbname=name, embedded=False, _server=None)
-        self.created.append(db)
-        return db
-
-    def drop_all(self) -> None:
-        if self.keep:
-            return
-        conn = self.admin()
-        try:
-            with conn.cursor() as cur:
-                for db in self.created:
-                    cur.execute(
-                        sql.SQL("drop database if exists {} with (force)").format(
-                            sql.Identifier(db.dbname)
-                        )
-                    )
-        finally:
-            conn.close()
-        self.created.clear()
-
-    def server_version(self) -> str:
-        conn = self.admin()
-        try:
-            with conn.cursor() as cur:
-                cur.execute("show server_version")
-                return cur.fetchone()[0]
-        finally:
-            conn.close()
+def bench_scratch(server: Database, keep: bool = False) -> Scratch:
+    """The benchmarks' databases, under a prefix of their own that ``racemap bench`` prints."""
+    return Scratch(server, prefix=f"racemap_bench_{uuid.uuid4().hex[:8]}", keep=keep)
 
 
 def using(db: Database):

@@ -14,17 +14,15 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
 import pytest
-from psycopg2 import sql
 
 from racemap.db import Database, parse_database_url
 from racemap.paths import PROJECT_DIR
 from racemap.pipeline import RunOptions, run
+from racemap.testing.databases import Scratch
 
 
 def _load_test_server():
@@ -89,43 +87,17 @@ def _isolated_tool_dirs(tmp_path_factory):
             os.environ[key] = value
 
 
-def _admin():
-    server = parse_database_url(SERVER_URL)
-    conn = server.connect()
-    conn.autocommit = True
-    return server, conn
+# The fixtures' databases: created on the test server, dropped after use.
+SCRATCH = Scratch(parse_database_url(SERVER_URL), prefix="racemap_test")
 
 
 def create_database(prefix: str = "racemap_test", template: Database | None = None) -> Database:
     """An empty database, or a copy of ``template`` (PostgreSQL copies it file by file)."""
-    server, conn = _admin()
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with conn.cursor() as cur:
-        if template is None:
-            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-        else:
-            # A template must have no other session: dbt and GX may keep pooled connections.
-            cur.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity"
-                " where datname = %s and pid <> pg_backend_pid()",
-                (template.dbname,),
-            )
-            cur.execute(
-                sql.SQL("create database {} template {}").format(
-                    sql.Identifier(name), sql.Identifier(template.dbname)
-                )
-            )
-    conn.close()
-    return dataclasses.replace(server, dbname=name)
+    return Scratch(SCRATCH.server, prefix=prefix).create(template=template)
 
 
 def drop_database(db: Database) -> None:
-    _server, conn = _admin()
-    with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(db.dbname))
-        )
-    conn.close()
+    SCRATCH.drop(db)
 
 
 @pytest.fixture
@@ -218,14 +190,9 @@ def mapped_demo(mapped_template):
     return mapped_template
 
 
-@contextmanager
 def database_copy(template: Database):
     """A copy of ``template`` for the block, dropped afterwards."""
-    db = create_database(template=template)
-    try:
-        yield db
-    finally:
-        drop_database(db)
+    return SCRATCH.database(template=template)
 
 
 @pytest.fixture

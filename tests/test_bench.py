@@ -232,7 +232,7 @@ def test_end_to_end_without_a_server_uses_a_throw_away_embedded_database(end_to_
     from urllib.parse import parse_qs, urlsplit
 
     temporary = parse_qs(urlsplit(report["server"]).query)["host"][0]
-    assert "racemap-bench-pgdata" in temporary
+    assert "racemap-scratch-pgdata" in temporary
     assert not Path(temporary).exists()  # the data directory went with the benchmark
     assert Path(temporary) != EMBEDDED_PGDATA
     assert _listing(EMBEDDED_PGDATA) == before  # the user's embedded database: not touched

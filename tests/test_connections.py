@@ -25,7 +25,6 @@ from pathlib import Path
 import nbformat
 import psycopg2
 import pytest
-import throwaway_pg
 from conftest import create_database, drop_database
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -39,6 +38,7 @@ from racemap.db import (
 )
 from racemap.errors import RacemapError
 from racemap.mapping import dbt
+from racemap.testing import servers as throwaway_pg
 
 QUERY = (
     "select current_setting('application_name') as application_name,"

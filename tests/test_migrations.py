@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import _admin, query
+from conftest import SCRATCH, query
 
 from racemap import migrations
 from racemap.errors import RacemapError
@@ -224,26 +223,8 @@ def test_an_upgrade_waits_for_one_in_progress(fresh_db, monkeypatch):
 @pytest.fixture
 def role(fresh_db):
     """A login role of its own (trust authentication), dropped afterwards."""
-    name = f"racemap_role_{uuid.uuid4().hex[:8]}"
-    _server, admin = _admin()
-    with admin.cursor() as cur:
-        cur.execute(f"create role {name} login")
-    admin.close()
-    try:
+    with SCRATCH.role(fresh_db) as name:
         yield name
-    finally:
-        _server, admin = _admin()
-        with admin.cursor() as cur:
-            cur.execute(
-                f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{name}'"
-            )
-        admin.close()
-        with fresh_db.transaction() as conn, conn.cursor() as cur:
-            cur.execute(f"drop owned by {name}")
-        _server, admin = _admin()
-        with admin.cursor() as cur:
-            cur.execute(f"drop role {name}")
-        admin.close()
 
 
 def test_a_role_without_create_gets_one_line_naming_the_grant(fresh_db, role):

@@ -19,10 +19,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import throwaway_pg
 from conftest import AS_OF, demo_races
 
 from racemap.paths import PROJECT_DIR
+from racemap.testing import servers as throwaway_pg
 
 PASSWORD = "p@ss:w/rd%"
 ROLE = "racemap_secret"

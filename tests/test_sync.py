@@ -17,7 +17,7 @@ from psycopg2 import sql
 
 from racemap import cli
 from racemap.errors import RacemapError, UsageError
-from racemap.openf1 import endpoints, sync
+from racemap.openf1 import endpoints, loader, sync
 from racemap.openf1.client import OpenF1Client
 from racemap.openf1.endpoints import Fetch
 from racemap.openf1.loader import ensure_raw_tables, store
@@ -245,7 +245,7 @@ def test_within_the_correction_window_a_session_is_fetched_again(fresh_db):
 
 def test_a_killed_sync_keeps_what_it_wrote_and_the_next_one_resumes(fresh_db, monkeypatch):
     map_races(fresh_db, [SINGAPORE_2024])
-    real_store, calls = sync.store, []
+    real_store, calls = loader.store, []
 
     def killed_at_the_fourth(conn, fetched, *args, **kwargs):
         calls.append(fetched.endpoint)
@@ -254,7 +254,7 @@ def test_a_killed_sync_keeps_what_it_wrote_and_the_next_one_resumes(fresh_db, mo
             raise RuntimeError("killed")
         return real_store(conn, fetched, *args, **kwargs)
 
-    monkeypatch.setattr(sync, "store", killed_at_the_fourth)
+    monkeypatch.setattr(loader, "store", killed_at_the_fourth)
     with serve() as server, client(server.base_url) as c:
         with pytest.raises(RuntimeError, match="killed"):
             run_sync(fresh_db, c, run_id="killed")
@@ -264,7 +264,7 @@ def test_a_killed_sync_keeps_what_it_wrote_and_the_next_one_resumes(fresh_db, mo
         ]
         assert loads(fresh_db, "killed")[-1][2] == "failed"
         assert count(fresh_db, "pit", 9606) == 0  # the killed one rolled back whole
-        monkeypatch.setattr(sync, "store", real_store)
+        monkeypatch.setattr(loader, "store", real_store)
         server.reset()
         resumed = run_sync(fresh_db, c, run_id="resumed")
     assert resumed.requests == len(DEFAULT_NAMES) - len(done)

@@ -18,6 +18,7 @@ import contextlib
 import os
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -53,21 +54,27 @@ def ensure_raw_tables(conn) -> None:
 
 
 @dataclass
-class SeasonLoad:
+class EndpointLoad:
+    """What one fetch of an endpoint did: for a season (the loader) or a session (the sync)."""
+
     endpoint: str
-    season: int
-    status: str
+    status: str  # ok, empty, skipped (settled), not_started
+    season: int | None = None
+    session_key: int | None = None
     rows_loaded: int = 0
     rows_rejected: int = 0
-    requests: int = 0
     rows_removed: int = 0
+    requests: int = 0
 
 
 @dataclass
 class LoadResult:
     run_id: str
-    loads: list[SeasonLoad] = field(default_factory=list)
+    loads: list[EndpointLoad] = field(default_factory=list)
     requests: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for x in self.loads if x.status == status)
 
     @property
     def rows_loaded(self) -> int:
@@ -248,7 +255,7 @@ def store(
     started_at: datetime,
     source: str | None = None,
     fetched_at: datetime | None = None,
-) -> SeasonLoad:
+) -> EndpointLoad:
     """Write one fetched (endpoint, season) in the caller's transaction.
 
     ``source`` is ``live`` or ``snapshot`` (default: from the audited URL); ``fetched_at``
@@ -304,8 +311,15 @@ def store(
                     for raw, reason in bad
                 ],
             )
-    return SeasonLoad(
-        fetched.endpoint, fetched.season, "ok", written, len(bad), fetched.requests, removed
+    return EndpointLoad(
+        fetched.endpoint,
+        "ok",
+        season=fetched.season,
+        session_key=fetched.session_key,
+        rows_loaded=written,
+        rows_rejected=len(bad),
+        rows_removed=removed,
+        requests=fetched.requests,
     )
 
 
@@ -384,43 +398,51 @@ def load_openf1(
             if refresh or offline
             else {s for s in seasons if season_is_settled(conn, s, today)}
         )
-    own_client = client is None and not offline
-    if own_client:
+    with (
+        counted_client(client, offline, result) as client,
+        _progress(len(seasons) * len(ALL_ENDPOINTS)) as bar,
+    ):
+        for season in seasons:
+            for endpoint in SCHEDULE_ENDPOINTS:
+                bar.set_postfix_str(f"{endpoint} {season}")
+                if season in skip:
+                    result.loads.append(EndpointLoad(endpoint, "skipped", season=season))
+                else:
+                    result.loads.append(_load_one(db, client, endpoint, season, offline, run_id))
+                bar.update()
+        for season in seasons:
+            for endpoint in WEEKEND_ENDPOINTS:
+                bar.set_postfix_str(f"{endpoint} {season}")
+                with db.transaction() as conn:
+                    params = meeting_key_range(conn, season)
+                    settled = not (refresh or offline) and weekend_is_settled(
+                        conn, endpoint, season, today, settle_days
+                    )
+                if params is None or settled:
+                    result.loads.append(EndpointLoad(endpoint, "skipped", season=season))
+                else:
+                    result.loads.append(
+                        _load_one(db, client, endpoint, season, offline, run_id, params)
+                    )
+                bar.update()
+    return result
+
+
+@contextmanager
+def counted_client(client: OpenF1Client | None, offline: bool, result: LoadResult):
+    """The client to fetch with: ``client``, else one of its own (closed at the end), none
+    offline; the requests it makes in the block are counted into ``result.requests``."""
+    own = client is None and not offline
+    if own:
         client = OpenF1Client()
-    requests_before = client.requests_made if client is not None else 0
+    before = client.requests_made if client is not None else 0
     try:
-        with _progress(len(seasons) * len(ALL_ENDPOINTS)) as bar:
-            for season in seasons:
-                for endpoint in SCHEDULE_ENDPOINTS:
-                    bar.set_postfix_str(f"{endpoint} {season}")
-                    if season in skip:
-                        result.loads.append(SeasonLoad(endpoint, season, "skipped"))
-                    else:
-                        result.loads.append(
-                            _load_one(db, client, endpoint, season, offline, run_id)
-                        )
-                    bar.update()
-            for season in seasons:
-                for endpoint in WEEKEND_ENDPOINTS:
-                    bar.set_postfix_str(f"{endpoint} {season}")
-                    with db.transaction() as conn:
-                        params = meeting_key_range(conn, season)
-                        settled = not (refresh or offline) and weekend_is_settled(
-                            conn, endpoint, season, today, settle_days
-                        )
-                    if params is None or settled:
-                        result.loads.append(SeasonLoad(endpoint, season, "skipped"))
-                    else:
-                        result.loads.append(
-                            _load_one(db, client, endpoint, season, offline, run_id, params)
-                        )
-                    bar.update()
+        yield client
     finally:
         if client is not None:
-            result.requests = client.requests_made - requests_before
-        if own_client:
+            result.requests = client.requests_made - before
+        if own:
             client.close()
-    return result
 
 
 def _fetch(client, endpoint: str, season: int, offline: bool, params) -> FetchResult:
@@ -440,13 +462,26 @@ def _audit_url(client, endpoint: str, season: int, offline: bool, params) -> str
     return str(url.copy_with(username=None, password=None))
 
 
-def _load_one(db, client, endpoint, season, offline, run_id, params=None) -> SeasonLoad:
+def _load_one(db, client, endpoint, season, offline, run_id, params=None) -> EndpointLoad:
     """Fetch one (endpoint, season) and write it in one transaction; audit a failure of either."""
+    url = _audit_url(client, endpoint, season, offline, params)
+    return fetch_and_store(
+        db,
+        client,
+        lambda: _fetch(client, endpoint, season, offline, params),
+        run_id,
+        offline,
+        audit=(endpoint, season, url, None),
+    )
+
+
+def fetch_and_store(db, client, fetch, run_id, offline, audit) -> EndpointLoad:
+    """``fetch()`` then :func:`store` in one transaction; a failure of either is audited in
+    ``raw.openf1_loads`` (``audit``: endpoint, season, url, session key) and raised."""
     started_at = datetime.now(UTC)
     before = client.requests_made if client else 0
-    url = _audit_url(client, endpoint, season, offline, params)
     try:
-        fetched = _fetch(client, endpoint, season, offline, params)
+        fetched = fetch()
         fetched_at = datetime.now(UTC)
         with db.transaction() as conn:
             return store(
@@ -460,7 +495,8 @@ def _load_one(db, client, endpoint, season, offline, run_id, params=None) -> Sea
     except Exception as exc:
         made = (client.requests_made - before) if client else 0
         message = str(exc) if isinstance(exc, RacemapError) else f"{type(exc).__name__}: {exc}"
+        endpoint, season, url, key = audit
         # The audit must not hide the real error (e.g. when the database itself went away).
         with contextlib.suppress(Exception):
-            record_failure(db, run_id, endpoint, season, url, made, message, started_at)
+            record_failure(db, run_id, endpoint, season, url, made, message, started_at, key)
         raise

@@ -18,7 +18,7 @@ OpenF1 has nothing for that session yet, and removes nothing already loaded.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +32,14 @@ from racemap.mapping.lookup import SESSION_KINDS
 from racemap.openf1 import endpoints
 from racemap.openf1.client import OpenF1Client
 from racemap.openf1.endpoints import Endpoint
-from racemap.openf1.loader import _progress, ensure_raw_tables, record_failure, store
+from racemap.openf1.loader import (
+    EndpointLoad,
+    LoadResult,
+    _progress,
+    counted_client,
+    ensure_raw_tables,
+    fetch_and_store,
+)
 from racemap.openf1.settling import (
     SNAPSHOT_URL_PREFIX,
     session_is_settled,
@@ -59,33 +66,8 @@ class MappedSession:
 
 
 @dataclass
-class SessionLoad:
-    endpoint: str
-    session_key: int
-    status: str  # ok, empty, skipped (settled), not_started
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    rows_removed: int = 0
-    requests: int = 0
-
-
-@dataclass
-class SyncResult:
-    run_id: str
+class SyncResult(LoadResult):
     sessions: list[MappedSession] = field(default_factory=list)
-    loads: list[SessionLoad] = field(default_factory=list)
-    requests: int = 0
-
-    def count(self, status: str) -> int:
-        return sum(1 for x in self.loads if x.status == status)
-
-    @property
-    def rows_loaded(self) -> int:
-        return sum(x.rows_loaded for x in self.loads)
-
-    @property
-    def rows_rejected(self) -> int:
-        return sum(x.rows_rejected for x in self.loads)
 
     def summary(self) -> str:
         return (
@@ -194,33 +176,27 @@ def sync_race_data(
     ensure_raw_tables(db)
     with db.transaction() as conn:
         sessions = mapped_sessions(conn, seasons, race_ids, kinds)
-    result = SyncResult(run_id, sessions)
+    result = SyncResult(run_id, sessions=sessions)
     if not sessions:
         log("no mapped session to sync: racemap run maps the races first (--seasons, --sessions)")
         return result
     settled = set() if refresh or offline else _settled(db, sessions, chosen, now, settle_days)
-    own_client = client is None and not offline
-    if own_client:
-        client = OpenF1Client()
-    before = client.requests_made if client is not None else 0
-    try:
-        with _progress(len(sessions) * len(chosen), "race data") as bar:
-            for session in sessions:
-                for endpoint in chosen:
-                    bar.set_postfix_str(f"{endpoint.name} {session.session_key}")
-                    if (endpoint.name, session.session_key) in settled:
-                        load = SessionLoad(endpoint.name, session.session_key, "skipped")
-                    else:
-                        load = _sync_one(db, client, endpoint, session, offline, run_id, now)
-                    if load.status == "empty":
-                        log(f"no {endpoint.name} for {session.label} from OpenF1 yet")
-                    result.loads.append(load)
-                    bar.update()
-    finally:
-        if client is not None:
-            result.requests = client.requests_made - before
-        if own_client:
-            client.close()
+    with (
+        counted_client(client, offline, result) as client,
+        _progress(len(sessions) * len(chosen), "race data") as bar,
+    ):
+        for session in sessions:
+            for endpoint in chosen:
+                bar.set_postfix_str(f"{endpoint.name} {session.session_key}")
+                key = session.session_key
+                if (endpoint.name, key) in settled:
+                    load = EndpointLoad(endpoint.name, "skipped", session_key=key)
+                else:
+                    load = _sync_one(db, client, endpoint, session, offline, run_id, now)
+                if load.status == "empty":
+                    log(f"no {endpoint.name} for {session.label} from OpenF1 yet")
+                result.loads.append(load)
+                bar.update()
     not_started = {x.session_key for x in result.loads if x.status == "not_started"}
     if not_started:
         log(f"{len(not_started)} sessions have not started yet: nothing to fetch for them")
@@ -238,48 +214,30 @@ def _settled(db, sessions, chosen, now, settle_days) -> set[tuple[str, int]]:
         }
 
 
-def _sync_one(db, client, endpoint, session, offline, run_id, now) -> SessionLoad:
+def _sync_one(db, client, endpoint, session, offline, run_id, now) -> EndpointLoad:
     name, key = endpoint.name, session.session_key
     if session.starts_at is not None and session.starts_at > now:
-        return SessionLoad(name, key, "not_started")
-    started_at = datetime.now(UTC)
-    made_before = client.requests_made if client else 0
+        return EndpointLoad(name, "not_started", session_key=key)
     url = (
         f"{SNAPSHOT_URL_PREFIX}{endpoint.snapshot_file}?session_key={key}"
         if offline
         else _safe(f"{client.base_url}/{name}?session_key={key}")
     )
-    try:
+
+    answered = []
+
+    def fetch():
         if offline:
             fetched = read_session_snapshot(name, session.season, key)
         else:
             fetched = client.fetch_session(name, session.season, key)
-            url = fetched.url
-        fetched_at = datetime.now(UTC)
-        with db.transaction() as conn:
-            stored = store(
-                conn,
-                fetched,
-                run_id,
-                started_at,
-                source="snapshot" if offline else "live",
-                fetched_at=fetched_at,
-            )
-    except Exception as exc:
-        made = (client.requests_made - made_before) if client else 0
-        message = str(exc) if isinstance(exc, RacemapError) else f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(Exception):  # the audit must not hide the real error
-            record_failure(db, run_id, name, session.season, url, made, message, started_at, key)
-        raise
-    return SessionLoad(
-        name,
-        key,
-        "ok" if fetched.records else "empty",
-        stored.rows_loaded,
-        stored.rows_rejected,
-        stored.rows_removed,
-        stored.requests,
+        answered.extend(fetched.records)
+        return fetched
+
+    stored = fetch_and_store(
+        db, client, fetch, run_id, offline, audit=(name, session.season, url, key)
     )
+    return dataclasses.replace(stored, status="ok" if answered else "empty")
 
 
 def _safe(url: str) -> str:

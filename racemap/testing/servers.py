@@ -1,4 +1,5 @@
-"""A throw-away PostgreSQL server on a free TCP port, for what the test server cannot show.
+"""A throw-away PostgreSQL server on a free TCP port, for what the test server cannot show
+(the tests of connections, passwords and TLS).
 
 The test server may be the embedded one, which listens on a Unix socket only, where libpq ignores
 ``sslmode``; and it trusts every password. These servers listen on 127.0.0.1, check passwords

@@ -1,0 +1,127 @@
+"""Throw-away databases on a real server, shared by the tests and the benchmarks.
+
+``Scratch`` creates databases under one prefix on a server (empty, or a file copy of a template
+database) and drops them. ``scratch_server`` is a server to create them on: the URL given, or a
+temporary embedded PostgreSQL (pgserver) stopped and deleted at the end; the user's own embedded
+database (``.racemap/pgdata``) is never started or touched.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from psycopg2 import sql
+
+from racemap.db import Database, parse_database_url, start_embedded
+
+TERMINATE = "select pg_terminate_backend(pid) from pg_stat_activity"
+
+
+@contextmanager
+def scratch_server(database_url: str | None = None) -> Iterator[Database]:
+    """The server to create scratch databases on: the URL's, else a temporary embedded one."""
+    if database_url:
+        yield parse_database_url(database_url)
+        return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="racemap-scratch-pgdata-") as tmp:
+        pgdata = Path(tmp) / "pgdata"
+        server = start_embedded(pgdata)
+        try:
+            # Seen as a plain server from here on: child processes reach it by its socket URL.
+            yield parse_database_url(server.url)
+        finally:
+            # The same handle start_embedded got: the last one in this process, so it stops.
+            pgserver.get_server(pgdata).cleanup()
+
+
+@dataclass
+class Scratch:
+    """Throw-away databases on one server, each dropped by :meth:`drop` or :meth:`drop_all`."""
+
+    server: Database
+    prefix: str = field(default_factory=lambda: f"racemap_scratch_{uuid.uuid4().hex[:8]}")
+    keep: bool = False
+    created: list[Database] = field(default_factory=list)
+
+    def admin(self):
+        """An autocommit connection to the server's own database (CREATE/DROP DATABASE)."""
+        conn = self.server.connect()
+        conn.autocommit = True
+        return conn
+
+    def execute(self, *statements) -> list[tuple]:
+        """Each ``(statement, params)`` or statement on an admin connection; the last's rows."""
+        conn = self.admin()
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    if not isinstance(statement, tuple):
+                        statement = (statement, None)
+                    cur.execute(*statement)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+    def create(self, part: str | None = None, template: Database | None = None) -> Database:
+        """A new database ``<prefix>_<part>`` (a random part by default): empty, or a copy of
+        ``template`` (PostgreSQL copies it file by file, in well under a second)."""
+        name = f"{self.prefix}_{part or uuid.uuid4().hex[:10]}"
+        create = sql.SQL("create database {}").format(sql.Identifier(name))
+        if template is None:
+            self.execute(create)
+        else:
+            # A template must have no other session: dbt and GX may keep pooled connections.
+            self.execute(
+                (TERMINATE + " where datname = %s and pid <> pg_backend_pid()", (template.dbname,)),
+                sql.SQL("{} template {}").format(create, sql.Identifier(template.dbname)),
+            )
+        # The server's URL options too (sslmode, ...): no scratch database gets less.
+        db = replace(self.server, dbname=name, embedded=False, _server=None)
+        self.created.append(db)
+        return db
+
+    def drop(self, db: Database) -> None:
+        self.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(db.dbname))
+        )
+        self.created = [d for d in self.created if d.dbname != db.dbname]
+
+    def drop_all(self) -> None:
+        if not self.keep:
+            for db in list(self.created):
+                self.drop(db)
+
+    @contextmanager
+    def database(self, template: Database | None = None) -> Iterator[Database]:
+        """A database for the block (a copy of ``template`` if given), dropped afterwards."""
+        db = self.create(template=template)
+        try:
+            yield db
+        finally:
+            self.drop(db)
+
+    @contextmanager
+    def role(self, *databases: Database) -> Iterator[str]:
+        """A login role of its own (no privilege granted) for the block; afterwards whatever it
+        owns in ``databases`` is dropped, then the role."""
+        name = f"racemap_role_{uuid.uuid4().hex[:8]}"
+        role = sql.Identifier(name)
+        self.execute(sql.SQL("create role {} login").format(role))
+        try:
+            yield name
+        finally:
+            self.execute((TERMINATE + " where usename = %s", (name,)))
+            for db in databases:
+                with db.transaction() as owned, owned.cursor() as cur:
+                    cur.execute(sql.SQL("drop owned by {}").format(role))
+            self.execute(sql.SQL("drop role {}").format(role))
+
+    def server_version(self) -> str:
+        return self.execute("show server_version")[0][0]

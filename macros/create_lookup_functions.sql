@@ -30,13 +30,13 @@
             into v_found, meeting_key, session_key
             from {{ races }} as r where cast(r.{{ id }} as text) = p_race_id;
             if v_found is null then
-                raise exception 'no race with id %', p_race_id;
+                raise exception 'no race with id % in {{ races }}', p_race_id;
             end if;
             if meeting_key is null or session_key is null then
                 select case when m.status = 'mapped' then 'not_applied' else m.reason end
                 into v_reason
                 from racemap.race_openf1_mapping as m where m.race_id = p_race_id;
-                raise exception 'not mapped: %', coalesce(v_reason, 'not_yet_mapped');
+                raise exception 'not mapped: % (race %)', coalesce(v_reason, 'not_yet_mapped'), p_race_id;
             end if;
         end
         $fn$;

@@ -1,19 +1,20 @@
-"""The lookups of the original service: race -> meeting key, race -> session key (the race, or
-any session of its weekend by kind), and meeting key -> race, for notebooks and the command
-line. (The same exist in SQL for the application: racemap.meeting_key_for_race(),
-racemap.session_key_for_race(race_id [, kind]), racemap.race_for_meeting(), created by the dbt
-macro create_lookup_functions.)
+"""The lookups of the original service for notebooks and the command line: race -> meeting
+key, race -> session key (the race, or any session of its weekend by kind), and meeting key ->
+race.
 
-Keys are read from the races table, where the application reads them; when a race has none,
-the reason comes from racemap.race_openf1_mapping. The other sessions of a weekend come from
-racemap.race_openf1_sessions, for the meeting the race holds.
+One implementation: each call runs the SQL function the application calls too
+(racemap.race_keys(race_id), racemap.session_key_for_race(race_id [, kind]),
+racemap.race_for_meeting(meeting_key), created by the dbt macro create_lookup_functions on every
+build, for the races table that build read). A race without keys raises ``not mapped: <reason>``
+there, which becomes :class:`NotMapped` here with the reason word.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from psycopg2 import sql
+import psycopg2
+import psycopg2.errors
 
 from racemap.errors import RacemapError
 from racemap.settings import RacesTable
@@ -60,32 +61,13 @@ def _require_tables(conn, t: RacesTable) -> None:
 
 def race_keys(conn, race_id, races: RacesTable | None = None) -> RaceKeys:
     """Meeting and session key of a race; :class:`NotMapped` with the reason otherwise."""
-    t = races or RacesTable.from_vars(None)
-    _require_tables(conn, t)
-    with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL(
-                "select r.openf1_meeting_key, r.openf1_session_key, m.status, m.reason"
-                " from {rel} r left join racemap.race_openf1_mapping m"
-                " on m.race_id = cast(r.{id} as text)"
-                " where cast(r.{id} as text) = %s"
-            ).format(rel=t.relation, id=t.id),
-            (str(race_id),),
-        )
-        row = cur.fetchone()
-    if row is None:
-        raise RacemapError(f"no race with id {race_id!r} in {t.name}")
-    meeting_key, session_key, status, reason = row
-    if meeting_key is None or session_key is None:
-        if status == "mapped":  # computed, but the apply did not write it (dry run, held back)
-            reason = "not_applied"
-        reason = reason or "not_yet_mapped"
-        raise NotMapped(f"not mapped: {reason} (race {race_id})", reason)
+    meeting_key, session_key = _lookup(
+        conn,
+        races,
+        "select meeting_key, session_key from racemap.race_keys(%s)",
+        (str(race_id),),
+    )
     return RaceKeys(str(race_id), meeting_key, session_key)
-
-
-def meeting_key_for_race(conn, race_id, races: RacesTable | None = None) -> int:
-    return race_keys(conn, race_id, races).meeting_key
 
 
 def session_key_for_race(conn, race_id, kind: str = "race", races: RacesTable | None = None) -> int:
@@ -113,49 +95,51 @@ def race_session_key(
     """
     if kind not in SESSION_KINDS:
         raise RacemapError(f"unknown session kind {kind!r}: one of {', '.join(SESSION_KINDS)}")
-    keys = race_keys(conn, race_id, races)
-    if kind == "race":
-        return SessionKey(keys.race_id, keys.meeting_key, keys.session_key, kind)
-    with conn.cursor() as cur:
-        cur.execute("select to_regclass('racemap.race_openf1_sessions') is not null")
-        if not cur.fetchone()[0]:
-            raise RacemapError(
-                "racemap.race_openf1_sessions does not exist: run `racemap run` first"
-            )
-        cur.execute(
-            "select session_key, is_cancelled from racemap.race_openf1_sessions"
-            " where meeting_key = %s and session_kind = %s"
-            " order by is_cancelled, starts_at limit 1",
-            (keys.meeting_key, kind),
-        )
-        row = cur.fetchone()
-    if row is None:
-        raise NotMapped(
-            f"not mapped: no {kind} session in meeting {keys.meeting_key} (race {race_id})",
-            "no_session",
-        )
-    session_key, is_cancelled = row
-    if is_cancelled:
-        raise NotMapped(
-            f"not mapped: cancelled, the {kind} session {session_key} of meeting "
-            f"{keys.meeting_key} (race {race_id})",
-            "cancelled",
-        )
-    return SessionKey(keys.race_id, keys.meeting_key, session_key, kind)
+    meeting_key, session_key = _lookup(
+        conn,
+        races,
+        "select k.meeting_key, racemap.session_key_for_race(%s, %s)"
+        " from racemap.race_keys(%s) as k",
+        (str(race_id), kind, str(race_id)),
+    )
+    return SessionKey(str(race_id), meeting_key, session_key, kind)
 
 
 def race_for_meeting(conn, meeting_key: int, races: RacesTable | None = None) -> str:
     """The id of the race that holds ``meeting_key``; :class:`NotMapped` when none does."""
-    t = races or RacesTable.from_vars(None)
-    _require_tables(conn, t)
+    return _lookup(conn, races, "select racemap.race_for_meeting(%s)", (int(meeting_key),))[0]
+
+
+def _lookup(conn, races: RacesTable | None, statement: str, params: tuple) -> tuple:
+    """One row of a lookup function; its ``not mapped`` exception as :class:`NotMapped`.
+
+    Inside a transaction a savepoint keeps the caller's transaction usable after a miss.
+    """
+    _require_tables(conn, races or RacesTable.from_vars(None))
+    savepoint = not conn.autocommit
     with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("select cast({id} as text) from {rel} where openf1_meeting_key = %s").format(
-                rel=t.relation, id=t.id
-            ),
-            (int(meeting_key),),
-        )
-        row = cur.fetchone()
-    if row is None:
-        raise NotMapped(f"not mapped: no race holds meeting {meeting_key}")
-    return row[0]
+        if savepoint:
+            cur.execute("savepoint racemap_lookup")
+        try:
+            cur.execute(statement, params)
+            return cur.fetchone()
+        except (psycopg2.errors.RaiseException, psycopg2.errors.UndefinedFunction) as exc:
+            if savepoint:
+                cur.execute("rollback to savepoint racemap_lookup")
+            if isinstance(exc, psycopg2.errors.UndefinedFunction):
+                raise RacemapError(
+                    "racemap's lookup functions are missing: run `racemap run` first"
+                ) from None
+            message = exc.diag.message_primary or str(exc).strip()
+        if not message.startswith("not mapped: "):
+            raise RacemapError(message)
+        detail = message.removeprefix("not mapped: ")
+        if detail.startswith("no race holds"):
+            reason = None
+        elif detail.startswith("no "):
+            reason = "no_session"
+        elif detail.startswith("cancelled"):
+            reason = "cancelled"
+        else:
+            reason = detail.split(" ", 1)[0]
+        raise NotMapped(message, reason)

@@ -13,6 +13,7 @@ from pathlib import Path
 from racemap.errors import RacemapError
 from racemap.paths import DEFAULT_REPORTS_DIR
 from racemap.settings import parse_vars
+from racemap.verdict import EXIT_FAILED, EXIT_OK
 
 from .end_to_end import DEFAULT_ROUNDS, bench_end_to_end
 from .imports import bench_imports
@@ -133,7 +134,7 @@ def main(args) -> int:
     checks = failures(report)
     for line in checks:
         print(f"bench: FAILED {line}")
-    return 1 if failed or checks else 0
+    return EXIT_FAILED if failed or checks else EXIT_OK
 
 
 def failures(report: dict) -> list[str]:

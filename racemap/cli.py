@@ -1,8 +1,9 @@
 """The ``racemap`` command line: run, migrate, lookup, restore, validate, status, export, sync,
 bench.
 
-Exit codes (every command): 0 ok; 3 attention (a race needs a person, each named on a line with
-what to do); 1 failed (one line saying what went wrong, never a traceback); 2 usage.
+Exit codes (every command, racemap/verdict.py): 0 ok; 3 attention (a race needs a person, each
+named on a line with what to do); 1 failed (one line saying what went wrong, never a traceback);
+2 usage; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from racemap import verdict
 from racemap.errors import RacemapError, UsageError
 from racemap.paths import DEFAULT_REPORTS_DIR
 
@@ -176,7 +178,7 @@ def cmd_migrate(args) -> int:
         owner = runtime.may_migrate(conn, races)
     if not missing:
         print(f"{races.name} already has openf1_meeting_key and openf1_session_key (unique)")
-        return 0
+        return verdict.EXIT_OK
     if not owner:
         raise RacemapError(
             f"only the owner of {races.name} can add {', '.join(missing)}: run racemap migrate "
@@ -185,7 +187,7 @@ def cmd_migrate(args) -> int:
     with runtime.database_state(db):
         dbt.migrate(variables)
     print(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
-    return 0
+    return verdict.EXIT_OK
 
 
 def cmd_lookup(args) -> int:
@@ -206,7 +208,7 @@ def cmd_lookup(args) -> int:
         else:
             race_id = race_for_meeting(conn, args.meeting_key, races)
             print(f"meeting {args.meeting_key}: race_id {race_id}")
-    return 0
+    return verdict.EXIT_OK
 
 
 def add_session_argument(lookup: argparse.ArgumentParser) -> None:
@@ -227,8 +229,7 @@ def lookup_session(args) -> int:
     from racemap.settings import RacesTable, parse_vars
 
     if args.race_id is None:
-        print("racemap lookup: --session goes with --race-id", file=sys.stderr)
-        return 2
+        raise UsageError("lookup: --session goes with --race-id")
     db = _db(args)
     races = RacesTable.from_vars(parse_vars(args.var))
     with db.transaction() as conn:
@@ -237,7 +238,7 @@ def lookup_session(args) -> int:
         f"race {found.race_id}: meeting_key {found.meeting_key}, "
         f"session_key {found.session_key} ({found.kind})"
     )
-    return 0
+    return verdict.EXIT_OK
 
 
 def cmd_restore(args) -> int:
@@ -254,7 +255,7 @@ def cmd_restore(args) -> int:
     if result.skipped:
         print(f"left alone (changed since): {', '.join(result.skipped)}")
     print("to undo another apply: racemap restore --run-id RUN_ID")
-    return 0
+    return verdict.EXIT_OK
 
 
 def cmd_validate(args) -> int:
@@ -291,8 +292,7 @@ def cmd_validate(args) -> int:
             print("attention: " + line, file=sys.stderr)
     if failed:
         print("validation failed: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 3 if races_needing or attention else 0
+    return verdict.exit_code(verdict.decide(failed, [*races_needing, *attention]))
 
 
 def cmd_status(args) -> int:
@@ -317,7 +317,7 @@ def cmd_export(args) -> int:
     with db.transaction() as conn:
         count = export_crosswalk(conn, args.format, args.output, variables)
     print(f"exported {count} races to {args.output} ({args.format})")
-    return 0
+    return verdict.EXIT_OK
 
 
 def add_sync_parser(sub) -> None:
@@ -363,7 +363,7 @@ def cmd_sync(args) -> int:
         if client is not None:
             client.close()
     print(result.summary())
-    return 0
+    return verdict.EXIT_OK
 
 
 def cmd_bench(args) -> int:
@@ -394,13 +394,13 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"racemap: {exc}", file=sys.stderr)
-        return 2
+        return verdict.EXIT_USAGE
     except RacemapError as exc:
         print(f"racemap: {_one_line(str(exc))}", file=sys.stderr)
-        return 1
+        return verdict.EXIT_FAILED
     except KeyboardInterrupt:
         print("racemap: interrupted", file=sys.stderr)
-        return 130
+        return verdict.EXIT_SIGINT
     except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
         if os.environ.get("RACEMAP_DEBUG"):
             raise
@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             "(set RACEMAP_DEBUG=1 for the traceback, and report it)",
             file=sys.stderr,
         )
-        return 1
+        return verdict.EXIT_FAILED
 
 
 def _one_line(text: str) -> str:

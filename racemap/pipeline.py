@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from racemap import runtime
+from racemap import verdict as verdicts
 from racemap.checks.gx_worker import GxWorker
 from racemap.db import (
     Database,
@@ -46,7 +47,6 @@ from racemap.settings import (
     validate_vars,
 )
 
-EXIT_CODES = {"ok": 0, "attention": 3, "failed": 1}
 # What notebooks/mapping_report.ipynb imports, run in its kernel before the report is due.
 REPORT_KERNEL_IMPORTS = "import IPython.display, racemap.reporting.report_data, racemap.db"
 
@@ -74,7 +74,7 @@ class RunResult:
     summary: dict
     exit_code: int
     failures: list[str]
-    verdict: str = "ok"
+    verdict: str = verdicts.OK
     attention: list[dict] = field(default_factory=list)
 
 
@@ -211,7 +211,7 @@ def run(options: RunOptions) -> RunResult:
             **run_summary.run_header(
                 run_id, context["db"], seasons, options, stopped_at=stages.current
             ),
-            "verdict": "failed",
+            "verdict": verdicts.FAILED,
             "error": str(exc),
             "attention": [],
             **run_summary.validation_summary(validations),
@@ -379,7 +379,7 @@ def _map_and_report(
         reports.write_csv(out / "changes.csv", changes_mod.CHANGE_COLUMNS, changes["list"])
         failures = [f for v in validations for f in v.failed]
         attention_failures = [f for v in validations for f in v.attention]
-        verdict = "failed" if failures else "attention" if attention or attention_failures else "ok"
+        verdict = verdicts.decide(failures, [*attention, *attention_failures])
         summary = {
             **run_summary.run_header(run_id, db, seasons, options, stopped_at=None),
             "verdict": verdict,
@@ -402,7 +402,7 @@ def _map_and_report(
         reports.write_summary(out / "summary.json", summary)
         write_mapping_report(out, run_id, threshold, report_kernel)
     reports.write_summary(out / "summary.json", summary)
-    return RunResult(run_id, summary, EXIT_CODES[verdict], failures, verdict, attention)
+    return RunResult(run_id, summary, verdicts.exit_code(verdict), failures, verdict, attention)
 
 
 def _docs(db: Database, out: Path, variables: dict, manifest) -> bool:

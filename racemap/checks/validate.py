@@ -28,6 +28,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from racemap import verdict as verdicts
 from racemap.db import quote_ident
 from racemap.errors import RacemapError
 from racemap.paths import PROJECT_DIR
@@ -38,7 +39,7 @@ URL_VARIABLE = "RACEMAP_GX_DATABASE_URL"
 VALIDATION_RESULTS_SHOWN = 30  # the Data Docs index lists the newest validation results only
 # Expectations whose failure means "a race needs a person" (verdict attention, exit 3), not that
 # the data or the mapping is broken (verdict failed, exit 1): marked in their meta.
-ATTENTION = {"verdict": "attention"}
+ATTENTION = {"verdict": verdicts.ATTENTION}
 
 
 def reason_words() -> list[str]:

@@ -17,13 +17,15 @@ import os
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from racemap import verdict as verdicts
+
 TIMEOUT_SECONDS = 10.0
 MAX_LINES = 5  # races and changes shown in ``text``; the JSON lists every race
 
 
 def should_notify(summary: dict) -> bool:
     changes = summary.get("changes") or {}
-    return summary.get("verdict") in ("attention", "failed") or bool(changes.get("total"))
+    return verdicts.calls_for_a_person(summary.get("verdict")) or bool(changes.get("total"))
 
 
 def payload(summary: dict, reports_dir: Path) -> dict:
@@ -39,9 +41,9 @@ def payload(summary: dict, reports_dir: Path) -> dict:
     listed = changes.get("list") or []
     verdict = summary.get("verdict")
     head = f"racemap run {summary.get('run_id')}: {verdict}"
-    if verdict == "attention":
+    if verdict == verdicts.ATTENTION:
         head += f", {len(attention)} race(s) need a person"
-    elif verdict == "failed":
+    elif verdict == verdicts.FAILED:
         head += f" at {summary.get('stopped_at') or '?'}: {summary.get('error') or ''}"
     lines = [head + f" ({summary.get('database') or 'database'})"]
     lines += ["• " + attention_line(row) for row in attention[:MAX_LINES]]

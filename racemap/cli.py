@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _db(args):
     from racemap.db import resolve_database
 
-    db = resolve_database(args.database_url)
+    db = resolve_database(args.database_url or args.environment.database_url)
     db.export_env()
     return db
 
@@ -151,6 +151,7 @@ def cmd_run(args) -> int:
             variables=parse_vars(args.var),
             lock_timeout=args.lock_timeout,
             notify_url=args.notify_url,
+            environment=args.environment,
         )
     )
     print(format_summary(result.summary))
@@ -184,7 +185,7 @@ def cmd_migrate(args) -> int:
             f"only the owner of {races.name} can add {', '.join(missing)}: run racemap migrate "
             "as that role (e.g. --database-url with the owner's credentials)"
         )
-    with runtime.database_state(db):
+    with runtime.database_state(db, args.environment.racemap_state_dir):
         dbt.migrate(variables)
     print(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
     return verdict.EXIT_OK
@@ -271,10 +272,21 @@ def cmd_validate(args) -> int:
     db = _db(args)
     stamp = new_run_id()
     failed, attention = [], []
-    with runtime.run_lock(db, stamp, args.lock_timeout), runtime.database_state(db):
+    env = args.environment
+    with (
+        runtime.run_lock(db, stamp, args.lock_timeout),
+        runtime.database_state(db, env.racemap_state_dir) as state,
+    ):
         for name in ("raw", "mapping"):
             outcome = run_checkpoint(
-                db, name, races, args.reports_dir, f"validate-{stamp}-{name}", threshold=threshold
+                db,
+                name,
+                races,
+                args.reports_dir,
+                f"validate-{stamp}-{name}",
+                threshold=threshold,
+                gx_root=state / "gx-root",
+                keep_runs=env.racemap_data_docs_runs,
             )
             print(
                 f"{name}: {'passed' if outcome.passed else 'FAILED'} "
@@ -298,7 +310,9 @@ def cmd_validate(args) -> int:
 def cmd_status(args) -> int:
     from racemap.reporting.status import main as status_main
 
-    return status_main(args.database_url, args.json)
+    return status_main(
+        args.database_url or args.environment.database_url, args.json, args.environment
+    )
 
 
 def add_export_parser(sub) -> None:
@@ -349,15 +363,21 @@ def cmd_sync(args) -> int:
     chosen = sync.parse_endpoints(args.endpoints, args.race_id)
     db = _db(args)
     run_id = new_run_id()
-    client = (
-        None
-        if args.offline
-        else OpenF1Client(**({"base_url": args.openf1_url} if args.openf1_url else {}))
-    )
+    env = args.environment
+    client = None if args.offline else OpenF1Client(base_url=args.openf1_url, environment=env)
     try:
         with runtime.run_lock(db, run_id, args.lock_timeout):
             result = sync.sync_race_data(
-                db, seasons, args.race_id, kinds, chosen, args.offline, client, args.refresh, run_id
+                db,
+                seasons,
+                args.race_id,
+                kinds,
+                chosen,
+                args.offline,
+                client,
+                args.refresh,
+                run_id,
+                environment=env,
             )
     finally:
         if client is not None:
@@ -388,8 +408,15 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from racemap.db import scrub_argv
+    from racemap.settings import load_environment
 
     scrub_argv()  # dbt records sys.argv: no --database-url password in its logs or artifacts
+    try:
+        # Every environment variable, read and validated once, before any command runs.
+        args.environment = load_environment()
+    except UsageError as exc:
+        print(f"racemap: {exc}", file=sys.stderr)
+        return verdict.EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
@@ -402,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         print("racemap: interrupted", file=sys.stderr)
         return verdict.EXIT_SIGINT
     except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
-        if os.environ.get("RACEMAP_DEBUG"):
+        if args.environment.racemap_debug:
             raise
         print(
             f"racemap: unexpected {type(exc).__name__}: {_one_line(str(exc))[:300]} "

@@ -119,7 +119,34 @@ def test_password_reaches_no_report_or_log(demo_db, tmp_path, capfd):
         if path.is_file():
             assert PASSWORD.encode() not in path.read_bytes(), path
     # nor the Great Expectations context, nor dbt's logs and artifacts
-    for root in ("RACEMAP_GX_ROOT", "DBT_LOG_PATH", "DBT_TARGET_PATH"):
+    for root in ("RACEMAP_STATE_DIR", "DBT_LOG_PATH", "DBT_TARGET_PATH"):
         for path in Path(os.environ[root]).rglob("*"):
             if path.is_file():
                 assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("RACEMAP_DATA_DOCS_RUNS", "many", "RACEMAP_DATA_DOCS_RUNS='many': give a whole number"),
+        ("RACEMAP_FRESHNESS_WARN_DAYS", "-1", "RACEMAP_FRESHNESS_WARN_DAYS='-1': give a number"),
+        ("OPENF1_RATE_LIMIT", "lots", "OPENF1_RATE_LIMIT='lots': give requests/seconds"),
+        ("OPENF1_URL", f"ftp://u:{PASSWORD}@openf1.test", "OPENF1_URL: give an http(s):// URL"),
+        ("DATABASE_URL", f"mysql://root:{PASSWORD}@h/x", "must be a PostgreSQL URL"),
+        ("RACEMAP_NOTIFY_URL", "hooks.example", "RACEMAP_NOTIFY_URL: give an http(s):// URL"),
+    ],
+)
+def test_a_bad_environment_variable_is_one_line_and_exit_2(
+    name, value, said, tmp_path, monkeypatch, capsys
+):
+    """Read and validated once at the edge, before any command runs: nothing is written."""
+    from racemap.cli import main as cli_main
+
+    monkeypatch.setenv(name, value)
+    reports = tmp_path / "reports"
+    assert cli_main(["run", "--offline", "--reports-dir", str(reports)]) == 2
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [err.strip()] and said in err and out == ""
+    assert PASSWORD not in err
+    assert not reports.exists()
+    assert cli_main(["status"]) == 2  # every command, not only the run

@@ -15,7 +15,6 @@ https://github.com/br-g/openf1/pull/252), keeping the rows whose meeting is of t
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -37,10 +36,10 @@ from racemap.openf1.settling import (
     SNAPSHOT_URL_PREFIX,
     meeting_key_range,
     season_is_settled,
-    settle_days_from_env,
     weekend_is_settled,
 )
 from racemap.openf1.snapshot import read_snapshot
+from racemap.settings import Environment, load_environment
 
 WEEKEND_ENDPOINTS = endpoints.names(endpoints.SEASON_MEETINGS)  # session_result, starting_grid
 ALL_ENDPOINTS = SCHEDULE_ENDPOINTS + WEEKEND_ENDPOINTS
@@ -347,11 +346,11 @@ def load_audit(db: Database, run_id: str) -> list[dict]:
         return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in cur.fetchall()]
 
 
-def _progress(total: int, desc: str = "OpenF1"):
+def _progress(total: int, desc: str = "OpenF1", ci: bool = False):
     """A tqdm bar on a terminal; nothing in CI, in notebooks (papermill) or when piped."""
     from tqdm import tqdm
 
-    quiet = not sys.stderr.isatty() or bool(os.environ.get("CI")) or "ipykernel" in sys.modules
+    quiet = not sys.stderr.isatty() or ci or "ipykernel" in sys.modules
     return tqdm(total=total, desc=desc, unit="fetch", disable=quiet, leave=False)
 
 
@@ -364,6 +363,7 @@ def load_openf1(
     run_id: str | None = None,
     today: datetime | None = None,
     settle_days: float | None = None,
+    environment: Environment | None = None,
 ) -> LoadResult:
     """Load ``seasons``: meetings and sessions of every season first, then session_result and
     starting_grid; one request per endpoint per season at the most.
@@ -375,7 +375,8 @@ def load_openf1(
     earlier fetches committed stays.
     """
     run_id = run_id or uuid.uuid4().hex
-    settle_days = settle_days_from_env() if settle_days is None else settle_days
+    env = environment or load_environment()  # the caller's settings, else read here once
+    settle_days = env.openf1_settle_days if settle_days is None else settle_days
     result = LoadResult(run_id)
     with db.transaction() as conn:
         ensure_raw_tables(conn)
@@ -386,10 +387,10 @@ def load_openf1(
         )
     own_client = client is None and not offline
     if own_client:
-        client = OpenF1Client()
+        client = OpenF1Client(environment=env)
     requests_before = client.requests_made if client is not None else 0
     try:
-        with _progress(len(seasons) * len(ALL_ENDPOINTS)) as bar:
+        with _progress(len(seasons) * len(ALL_ENDPOINTS), ci=env.ci) as bar:
             for season in seasons:
                 for endpoint in SCHEDULE_ENDPOINTS:
                     bar.set_postfix_str(f"{endpoint} {season}")

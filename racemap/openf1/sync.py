@@ -36,9 +36,9 @@ from racemap.openf1.loader import _progress, ensure_raw_tables, record_failure, 
 from racemap.openf1.settling import (
     SNAPSHOT_URL_PREFIX,
     session_is_settled,
-    settle_days_from_env,
 )
 from racemap.openf1.snapshot import read_session_snapshot
+from racemap.settings import Environment, load_environment
 
 DEFAULT_KINDS = ("race", "sprint")
 
@@ -179,6 +179,7 @@ def sync_race_data(
     run_id: str | None = None,
     today: datetime | None = None,
     settle_days: float | None = None,
+    environment: Environment | None = None,
     log: Callable[[str], None] = print,
 ) -> SyncResult:
     """Load ``chosen`` endpoints of the mapped sessions; see the module's docstring.
@@ -189,7 +190,8 @@ def sync_race_data(
     stays. No run lock is taken here: the caller holds it (``racemap sync``, ``racemap run``).
     """
     run_id = run_id or uuid.uuid4().hex
-    settle_days = settle_days_from_env() if settle_days is None else settle_days
+    env = environment or load_environment()  # the caller's settings, else read here once
+    settle_days = env.openf1_settle_days if settle_days is None else settle_days
     now = today or datetime.now(UTC)
     ensure_raw_tables(db)
     with db.transaction() as conn:
@@ -201,10 +203,10 @@ def sync_race_data(
     settled = set() if refresh or offline else _settled(db, sessions, chosen, now, settle_days)
     own_client = client is None and not offline
     if own_client:
-        client = OpenF1Client()
+        client = OpenF1Client(environment=env)
     before = client.requests_made if client is not None else 0
     try:
-        with _progress(len(sessions) * len(chosen), "race data") as bar:
+        with _progress(len(sessions) * len(chosen), "race data", env.ci) as bar:
             for session in sessions:
                 for endpoint in chosen:
                     bar.set_postfix_str(f"{endpoint.name} {session.session_key}")

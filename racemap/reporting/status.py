@@ -21,13 +21,13 @@ and ``raw.openf1_sessions`` (``models/staging/openf1/_openf1__sources.yml``).
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 
 from racemap import verdict as verdicts
 from racemap.db import query_dicts
 from racemap.reporting.changes import changes_of, describe, summarise
 from racemap.reporting.reports import attention_line, attention_rows
+from racemap.settings import Environment
 
 # Mapped races that hold neither key (and are not already named as needing attention, e.g. a
 # conflict): their mapping is not applied. The keys are read live (stg_app__race_keys).
@@ -42,28 +42,17 @@ where m.status = 'mapped'
 """
 
 
-def windows() -> tuple[float, float]:
-    """(warn, error) in days, from the environment."""
-    from racemap.errors import UsageError
-
-    try:
-        warn = float(os.environ.get("RACEMAP_FRESHNESS_WARN_DAYS") or 3)
-        error = float(os.environ.get("RACEMAP_FRESHNESS_ERROR_DAYS") or 8)
-    except ValueError:
-        raise UsageError("RACEMAP_FRESHNESS_WARN_DAYS / _ERROR_DAYS must be numbers") from None
-    return warn, error
-
-
 def _exists(conn, relation: str) -> bool:
     with conn.cursor() as cur:
         cur.execute("select to_regclass(%s)", (relation,))
         return cur.fetchone()[0] is not None
 
 
-def freshness(conn, now: datetime | None = None) -> dict:
-    """Per endpoint: the last successful fetch (live or snapshot), its age and its status."""
+def freshness(conn, env: Environment, now: datetime | None = None) -> dict:
+    """Per endpoint: the last successful fetch (live or snapshot), its age and its status; the
+    windows are ``env``'s RACEMAP_FRESHNESS_WARN_DAYS / _ERROR_DAYS."""
     now = now or datetime.now(UTC)
-    warn, error = windows()
+    warn, error = env.racemap_freshness_warn_days, env.racemap_freshness_error_days
     if not _exists(conn, "raw.openf1_loads"):
         return {
             "in_season": False,
@@ -127,7 +116,7 @@ def _iso(value):
     return value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
 
 
-def collect(conn) -> dict:
+def collect(conn, env: Environment) -> dict:
     """Everything ``racemap status`` says, as a dict (``--json`` prints it)."""
     if not _exists(conn, "racemap.runs"):
         return {
@@ -135,7 +124,7 @@ def collect(conn) -> dict:
             "attention": [],
             "unapplied": 0,
             "changes": None,
-            "freshness": freshness(conn),
+            "freshness": freshness(conn, env),
         }
     runs = query_dicts(
         conn,
@@ -153,7 +142,7 @@ def collect(conn) -> dict:
         "attention": attention,
         "unapplied": unapplied(conn),
         "changes": changes,
-        "freshness": freshness(conn),
+        "freshness": freshness(conn, env),
     }
 
 
@@ -232,14 +221,14 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
     return out, err
 
 
-def main(database_url: str | None, as_json: bool) -> int:
+def main(database_url: str | None, as_json: bool, env: Environment) -> int:
     import sys
 
     from racemap.db import resolve_database
 
     db = resolve_database(database_url)
     with db.transaction() as conn:
-        state = collect(conn)
+        state = collect(conn, env)
     result = verdict(state)
     if as_json:
         print(json.dumps({"verdict": result, "database": db.display, **state}, default=str))

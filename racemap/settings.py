@@ -326,9 +326,50 @@ class Environment(BaseModel):
         return (self.openf1_username, self.openf1_password) if self.openf1_username else None
 
 
-def environment_variables() -> list[tuple[str, str]]:
-    """(variable, what it does) of every variable :class:`Environment` reads, in its order."""
-    return [(f.alias, f.description) for f in Environment.model_fields.values()]
+# Variables racemap does not read but writes for the tools that read only their environment
+# (dbt's profiles, a papermill kernel, Great Expectations), or that its scripts read.
+TOOL_VARIABLES = (
+    (
+        "`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, ...",
+        "what `profiles.yml` and psql read; racemap sets them from `DATABASE_URL` for dbt, "
+        "Great Expectations and the kernels",
+    ),
+    (
+        "`RACEMAP_PGKEEPALIVES_IDLE`",
+        "what `profiles.yml` reads for dbt's `keepalives_idle`; racemap sets it from the URL's "
+        "`keepalives_idle` option (default 0)",
+    ),
+    (
+        "`RACEMAP_GX_DATABASE_URL`",
+        "the Great Expectations data source's connection string, set in the checks' process "
+        "only (the context stores `${RACEMAP_GX_DATABASE_URL}`, never the secret)",
+    ),
+    (
+        "`DBT_TARGET`, `DBT_TARGET_PATH`, `DBT_LOG_PATH`",
+        "dbt's own: the profile target (default `default`); a run sets the two paths to its "
+        "database's state directory",
+    ),
+    (
+        "`DBT_SEND_ANONYMOUS_USAGE_STATS`, `DO_NOT_TRACK`, `GX_ANALYTICS_ENABLED`",
+        "set off by racemap and the Makefile: nothing is reported to dbt Labs or Great "
+        "Expectations",
+    ),
+    (
+        "`RACEMAP_TEST_DATABASE_URL`",
+        "the PostgreSQL server of `make test` (scripts/test_server.py)",
+    ),
+)
+
+
+def environment_table() -> list[str]:
+    """The README's table of environment variables, as markdown lines: every variable
+    :class:`Environment` reads, in its order, then those written for the tools."""
+    rows = [(f"`{f.alias}`", f.description) for f in Environment.model_fields.values()]
+    return [
+        "| variable | what it does |",
+        "| --- | --- |",
+        *(f"| {name} | {what} |" for name, what in [*rows, *TOOL_VARIABLES]),
+    ]
 
 
 def load_environment(environ=None) -> Environment:

@@ -9,20 +9,12 @@ named on a line with what to do); 1 failed (one line saying what went wrong, nev
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from racemap import verdict
 from racemap.errors import RacemapError, UsageError
 from racemap.paths import DEFAULT_REPORTS_DIR
-
-for _name, _value in (
-    ("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
-    ("DO_NOT_TRACK", "1"),
-    ("GX_ANALYTICS_ENABLED", "false"),
-):
-    os.environ.setdefault(_name, _value)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -127,9 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _db(args):
     from racemap.db import resolve_database
 
-    db = resolve_database(args.database_url or args.environment.database_url)
-    db.export_env()
-    return db
+    return resolve_database(args.database_url or args.environment.database_url)
 
 
 def cmd_run(args) -> int:

@@ -257,9 +257,9 @@ def run(options: RunOptions) -> RunResult:
             held.callback(ctx.validator.release)
             with ctx.stages.stage("start_database"):
                 ctx.db = resolve_database(ctx.database_url, options.pgdata)
-                ctx.db.export_env()
                 ctx.log(f"database: {ctx.db.display}")
-                # One run per database; its local state its own (held until the run ends).
+                # One run per database; its local state its own (held until the run ends), and
+                # the tools' environment (dbt, the kernels) that of this database.
                 held.enter_context(runtime.run_lock(ctx.db, ctx.run_id, ctx.lock_timeout, ctx.log))
                 ctx.state = held.enter_context(
                     runtime.database_state(ctx.db, ctx.env.racemap_state_dir)

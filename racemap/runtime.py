@@ -15,7 +15,7 @@ from pathlib import Path
 
 from racemap.db import quote_ident
 from racemap.errors import RacemapError
-from racemap.settings import RacesTable, load_environment, temporary_environ
+from racemap.settings import RacesTable, load_environment, tools_environment
 
 # The advisory lock of `racemap run` (and `racemap validate`): two int4 keys, "rcmp" and 1.
 # https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS
@@ -46,12 +46,13 @@ def state_dir(db, root: Path | None = None) -> Path:
 
 @contextmanager
 def database_state(db, root: Path | None = None):
-    """dbt's target and logs of this database for the block (dbt reads them from its
-    environment only); yields the directory, whose ``gx-root`` the checkpoints are given."""
+    """This database's local state for the block, with the environment of the tools that read
+    only theirs (its libpq variables, dbt's target and logs there: settings.tools_environment);
+    yields the directory, whose ``gx-root`` the checkpoints are given."""
     base = state_dir(db, root)
     for name in ("target", "logs", "gx-root"):
         (base / name).mkdir(parents=True, exist_ok=True)
-    with temporary_environ(DBT_TARGET_PATH=str(base / "target"), DBT_LOG_PATH=str(base / "logs")):
+    with tools_environment(db, base):
         yield base
 
 

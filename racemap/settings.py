@@ -138,16 +138,60 @@ class RacesTable:
 @contextmanager
 def temporary_environ(**values: str | None):
     """Set environment variables for the block only (a None value leaves that one as is)."""
-    saved = {k: os.environ.get(k) for k, v in values.items() if v is not None}
-    os.environ.update({k: v for k, v in values.items() if v is not None})
+    with _environ({k: v for k, v in values.items() if v is not None}):
+        yield
+
+
+@contextmanager
+def _environ(values: dict[str, str | None]):
+    """Set (a value) or remove (None) each variable for the block; restore them after."""
+    saved = {k: os.environ.get(k) for k in values}
     try:
+        _write(values)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _write(saved)
+
+
+def _write(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+# Nothing is reported to dbt Labs or Great Expectations.
+ANALYTICS_OPT_OUTS = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+GX_URL_VARIABLE = "RACEMAP_GX_DATABASE_URL"  # the GX data source's ${...}: never saved
+
+
+def tool_environment(db=None, state: Path | None = None) -> dict[str, str | None]:
+    """The environment of the tools that read only their environment, in one place: the
+    analytics opt-outs; with ``db``, its libpq variables (dbt's profiles.yml, papermill kernels,
+    psql; None removes one) and the Great Expectations data source's URL; with ``state`` (the
+    database's state directory), dbt's target and log paths."""
+    env: dict[str, str | None] = dict(ANALYTICS_OPT_OUTS)
+    if db is not None:
+        env.update(db.env_changes())
+        env[GX_URL_VARIABLE] = db.sqlalchemy_url
+    if state is not None:
+        env.update(
+            DBT_TARGET_PATH=str(Path(state) / "target"), DBT_LOG_PATH=str(Path(state) / "logs")
+        )
+    return env
+
+
+@contextmanager
+def tools_environment(db=None, state: Path | None = None):
+    """:func:`tool_environment` written into this process's environment for the block (the
+    tools run in it, or are started from it), and what was there before restored after."""
+    with _environ(tool_environment(db, state)):
+        yield
 
 
 def parse_seasons(text: str | None, today: datetime | None = None) -> list[int]:

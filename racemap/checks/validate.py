@@ -4,8 +4,8 @@ The file context is (re)built by code on every run, get-or-create, so it can be 
 reviewed. A run keeps it in its database's state directory (``<state>/gx-root/gx``,
 racemap.runtime.database_state), so runs on different databases never share it; called without
 a root (the tests), it is the project's ``gx/``. The connection string is stored as
-``${RACEMAP_GX_DATABASE_URL}``: the secret stays in this process's environment. Analytics and
-progress bars are off.
+``${RACEMAP_GX_DATABASE_URL}``: the secret is in this process's environment while a checkpoint
+runs (racemap.settings.tools_environment), never in a file. Analytics and progress bars are off.
 
 Two checkpoints:
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,16 @@ from pathlib import Path
 from racemap import verdict as verdicts
 from racemap.db import quote_ident
 from racemap.paths import PROJECT_DIR
-from racemap.settings import DEFAULT_COVERAGE_THRESHOLD, Environment, RacesTable
+from racemap.settings import (
+    DEFAULT_COVERAGE_THRESHOLD,
+    GX_URL_VARIABLE,
+    Environment,
+    RacesTable,
+    tools_environment,
+)
 
 DATASOURCE = "racemap_postgres"
-URL_VARIABLE = "RACEMAP_GX_DATABASE_URL"
+URL_VARIABLE = GX_URL_VARIABLE
 VALIDATION_RESULTS_SHOWN = 30  # the Data Docs index lists the newest validation results only
 # RACEMAP_DATA_DOCS_RUNS's default: how many runs' validations the Data Docs keep.
 DATA_DOCS_RUNS = Environment.model_fields["racemap_data_docs_runs"].default
@@ -136,11 +141,11 @@ def _site_config() -> dict:
 def import_gx():
     """Import what a checkpoint needs (seconds of CPU: ``racemap run`` does it in its GX worker
     while the run loads, racemap/checks/gx_worker.py)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    import great_expectations as gx
-    import great_expectations.checkpoint  # noqa: F401
-    import great_expectations.core.run_identifier  # noqa: F401
+    with tools_environment():  # the analytics opt-out, whatever the shell says
+        import great_expectations as gx
+        import great_expectations.checkpoint  # noqa: F401
+        import great_expectations.core.run_identifier  # noqa: F401
 
     return gx
 
@@ -421,7 +426,17 @@ def run_checkpoint(
     project's ``gx/``); ``keep_runs``: how many runs' validations the Data Docs keep
     (RACEMAP_DATA_DOCS_RUNS).
     """
-    os.environ[URL_VARIABLE] = db.sqlalchemy_url
+    # The data source reads ${RACEMAP_GX_DATABASE_URL} (and libpq its variables) from the
+    # environment: written for the checkpoint only, in one place.
+    with tools_environment(db):
+        return _run_checkpoint(
+            db, name, races, reports_dir, run_name, threshold, seasons, gx_root, keep_runs
+        )
+
+
+def _run_checkpoint(
+    db, name, races, reports_dir, run_name, threshold, seasons, gx_root, keep_runs
+) -> ValidationOutcome:
     gx, context = _context(gx_root)
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier

@@ -12,9 +12,6 @@ from pathlib import Path
 from racemap.errors import RacemapError
 from racemap.settings import load_environment
 
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-
 
 @dataclass
 class DbtOutcome:

@@ -155,29 +155,16 @@ def cmd_run(args) -> int:
 
 def cmd_migrate(args) -> int:
     from racemap import runtime
-    from racemap.db import relation_exists
-    from racemap.mapping import dbt
+    from racemap.pipeline import migrate_races
     from racemap.settings import RacesTable, parse_vars
 
     variables = parse_vars(args.var)
     races = RacesTable.from_vars(variables)
     db = _db(args)
-    with db.transaction() as conn:
-        if not relation_exists(conn, races.schema, races.table):
-            raise RacemapError(f"table {races.name} does not exist in {db.display}")
-        missing = runtime.key_columns_missing(conn, races)
-        owner = runtime.may_migrate(conn, races)
-    if not missing:
-        print(f"{races.name} already has openf1_meeting_key and openf1_session_key (unique)")
-        return verdict.EXIT_OK
-    if not owner:
-        raise RacemapError(
-            f"only the owner of {races.name} can add {', '.join(missing)}: run racemap migrate "
-            "as that role (e.g. --database-url with the owner's credentials)"
-        )
     with runtime.database_state(db, args.environment.racemap_state_dir):
-        dbt.migrate(variables)
-    print(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
+        added = migrate_races(db, races, variables)
+    if not added:
+        print(f"{races.name} already has openf1_meeting_key and openf1_session_key (unique)")
     return verdict.EXIT_OK
 
 
@@ -250,51 +237,29 @@ def cmd_restore(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from racemap import runtime
-    from racemap.checks.validate import run_checkpoint
-    from racemap.pipeline import new_run_id
-    from racemap.reporting.reports import attention_line, attention_rows
+    from racemap.pipeline import validate
+    from racemap.reporting.reports import attention_line
     from racemap.settings import RacesTable, coverage_threshold, parse_vars
 
     variables = parse_vars(args.var)
     threshold = coverage_threshold(variables)
     races = RacesTable.from_vars(variables)
     db = _db(args)
-    stamp = new_run_id()
-    failed, attention = [], []
-    env = args.environment
-    with (
-        runtime.run_lock(db, stamp, args.lock_timeout),
-        runtime.database_state(db, env.racemap_state_dir) as state,
-    ):
-        for name in ("raw", "mapping"):
-            outcome = run_checkpoint(
-                db,
-                name,
-                races,
-                args.reports_dir,
-                f"validate-{stamp}-{name}",
-                threshold=threshold,
-                gx_root=state / "gx-root",
-                keep_runs=env.racemap_data_docs_runs,
-            )
-            print(
-                f"{name}: {'passed' if outcome.passed else 'FAILED'} "
-                f"({outcome.evaluated} expectations)"
-            )
-            failed += outcome.failed
-            attention += outcome.attention
-        with db.transaction() as conn:
-            races_needing = attention_rows(conn)
+    result = validate(db, races, threshold, args.reports_dir, args.environment, args.lock_timeout)
+    for outcome in result.outcomes:
+        print(
+            f"{outcome.checkpoint}: {'passed' if outcome.passed else 'FAILED'} "
+            f"({outcome.evaluated} expectations)"
+        )
     print(f"Data Docs: {args.reports_dir / 'validation' / 'index.html'}")
-    for row in races_needing:
+    for row in result.races_needing:
         print("attention: " + attention_line(row), file=sys.stderr)
-    if not races_needing:  # e.g. another relation validated than the one the mapping reads
-        for line in attention:
+    if not result.races_needing:  # e.g. another relation validated than the mapping reads
+        for line in result.attention:
             print("attention: " + line, file=sys.stderr)
-    if failed:
-        print("validation failed: " + "; ".join(failed), file=sys.stderr)
-    return verdict.exit_code(verdict.decide(failed, [*races_needing, *attention]))
+    if result.failed:
+        print("validation failed: " + "; ".join(result.failed), file=sys.stderr)
+    return verdict.exit_code(result.verdict)
 
 
 def cmd_status(args) -> int:

@@ -128,8 +128,8 @@ def prepare_races(db: Database, races: RacesTable, variables: dict, dry_run: boo
     """The races table is there with its key columns, and this role may run: else one line.
 
     Demo races are created on the embedded database. A table without the key columns is
-    migrated only where that is allowed (the embedded demo, or a role that owns the table) and
-    never by a dry run; a run never ALTERs the table once the columns exist.
+    migrated only where that is allowed (:func:`migrate_races`); a run never ALTERs the table
+    once the columns exist.
     """
     with db.transaction() as conn:
         if not relation_exists(conn, races.schema, races.table):
@@ -143,25 +143,98 @@ def prepare_races(db: Database, races: RacesTable, variables: dict, dry_run: boo
                     "--var races_table=...)"
                 )
         check_race_columns(conn, races, variables)
-        missing = runtime.key_columns_missing(conn, races)
-        may_migrate = runtime.may_migrate(conn, races)
-    if missing:
-        if dry_run:
-            raise RacemapError(
-                f"{races.name} lacks {', '.join(missing)} (with a unique constraint): a dry run "
-                "changes nothing, so run `racemap migrate` as the table's owner first"
-            )
-        if not (db.embedded or may_migrate):
-            raise RacemapError(
-                f"{races.name} lacks {', '.join(missing)} (with a unique constraint): run "
-                "`racemap migrate` once as the table's owner"
-            )
-        dbt.migrate(variables)
-        log(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
+    migrate_races(db, races, variables, dry_run, log)
     with db.transaction() as conn:
         grants = runtime.missing_grants(conn, races, dry_run)
     if grants:
         raise RacemapError("this role cannot run racemap: " + "; ".join(grants))
+
+
+def migrate_races(
+    db: Database, races: RacesTable, variables: dict, dry_run: bool = False, log=print
+) -> list[str]:
+    """The one-time schema change of the races table (two unique, indexed key columns), run by
+    a run's prepare step and by ``racemap migrate`` alike: the columns added, [] when they were
+    there. Only where it is allowed (the embedded demo, or a role that owns the table), never by
+    a dry run: else one line saying who must run ``racemap migrate``."""
+    with db.transaction() as conn:
+        if not relation_exists(conn, races.schema, races.table):
+            raise RacemapError(f"table {races.name} does not exist in {db.display}")
+        missing = runtime.key_columns_missing(conn, races)
+        may_migrate = runtime.may_migrate(conn, races)
+    if not missing:
+        return []
+    lacks = f"{races.name} lacks {', '.join(missing)} (with a unique constraint)"
+    if dry_run:
+        raise RacemapError(
+            f"{lacks}: a dry run changes nothing, so run `racemap migrate` as the table's owner "
+            "first"
+        )
+    if not (db.embedded or may_migrate):
+        raise RacemapError(
+            f"{lacks}: run `racemap migrate` once as the table's owner (e.g. --database-url "
+            "with the owner's credentials)"
+        )
+    dbt.migrate(variables)
+    log(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
+    return missing
+
+
+@dataclass
+class ValidateResult:
+    """``racemap validate``: each checkpoint's outcome, the races needing a person, the verdict."""
+
+    outcomes: list
+    races_needing: list[dict]
+    verdict: str
+
+    @property
+    def failed(self) -> list[str]:
+        return [f for o in self.outcomes for f in o.failed]
+
+    @property
+    def attention(self) -> list[str]:
+        return [a for o in self.outcomes for a in o.attention]
+
+
+def validate(
+    db: Database,
+    races: RacesTable,
+    threshold: float,
+    reports_dir: Path,
+    env: Environment,
+    lock_timeout: float = runtime.DEFAULT_LOCK_TIMEOUT,
+) -> ValidateResult:
+    """The Great Expectations checkpoints alone (Data Docs rebuilt into ``reports_dir``), under
+    the run lock and in the database's own state, with the run's verdict rule."""
+    from racemap.checks.validate import run_checkpoint
+
+    stamp = new_run_id()
+    outcomes = []
+    with (
+        runtime.run_lock(db, stamp, lock_timeout),
+        runtime.database_state(db, env.racemap_state_dir) as state,
+    ):
+        for name in ("raw", "mapping"):
+            outcomes.append(
+                run_checkpoint(
+                    db,
+                    name,
+                    races,
+                    reports_dir,
+                    f"validate-{stamp}-{name}",
+                    threshold=threshold,
+                    gx_root=state / "gx-root",
+                    keep_runs=env.racemap_data_docs_runs,
+                )
+            )
+        with db.transaction() as conn:
+            races_needing = reports.attention_rows(conn)
+    failed = [f for o in outcomes for f in o.failed]
+    attention = [a for o in outcomes for a in o.attention]
+    return ValidateResult(
+        outcomes, races_needing, verdicts.decide(failed, [*races_needing, *attention])
+    )
 
 
 @dataclass

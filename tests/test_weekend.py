@@ -169,9 +169,9 @@ def test_demo_holds_the_ergast_results_and_drivers(demo_db):
 def test_without_a_results_table_the_check_is_skipped_and_said_once(demo_db):
     lines = []
     query(demo_db, "drop table public.results")
-    note = prepare_results(demo_db, {}, log=lines.append)
-    assert lines == [note]
-    assert note.startswith("results check skipped: no table public.results")
+    prepare_results(demo_db, {}, log=lines.append)
+    assert len(lines) == 1
+    assert lines[0].startswith("results check skipped: no table public.results")
     # a database the user pointed racemap at never gets the demo results
     assert query(demo_db, "select to_regclass('public.results') is null") == [(True,)]
 

@@ -84,10 +84,6 @@ def race_keys(conn, race_id, races: RacesTable | None = None) -> RaceKeys:
     return RaceKeys(str(race_id), meeting_key, session_key)
 
 
-def meeting_key_for_race(conn, race_id, races: RacesTable | None = None) -> int:
-    return race_keys(conn, race_id, races).meeting_key
-
-
 def session_key_for_race(conn, race_id, kind: str = "race", races: RacesTable | None = None) -> int:
     """The session key of the race's ``kind`` of session (default the Grand Prix race)."""
     return race_session_key(conn, race_id, kind, races).session_key

@@ -382,15 +382,20 @@ def _run_locked(ctx: RunContext) -> RunResult:
         # Loaded here, in racemap's process, so the progress bar shows on a terminal; the
         # notebook, run with load=False, is the record of this load (its raw.openf1_loads
         # rows). No URL or credential is a parameter: parameters are saved in the notebook.
-        load_openf1(
-            ctx.db,
-            ctx.seasons,
-            offline=ctx.options.offline,
-            client=ctx.openf1_client(),
-            refresh=ctx.options.refresh,
-            run_id=ctx.run_id,
-            environment=ctx.env,
-        )
+        client = ctx.openf1_client()
+        try:
+            load_openf1(
+                ctx.db,
+                ctx.seasons,
+                offline=ctx.options.offline,
+                client=client,
+                refresh=ctx.options.refresh,
+                run_id=ctx.run_id,
+                environment=ctx.env,
+            )
+        finally:
+            if client is not None:
+                client.close()
     # Beside the main line: the load's record notebook, dbt docs, the report's kernel. However
     # the run ends, each is waited for (or its kernel stopped) before the reports are published.
     with ExitStack() as side:

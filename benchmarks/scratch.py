@@ -23,13 +23,13 @@ from pathlib import Path
 from psycopg2 import sql
 
 from racemap.db import Database, parse_database_url, start_embedded
-from racemap.settings import temporary_environ
+from racemap.settings import load_environment, temporary_environ
 
 
 @contextmanager
 def scratch_server(database_url: str | None = None) -> Iterator[Database]:
     """The server to create scratch databases on: the URL's, else a temporary embedded one."""
-    url = database_url or os.environ.get("DATABASE_URL")
+    url = database_url or load_environment().database_url
     if url:
         yield parse_database_url(url)
         return

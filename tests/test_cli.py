@@ -150,3 +150,36 @@ def test_a_bad_environment_variable_is_one_line_and_exit_2(
     assert PASSWORD not in err
     assert not reports.exists()
     assert cli_main(["status"]) == 2  # every command, not only the run
+
+
+def test_the_tools_environment_is_written_in_one_place_and_restored(tmp_path, monkeypatch):
+    from racemap.db import parse_database_url
+    from racemap.settings import tools_environment
+
+    db = parse_database_url(f"postgresql://u:{PASSWORD}@db.test:5433/app?sslmode=require")
+    monkeypatch.setenv("DO_NOT_TRACK", "0")
+    monkeypatch.delenv("PGHOST", raising=False)
+    before = dict(os.environ)
+    with tools_environment(db, tmp_path):
+        assert (os.environ["PGHOST"], os.environ["PGPORT"], os.environ["PGSSLMODE"]) == (
+            "db.test",
+            "5433",
+            "require",
+        )
+        assert os.environ["DBT_TARGET_PATH"] == str(tmp_path / "target")
+        assert os.environ["DO_NOT_TRACK"] == "1" and os.environ["GX_ANALYTICS_ENABLED"] == "false"
+        assert os.environ["RACEMAP_GX_DATABASE_URL"].startswith("postgresql+psycopg2://u:")
+    assert dict(os.environ) == before
+
+
+def test_no_module_but_the_settings_writes_the_environment():
+    """Values travel as arguments; the environment is written for the tools in one place
+    (settings.tools_environment; db.py's export for a notebook's embedded database)."""
+    from racemap.paths import PROJECT_DIR
+
+    writes = ("os.environ[", "os.environ.update", "os.environ.setdefault", "os.environ.pop")
+    for path in sorted((PROJECT_DIR / "racemap").rglob("*.py")):
+        if path.name in ("settings.py", "db.py"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not [w for w in writes if w in text], path

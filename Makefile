@@ -43,6 +43,7 @@ lint: $(STAMP)
 	$(BIN)/nbstripout --keep-id --verify $(NOTEBOOKS)
 	$(BIN)/python scripts/check_notebooks.py $(NOTEBOOKS)
 	$(BIN)/python scripts/check_notebook_pairs.py
+	$(BIN)/python scripts/check_env_table.py --check
 	$(BIN)/python scripts/test_server.py \
 		env DBT_TARGET_PATH=$(LINT_DIR)/target DBT_LOG_PATH=$(LINT_DIR)/logs \
 		$(BIN)/sqlfluff lint models snapshots tests/dbt

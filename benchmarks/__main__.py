@@ -3,6 +3,7 @@
 import sys
 
 from racemap.errors import RacemapError
+from racemap.verdict import EXIT_FAILED
 
 from .command import main, parser
 
@@ -10,4 +11,4 @@ try:
     sys.exit(main(parser().parse_args()))
 except RacemapError as exc:
     print(f"racemap bench: {exc}", file=sys.stderr)
-    sys.exit(1)
+    sys.exit(EXIT_FAILED)

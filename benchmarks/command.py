@@ -12,7 +12,8 @@ from pathlib import Path
 
 from racemap.errors import RacemapError
 from racemap.paths import DEFAULT_REPORTS_DIR
-from racemap.settings import parse_vars
+from racemap.settings import load_environment, parse_vars
+from racemap.verdict import EXIT_FAILED, EXIT_OK
 
 from .end_to_end import DEFAULT_ROUNDS, bench_end_to_end
 from .imports import bench_imports
@@ -74,7 +75,7 @@ def run(
         },
         "variables": variables,
     }
-    database_url = database_url or os.environ.get("DATABASE_URL")
+    database_url = database_url or load_environment().database_url
     with scratch_tool_dirs(), scratch_server(database_url) as server:
         scratch = bench_scratch(server, keep=keep)
         report["server"] = server.display
@@ -111,9 +112,10 @@ def run(
 
 def main(args) -> int:
     """``racemap bench`` (args from the CLI: database_url, var and the options below)."""
+    env = getattr(args, "environment", None) or load_environment()  # the CLI's, else read here
     reference_races = getattr(args, "reference_races", None)
-    if reference_races is None and os.environ.get("RACEMAP_BENCH_REFERENCE_RACES"):
-        reference_races = int(os.environ["RACEMAP_BENCH_REFERENCE_RACES"])
+    if reference_races is None:
+        reference_races = env.racemap_bench_reference_races
     parts = parse_parts(getattr(args, "parts", None))
     reports_dir = Path(getattr(args, "reports_dir", None) or DEFAULT_REPORTS_DIR)
     report = run(
@@ -134,7 +136,7 @@ def main(args) -> int:
     checks = failures(report)
     for line in checks:
         print(f"bench: FAILED {line}")
-    return 1 if failed or checks else 0
+    return EXIT_FAILED if failed or checks else EXIT_OK
 
 
 def failures(report: dict) -> list[str]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from racemap.db import Database
 from racemap.errors import RacemapError
 from racemap.paths import PROJECT_DIR
+from racemap.verdict import EXIT_ATTENTION, EXIT_OK
 
 from .scratch import Scratch
 
@@ -39,7 +40,7 @@ SNAPSHOT_SEASONS = "2023-2025"
 WARM_COMMAND = f"racemap run --offline --seasons {SNAPSHOT_SEASONS}"
 # Exit codes of a run that did its whole job: 0 ok, 3 attention (a race needs a person);
 # 1 is a failed run, 2 a usage error.
-FINISHED = (0, 3)
+FINISHED = (EXIT_OK, EXIT_ATTENTION)
 
 _DBT_PROJECT = """\
 name: racemap_bench_floor

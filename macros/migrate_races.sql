@@ -1,6 +1,9 @@
 {#-
     Give the application's races table its two OpenF1 key columns, each unique (the unique
-    constraint's index serves lookups). Idempotent, so it runs before every build:
+    constraint's index serves lookups). The one-time schema change of `racemap migrate` (as the
+    table's owner), or of a run that finds the columns missing where it may migrate (the
+    embedded demo, an owner): racemap.pipeline.migrate_races. Runs never ALTER the table once
+    the columns exist. Idempotent; by hand:
         dbt run-operation migrate_races --profiles-dir .
 -#}
 {% macro migrate_races() %}

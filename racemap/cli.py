@@ -1,26 +1,20 @@
 """The ``racemap`` command line: run, migrate, lookup, restore, validate, status, export, sync,
 bench.
 
-Exit codes (every command): 0 ok; 3 attention (a race needs a person, each named on a line with
-what to do); 1 failed (one line saying what went wrong, never a traceback); 2 usage.
+Exit codes (every command, racemap/verdict.py): 0 ok; 3 attention (a race needs a person, each
+named on a line with what to do); 1 failed (one line saying what went wrong, never a traceback);
+2 usage; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from racemap import verdict
 from racemap.errors import RacemapError, UsageError
 from racemap.paths import DEFAULT_REPORTS_DIR
-
-for _name, _value in (
-    ("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
-    ("DO_NOT_TRACK", "1"),
-    ("GX_ANALYTICS_ENABLED", "false"),
-):
-    os.environ.setdefault(_name, _value)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -125,9 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _db(args):
     from racemap.db import resolve_database
 
-    db = resolve_database(args.database_url)
-    db.export_env()
-    return db
+    return resolve_database(args.database_url or args.environment.database_url)
 
 
 def cmd_run(args) -> int:
@@ -149,6 +141,7 @@ def cmd_run(args) -> int:
             variables=parse_vars(args.var),
             lock_timeout=args.lock_timeout,
             notify_url=args.notify_url,
+            environment=args.environment,
         )
     )
     print(format_summary(result.summary))
@@ -162,30 +155,17 @@ def cmd_run(args) -> int:
 
 def cmd_migrate(args) -> int:
     from racemap import runtime
-    from racemap.db import relation_exists
-    from racemap.mapping import dbt
+    from racemap.pipeline import migrate_races
     from racemap.settings import RacesTable, parse_vars
 
     variables = parse_vars(args.var)
     races = RacesTable.from_vars(variables)
     db = _db(args)
-    with db.transaction() as conn:
-        if not relation_exists(conn, races.schema, races.table):
-            raise RacemapError(f"table {races.name} does not exist in {db.display}")
-        missing = runtime.key_columns_missing(conn, races)
-        owner = runtime.may_migrate(conn, races)
-    if not missing:
+    with runtime.database_state(db, args.environment.racemap_state_dir):
+        added = migrate_races(db, races, variables)
+    if not added:
         print(f"{races.name} already has openf1_meeting_key and openf1_session_key (unique)")
-        return 0
-    if not owner:
-        raise RacemapError(
-            f"only the owner of {races.name} can add {', '.join(missing)}: run racemap migrate "
-            "as that role (e.g. --database-url with the owner's credentials)"
-        )
-    with runtime.database_state(db):
-        dbt.migrate(variables)
-    print(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
-    return 0
+    return verdict.EXIT_OK
 
 
 def cmd_lookup(args) -> int:
@@ -206,7 +186,7 @@ def cmd_lookup(args) -> int:
         else:
             race_id = race_for_meeting(conn, args.meeting_key, races)
             print(f"meeting {args.meeting_key}: race_id {race_id}")
-    return 0
+    return verdict.EXIT_OK
 
 
 def add_session_argument(lookup: argparse.ArgumentParser) -> None:
@@ -227,8 +207,7 @@ def lookup_session(args) -> int:
     from racemap.settings import RacesTable, parse_vars
 
     if args.race_id is None:
-        print("racemap lookup: --session goes with --race-id", file=sys.stderr)
-        return 2
+        raise UsageError("lookup: --session goes with --race-id")
     db = _db(args)
     races = RacesTable.from_vars(parse_vars(args.var))
     with db.transaction() as conn:
@@ -237,7 +216,7 @@ def lookup_session(args) -> int:
         f"race {found.race_id}: meeting_key {found.meeting_key}, "
         f"session_key {found.session_key} ({found.kind})"
     )
-    return 0
+    return verdict.EXIT_OK
 
 
 def cmd_restore(args) -> int:
@@ -254,51 +233,41 @@ def cmd_restore(args) -> int:
     if result.skipped:
         print(f"left alone (changed since): {', '.join(result.skipped)}")
     print("to undo another apply: racemap restore --run-id RUN_ID")
-    return 0
+    return verdict.EXIT_OK
 
 
 def cmd_validate(args) -> int:
-    from racemap import runtime
-    from racemap.checks.validate import run_checkpoint
-    from racemap.pipeline import new_run_id
-    from racemap.reporting.reports import attention_line, attention_rows
+    from racemap.pipeline import validate
+    from racemap.reporting.reports import attention_line
     from racemap.settings import RacesTable, coverage_threshold, parse_vars
 
     variables = parse_vars(args.var)
     threshold = coverage_threshold(variables)
     races = RacesTable.from_vars(variables)
     db = _db(args)
-    stamp = new_run_id()
-    failed, attention = [], []
-    with runtime.run_lock(db, stamp, args.lock_timeout), runtime.database_state(db):
-        for name in ("raw", "mapping"):
-            outcome = run_checkpoint(
-                db, name, races, args.reports_dir, f"validate-{stamp}-{name}", threshold=threshold
-            )
-            print(
-                f"{name}: {'passed' if outcome.passed else 'FAILED'} "
-                f"({outcome.evaluated} expectations)"
-            )
-            failed += outcome.failed
-            attention += outcome.attention
-        with db.transaction() as conn:
-            races_needing = attention_rows(conn)
+    result = validate(db, races, threshold, args.reports_dir, args.environment, args.lock_timeout)
+    for outcome in result.outcomes:
+        print(
+            f"{outcome.checkpoint}: {'passed' if outcome.passed else 'FAILED'} "
+            f"({outcome.evaluated} expectations)"
+        )
     print(f"Data Docs: {args.reports_dir / 'validation' / 'index.html'}")
-    for row in races_needing:
+    for row in result.races_needing:
         print("attention: " + attention_line(row), file=sys.stderr)
-    if not races_needing:  # e.g. another relation validated than the one the mapping reads
-        for line in attention:
+    if not result.races_needing:  # e.g. another relation validated than the mapping reads
+        for line in result.attention:
             print("attention: " + line, file=sys.stderr)
-    if failed:
-        print("validation failed: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 3 if races_needing or attention else 0
+    if result.failed:
+        print("validation failed: " + "; ".join(result.failed), file=sys.stderr)
+    return verdict.exit_code(result.verdict)
 
 
 def cmd_status(args) -> int:
     from racemap.reporting.status import main as status_main
 
-    return status_main(args.database_url, args.json)
+    return status_main(
+        args.database_url or args.environment.database_url, args.json, args.environment
+    )
 
 
 def add_export_parser(sub) -> None:
@@ -317,7 +286,7 @@ def cmd_export(args) -> int:
     with db.transaction() as conn:
         count = export_crosswalk(conn, args.format, args.output, variables)
     print(f"exported {count} races to {args.output} ({args.format})")
-    return 0
+    return verdict.EXIT_OK
 
 
 def add_sync_parser(sub) -> None:
@@ -349,21 +318,27 @@ def cmd_sync(args) -> int:
     chosen = sync.parse_endpoints(args.endpoints, args.race_id)
     db = _db(args)
     run_id = new_run_id()
-    client = (
-        None
-        if args.offline
-        else OpenF1Client(**({"base_url": args.openf1_url} if args.openf1_url else {}))
-    )
+    env = args.environment
+    client = None if args.offline else OpenF1Client(base_url=args.openf1_url, environment=env)
     try:
         with runtime.run_lock(db, run_id, args.lock_timeout):
             result = sync.sync_race_data(
-                db, seasons, args.race_id, kinds, chosen, args.offline, client, args.refresh, run_id
+                db,
+                seasons,
+                args.race_id,
+                kinds,
+                chosen,
+                args.offline,
+                client,
+                args.refresh,
+                run_id,
+                environment=env,
             )
     finally:
         if client is not None:
             client.close()
     print(result.summary())
-    return 0
+    return verdict.EXIT_OK
 
 
 def cmd_bench(args) -> int:
@@ -388,28 +363,35 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from racemap.db import scrub_argv
+    from racemap.settings import load_environment
 
     scrub_argv()  # dbt records sys.argv: no --database-url password in its logs or artifacts
+    try:
+        # Every environment variable, read and validated once, before any command runs.
+        args.environment = load_environment()
+    except UsageError as exc:
+        print(f"racemap: {exc}", file=sys.stderr)
+        return verdict.EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"racemap: {exc}", file=sys.stderr)
-        return 2
+        return verdict.EXIT_USAGE
     except RacemapError as exc:
         print(f"racemap: {_one_line(str(exc))}", file=sys.stderr)
-        return 1
+        return verdict.EXIT_FAILED
     except KeyboardInterrupt:
         print("racemap: interrupted", file=sys.stderr)
-        return 130
+        return verdict.EXIT_SIGINT
     except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
-        if os.environ.get("RACEMAP_DEBUG"):
+        if args.environment.racemap_debug:
             raise
         print(
             f"racemap: unexpected {type(exc).__name__}: {_one_line(str(exc))[:300]} "
             "(set RACEMAP_DEBUG=1 for the traceback, and report it)",
             file=sys.stderr,
         )
-        return 1
+        return verdict.EXIT_FAILED
 
 
 def _one_line(text: str) -> str:

@@ -9,7 +9,6 @@ fresh directory that replaces the previous report set when it ends, whatever its
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from racemap import runtime
+from racemap import verdict as verdicts
 from racemap.checks.gx_worker import GxWorker
 from racemap.db import (
     Database,
@@ -32,21 +32,22 @@ from racemap.jobs import Job
 from racemap.mapping import apply as apply_mod
 from racemap.mapping import dbt
 from racemap.mapping.results import prepare_results
+from racemap.openf1.client import OpenF1Client
 from racemap.openf1.loader import ensure_raw_tables, load_openf1
 from racemap.paths import DEFAULT_REPORTS_DIR
 from racemap.reporting import changes as changes_mod
 from racemap.reporting import notify, reports, run_summary, status
 from racemap.reporting.notebooks import WarmKernel, execute
 from racemap.settings import (
+    Environment,
     RacesTable,
     coverage_threshold,
     known_vars,
+    load_environment,
     parse_seasons,
-    temporary_environ,
     validate_vars,
 )
 
-EXIT_CODES = {"ok": 0, "attention": 3, "failed": 1}
 # What notebooks/mapping_report.ipynb imports, run in its kernel before the report is due.
 REPORT_KERNEL_IMPORTS = "import IPython.display, racemap.reporting.report_data, racemap.db"
 
@@ -66,6 +67,8 @@ class RunOptions:
     lock_timeout: float = runtime.DEFAULT_LOCK_TIMEOUT
     notify_url: str | None = None  # else $RACEMAP_NOTIFY_URL (racemap/reporting/notify.py)
     log: callable = print
+    # The environment's settings, loaded and validated at the edge (the CLI); None: read here.
+    environment: Environment | None = None
 
 
 @dataclass
@@ -74,7 +77,7 @@ class RunResult:
     summary: dict
     exit_code: int
     failures: list[str]
-    verdict: str = "ok"
+    verdict: str = verdicts.OK
     attention: list[dict] = field(default_factory=list)
 
 
@@ -125,8 +128,8 @@ def prepare_races(db: Database, races: RacesTable, variables: dict, dry_run: boo
     """The races table is there with its key columns, and this role may run: else one line.
 
     Demo races are created on the embedded database. A table without the key columns is
-    migrated only where that is allowed (the embedded demo, or a role that owns the table) and
-    never by a dry run; a run never ALTERs the table once the columns exist.
+    migrated only where that is allowed (:func:`migrate_races`); a run never ALTERs the table
+    once the columns exist.
     """
     with db.transaction() as conn:
         if not relation_exists(conn, races.schema, races.table):
@@ -140,131 +143,259 @@ def prepare_races(db: Database, races: RacesTable, variables: dict, dry_run: boo
                     "--var races_table=...)"
                 )
         check_race_columns(conn, races, variables)
-        missing = runtime.key_columns_missing(conn, races)
-        may_migrate = runtime.may_migrate(conn, races)
-    if missing:
-        if dry_run:
-            raise RacemapError(
-                f"{races.name} lacks {', '.join(missing)} (with a unique constraint): a dry run "
-                "changes nothing, so run `racemap migrate` as the table's owner first"
-            )
-        if not (db.embedded or may_migrate):
-            raise RacemapError(
-                f"{races.name} lacks {', '.join(missing)} (with a unique constraint): run "
-                "`racemap migrate` once as the table's owner"
-            )
-        dbt.migrate(variables)
-        log(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
+    migrate_races(db, races, variables, dry_run, log)
     with db.transaction() as conn:
         grants = runtime.missing_grants(conn, races, dry_run)
     if grants:
         raise RacemapError("this role cannot run racemap: " + "; ".join(grants))
 
 
+def migrate_races(
+    db: Database, races: RacesTable, variables: dict, dry_run: bool = False, log=print
+) -> list[str]:
+    """The one-time schema change of the races table (two unique, indexed key columns), run by
+    a run's prepare step and by ``racemap migrate`` alike: the columns added, [] when they were
+    there. Only where it is allowed (the embedded demo, or a role that owns the table), never by
+    a dry run: else one line saying who must run ``racemap migrate``."""
+    with db.transaction() as conn:
+        if not relation_exists(conn, races.schema, races.table):
+            raise RacemapError(f"table {races.name} does not exist in {db.display}")
+        missing = runtime.key_columns_missing(conn, races)
+        may_migrate = runtime.may_migrate(conn, races)
+    if not missing:
+        return []
+    lacks = f"{races.name} lacks {', '.join(missing)} (with a unique constraint)"
+    if dry_run:
+        raise RacemapError(
+            f"{lacks}: a dry run changes nothing, so run `racemap migrate` as the table's owner "
+            "first"
+        )
+    if not (db.embedded or may_migrate):
+        raise RacemapError(
+            f"{lacks}: run `racemap migrate` once as the table's owner (e.g. --database-url "
+            "with the owner's credentials)"
+        )
+    dbt.migrate(variables)
+    log(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
+    return missing
+
+
+@dataclass
+class ValidateResult:
+    """``racemap validate``: each checkpoint's outcome, the races needing a person, the verdict."""
+
+    outcomes: list
+    races_needing: list[dict]
+    verdict: str
+
+    @property
+    def failed(self) -> list[str]:
+        return [f for o in self.outcomes for f in o.failed]
+
+    @property
+    def attention(self) -> list[str]:
+        return [a for o in self.outcomes for a in o.attention]
+
+
+def validate(
+    db: Database,
+    races: RacesTable,
+    threshold: float,
+    reports_dir: Path,
+    env: Environment,
+    lock_timeout: float = runtime.DEFAULT_LOCK_TIMEOUT,
+) -> ValidateResult:
+    """The Great Expectations checkpoints alone (Data Docs rebuilt into ``reports_dir``), under
+    the run lock and in the database's own state, with the run's verdict rule."""
+    from racemap.checks.validate import run_checkpoint
+
+    stamp = new_run_id()
+    outcomes = []
+    with (
+        runtime.run_lock(db, stamp, lock_timeout),
+        runtime.database_state(db, env.racemap_state_dir) as state,
+    ):
+        for name in ("raw", "mapping"):
+            outcomes.append(
+                run_checkpoint(
+                    db,
+                    name,
+                    races,
+                    reports_dir,
+                    f"validate-{stamp}-{name}",
+                    threshold=threshold,
+                    gx_root=state / "gx-root",
+                    keep_runs=env.racemap_data_docs_runs,
+                )
+            )
+        with db.transaction() as conn:
+            races_needing = reports.attention_rows(conn)
+    failed = [f for o in outcomes for f in o.failed]
+    attention = [a for o in outcomes for a in o.attention]
+    return ValidateResult(
+        outcomes, races_needing, verdicts.decide(failed, [*races_needing, *attention])
+    )
+
+
+@dataclass
+class RunContext:
+    """Everything one run's stages read, built once by :func:`run` from its options and the
+    environment before anything runs (bad input fails there): each stage's one argument."""
+
+    run_id: str
+    database_url: str | None  # --database-url, else DATABASE_URL; None: the embedded database
+    options: RunOptions  # what was asked: offline, refresh, dry run, allow changes, the log
+    env: Environment  # every environment variable, read and validated once
+    seasons: list[int]
+    variables: dict  # the dbt vars
+    races: RacesTable
+    threshold: float  # the coverage_threshold var
+    report_set: reports.ReportSet
+    notify_url: str | None
+    lock_timeout: float
+    stages: Stages
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    db: Database | None = None  # once the database is up
+    state: Path | None = None  # the database's local state directory, once the lock is held
+    validator: GxWorker | None = None
+    validations: list = field(default_factory=list)
+
+    @classmethod
+    def build(cls, options: RunOptions) -> RunContext:
+        env = options.environment or load_environment()
+        url = options.database_url or env.database_url
+        if url:
+            parse_database_url(url)
+        seasons = parse_seasons(options.seasons)
+        variables = validate_vars(options.variables)
+        run_id = new_run_id()
+        return cls(
+            run_id=run_id,
+            database_url=url,
+            options=options,
+            env=env,
+            seasons=seasons,
+            variables=variables,
+            races=RacesTable.from_vars(variables),
+            threshold=coverage_threshold(variables),
+            report_set=reports.ReportSet(options.reports_dir, run_id),
+            notify_url=options.notify_url or env.racemap_notify_url,
+            lock_timeout=options.lock_timeout,
+            stages=Stages(options.log),
+        )
+
+    @property
+    def out(self) -> Path:
+        """Where this run writes its reports until they are published."""
+        return self.report_set.dir
+
+    @property
+    def log(self):
+        return self.options.log
+
+    def openf1_client(self) -> OpenF1Client | None:
+        """The OpenF1 source: None offline (the bundled snapshot), else a client of
+        ``--openf1-url`` or OPENF1_URL."""
+        if self.options.offline:
+            return None
+        return OpenF1Client(base_url=self.options.openf1_url, environment=self.env)
+
+    def secrets(self) -> list[str]:
+        """What no report or message may show: the database's and OpenF1's passwords."""
+        found = [self.db.password if self.db is not None else None, self.env.openf1_password]
+        return [s for s in found if s]
+
+    def checkpoint(self, name: str):
+        """Start checkpoint ``name`` in the GX worker, in this database's context."""
+        return self.validator.submit(
+            self.db,
+            name,
+            self.races,
+            self.out,
+            f"{self.run_id}-{name}",
+            threshold=self.threshold,
+            gx_root=self.state / "gx-root",
+            keep_runs=self.env.racemap_data_docs_runs,
+        )
+
+
 def run(options: RunOptions) -> RunResult:
     """One run; RacemapError (after its reports are published) when it fails."""
-    log = options.log
-    run_id = new_run_id()
-    started_at = datetime.now(UTC)
-    # Bad input fails here, before anything runs or is written.
-    seasons = parse_seasons(options.seasons)
-    variables = validate_vars(options.variables)
-    threshold = coverage_threshold(variables)
-    races = RacesTable.from_vars(variables)
-    url = options.database_url or os.environ.get("DATABASE_URL")
-    if url:
-        parse_database_url(url)
-    report_set = reports.ReportSet(options.reports_dir, run_id)
-    stages = Stages(log)
-    context = {"run_id": run_id, "seasons": seasons, "stages": stages, "db": None}
-    validations: list = []
+    ctx = RunContext.build(options)  # bad input fails here, before anything runs or is written
     try:
         with ExitStack() as held:
             # Great Expectations imports in its own process while the run migrates and loads
             # (or has, for an earlier run of this process).
-            validator = GxWorker.shared()
-            held.callback(validator.release)
-            with stages.stage("start_database"):
-                db = resolve_database(options.database_url, options.pgdata)
-                db.export_env()
-                context["db"] = db
-                log(f"database: {db.display}")
-                # One run per database; its local state its own (held until the run ends).
-                held.enter_context(runtime.run_lock(db, run_id, options.lock_timeout, log))
-                held.enter_context(runtime.database_state(db))
-            result = _run_locked(
-                options,
-                validator,
-                db,
-                run_id,
-                seasons,
-                variables,
-                threshold,
-                races,
-                report_set,
-                stages,
-                validations,
-            )
-            changes_mod.record_run(db, run_id, result.summary, started_at, log)
+            ctx.validator = GxWorker.shared()
+            held.callback(ctx.validator.release)
+            with ctx.stages.stage("start_database"):
+                ctx.db = resolve_database(ctx.database_url, options.pgdata)
+                ctx.log(f"database: {ctx.db.display}")
+                # One run per database; its local state its own (held until the run ends), and
+                # the tools' environment (dbt, the kernels) that of this database.
+                held.enter_context(runtime.run_lock(ctx.db, ctx.run_id, ctx.lock_timeout, ctx.log))
+                ctx.state = held.enter_context(
+                    runtime.database_state(ctx.db, ctx.env.racemap_state_dir)
+                )
+            result = _run_locked(ctx)
+            changes_mod.record_run(ctx.db, ctx.run_id, result.summary, ctx.started_at, ctx.log)
     except RacemapError as exc:
         summary = {
             **run_summary.run_header(
-                run_id, context["db"], seasons, options, stopped_at=stages.current
+                ctx.run_id, ctx.db, ctx.seasons, options, stopped_at=ctx.stages.current
             ),
-            "verdict": "failed",
+            "verdict": verdicts.FAILED,
             "error": str(exc),
             "attention": [],
-            **run_summary.validation_summary(validations),
+            **run_summary.validation_summary(ctx.validations),
             "changes": None,
-            "stage_seconds": stages.seconds,
+            "stage_seconds": ctx.stages.seconds,
         }
-        reports.write_summary(report_set.dir / "summary.json", summary)
-        report_set.publish()
-        if context["db"] is not None:
-            changes_mod.record_run(context["db"], run_id, summary, started_at, log)
-        _notify(options, summary, context["db"])
+        reports.write_summary(ctx.out / "summary.json", summary)
+        ctx.report_set.publish()
+        if ctx.db is not None:
+            changes_mod.record_run(ctx.db, ctx.run_id, summary, ctx.started_at, ctx.log)
+        _notify(ctx, summary)
         raise
     except BaseException:
-        report_set.publish()
+        ctx.report_set.publish()
         raise
-    report_set.publish()
-    _notify(options, result.summary, db)
+    ctx.report_set.publish()
+    _notify(ctx, result.summary)
     return result
 
 
-def _notify(options: RunOptions, summary: dict, db: Database | None) -> None:
+def _notify(ctx: RunContext, summary: dict) -> None:
     """The run's webhook, when it needs a person, failed or changed something (notify.py)."""
-    url = options.notify_url or os.environ.get("RACEMAP_NOTIFY_URL")
-    secrets = [db.password] if db is not None and db.password else []
-    notify.notify(url, summary, Path(options.reports_dir).resolve(), secrets, options.log)
+    reports_dir = Path(ctx.options.reports_dir).resolve()
+    notify.notify(ctx.notify_url, summary, reports_dir, ctx.secrets(), ctx.log)
 
 
-def _run_locked(
-    options,
-    validator,
-    db,
-    run_id,
-    seasons,
-    variables,
-    threshold,
-    races,
-    report_set,
-    stages,
-    validations,
-):
-    log = options.log
-    out = report_set.dir
-    with stages.stage("migrate"):
-        prepare_races(db, races, variables, options.dry_run, log)
-        with db.transaction() as conn:
+def _run_locked(ctx: RunContext) -> RunResult:
+    with ctx.stages.stage("migrate"):
+        prepare_races(ctx.db, ctx.races, ctx.variables, ctx.options.dry_run, ctx.log)
+        with ctx.db.transaction() as conn:
             ensure_raw_tables(conn)
-        prepare_results(db, variables, log)
+        prepare_results(ctx.db, ctx.variables, ctx.log)
 
-    with stages.stage("load"), temporary_environ(OPENF1_URL=options.openf1_url):
+    with ctx.stages.stage("load"):
         # Loaded here, in racemap's process, so the progress bar shows on a terminal; the
         # notebook, run with load=False, is the record of this load (its raw.openf1_loads
         # rows). No URL or credential is a parameter: parameters are saved in the notebook.
-        load_openf1(db, seasons, offline=options.offline, refresh=options.refresh, run_id=run_id)
+        client = ctx.openf1_client()
+        try:
+            load_openf1(
+                ctx.db,
+                ctx.seasons,
+                offline=ctx.options.offline,
+                client=client,
+                refresh=ctx.options.refresh,
+                run_id=ctx.run_id,
+                environment=ctx.env,
+            )
+        finally:
+            if client is not None:
+                client.close()
     # Beside the main line: the load's record notebook, dbt docs, the report's kernel. However
     # the run ends, each is waited for (or its kernel stopped) before the reports are published.
     with ExitStack() as side:
@@ -274,96 +405,74 @@ def _run_locked(
                 "load_openf1",
                 execute,
                 "load_openf1",
-                out,
+                ctx.out,
                 {
-                    "seasons": ",".join(str(s) for s in seasons),
-                    "offline": options.offline,
-                    "refresh": options.refresh,
-                    "run_id": run_id,
+                    "seasons": ",".join(str(s) for s in ctx.seasons),
+                    "offline": ctx.options.offline,
+                    "refresh": ctx.options.refresh,
+                    "run_id": ctx.run_id,
                     "load": False,
                 },
             )
         )
-        result = _map_and_report(
-            options,
-            validator,
-            db,
-            run_id,
-            seasons,
-            variables,
-            threshold,
-            races,
-            out,
-            stages,
-            validations,
-            side,
-        )
+        result = _map_and_report(ctx, side)
         load_record.wait()
     return result
 
 
-def _map_and_report(
-    options,
-    validator,
-    db,
-    run_id,
-    seasons,
-    variables,
-    threshold,
-    races,
-    out,
-    stages,
-    validations,
-    side: ExitStack,
-):
+def _map_and_report(ctx: RunContext, side: ExitStack) -> RunResult:
     """After the load: check the raw data, build, apply, validate, record and report. ``side``
     holds what runs beside (``_run_locked``)."""
-    log = options.log
-    load = run_summary.load_counts(db, run_id)
+    db, out, stages, log = ctx.db, ctx.out, ctx.stages, ctx.log
+    load = run_summary.load_counts(db, ctx.run_id)
     log(
-        f"loaded OpenF1 {', '.join(map(str, seasons))}: {load['rows_loaded']} rows, "
+        f"loaded OpenF1 {', '.join(map(str, ctx.seasons))}: {load['rows_loaded']} rows, "
         f"{load['rows_rejected']} rejected, {load['requests']} HTTP requests"
     )
 
     with stages.stage("validate_raw"):
-        checking = validator.submit(db, "raw", races, out, f"{run_id}-raw")
+        checking = ctx.checkpoint("raw")
         # While the checks run (in the GX worker): import dbt and parse the project. No query,
         # nothing built. A parse that fails leaves the build to parse and say why.
         try:
-            manifest = dbt.parse(variables)
+            manifest = dbt.parse(ctx.variables)
         except RacemapError:
             manifest = None
         outcome = checking.result()
-        validations.append(outcome)
+        ctx.validations.append(outcome)
         if not outcome.success:
             # Stop before dbt and the apply: nothing is mapped from data that failed its checks.
             raise RacemapError("raw OpenF1 data failed validation: " + "; ".join(outcome.failed))
 
     with stages.stage("dbt_build"):
-        dbt.build(variables, manifest)
+        dbt.build(ctx.variables, manifest)
 
     # dbt docs (generated only when the project, the vars or the catalog changed) in a thread,
     # beside the apply and the mapping checks: neither changes what the docs show.
-    docs_job = side.enter_context(Job("dbt-docs", _docs, db, out, variables, manifest))
+    docs_job = side.enter_context(Job("dbt-docs", _docs, db, out, ctx.variables, manifest))
     with stages.stage("apply"):
         applied = apply_mod.apply_updates(
-            db, run_id, races, allow_changes=options.allow_changes, dry_run=options.dry_run
+            db,
+            ctx.run_id,
+            ctx.races,
+            allow_changes=ctx.options.allow_changes,
+            dry_run=ctx.options.dry_run,
         )
 
     with stages.stage("validate"):
-        checking = validator.submit(
-            db, "mapping", races, out, f"{run_id}-mapping", threshold=threshold
-        )
+        checking = ctx.checkpoint("mapping")
         # The report's kernel starts (and imports) while the checks run.
         report_kernel = side.enter_context(WarmKernel(REPORT_KERNEL_IMPORTS))
-        validations.append(checking.result())
+        ctx.validations.append(checking.result())
 
     generated = docs_job.wait()
     stages.seconds["dbt_docs"] = docs_job.seconds
     log("dbt docs: " + ("generated" if generated else "unchanged since the last run, kept"))
 
     with stages.stage("changes"), db.transaction() as conn:
-        changes = changes_mod.record_changes(conn, run_id, races, dry_run=options.dry_run)
+        changes = changes_mod.record_changes(
+            conn, ctx.run_id, ctx.races, dry_run=ctx.options.dry_run
+        )
     log(changes_mod.describe(changes))
 
     with stages.stage("reports"):
@@ -371,17 +480,17 @@ def _map_and_report(
             counts = reports.mapping_counts(conn)
             coverage = reports.mapping_coverage(conn)
             attention = reports.attention_rows(conn)
-            freshness = status.freshness(conn)
+            freshness = status.freshness(conn, ctx.env)
             reports.write_csv(
                 out / "unmapped_races.csv", reports.UNMAPPED_COLUMNS, reports.unmapped_rows(conn)
             )
         reports.write_csv(out / "mapping_updates.csv", reports.UPDATE_COLUMNS, applied.rows)
         reports.write_csv(out / "changes.csv", changes_mod.CHANGE_COLUMNS, changes["list"])
-        failures = [f for v in validations for f in v.failed]
-        attention_failures = [f for v in validations for f in v.attention]
-        verdict = "failed" if failures else "attention" if attention or attention_failures else "ok"
+        failures = [f for v in ctx.validations for f in v.failed]
+        attention_failures = [f for v in ctx.validations for f in v.attention]
+        verdict = verdicts.decide(failures, [*attention, *attention_failures])
         summary = {
-            **run_summary.run_header(run_id, db, seasons, options, stopped_at=None),
+            **run_summary.run_header(ctx.run_id, db, ctx.seasons, ctx.options, stopped_at=None),
             "verdict": verdict,
             "attention": attention,
             "changes": changes,
@@ -390,9 +499,9 @@ def _map_and_report(
             "updates_applied": applied.applied,
             "updates_conflicting": applied.conflicts,
             "updates_held_back": applied.count("held_back"),
-            **run_summary.validation_summary(validations),
+            **run_summary.validation_summary(ctx.validations),
             "coverage": coverage,
-            "coverage_threshold": threshold,
+            "coverage_threshold": ctx.threshold,
             "freshness": freshness,
             "openf1": load,
             "stage_seconds": stages.seconds,
@@ -400,9 +509,9 @@ def _map_and_report(
         # The mapping report notebook reads summary.json: written before it runs, and again
         # after it with the reports stage's own seconds.
         reports.write_summary(out / "summary.json", summary)
-        write_mapping_report(out, run_id, threshold, report_kernel)
+        write_mapping_report(out, ctx.run_id, ctx.threshold, report_kernel)
     reports.write_summary(out / "summary.json", summary)
-    return RunResult(run_id, summary, EXIT_CODES[verdict], failures, verdict, attention)
+    return RunResult(ctx.run_id, summary, verdicts.exit_code(verdict), failures, verdict, attention)
 
 
 def _docs(db: Database, out: Path, variables: dict, manifest) -> bool:

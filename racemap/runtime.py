@@ -7,7 +7,6 @@ exist, the grants are there).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import socket
 import time
@@ -16,8 +15,7 @@ from pathlib import Path
 
 from racemap.db import quote_ident
 from racemap.errors import RacemapError
-from racemap.paths import PROJECT_DIR
-from racemap.settings import RacesTable, temporary_environ
+from racemap.settings import RacesTable, load_environment, tools_environment
 
 # The advisory lock of `racemap run` (and `racemap validate`): two int4 keys, "rcmp" and 1.
 # https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS
@@ -36,30 +34,25 @@ OWN_SCHEMAS = (
 )
 
 
-def state_root() -> Path:
-    """Where per-database local state lives: $RACEMAP_STATE_DIR, else .racemap/state."""
-    return Path(os.environ.get("RACEMAP_STATE_DIR") or PROJECT_DIR / ".racemap" / "state")
-
-
-def state_dir(db) -> Path:
-    """This database's own directory: readable name plus a hash of host, port and name."""
+def state_dir(db, root: Path | None = None) -> Path:
+    """This database's own directory under ``root`` (default: RACEMAP_STATE_DIR, else
+    .racemap/state): readable name plus a hash of host, port and name."""
+    root = root or load_environment().racemap_state_dir
     where = f"{db.host}:{db.port}/{db.dbname}"
     digest = hashlib.sha256(where.encode()).hexdigest()[:10]
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{db.dbname}")[:40]
-    return state_root() / f"{label}-{digest}"
+    return Path(root) / f"{label}-{digest}"
 
 
 @contextmanager
-def database_state(db):
-    """dbt's target and logs and the GX context of this database, for the block."""
-    base = state_dir(db)
+def database_state(db, root: Path | None = None):
+    """This database's local state for the block, with the environment of the tools that read
+    only theirs (its libpq variables, dbt's target and logs there: settings.tools_environment);
+    yields the directory, whose ``gx-root`` the checkpoints are given."""
+    base = state_dir(db, root)
     for name in ("target", "logs", "gx-root"):
         (base / name).mkdir(parents=True, exist_ok=True)
-    with temporary_environ(
-        DBT_TARGET_PATH=str(base / "target"),
-        DBT_LOG_PATH=str(base / "logs"),
-        RACEMAP_GX_ROOT=str(base / "gx-root"),
-    ):
+    with tools_environment(db, base):
         yield base
 
 

@@ -1,5 +1,8 @@
-"""Run options in one place: the dbt vars (which relation and columns hold the application's
-races, and the rules), parsed and validated before anything runs."""
+"""Run options in one place, parsed and validated before anything runs: every environment
+variable racemap reads (:class:`Environment`, the one definition the README's table is generated
+from), the dbt vars (which relation and columns hold the application's races, and the rules), the
+seasons; and the one function that writes the environment of the tools that read only it
+(:func:`tool_environment`)."""
 
 from __future__ import annotations
 
@@ -9,11 +12,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 
 from psycopg2 import sql
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from racemap.errors import UsageError
+from racemap.errors import RacemapError, UsageError
 from racemap.paths import PROJECT_DIR
+
+DEFAULT_OPENF1_URL = "https://api.openf1.org/v1"
 
 DEFAULT_COVERAGE_THRESHOLD = 1.0
 FIRST_SEASON = 2023  # the first season OpenF1 covers (https://openf1.org)
@@ -131,16 +138,60 @@ class RacesTable:
 @contextmanager
 def temporary_environ(**values: str | None):
     """Set environment variables for the block only (a None value leaves that one as is)."""
-    saved = {k: os.environ.get(k) for k, v in values.items() if v is not None}
-    os.environ.update({k: v for k, v in values.items() if v is not None})
+    with _environ({k: v for k, v in values.items() if v is not None}):
+        yield
+
+
+@contextmanager
+def _environ(values: dict[str, str | None]):
+    """Set (a value) or remove (None) each variable for the block; restore them after."""
+    saved = {k: os.environ.get(k) for k in values}
     try:
+        _write(values)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _write(saved)
+
+
+def _write(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+# Nothing is reported to dbt Labs or Great Expectations.
+ANALYTICS_OPT_OUTS = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+GX_URL_VARIABLE = "RACEMAP_GX_DATABASE_URL"  # the GX data source's ${...}: never saved
+
+
+def tool_environment(db=None, state: Path | None = None) -> dict[str, str | None]:
+    """The environment of the tools that read only their environment, in one place: the
+    analytics opt-outs; with ``db``, its libpq variables (dbt's profiles.yml, papermill kernels,
+    psql; None removes one) and the Great Expectations data source's URL; with ``state`` (the
+    database's state directory), dbt's target and log paths."""
+    env: dict[str, str | None] = dict(ANALYTICS_OPT_OUTS)
+    if db is not None:
+        env.update(db.env_changes())
+        env[GX_URL_VARIABLE] = db.sqlalchemy_url
+    if state is not None:
+        env.update(
+            DBT_TARGET_PATH=str(Path(state) / "target"), DBT_LOG_PATH=str(Path(state) / "logs")
+        )
+    return env
+
+
+@contextmanager
+def tools_environment(db=None, state: Path | None = None):
+    """:func:`tool_environment` written into this process's environment for the block (the
+    tools run in it, or are started from it), and what was there before restored after."""
+    with _environ(tool_environment(db, state)):
+        yield
 
 
 def parse_seasons(text: str | None, today: datetime | None = None) -> list[int]:
@@ -166,3 +217,241 @@ def parse_seasons(text: str | None, today: datetime | None = None) -> list[int]:
     if min(seasons) < 1950 or max(seasons) > this_year + 1:
         raise UsageError(f"--seasons {text!r}: seasons must lie between 1950 and {this_year + 1}")
     return sorted(seasons)
+
+
+# -- the environment ---------------------------------------------------------------------------
+def _hint(text: str) -> dict:
+    """A field's hint: what to give, said after ``NAME='value':`` when a value is bad."""
+    return {"hint": text}
+
+
+class Environment(BaseModel):
+    """Every environment variable racemap reads, typed and defaulted: loaded once at the edge
+    (:func:`load_environment`: the CLI before any command runs, a run or a notebook when called
+    as a library), then passed down as a value. An empty variable counts as unset."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        None,
+        alias="DATABASE_URL",
+        repr=False,
+        description="the database (every libpq option of the URL is kept); unset: the embedded "
+        "PostgreSQL in `.racemap/pgdata`",
+    )
+    openf1_url: str = Field(
+        DEFAULT_OPENF1_URL,
+        alias="OPENF1_URL",
+        repr=False,  # a self-hosted OpenF1's URL may carry a password
+        description=f"OpenF1's base URL (default `{DEFAULT_OPENF1_URL}`)",
+        json_schema_extra=_hint("give an http(s):// URL, e.g. https://api.openf1.org/v1"),
+    )
+    openf1_username: str = Field(
+        "",
+        alias="OPENF1_USERNAME",
+        repr=False,
+        description="an OpenF1 account, with `OPENF1_PASSWORD` (OAuth2 token; needed during "
+        "live sessions)",
+    )
+    openf1_password: str = Field(
+        "",
+        alias="OPENF1_PASSWORD",
+        repr=False,
+        description="the OpenF1 account's password (never printed, saved or sent)",
+    )
+    openf1_rate_limit: tuple[int, float] = Field(
+        (30, 10.0),
+        alias="OPENF1_RATE_LIMIT",
+        description="requests per seconds, default `30/10`",
+        json_schema_extra=_hint("give requests/seconds, e.g. 30/10"),
+    )
+    openf1_retry_seconds: float = Field(
+        120.0,
+        alias="OPENF1_RETRY_SECONDS",
+        gt=0,
+        allow_inf_nan=False,
+        description="time budget of a fetch's retries, default 120",
+        json_schema_extra=_hint("give a positive number of seconds, e.g. 120"),
+    )
+    openf1_settle_days: float = Field(
+        14.0,
+        alias="OPENF1_SETTLE_DAYS",
+        ge=0,
+        allow_inf_nan=False,
+        description="days after a season's last session (a session's end for `racemap sync`) "
+        "that it is fetched again for corrections, default 14",
+        json_schema_extra=_hint("give a number of days, e.g. 14"),
+    )
+    racemap_notify_url: str | None = Field(
+        None,
+        alias="RACEMAP_NOTIFY_URL",
+        repr=False,
+        description="the webhook of `racemap run` (as `--notify-url`): told of a run needing "
+        "attention, failing or changing something",
+        json_schema_extra=_hint("give an http(s):// URL"),
+    )
+    racemap_freshness_warn_days: float = Field(
+        3.0,
+        alias="RACEMAP_FRESHNESS_WARN_DAYS",
+        ge=0,
+        allow_inf_nan=False,
+        description="in season, raw data last fetched live longer ago than this is `warn`, "
+        "default 3",
+        json_schema_extra=_hint("give a number of days, e.g. 3"),
+    )
+    racemap_freshness_error_days: float = Field(
+        8.0,
+        alias="RACEMAP_FRESHNESS_ERROR_DAYS",
+        ge=0,
+        allow_inf_nan=False,
+        description="... and `error` (a run and `racemap status` say attention), default 8",
+        json_schema_extra=_hint("give a number of days, e.g. 8"),
+    )
+    racemap_data_docs_runs: int = Field(
+        20,
+        alias="RACEMAP_DATA_DOCS_RUNS",
+        ge=1,
+        description="how many runs' validations the Data Docs of a database keep, default 20",
+        json_schema_extra=_hint("give a whole number of runs, 1 or more"),
+    )
+    racemap_state_dir: Path = Field(
+        PROJECT_DIR / ".racemap" / "state",
+        alias="RACEMAP_STATE_DIR",
+        description="where per-database local state lives (dbt target and logs, the GX "
+        "context), default `.racemap/state`",
+    )
+    racemap_dbt_project_dir: Path = Field(
+        PROJECT_DIR,
+        alias="RACEMAP_DBT_PROJECT_DIR",
+        description="a copy of the dbt project to run instead of this one (e.g. with other "
+        "seeds; the tests use it)",
+    )
+    racemap_bench_reference_races: int | None = Field(
+        None,
+        alias="RACEMAP_BENCH_REFERENCE_RACES",
+        ge=1,
+        description="`racemap bench`: the per-race reference of the request counts fetches "
+        "only the first N races and extrapolates (default: all of them)",
+        json_schema_extra=_hint("give a whole number of races"),
+    )
+    racemap_debug: bool = Field(
+        False,
+        alias="RACEMAP_DEBUG",
+        description="set to `1` to see the traceback of an unexpected error instead of its "
+        "one line",
+        json_schema_extra=_hint("give 1 or 0"),
+    )
+    ci: bool = Field(
+        False,
+        alias="CI",
+        description="set by CI services: the load's progress bar is off",
+        json_schema_extra=_hint("give true or false"),
+    )
+
+    @field_validator("openf1_url", "racemap_notify_url")
+    @classmethod
+    def _http_url(cls, value):
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value
+
+    @field_validator("openf1_rate_limit", mode="before")
+    @classmethod
+    def _rate_limit(cls, value):
+        if isinstance(value, str):
+            requests, _, seconds = value.partition("/")
+            value = (int(requests), float(seconds))  # a ValueError when it is not N/S
+        if value[0] < 1 or not value[1] > 0:
+            raise ValueError("not requests/seconds")
+        return value
+
+    def openf1_credentials(self) -> tuple[str, str] | None:
+        """(username, password); None for anonymous access."""
+        return (self.openf1_username, self.openf1_password) if self.openf1_username else None
+
+
+# Variables racemap does not read but writes for the tools that read only their environment
+# (dbt's profiles, a papermill kernel, Great Expectations), or that its scripts read.
+TOOL_VARIABLES = (
+    (
+        "`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, ...",
+        "what `profiles.yml` and psql read; racemap sets them from `DATABASE_URL` for dbt, "
+        "Great Expectations and the kernels",
+    ),
+    (
+        "`RACEMAP_PGKEEPALIVES_IDLE`",
+        "what `profiles.yml` reads for dbt's `keepalives_idle`; racemap sets it from the URL's "
+        "`keepalives_idle` option (default 0)",
+    ),
+    (
+        "`RACEMAP_GX_DATABASE_URL`",
+        "the Great Expectations data source's connection string, set in the checks' process "
+        "only (the context stores `${RACEMAP_GX_DATABASE_URL}`, never the secret)",
+    ),
+    (
+        "`DBT_TARGET`, `DBT_TARGET_PATH`, `DBT_LOG_PATH`",
+        "dbt's own: the profile target (default `default`); a run sets the two paths to its "
+        "database's state directory",
+    ),
+    (
+        "`DBT_SEND_ANONYMOUS_USAGE_STATS`, `DO_NOT_TRACK`, `GX_ANALYTICS_ENABLED`",
+        "set off by racemap and the Makefile: nothing is reported to dbt Labs or Great "
+        "Expectations",
+    ),
+    (
+        "`RACEMAP_TEST_DATABASE_URL`",
+        "the PostgreSQL server of `make test` (scripts/test_server.py)",
+    ),
+)
+
+
+def environment_table() -> list[str]:
+    """The README's table of environment variables, as markdown lines: every variable
+    :class:`Environment` reads, in its order, then those written for the tools."""
+    rows = [(f"`{f.alias}`", f.description) for f in Environment.model_fields.values()]
+    return [
+        "| variable | what it does |",
+        "| --- | --- |",
+        *(f"| {name} | {what} |" for name, what in [*rows, *TOOL_VARIABLES]),
+    ]
+
+
+def load_environment(environ=None) -> Environment:
+    """:class:`Environment` from ``environ`` (default: this process's), validated: a UsageError
+    (exit 2) names the first bad variable and what to give, in one line."""
+    environ = os.environ if environ is None else environ
+    given = {}
+    for info in Environment.model_fields.values():
+        text = (environ.get(info.alias) or "").strip()
+        if text:
+            given[info.alias] = text
+    try:
+        env = Environment.model_validate(given)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        info = Environment.model_fields[
+            next(n for n, f in Environment.model_fields.items() if f.alias == error["loc"][0])
+        ]
+        hint = (info.json_schema_extra or {}).get("hint", "see the README's environment table")
+        # A URL or a password may hold a secret: named, never shown.
+        shown = f"={given.get(info.alias, '')!r}" if info.repr else ""
+        raise UsageError(f"{info.alias}{shown}: {hint}") from None
+    if env.database_url:
+        from racemap.db import parse_database_url
+
+        try:
+            parse_database_url(env.database_url)  # its errors never show the password
+        except RacemapError as exc:
+            raise UsageError(str(exc)) from None
+    if bool(env.openf1_username) != bool(env.openf1_password):
+        missing = "OPENF1_PASSWORD" if env.openf1_username else "OPENF1_USERNAME"
+        raise UsageError(
+            f"{missing} is empty or unset: set both OPENF1_USERNAME and OPENF1_PASSWORD, "
+            "or neither for anonymous access"
+        )
+    if env.racemap_freshness_error_days < env.racemap_freshness_warn_days:
+        raise UsageError(
+            f"RACEMAP_FRESHNESS_ERROR_DAYS={env.racemap_freshness_error_days:g} is below "
+            f"RACEMAP_FRESHNESS_WARN_DAYS={env.racemap_freshness_warn_days:g}: give error >= warn"
+        )
+    return env

@@ -51,6 +51,14 @@ AS_OF = "2026-11-25T00:00:00Z"  # pins not_yet_run so results do not drift with 
 SECRET = "Pw-d0-not-leak-7f3a9c"  # the password of the shared run's URL
 
 
+TOOL_DIRS: dict[str, Path] = {}
+
+
+def gx_root() -> Path:
+    """The GX context of the tests that run a checkpoint alone (a run uses its state's)."""
+    return TOOL_DIRS["gx_root"]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_tool_dirs(tmp_path_factory):
     base = tmp_path_factory.mktemp("tools")
@@ -59,7 +67,6 @@ def _isolated_tool_dirs(tmp_path_factory):
         for k in (
             "DBT_TARGET_PATH",
             "DBT_LOG_PATH",
-            "RACEMAP_GX_ROOT",
             "RACEMAP_STATE_DIR",
             "DATABASE_URL",
             "OPENF1_URL",
@@ -71,7 +78,7 @@ def _isolated_tool_dirs(tmp_path_factory):
     }
     os.environ["DBT_TARGET_PATH"] = str(base / "dbt-target")
     os.environ["DBT_LOG_PATH"] = str(base / "dbt-logs")
-    os.environ["RACEMAP_GX_ROOT"] = str(base / "gx-root")
+    TOOL_DIRS["gx_root"] = base / "gx-root"  # the GX context of checkpoints run alone
     os.environ["RACEMAP_STATE_DIR"] = str(base / "state")  # per-database dbt target, logs, GX
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("RACEMAP_NOTIFY_URL", None)  # a developer's webhook never hears the tests

@@ -186,7 +186,7 @@ def end_to_end_report(tmp_path_factory):
         # Its own dbt target and GX context, not the session's, for the runs in child processes.
         env.setenv("DBT_TARGET_PATH", str(base / "dbt-target"))
         env.setenv("DBT_LOG_PATH", str(base / "dbt-logs"))
-        env.setenv("RACEMAP_GX_ROOT", str(base / "gx-root"))
+        env.setenv("RACEMAP_STATE_DIR", str(base / "state"))
         report = benchmarks.run(
             reports_dir=base / "reports", parts=("end_to_end",), rounds=1, log=lambda *_: None
         )

@@ -119,7 +119,67 @@ def test_password_reaches_no_report_or_log(demo_db, tmp_path, capfd):
         if path.is_file():
             assert PASSWORD.encode() not in path.read_bytes(), path
     # nor the Great Expectations context, nor dbt's logs and artifacts
-    for root in ("RACEMAP_GX_ROOT", "DBT_LOG_PATH", "DBT_TARGET_PATH"):
+    for root in ("RACEMAP_STATE_DIR", "DBT_LOG_PATH", "DBT_TARGET_PATH"):
         for path in Path(os.environ[root]).rglob("*"):
             if path.is_file():
                 assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("RACEMAP_DATA_DOCS_RUNS", "many", "RACEMAP_DATA_DOCS_RUNS='many': give a whole number"),
+        ("RACEMAP_FRESHNESS_WARN_DAYS", "-1", "RACEMAP_FRESHNESS_WARN_DAYS='-1': give a number"),
+        ("OPENF1_RATE_LIMIT", "lots", "OPENF1_RATE_LIMIT='lots': give requests/seconds"),
+        ("OPENF1_URL", f"ftp://u:{PASSWORD}@openf1.test", "OPENF1_URL: give an http(s):// URL"),
+        ("DATABASE_URL", f"mysql://root:{PASSWORD}@h/x", "must be a PostgreSQL URL"),
+        ("RACEMAP_NOTIFY_URL", "hooks.example", "RACEMAP_NOTIFY_URL: give an http(s):// URL"),
+    ],
+)
+def test_a_bad_environment_variable_is_one_line_and_exit_2(
+    name, value, said, tmp_path, monkeypatch, capsys
+):
+    """Read and validated once at the edge, before any command runs: nothing is written."""
+    from racemap.cli import main as cli_main
+
+    monkeypatch.setenv(name, value)
+    reports = tmp_path / "reports"
+    assert cli_main(["run", "--offline", "--reports-dir", str(reports)]) == 2
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [err.strip()] and said in err and out == ""
+    assert PASSWORD not in err
+    assert not reports.exists()
+    assert cli_main(["status"]) == 2  # every command, not only the run
+
+
+def test_the_tools_environment_is_written_in_one_place_and_restored(tmp_path, monkeypatch):
+    from racemap.db import parse_database_url
+    from racemap.settings import tools_environment
+
+    db = parse_database_url(f"postgresql://u:{PASSWORD}@db.test:5433/app?sslmode=require")
+    monkeypatch.setenv("DO_NOT_TRACK", "0")
+    monkeypatch.delenv("PGHOST", raising=False)
+    before = dict(os.environ)
+    with tools_environment(db, tmp_path):
+        assert (os.environ["PGHOST"], os.environ["PGPORT"], os.environ["PGSSLMODE"]) == (
+            "db.test",
+            "5433",
+            "require",
+        )
+        assert os.environ["DBT_TARGET_PATH"] == str(tmp_path / "target")
+        assert os.environ["DO_NOT_TRACK"] == "1" and os.environ["GX_ANALYTICS_ENABLED"] == "false"
+        assert os.environ["RACEMAP_GX_DATABASE_URL"].startswith("postgresql+psycopg2://u:")
+    assert dict(os.environ) == before
+
+
+def test_no_module_but_the_settings_writes_the_environment():
+    """Values travel as arguments; the environment is written for the tools in one place
+    (settings.tools_environment; db.py's export for a notebook's embedded database)."""
+    from racemap.paths import PROJECT_DIR
+
+    writes = ("os.environ[", "os.environ.update", "os.environ.setdefault", "os.environ.pop")
+    for path in sorted((PROJECT_DIR / "racemap").rglob("*.py")):
+        if path.name in ("settings.py", "db.py"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not [w for w in writes if w in text], path

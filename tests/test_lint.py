@@ -94,6 +94,7 @@ def test_make_test_runs_lint_first():
         "scripts/check_notebooks.py",
         "sqlfluff lint",
         "scripts/check_dbt_docs.py",
+        "scripts/check_env_table.py --check",
     ):
         at = next((i for i, line in enumerate(lines) if check in line), None)
         assert at is not None and at < pytest_at, f"{check} does not run before pytest"
@@ -229,3 +230,24 @@ def test_notebook_checks_fail_on_outputs_and_a_missing_parameters_cell(tmp_path)
     clean = _notebook(tmp_path / "clean.ipynb", tagged=True, executed=False)
     strip = _run([BIN / "nbstripout", "--keep-id", "--verify", clean], tmp_path, tmp_path)
     assert strip.returncode == 0, strip.stdout + strip.stderr
+
+
+def test_env_table_check_fails_when_the_readme_differs_from_the_settings(tmp_path):
+    """The README's table of environment variables is the settings' definition, generated."""
+    readme = tmp_path / "README.md"
+    text = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    script = PROJECT_DIR / "scripts" / "check_env_table.py"
+    readme.write_text(text, encoding="utf-8")
+    same = _run([sys.executable, script, "--check", "--readme", readme], tmp_path, tmp_path)
+    assert same.returncode == 0, same.stdout + same.stderr
+    # A variable missing from the table (the settings define it), and one the settings lack.
+    for changed in (
+        text.replace("| `RACEMAP_DATA_DOCS_RUNS` |", "| `RACEMAP_DATA_DOCS_RUN` |"),
+        text.replace("| `CI` |", "| `RACEMAP_GONE` | read by nothing |\n| `CI` |", 1),
+    ):
+        readme.write_text(changed, encoding="utf-8")
+        bad = _run([sys.executable, script, "--check", "--readme", readme], tmp_path, tmp_path)
+        assert bad.returncode == 1 and "environment table differs" in bad.stderr
+        assert readme.read_text(encoding="utf-8") == changed  # --check writes nothing
+    fixed = _run([sys.executable, script, "--readme", readme], tmp_path, tmp_path)
+    assert fixed.returncode == 0 and readme.read_text(encoding="utf-8") == text

@@ -223,8 +223,7 @@ def test_data_docs_keep_the_last_runs_of_this_database(tmp_path):
                 page.parent.mkdir(parents=True)
                 page.write_text("{}")
                 os.utime(page.parent.parent, (1_000_000 + i, 1_000_000 + i))
-    with temporary_environ(RACEMAP_GX_ROOT=str(tmp_path), RACEMAP_DATA_DOCS_RUNS="3"):
-        removed = prune_validations("20261106T060000Z-new-raw")
+    removed = prune_validations("20261106T060000Z-new-raw", tmp_path, keep_runs=3)
     assert sorted(removed) == [f"2026110{i}T060000Z-abc{i}" for i in range(4)]  # 2 kept + new
     for store in (base / "validations", base / "data_docs" / "local_site" / "validations"):
         assert sorted(p.name for p in store.glob("*/*")) == sorted(

@@ -12,13 +12,20 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
-from conftest import database_copy, query
+from conftest import database_copy, gx_root, query
 
-from racemap.checks.validate import loaded_seasons, run_checkpoint
+from racemap.checks import validate
+from racemap.checks.validate import loaded_seasons
 from racemap.cli import main as cli_main
 from racemap.errors import RacemapError
 from racemap.openf1.loader import ensure_raw_tables, load_openf1
 from racemap.settings import RacesTable, coverage_threshold
+
+
+def run_checkpoint(*args, **kwargs):
+    """A checkpoint alone, in the tests' GX context (a run uses its database's)."""
+    return validate.run_checkpoint(*args, gx_root=gx_root(), **kwargs)
+
 
 RACES = RacesTable("public", "races", "id")
 
@@ -309,7 +316,9 @@ def test_one_gx_worker_serves_a_process_until_a_run_leaves_an_answer_unread(mapp
 
     worker = GxWorker.shared()
     assert GxWorker.shared() is worker
-    outcome = worker.run_checkpoint(mapped, "raw", RACES, tmp_path / "a", "test-worker-raw")
+    outcome = worker.run_checkpoint(
+        mapped, "raw", RACES, tmp_path / "a", "test-worker-raw", gx_root=gx_root()
+    )
     assert outcome.success and outcome.evaluated > 0
     worker.release()  # nothing owed: it stays
     assert worker.usable() and GxWorker.shared() is worker
@@ -319,5 +328,7 @@ def test_one_gx_worker_serves_a_process_until_a_run_leaves_an_answer_unread(mapp
     assert not worker.usable()
     fresh = GxWorker.shared()
     assert fresh is not worker
-    outcome = fresh.run_checkpoint(mapped, "raw", RACES, tmp_path / "c", "test-worker-fresh")
+    outcome = fresh.run_checkpoint(
+        mapped, "raw", RACES, tmp_path / "c", "test-worker-fresh", gx_root=gx_root()
+    )
     assert outcome.run_name == "test-worker-fresh" and outcome.success

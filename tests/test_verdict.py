@@ -298,3 +298,34 @@ def test_a_failed_run_leaves_no_earlier_report_looking_current(applied_db, tmp_p
         applied_db, "select verdict from racemap.runs where run_id = %s", (summary["run_id"],)
     ) == [("failed",)]
     assert cli_main(["status", "--database-url", applied_db.url]) == 1
+
+
+def test_one_rule_decides_every_verdict():
+    from racemap import verdict
+
+    assert verdict.decide() == "ok"
+    assert verdict.decide([], [{"race_id": "1"}]) == "attention"
+    assert verdict.decide(["raw failed"], [{"race_id": "1"}]) == "failed"
+    assert [verdict.exit_code(v) for v in verdict.VERDICTS] == [0, 3, 1]
+    assert (verdict.EXIT_USAGE, verdict.EXIT_SIGINT, verdict.EXIT_SIGTERM) == (2, 130, 143)
+    # racemap status: no run recorded or the last one failed comes first.
+    assert verdict.status_verdict(None, [], [], 0) == "failed"
+    assert verdict.status_verdict("failed", [], [], 0) == "failed"
+    assert verdict.status_verdict("ok", [], [], 0) == "ok"
+    assert verdict.status_verdict("ok", [], ["meetings"], 0) == "attention"
+    assert verdict.status_verdict("ok", [], [], 70) == "attention"
+
+
+def test_status_is_not_ok_while_mapped_races_hold_no_keys(applied_db, capsys):
+    """After racemap restore the 70 mapped races hold no keys: status says so, exit 3."""
+    assert cli_main(["status", "--database-url", applied_db.url]) == 0
+    capsys.readouterr()
+    assert cli_main(["restore", "--database-url", applied_db.url]) == 0
+    capsys.readouterr()
+    assert cli_main(["status", "--database-url", applied_db.url]) == 3
+    err = capsys.readouterr().err
+    assert "attention: 70 race(s) are mapped but hold no keys" in err
+    assert "run racemap run" in err
+    assert cli_main(["status", "--database-url", applied_db.url, "--json"]) == 3
+    state = json.loads(capsys.readouterr().out)
+    assert (state["verdict"], state["unapplied"]) == ("attention", 70)

@@ -2,9 +2,9 @@
 
 Importing great_expectations takes seconds of CPU (as long as a one-model ``dbt build``). A run
 starts this worker first: it imports GX on the other core while the run migrates and loads, and
-runs both checkpoints (``validate.run_checkpoint``) when asked, with the run's environment of that
-moment (the database's libpq variables, its GX context directory). A thread would not do: the
-import holds Python's lock, so it would only take turns with the load.
+runs both checkpoints (``validate.run_checkpoint``) when asked; the arguments carry everything a
+checkpoint needs (the database, its GX context directory): no environment is shipped. A thread
+would not do: the import holds Python's lock, so it would only take turns with the load.
 
 One worker serves every run of a process (``shared``): a second run in the same process (a
 notebook, the tests) does not import GX again. A run that ends with a checkpoint still running
@@ -20,7 +20,6 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import multiprocessing
-import os
 from multiprocessing.connection import Connection
 
 from racemap.db import Database
@@ -29,17 +28,14 @@ from racemap.errors import RacemapError
 
 def _serve(conn: Connection) -> None:
     """The worker: import GX, then run each checkpoint it is sent until the pipe closes."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     from racemap.checks import validate
 
     validate.import_gx()
     while True:
         try:
-            env, args, kwargs = conn.recv()
+            args, kwargs = conn.recv()
         except (EOFError, OSError):
             return
-        os.environ.clear()
-        os.environ.update(env)
         try:
             reply = ("ok", validate.run_checkpoint(*args, **kwargs))
         except RacemapError as exc:
@@ -67,14 +63,15 @@ class GxWorker:
         self._waiting = False  # a checkpoint sent, its answer not read yet
 
     def submit(self, *args, **kwargs) -> Pending:
-        """Start validate.run_checkpoint in the worker, with this process's environment now;
-        ``result()`` on what this returns waits for it. One checkpoint at a time."""
+        """Start validate.run_checkpoint in the worker (its arguments say everything: the
+        database, the GX context's directory); ``result()`` on what this returns waits for it.
+        One checkpoint at a time."""
         # The embedded database's server handle stays here: the worker only connects.
         args = tuple(
             dataclasses.replace(a, _server=None) if isinstance(a, Database) else a for a in args
         )
         try:
-            self._conn.send((dict(os.environ), args, kwargs))
+            self._conn.send((args, kwargs))
         except (OSError, BrokenPipeError):
             self._stopped()
         self._waiting = True

@@ -1,9 +1,11 @@
 """Great Expectations checkpoints over the raw tables, the races table and the mapping.
 
-The file context in ``gx/`` (or ``$RACEMAP_GX_ROOT/gx``) is (re)built by code on every run,
-get-or-create, so it can be re-run and reviewed. The connection string is stored as
-``${RACEMAP_GX_DATABASE_URL}``: the secret stays in this process's environment. Analytics and
-progress bars are off.
+The file context is (re)built by code on every run, get-or-create, so it can be re-run and
+reviewed. A run keeps it in its database's state directory (``<state>/gx-root/gx``,
+racemap.runtime.database_state), so runs on different databases never share it; called without
+a root (the tests), it is the project's ``gx/``. The connection string is stored as
+``${RACEMAP_GX_DATABASE_URL}``: the secret is in this process's environment while a checkpoint
+runs (racemap.settings.tools_environment), never in a file. Analytics and progress bars are off.
 
 Two checkpoints:
 
@@ -23,22 +25,29 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from racemap import verdict as verdicts
 from racemap.db import quote_ident
-from racemap.errors import RacemapError
 from racemap.paths import PROJECT_DIR
-from racemap.settings import DEFAULT_COVERAGE_THRESHOLD, RacesTable
+from racemap.settings import (
+    DEFAULT_COVERAGE_THRESHOLD,
+    GX_URL_VARIABLE,
+    Environment,
+    RacesTable,
+    tools_environment,
+)
 
 DATASOURCE = "racemap_postgres"
-URL_VARIABLE = "RACEMAP_GX_DATABASE_URL"
+URL_VARIABLE = GX_URL_VARIABLE
 VALIDATION_RESULTS_SHOWN = 30  # the Data Docs index lists the newest validation results only
+# RACEMAP_DATA_DOCS_RUNS's default: how many runs' validations the Data Docs keep.
+DATA_DOCS_RUNS = Environment.model_fields["racemap_data_docs_runs"].default
 # Expectations whose failure means "a race needs a person" (verdict attention, exit 3), not that
 # the data or the mapping is broken (verdict failed, exit 1): marked in their meta.
-ATTENTION = {"verdict": "attention"}
+ATTENTION = {"verdict": verdicts.ATTENTION}
 
 
 def reason_words() -> list[str]:
@@ -62,20 +71,6 @@ class ValidationOutcome:
         return self.success and not self.attention
 
 
-def data_docs_runs() -> int:
-    """How many runs' validations the Data Docs keep: $RACEMAP_DATA_DOCS_RUNS (default 20)."""
-    value = os.environ.get("RACEMAP_DATA_DOCS_RUNS") or "20"
-    try:
-        runs = int(value)
-    except ValueError:
-        runs = 0
-    if runs < 1:
-        raise RacemapError(
-            f"RACEMAP_DATA_DOCS_RUNS must be a whole number of runs, 1 or more, not {value!r}"
-        )
-    return runs
-
-
 def _run_key(run_name: str) -> str:
     """The run a validation belongs to: ``<run id>-raw`` and ``<run id>-mapping`` are one."""
     for suffix in ("-raw", "-mapping"):
@@ -84,7 +79,9 @@ def _run_key(run_name: str) -> str:
     return run_name
 
 
-def prune_validations(current_run_name: str, keep_runs: int | None = None) -> list[str]:
+def prune_validations(
+    current_run_name: str, root: Path = PROJECT_DIR, keep_runs: int = DATA_DOCS_RUNS
+) -> list[str]:
     """Keep the validation results (and their rendered pages) of the newest ``keep_runs`` runs.
 
     The context is this database's own (runtime.database_state), so this is this database's
@@ -93,8 +90,7 @@ def prune_validations(current_run_name: str, keep_runs: int | None = None) -> li
     called before a checkpoint runs, so the index its UpdateDataDocsAction writes lists only what
     is kept. Returns the runs removed.
     """
-    keep_runs = keep_runs or data_docs_runs()
-    base = gx_root() / "gx" / "uncommitted"
+    base = root / "gx" / "uncommitted"
     stores = [base / "validations", base / "data_docs" / "local_site" / "validations"]
     newest: dict[str, float] = {}
     dirs: dict[str, list[Path]] = {}
@@ -114,11 +110,6 @@ def prune_validations(current_run_name: str, keep_runs: int | None = None) -> li
         for run_dir in dirs[key]:
             shutil.rmtree(run_dir, ignore_errors=True)
     return removed
-
-
-def gx_root() -> Path:
-    """Where the file context lives: the project (``gx/``), or $RACEMAP_GX_ROOT (tests)."""
-    return Path(os.environ.get("RACEMAP_GX_ROOT") or PROJECT_DIR)
 
 
 def _site_config() -> dict:
@@ -150,20 +141,20 @@ def _site_config() -> dict:
 def import_gx():
     """Import what a checkpoint needs (seconds of CPU: ``racemap run`` does it in its GX worker
     while the run loads, racemap/checks/gx_worker.py)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    import great_expectations as gx
-    import great_expectations.checkpoint  # noqa: F401
-    import great_expectations.core.run_identifier  # noqa: F401
+    with tools_environment():  # the analytics opt-out, whatever the shell says
+        import great_expectations as gx
+        import great_expectations.checkpoint  # noqa: F401
+        import great_expectations.core.run_identifier  # noqa: F401
 
     return gx
 
 
-def _context():
+def _context(root: Path):
     gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="file", project_root_dir=str(gx_root()))
+    context = gx.get_context(mode="file", project_root_dir=str(root))
     changed = False
     if context.variables.progress_bars != ProgressBarsConfig(globally=False):
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -177,7 +168,7 @@ def _context():
         changed = True
     if changed:
         context.variables.save()
-        context = gx.get_context(mode="file", project_root_dir=str(gx_root()))
+        context = gx.get_context(mode="file", project_root_dir=str(root))
     return gx, context
 
 
@@ -424,14 +415,29 @@ def run_checkpoint(
     run_name: str,
     threshold: float = DEFAULT_COVERAGE_THRESHOLD,
     seasons: list[int] | None = None,
+    gx_root: Path = PROJECT_DIR,
+    keep_runs: int = DATA_DOCS_RUNS,
 ) -> ValidationOutcome:
     """Run checkpoint ``raw`` or ``mapping``; Data Docs are rebuilt into reports/validation.
 
     ``seasons``: those that must have raw rows (default: every season loaded successfully);
-    ``threshold``: the least coverage per season (the ``coverage_threshold`` var).
+    ``threshold``: the least coverage per season (the ``coverage_threshold`` var);
+    ``gx_root``: where the file context lives (a run: its database's state directory; else the
+    project's ``gx/``); ``keep_runs``: how many runs' validations the Data Docs keep
+    (RACEMAP_DATA_DOCS_RUNS).
     """
-    os.environ[URL_VARIABLE] = db.sqlalchemy_url
-    gx, context = _context()
+    # The data source reads ${RACEMAP_GX_DATABASE_URL} (and libpq its variables) from the
+    # environment: written for the checkpoint only, in one place.
+    with tools_environment(db):
+        return _run_checkpoint(
+            db, name, races, reports_dir, run_name, threshold, seasons, gx_root, keep_runs
+        )
+
+
+def _run_checkpoint(
+    db, name, races, reports_dir, run_name, threshold, seasons, gx_root, keep_runs
+) -> ValidationOutcome:
+    gx, context = _context(gx_root)
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -459,15 +465,15 @@ def run_checkpoint(
             result_format={"result_format": "SUMMARY"},
         )
     )
-    prune_validations(run_name)  # a bounded history: the last RACEMAP_DATA_DOCS_RUNS runs
+    prune_validations(run_name, gx_root, keep_runs)  # a bounded history
     result = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
-    publish_docs(context, reports_dir, rebuild=False)
+    publish_docs(context, gx_root, reports_dir, rebuild=False)
     evaluated = sum(len(r.results) for r in result.run_results.values())
     failed, attention = _describe(result)
     return ValidationOutcome(name, not failed, evaluated, failed, run_name, attention)
 
 
-def publish_docs(context, reports_dir: Path, rebuild: bool = True) -> Path:
+def publish_docs(context, root: Path, reports_dir: Path, rebuild: bool = True) -> Path:
     """Copy the context's local Data Docs site to ``<reports>/validation``.
 
     The checkpoint's UpdateDataDocsAction has rendered its own pages and the index; ``rebuild``
@@ -475,7 +481,7 @@ def publish_docs(context, reports_dir: Path, rebuild: bool = True) -> Path:
     """
     if rebuild:
         context.build_data_docs()
-    site = gx_root() / "gx" / "uncommitted" / "data_docs" / "local_site"
+    site = root / "gx" / "uncommitted" / "data_docs" / "local_site"
     target = Path(reports_dir) / "validation"
     if target.exists():
         shutil.rmtree(target)

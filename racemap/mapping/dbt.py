@@ -10,10 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from racemap.errors import RacemapError
-from racemap.paths import PROJECT_DIR
-
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+from racemap.settings import load_environment
 
 
 @dataclass
@@ -31,7 +28,7 @@ def _vars_arg(variables: dict | None) -> list[str]:
 
 def project_dir() -> str:
     """The dbt project: this repository, or $RACEMAP_DBT_PROJECT_DIR (a copy with other seeds)."""
-    return os.environ.get("RACEMAP_DBT_PROJECT_DIR") or str(PROJECT_DIR)
+    return str(load_environment().racemap_dbt_project_dir)
 
 
 def invoke(

@@ -47,10 +47,10 @@ class ResultsTable:
         return f"{self.schema}.{self.table}"
 
 
-def prepare_results(db: Database, variables: dict | None, log=print) -> str | None:
+def prepare_results(db: Database, variables: dict | None, log=print) -> None:
     """Before ``dbt build``: the demo results on the embedded database; the results table's
-    columns checked (one clear line when a var names a missing column). Returns the line a run
-    prints when there is no results table (the check is skipped), else None."""
+    columns checked (one clear line when a var names a missing column). Without a results table
+    the check is skipped, and ``log`` says so."""
     results = ResultsTable.from_vars(variables)
     with db.transaction() as conn:
         if not relation_exists(conn, results.schema, results.table):
@@ -63,13 +63,12 @@ def prepare_results(db: Database, variables: dict | None, log=print) -> str | No
             ):
                 count = create_demo_results(conn)
                 log(f"created the demo tables public.results ({count} results) and public.drivers")
-                return None
-            note = (
+                return
+            log(
                 f"results check skipped: no table {results.name} (set --var results_schema=... "
                 "--var results_table=... to check each mapping against the application's results)"
             )
-            log(note)
-            return note
+            return
         with conn.cursor() as cur:
             relation = f"{quote_ident(results.schema)}.{quote_ident(results.table)}"
             cur.execute("select current_user, has_table_privilege(%s, 'SELECT')", (relation,))
@@ -80,4 +79,3 @@ def prepare_results(db: Database, variables: dict | None, log=print) -> str | No
                     f"to {role} (or --var results_table= names another)"
                 )
         check_columns(conn, results.schema, results.table, results.columns)
-    return None

@@ -7,7 +7,6 @@ bearer token from ``OPENF1_USERNAME`` / ``OPENF1_PASSWORD``, renews it before it
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote
@@ -18,21 +17,6 @@ from racemap.errors import RacemapError
 from racemap.openf1.http import RETRY_STATUSES, RetryableResponse, detail_of, parse_retry_after
 
 log = logging.getLogger(__name__)
-
-
-def credentials_from_env() -> tuple[str, str] | None:
-    """(username, password) from ``OPENF1_USERNAME`` / ``OPENF1_PASSWORD``; None when unset."""
-    username = os.environ.get("OPENF1_USERNAME", "")
-    password = os.environ.get("OPENF1_PASSWORD", "")
-    if not username and not password:
-        return None
-    if not (username and password):
-        missing = "OPENF1_PASSWORD" if username else "OPENF1_USERNAME"
-        raise RacemapError(
-            f"{missing} is empty or unset: set both OPENF1_USERNAME and OPENF1_PASSWORD, "
-            "or neither for anonymous access"
-        )
-    return username, password
 
 
 def token_url_for(base_url: str) -> str:

@@ -13,8 +13,6 @@ With ``OPENF1_USERNAME`` / ``OPENF1_PASSWORD`` set, every request carries an OAu
 from __future__ import annotations
 
 import logging
-import math
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,7 +25,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 from racemap.errors import RacemapError
 from racemap.openf1 import endpoints
-from racemap.openf1.auth import OpenF1Token, credentials_from_env, redact, token_url_for
+from racemap.openf1.auth import OpenF1Token, redact, token_url_for
 from racemap.openf1.http import (
     RETRY_STATUSES,
     RateLimiter,
@@ -35,15 +33,14 @@ from racemap.openf1.http import (
     detail_of,
     parse_retry_after,
 )
+from racemap.settings import Environment, load_environment
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OPENF1_URL = "https://api.openf1.org/v1"
 ENDPOINTS = endpoints.names(endpoints.SCHEDULE)  # fetched per season (``?year=``)
 # OpenF1's own limit: "30 requests every 10 seconds per IP", `@rate_limiter.limit("30/10seconds")`
-# in https://github.com/br-g/openf1/blob/main/src/openf1/services/query_api/app.py
-DEFAULT_RATE_LIMIT = (30, 10.0)
-DEFAULT_RETRY_SECONDS = 120.0
+# in https://github.com/br-g/openf1/blob/main/src/openf1/services/query_api/app.py: the default of
+# OPENF1_RATE_LIMIT (racemap.settings.Environment), as OPENF1_RETRY_SECONDS's is 120.
 # Worth asking again: timeouts, refused or reset connections, a server that hung up mid-answer.
 # Not every httpx.TransportError: an unsupported scheme or a bad proxy will not heal by waiting.
 RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -52,41 +49,6 @@ RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocol
 # https://github.com/br-g/openf1/issues/234, https://github.com/br-g/openf1/issues/257
 LIVE_SESSION_DETAIL = "session in progress"
 OFFLINE_HINT = "run with --offline (bundled snapshot)"
-
-
-# -- configuration from the environment ---------------------------------------------------------
-def rate_limit_from_env() -> tuple[int, float]:
-    """``OPENF1_RATE_LIMIT=N/SECONDS`` (e.g. ``60/10`` for a self-hosted OpenF1); default 30/10.
-
-    An environment variable, so the CLI and the notebooks can change it without a new flag.
-    """
-    text = os.environ.get("OPENF1_RATE_LIMIT", "").strip()
-    if not text:
-        return DEFAULT_RATE_LIMIT
-    try:
-        requests, seconds = text.split("/")
-        limit = int(requests), float(seconds)
-    except ValueError:
-        limit = (0, 0.0)
-    if limit[0] < 1 or limit[1] <= 0:
-        raise RacemapError(f"OPENF1_RATE_LIMIT={text!r}: give requests/seconds, e.g. 30/10")
-    return limit
-
-
-def retry_seconds_from_env() -> float:
-    """``OPENF1_RETRY_SECONDS``: how long one fetch may keep retrying; default 120 s."""
-    text = os.environ.get("OPENF1_RETRY_SECONDS", "").strip()
-    if not text:
-        return DEFAULT_RETRY_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise RacemapError(
-            f"OPENF1_RETRY_SECONDS={text!r}: give a positive number of seconds, e.g. 120"
-        )
-    return seconds
 
 
 # -- query strings ---------------------------------------------------------------------------------
@@ -193,9 +155,7 @@ class OpenF1Client:
     """
 
     # Not in the repr: a self-hosted OpenF1's URL may carry a password.
-    base_url: str = field(
-        default_factory=lambda: os.environ.get("OPENF1_URL") or DEFAULT_OPENF1_URL, repr=False
-    )
+    base_url: str | None = field(default=None, repr=False)  # None: the environment's OPENF1_URL
     max_requests: int | None = None  # None: $OPENF1_RATE_LIMIT, else 30 ...
     period: float | None = None  # ... per 10 seconds
     timeout: float = 30.0
@@ -206,6 +166,9 @@ class OpenF1Client:
     max_wait: float = 30.0
     # None: $OPENF1_USERNAME / $OPENF1_PASSWORD (none when unset); never in the repr.
     credentials: tuple[str, str] | None = field(default=None, repr=False)
+    # Where what is not given comes from: the settings the caller loaded at its edge (a run, the
+    # CLI), else this process's environment, read once here (a notebook, a test).
+    environment: Environment | None = field(default=None, repr=False)
     token_url: str | None = None  # None: /token at the base URL's host (beside /v1)
     token_margin: float = 60.0  # renew the token this long before it expires
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
@@ -216,19 +179,20 @@ class OpenF1Client:
     def __post_init__(self):
         if self.attempts is not None and self.attempts < 1:
             raise ValueError("attempts must be at least 1")
-        self.base_url = self.base_url.rstrip("/")
+        env = self.environment or load_environment()
+        self.base_url = (self.base_url or env.openf1_url).rstrip("/")
         if self.retry_seconds is None:
-            self.retry_seconds = retry_seconds_from_env()
+            self.retry_seconds = env.openf1_retry_seconds
         elif not self.retry_seconds > 0:
             raise ValueError("retry_seconds must be positive")
         if self.max_requests is None or self.period is None:
-            env_requests, env_period = rate_limit_from_env()
+            env_requests, env_period = env.openf1_rate_limit
             self.max_requests = self.max_requests or env_requests
             self.period = self.period or env_period
         self.limiter = RateLimiter(
             self.max_requests, self.period, clock=self.clock, sleep=self.sleep
         )
-        credentials = self.credentials or credentials_from_env()
+        credentials = self.credentials or env.openf1_credentials()
         self.token_url = self.token_url or token_url_for(self.base_url)
         self.auth = (
             OpenF1Token(*credentials, self.token_url, clock=self.clock, margin=self.token_margin)

@@ -15,7 +15,6 @@ https://github.com/br-g/openf1/pull/252), keeping the rows whose meeting is of t
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import uuid
 from contextlib import contextmanager
@@ -38,10 +37,10 @@ from racemap.openf1.settling import (
     SNAPSHOT_URL_PREFIX,
     meeting_key_range,
     season_is_settled,
-    settle_days_from_env,
     weekend_is_settled,
 )
 from racemap.openf1.snapshot import read_snapshot
+from racemap.settings import Environment, load_environment
 
 WEEKEND_ENDPOINTS = endpoints.names(endpoints.SEASON_MEETINGS)  # session_result, starting_grid
 ALL_ENDPOINTS = SCHEDULE_ENDPOINTS + WEEKEND_ENDPOINTS
@@ -361,11 +360,11 @@ def load_audit(db: Database, run_id: str) -> list[dict]:
         return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in cur.fetchall()]
 
 
-def _progress(total: int, desc: str = "OpenF1"):
+def _progress(total: int, desc: str = "OpenF1", ci: bool = False):
     """A tqdm bar on a terminal; nothing in CI, in notebooks (papermill) or when piped."""
     from tqdm import tqdm
 
-    quiet = not sys.stderr.isatty() or bool(os.environ.get("CI")) or "ipykernel" in sys.modules
+    quiet = not sys.stderr.isatty() or ci or "ipykernel" in sys.modules
     return tqdm(total=total, desc=desc, unit="fetch", disable=quiet, leave=False)
 
 
@@ -378,6 +377,7 @@ def load_openf1(
     run_id: str | None = None,
     today: datetime | None = None,
     settle_days: float | None = None,
+    environment: Environment | None = None,
 ) -> LoadResult:
     """Load ``seasons``: meetings and sessions of every season first, then session_result and
     starting_grid; one request per endpoint per season at the most.
@@ -389,7 +389,8 @@ def load_openf1(
     earlier fetches committed stays.
     """
     run_id = run_id or uuid.uuid4().hex
-    settle_days = settle_days_from_env() if settle_days is None else settle_days
+    env = environment or load_environment()  # the caller's settings, else read here once
+    settle_days = env.openf1_settle_days if settle_days is None else settle_days
     result = LoadResult(run_id)
     with db.transaction() as conn:
         ensure_raw_tables(conn)
@@ -399,8 +400,8 @@ def load_openf1(
             else {s for s in seasons if season_is_settled(conn, s, today)}
         )
     with (
-        counted_client(client, offline, result) as client,
-        _progress(len(seasons) * len(ALL_ENDPOINTS)) as bar,
+        counted_client(client, offline, result, env) as client,
+        _progress(len(seasons) * len(ALL_ENDPOINTS), ci=env.ci) as bar,
     ):
         for season in seasons:
             for endpoint in SCHEDULE_ENDPOINTS:
@@ -429,12 +430,12 @@ def load_openf1(
 
 
 @contextmanager
-def counted_client(client: OpenF1Client | None, offline: bool, result: LoadResult):
+def counted_client(client: OpenF1Client | None, offline: bool, result: LoadResult, env=None):
     """The client to fetch with: ``client``, else one of its own (closed at the end), none
     offline; the requests it makes in the block are counted into ``result.requests``."""
     own = client is None and not offline
     if own:
-        client = OpenF1Client()
+        client = OpenF1Client(environment=env)
     before = client.requests_made if client is not None else 0
     try:
         yield client

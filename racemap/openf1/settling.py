@@ -5,31 +5,14 @@ race-weekend fetch asks for."""
 
 from __future__ import annotations
 
-import math
-import os
 from datetime import UTC, datetime, timedelta
 
-from racemap.errors import RacemapError
 from racemap.openf1 import endpoints
+from racemap.settings import Environment
 
 SNAPSHOT_URL_PREFIX = "snapshot:"
 SCHEDULE_ENDPOINTS = endpoints.names(endpoints.SCHEDULE)  # meetings, sessions: ?year=
-DEFAULT_SETTLE_DAYS = 14.0
-
-
-def settle_days_from_env() -> float:
-    """``OPENF1_SETTLE_DAYS``: how long after a season's last session its results are fetched
-    again for corrections (default 14)."""
-    text = os.environ.get("OPENF1_SETTLE_DAYS", "").strip()
-    if not text:
-        return DEFAULT_SETTLE_DAYS
-    try:
-        days = float(text)
-    except ValueError:
-        days = math.nan
-    if not math.isfinite(days) or days < 0:
-        raise RacemapError(f"OPENF1_SETTLE_DAYS={text!r}: give a number of days, e.g. 14")
-    return days
+DEFAULT_SETTLE_DAYS = Environment.model_fields["openf1_settle_days"].default  # OPENF1_SETTLE_DAYS
 
 
 def season_is_settled(conn, season: int, today: datetime | None = None) -> bool:

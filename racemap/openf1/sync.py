@@ -43,9 +43,9 @@ from racemap.openf1.loader import (
 from racemap.openf1.settling import (
     SNAPSHOT_URL_PREFIX,
     session_is_settled,
-    settle_days_from_env,
 )
 from racemap.openf1.snapshot import read_session_snapshot
+from racemap.settings import Environment, load_environment
 
 DEFAULT_KINDS = ("race", "sprint")
 
@@ -161,6 +161,7 @@ def sync_race_data(
     run_id: str | None = None,
     today: datetime | None = None,
     settle_days: float | None = None,
+    environment: Environment | None = None,
     log: Callable[[str], None] = print,
 ) -> SyncResult:
     """Load ``chosen`` endpoints of the mapped sessions; see the module's docstring.
@@ -171,7 +172,8 @@ def sync_race_data(
     stays. No run lock is taken here: the caller holds it (``racemap sync``, ``racemap run``).
     """
     run_id = run_id or uuid.uuid4().hex
-    settle_days = settle_days_from_env() if settle_days is None else settle_days
+    env = environment or load_environment()  # the caller's settings, else read here once
+    settle_days = env.openf1_settle_days if settle_days is None else settle_days
     now = today or datetime.now(UTC)
     ensure_raw_tables(db)
     with db.transaction() as conn:
@@ -182,8 +184,8 @@ def sync_race_data(
         return result
     settled = set() if refresh or offline else _settled(db, sessions, chosen, now, settle_days)
     with (
-        counted_client(client, offline, result) as client,
-        _progress(len(sessions) * len(chosen), "race data") as bar,
+        counted_client(client, offline, result, env) as client,
+        _progress(len(sessions) * len(chosen), "race data", env.ci) as bar,
     ):
         for session in sessions:
             for endpoint in chosen:

@@ -5,17 +5,19 @@
 ``reports_dir`` and ``text``, a few lines a Slack incoming webhook shows as they are
 (https://api.slack.com/messaging/webhooks: a JSON body with a ``text`` field). A quiet run (ok,
 nothing changed) sends nothing. The body never holds a secret: the database is shown with its
-password masked, and the database and OpenF1 passwords are blanked from the body before it is
-sent. A failed POST is one logged line and never changes the run's verdict. The URL itself is a
-secret (Slack's carries its token), so a log line names its host only.
+password masked, and the secrets the caller names (a run: the database and OpenF1 passwords) are
+blanked from the body before it is sent. A failed POST is one logged line and never changes the
+run's verdict. The URL itself is a secret (Slack's carries its token), so a log line names its
+host only.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from urllib.parse import quote, urlsplit
+
+from racemap import verdict as verdicts
 
 TIMEOUT_SECONDS = 10.0
 MAX_LINES = 5  # races and changes shown in ``text``; the JSON lists every race
@@ -23,7 +25,7 @@ MAX_LINES = 5  # races and changes shown in ``text``; the JSON lists every race
 
 def should_notify(summary: dict) -> bool:
     changes = summary.get("changes") or {}
-    return summary.get("verdict") in ("attention", "failed") or bool(changes.get("total"))
+    return verdicts.calls_for_a_person(summary.get("verdict")) or bool(changes.get("total"))
 
 
 def payload(summary: dict, reports_dir: Path) -> dict:
@@ -39,9 +41,9 @@ def payload(summary: dict, reports_dir: Path) -> dict:
     listed = changes.get("list") or []
     verdict = summary.get("verdict")
     head = f"racemap run {summary.get('run_id')}: {verdict}"
-    if verdict == "attention":
+    if verdict == verdicts.ATTENTION:
         head += f", {len(attention)} race(s) need a person"
-    elif verdict == "failed":
+    elif verdict == verdicts.FAILED:
         head += f" at {summary.get('stopped_at') or '?'}: {summary.get('error') or ''}"
     lines = [head + f" ({summary.get('database') or 'database'})"]
     lines += ["• " + attention_line(row) for row in attention[:MAX_LINES]]
@@ -92,7 +94,7 @@ def notify(url: str | None, summary: dict, reports_dir: Path, secrets=(), log=pr
 
     where = urlsplit(url)
     host = f"{where.scheme}://{where.hostname or '?'}" + (f":{where.port}" if where.port else "")
-    wanted = [s for s in (*secrets, os.environ.get("OPENF1_PASSWORD")) if s]
+    wanted = [s for s in secrets if s]
     body = _scrub(json.dumps(payload(summary, Path(reports_dir)), default=str), wanted)
     try:
         response = httpx.post(

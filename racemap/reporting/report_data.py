@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from racemap import verdict as verdicts
 from racemap.db import query_dicts
 from racemap.reporting.reports import UPDATE_COLUMNS
 
@@ -50,10 +51,10 @@ def needing_attention(conn) -> pd.DataFrame:
 
 def verdict_line(summary: dict, attention: pd.DataFrame) -> str:
     """The run's verdict in words, for the top of the report."""
-    verdict = summary.get("verdict") or ("attention" if len(attention) else "ok")
-    if verdict == "ok":
+    verdict = summary.get("verdict") or verdicts.decide(attention=attention.itertuples())
+    if verdict == verdicts.OK:
         return "**Verdict: ok.** No race needs a person."
-    if verdict == "attention":
+    if verdict == verdicts.ATTENTION:
         return (
             f"**Verdict: attention.** {len(attention)} race(s) need a person: each is listed "
             "below with what to do."

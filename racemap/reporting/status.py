@@ -2,9 +2,11 @@
 
 No fetch, no build, no dbt or Great Expectations: it reads what runs recorded. The last run
 (``racemap.runs``: id, when, verdict), the races needing attention now (the view
-``racemap.races_needing_attention``), the last run's changes (``racemap.run_changes``) and the
-freshness of the raw OpenF1 data (``raw.openf1_loads``). Exit codes as ``racemap run``: 0 ok, 3
-attention (a race needs a person, or the raw data is stale while a season runs), 1 failed (the
+``racemap.races_needing_attention``), the races mapped but holding no keys (their mapping not
+applied: after ``racemap restore`` or a dry run), the last run's changes
+(``racemap.run_changes``) and the freshness of the raw OpenF1 data (``raw.openf1_loads``). The
+verdict and exit code are racemap/verdict.py's: 0 ok, 3 attention (a race needs a person, races
+do not hold their mapping's keys, or the raw data is stale while a season runs), 1 failed (the
 last run failed, no run is recorded yet, or the database cannot be reached).
 
 **Freshness.** OpenF1 republishes its schedule while a season runs, so the raw data should be
@@ -19,26 +21,25 @@ and ``raw.openf1_sessions`` (``models/staging/openf1/_openf1__sources.yml``).
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 
+from racemap import verdict as verdicts
 from racemap.db import query_dicts
 from racemap.reporting.changes import changes_of, describe, summarise
 from racemap.reporting.reports import attention_line, attention_rows
+from racemap.settings import Environment
 
-EXIT_CODES = {"ok": 0, "attention": 3, "failed": 1}
-
-
-def windows() -> tuple[float, float]:
-    """(warn, error) in days, from the environment."""
-    from racemap.errors import UsageError
-
-    try:
-        warn = float(os.environ.get("RACEMAP_FRESHNESS_WARN_DAYS") or 3)
-        error = float(os.environ.get("RACEMAP_FRESHNESS_ERROR_DAYS") or 8)
-    except ValueError:
-        raise UsageError("RACEMAP_FRESHNESS_WARN_DAYS / _ERROR_DAYS must be numbers") from None
-    return warn, error
+# Mapped races that hold neither key (and are not already named as needing attention, e.g. a
+# conflict): their mapping is not applied. The keys are read live (stg_app__race_keys).
+_UNAPPLIED = """
+select count(*) from racemap.race_openf1_mapping as m
+join racemap_staging.stg_app__race_keys as k on k.race_id = m.race_id
+where m.status = 'mapped'
+    and k.current_meeting_key is null and k.current_session_key is null
+    and not exists (
+        select 1 from racemap.races_needing_attention as a where a.race_id = m.race_id
+    )
+"""
 
 
 def _exists(conn, relation: str) -> bool:
@@ -47,10 +48,11 @@ def _exists(conn, relation: str) -> bool:
         return cur.fetchone()[0] is not None
 
 
-def freshness(conn, now: datetime | None = None) -> dict:
-    """Per endpoint: the last successful fetch (live or snapshot), its age and its status."""
+def freshness(conn, env: Environment, now: datetime | None = None) -> dict:
+    """Per endpoint: the last successful fetch (live or snapshot), its age and its status; the
+    windows are ``env``'s RACEMAP_FRESHNESS_WARN_DAYS / _ERROR_DAYS."""
     now = now or datetime.now(UTC)
-    warn, error = windows()
+    warn, error = env.racemap_freshness_warn_days, env.racemap_freshness_error_days
     if not _exists(conn, "raw.openf1_loads"):
         return {
             "in_season": False,
@@ -114,10 +116,16 @@ def _iso(value):
     return value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
 
 
-def collect(conn) -> dict:
+def collect(conn, env: Environment) -> dict:
     """Everything ``racemap status`` says, as a dict (``--json`` prints it)."""
     if not _exists(conn, "racemap.runs"):
-        return {"last_run": None, "attention": [], "changes": None, "freshness": freshness(conn)}
+        return {
+            "last_run": None,
+            "attention": [],
+            "unapplied": 0,
+            "changes": None,
+            "freshness": freshness(conn, env),
+        }
     runs = query_dicts(
         conn,
         "select run_id, started_at, finished_at, verdict, stopped_at, error, dry_run, seasons,"
@@ -132,17 +140,35 @@ def collect(conn) -> dict:
     return {
         "last_run": last,
         "attention": attention,
+        "unapplied": unapplied(conn),
         "changes": changes,
-        "freshness": freshness(conn),
+        "freshness": freshness(conn, env),
     }
+
+
+def unapplied(conn) -> int:
+    """How many races are mapped but hold no keys (0 before the first build)."""
+    needed = (
+        "racemap.race_openf1_mapping",
+        "racemap_staging.stg_app__race_keys",
+        "racemap.races_needing_attention",
+    )
+    if not all(_exists(conn, relation) for relation in needed):
+        return 0
+    with conn.cursor() as cur:
+        cur.execute(_UNAPPLIED)
+        return cur.fetchone()[0]
+
+
+def _stale(state: dict) -> list[str]:
+    return [n for n, e in state["freshness"]["endpoints"].items() if e["status"] == "error"]
 
 
 def verdict(state: dict) -> str:
     last = state["last_run"]
-    if last is None or last["verdict"] == "failed":
-        return "failed"
-    stale = any(e["status"] == "error" for e in state["freshness"]["endpoints"].values())
-    return "attention" if state["attention"] or stale else "ok"
+    return verdicts.status_verdict(
+        last and last["verdict"], state["attention"], _stale(state), state["unapplied"]
+    )
 
 
 def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
@@ -156,7 +182,7 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
         f"last run  {last['run_id']}, finished {last['finished_at']}: {last['verdict']}"
         + (" (dry run)" if last["dry_run"] else "")
     )
-    if last["verdict"] == "failed":
+    if last["verdict"] == verdicts.FAILED:
         err.append(f"failed at {last['stopped_at'] or '?'}: {last['error'] or 'see summary.json'}")
     changes = state["changes"]
     out.append("changes   " + describe(changes) if changes else "changes   not recorded")
@@ -187,17 +213,22 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
             )
     for row in state["attention"]:
         err.append("attention: " + attention_line(row))
+    if state["unapplied"]:
+        err.append(
+            f"attention: {state['unapplied']} race(s) are mapped but hold no keys (the mapping is"
+            " not applied, e.g. after racemap restore or a dry run): run racemap run to apply it"
+        )
     return out, err
 
 
-def main(database_url: str | None, as_json: bool) -> int:
+def main(database_url: str | None, as_json: bool, env: Environment) -> int:
     import sys
 
     from racemap.db import resolve_database
 
     db = resolve_database(database_url)
     with db.transaction() as conn:
-        state = collect(conn)
+        state = collect(conn, env)
     result = verdict(state)
     if as_json:
         print(json.dumps({"verdict": result, "database": db.display, **state}, default=str))
@@ -207,4 +238,4 @@ def main(database_url: str | None, as_json: bool) -> int:
             print(line)
         for line in err:
             print(line, file=sys.stderr)
-    return EXIT_CODES[result]
+    return verdicts.exit_code(result)

@@ -186,7 +186,6 @@ class ValidateResult:
 
     outcomes: list
     races_needing: list[dict]
-    verdict: str
 
     @property
     def failed(self) -> list[str]:
@@ -195,6 +194,10 @@ class ValidateResult:
     @property
     def attention(self) -> list[str]:
         return [a for o in self.outcomes for a in o.attention]
+
+    @property
+    def verdict(self) -> str:
+        return verdicts.decide(self.failed, [*self.races_needing, *self.attention])
 
 
 def validate(
@@ -230,11 +233,7 @@ def validate(
             )
         with db.transaction() as conn:
             races_needing = reports.attention_rows(conn)
-    failed = [f for o in outcomes for f in o.failed]
-    attention = [a for o in outcomes for a in o.attention]
-    return ValidateResult(
-        outcomes, races_needing, verdicts.decide(failed, [*races_needing, *attention])
-    )
+    return ValidateResult(outcomes, races_needing)
 
 
 @dataclass

@@ -35,7 +35,8 @@ def using(db: Database):
 
 @contextmanager
 def scratch_tool_dirs() -> Iterator[Path]:
-    """dbt's target/ and logs and the GX context in a temporary directory, unless already set."""
+    """dbt's target/ and logs and the runs' local state (their GX context) in a temporary
+    directory, unless already set."""
     with tempfile.TemporaryDirectory(prefix="racemap-bench-") as tmp:
         base = Path(tmp)
         chosen = {
@@ -43,7 +44,7 @@ def scratch_tool_dirs() -> Iterator[Path]:
             for key, sub in (
                 ("DBT_TARGET_PATH", "dbt-target"),
                 ("DBT_LOG_PATH", "dbt-logs"),
-                ("RACEMAP_GX_ROOT", "gx-root"),
+                ("RACEMAP_STATE_DIR", "state"),
             )
         }
         with temporary_environ(**chosen):

@@ -4,11 +4,14 @@
         racemap.session_key_for_race(race_id text) -> integer
         racemap.session_key_for_race(race_id text, kind text) -> integer
         racemap.race_for_meeting(meeting_key integer) -> text
+        racemap.race_laps(race_id text, session_kind text default 'race') -> table
     Keys come from the races table; a race without them raises 'not mapped: <reason>'. The
     two-argument form gives any session of the race's weekend by kind (practice_1, practice_2,
     practice_3, sprint_qualifying, sprint, qualifying, race) from racemap.race_openf1_sessions,
     for the meeting the race holds; no such session (or only a cancelled one) raises
-    'not mapped: ...' too.
+    'not mapped: ...' too. racemap.race_laps gives the laps of a race's session from the mart
+    racemap.race_laps (the race data of `racemap sync`), by driver and lap; a race or kind
+    without a session raises as session_key_for_race does, no sync yet raises 'no race data'.
 -#}
 {% macro create_lookup_functions() %}
     {%- if execute and flags.WHICH in ('build', 'run') -%}
@@ -97,6 +100,34 @@
                 raise exception 'not mapped: no race holds meeting %', p_meeting_key;
             end if;
             return v_race_id;
+        end
+        $fn$;
+
+        drop function if exists racemap.race_laps(text, text);
+        create function racemap.race_laps(p_race_id text, p_session_kind text default 'race')
+        returns table (
+            race_id text, session_kind text, meeting_key integer, session_key integer,
+            driver_id text, driver_number integer, name_acronym text, lap_number integer,
+            lap_duration double precision, duration_sector_1 double precision,
+            duration_sector_2 double precision, duration_sector_3 double precision,
+            i1_speed double precision, i2_speed double precision, st_speed double precision,
+            date_start timestamptz, is_pit_out_lap boolean
+        )
+        language plpgsql stable as $fn$
+        #variable_conflict use_column
+        begin
+            perform racemap.session_key_for_race(p_race_id, p_session_kind);
+            if to_regclass('racemap.race_laps') is null then
+                raise exception 'no race data: run racemap sync';
+            end if;
+            return query
+            select l.race_id, l.session_kind, l.meeting_key, l.session_key, l.driver_id,
+                l.driver_number, l.name_acronym, l.lap_number, l.lap_duration,
+                l.duration_sector_1, l.duration_sector_2, l.duration_sector_3,
+                l.i1_speed, l.i2_speed, l.st_speed, l.date_start, l.is_pit_out_lap
+            from racemap.race_laps as l
+            where l.race_id = p_race_id and l.session_kind = p_session_kind
+            order by l.driver_number, l.lap_number;
         end
         $fn$;
     {% endcall %}

@@ -1,13 +1,16 @@
 # %% [markdown]
-# # From a race to its OpenF1 meeting and race session
+# # A race: its OpenF1 sessions and race data
 #
-# Looks up the race's `openf1_meeting_key` and `openf1_session_key`, then fetches the meeting and
-# the Grand Prix race session from OpenF1 (or the bundled snapshot with `offline=True`). A race
-# without keys stops here with `not mapped: <reason>`.
+# Looks up the race's `openf1_meeting_key` and `openf1_session_key`, then the meeting and the
+# Grand Prix race session from OpenF1 (or the bundled snapshot with `offline=True`). A race
+# without keys stops here with `not mapped: <reason>`. Then the race data `racemap sync` loaded
+# for the session (`session_kind`), from the marts under the application's ids: lap times, tyre
+# stints, pit stops, positions and weather (racemap/reporting/race_page.py).
 
 # %% tags=["parameters"]
 race_id = "1125"  # the application's race id (Chinese GP 2024: a sprint weekend)
 offline = True  # True: the bundled snapshot; False: the OpenF1 API ($OPENF1_URL)
+session_kind = "race"  # race, sprint or qualifying: the session of the race data below
 
 # %%
 from racemap.db import resolve_database
@@ -39,3 +42,53 @@ pd.DataFrame(
         "race session": {f: found.session.get(f) for f in fields},
     }
 ).dropna(how="all")
+
+# %%
+from racemap.reporting import race_page
+
+with db.transaction() as conn:
+    laps = race_page.laps(conn, race_id, session_kind)
+    stints = race_page.stints(conn, race_id, session_kind)
+    pit_stops = race_page.pit_stops(conn, race_id, session_kind)
+    positions = race_page.positions(conn, race_id, session_kind)
+    weather = race_page.weather(conn, race_id, session_kind)
+print(
+    f"{session_kind}: {laps['driver_number'].nunique()} drivers, {len(laps)} laps, "
+    f"{len(stints)} stints, {len(pit_stops)} pit stops, {len(positions)} position changes, "
+    f"{len(weather)} weather readings"
+    + ("" if len(laps) or len(positions) else " (no race data: run racemap sync)")
+)
+
+# %% [markdown]
+# ## Lap times by driver
+
+# %%
+race_page.image(race_page.lap_time_chart(laps), "lap times by driver") if len(laps) else None
+
+# %% [markdown]
+# ## Tyre stints
+
+# %%
+race_page.image(race_page.stint_chart(stints), "tyre stints") if len(stints) else None
+
+# %% [markdown]
+# ## Pit stops
+
+# %%
+from IPython.display import display
+
+display(pit_stops if len(pit_stops) else "no pit stops recorded")
+
+# %% [markdown]
+# ## Positions over the race
+
+# %%
+race_page.image(race_page.position_chart(positions), "positions over the race") if len(
+    positions
+) else None
+
+# %% [markdown]
+# ## Weather
+
+# %%
+race_page.image(race_page.weather_chart(weather), "weather") if len(weather) else None

@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
     run.add_argument(
+        "--race-data",
+        action="store_true",
+        help="then racemap sync of the run's seasons (race data, checks, race pages)",
+    )
+    run.add_argument(
         "--notify-url",
         help="webhook (e.g. Slack incoming) told of a run needing attention, failing or "
         "changing something (default: $RACEMAP_NOTIFY_URL)",
@@ -150,6 +155,8 @@ def cmd_run(args) -> int:
         print("attention: " + attention_line(row), file=sys.stderr)
     if result.failures:
         print("validation failed: " + "; ".join(result.failures), file=sys.stderr)
+    if args.race_data:
+        return _run_race_data(args, result.exit_code)
     return result.exit_code
 
 
@@ -303,6 +310,8 @@ def add_sync_parser(sub) -> None:
     source.add_argument("--offline", action="store_true", help="read the bundled snapshot")
     source.add_argument("--openf1-url", help="OpenF1 base URL (default: $OPENF1_URL or public)")
     sync.add_argument("--refresh", action="store_true", help="fetch settled sessions again")
+    sync.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR, help="race pages")
+    sync.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="dbt var")
     _lock_timeout(sync)
 
 
@@ -311,7 +320,8 @@ def cmd_sync(args) -> int:
     from racemap.openf1 import sync
     from racemap.openf1.client import OpenF1Client
     from racemap.pipeline import new_run_id
-    from racemap.settings import parse_seasons
+    from racemap.race_data import sync_and_check
+    from racemap.settings import parse_seasons, parse_vars
 
     seasons = parse_seasons(args.seasons) if args.seasons or not args.race_id else None
     kinds = sync.parse_kinds(args.sessions)
@@ -322,8 +332,10 @@ def cmd_sync(args) -> int:
     client = None if args.offline else OpenF1Client(base_url=args.openf1_url, environment=env)
     try:
         with runtime.run_lock(db, run_id, args.lock_timeout):
-            result = sync.sync_race_data(
+            result = sync_and_check(
                 db,
+                args.reports_dir,
+                run_id,
                 seasons,
                 args.race_id,
                 kinds,
@@ -331,14 +343,62 @@ def cmd_sync(args) -> int:
                 args.offline,
                 client,
                 args.refresh,
-                run_id,
-                environment=env,
+                parse_vars(args.var),
             )
     finally:
         if client is not None:
             client.close()
-    print(result.summary())
-    return verdict.EXIT_OK
+    return _race_data_verdict(result)
+
+
+def _race_data_verdict(result) -> int:
+    """What ``racemap sync`` (and ``run --race-data``) prints of its result; its exit code."""
+    print(result.sync.summary())
+    for page in result.pages:
+        print(f"race page: {page}")
+    for line in result.attention:
+        print("attention: " + line, file=sys.stderr)
+    if result.failures:
+        print("race data checks failed: " + "; ".join(result.failures), file=sys.stderr)
+    print(f"race data verdict: {result.verdict}")
+    return result.exit_code
+
+
+def _run_race_data(args, run_exit_code: int) -> int:
+    """``racemap run --race-data``: after the run, the sync of its seasons (not after a failed
+    run); the exit code is the worse of the two verdicts."""
+    from racemap import runtime
+    from racemap.openf1.client import OpenF1Client
+    from racemap.pipeline import new_run_id
+    from racemap.race_data import sync_and_check
+    from racemap.settings import parse_seasons, parse_vars
+
+    if run_exit_code == verdict.EXIT_FAILED:
+        return run_exit_code
+    db = _db(args)
+    run_id = new_run_id()
+    client = (
+        None
+        if args.offline
+        else OpenF1Client(base_url=args.openf1_url, environment=args.environment)
+    )
+    try:
+        with runtime.run_lock(db, run_id, args.lock_timeout):
+            result = sync_and_check(
+                db,
+                args.reports_dir,
+                run_id,
+                parse_seasons(args.seasons),
+                offline=args.offline,
+                client=client,
+                refresh=args.refresh,
+                variables=parse_vars(args.var),
+            )
+    finally:
+        if client is not None:
+            client.close()
+    code = _race_data_verdict(result)
+    return verdict.worst_exit_code(run_exit_code, code)
 
 
 def cmd_bench(args) -> int:

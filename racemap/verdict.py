@@ -46,6 +46,13 @@ def exit_code(verdict: str) -> int:
     return EXIT_CODES[verdict]
 
 
+def worst_exit_code(*codes: int) -> int:
+    """The worse of verdicts given as exit codes (``racemap run --race-data``: the run's and the
+    sync's): failed over attention over ok."""
+    order = [EXIT_CODES[v] for v in VERDICTS]
+    return max(codes, key=order.index)
+
+
 def calls_for_a_person(verdict: str | None) -> bool:
     """A verdict someone should be told of (the webhook), whatever changed."""
     return verdict in (ATTENTION, FAILED)

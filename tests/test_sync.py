@@ -391,14 +391,20 @@ def test_future_sessions_cost_no_request(fresh_db, httpx_mock):
 
 
 # -- the command -----------------------------------------------------------------------------------
-def test_racemap_sync_offline_on_the_command_line(fresh_db, capsys):
-    map_races(fresh_db)
-    args = ["sync", "--database-url", fresh_db.url, "--offline", "--seasons", "2024"]
-    assert cli.main([*args, "--endpoints", "laps,stints"]) == 0
-    out = capsys.readouterr().out
-    assert "synced 4 sessions: 6 fetches loaded" in out
-    assert count(fresh_db, "laps", 9673) == 1033
-    assert cli.main([*args, "--race-id", "1140", "--sessions", "race"]) == 0
+def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, capsys):
+    """After a run: load, build the race data marts, check them, render the race pages."""
+    with database_copy(mapped_template[0]) as db:
+        args = ["sync", "--database-url", db.url, "--offline", "--seasons", "2024"]
+        args += ["--reports-dir", str(tmp_path)]
+        assert cli.main([*args, "--endpoints", "laps,stints"]) == 0
+        out = capsys.readouterr().out
+        assert "fetches loaded" in out and "race data verdict: ok" in out
+        assert count(db, "laps", 9673) == 1033
+        assert query(db, "select count(*) from racemap.race_laps where session_key = 9673") == [
+            (1033,)
+        ]
+        assert (tmp_path / "races" / "1138.html").exists()
+        assert cli.main([*args, "--race-id", "1138", "--sessions", "race"]) == 0
 
 
 def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):

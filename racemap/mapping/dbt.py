@@ -87,12 +87,29 @@ def parse(variables: dict | None = None):
     return outcome.result
 
 
+# The race data models (models/*/race_data, dbt_project.yml): built by ``racemap sync``.
+RACE_DATA_TAG = "tag:race_data"
+
+
 def build(variables: dict | None = None, manifest=None) -> DbtOutcome:
     """``dbt build`` without the unit tests: those check the rules with the project's own vars
-    (``make test`` and CI run them); a run's vars are the user's."""
-    return require(
-        invoke(["build", "--exclude-resource-type", "unit_test"], variables, manifest=manifest)
-    )
+    (``make test`` and CI run them); a run's vars are the user's. The race data models are
+    left to ``racemap sync`` (:func:`build_race_data`)."""
+    args = ["build", "--exclude-resource-type", "unit_test", "--exclude", RACE_DATA_TAG]
+    return require(invoke(args, variables, manifest=manifest))
+
+
+# What a sync builds: the race data, and the driver link from the application's results as they
+# are now (the checks compare final positions with them).
+RACE_DATA_SELECT = (RACE_DATA_TAG, "stg_app__results", "race_driver_links")
+
+
+def build_race_data(variables: dict | None = None) -> DbtOutcome:
+    """``dbt build --select tag:race_data stg_app__results race_driver_links``: the race data
+    marts and race_data_checks with their tests (after a sync; empty, and passing, before any),
+    and the driver link read from the application's results again."""
+    args = ["build", "--select", *RACE_DATA_SELECT, "--exclude-resource-type", "unit_test"]
+    return require(invoke(args, variables))
 
 
 DOCS_FILES = {

@@ -143,3 +143,33 @@ def _lookup(conn, races: RacesTable | None, statement: str, params: tuple) -> tu
         else:
             reason = detail.split(" ", 1)[0]
         raise NotMapped(message, reason)
+
+
+def race_laps(conn, race_id, session_kind: str = "race") -> list[dict]:
+    """The laps of the race's ``session_kind`` session (default the Grand Prix race), one dict per
+    driver and lap, ordered by car number and lap, under the application's race and driver ids.
+
+    Calls the SQL function racemap.race_laps (macros/create_lookup_functions.sql), the one
+    implementation, in a savepoint: a race without such a session raises :class:`NotMapped`,
+    anything else :class:`RacemapError`, and ``conn``'s transaction stays usable.
+    """
+    import psycopg2
+
+    with conn.cursor() as cur:
+        cur.execute("savepoint racemap_race_laps")
+        try:
+            cur.execute("select * from racemap.race_laps(%s, %s)", (str(race_id), session_kind))
+            columns = [d.name for d in cur.description]
+            rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        except psycopg2.Error as exc:
+            cur.execute("rollback to savepoint racemap_race_laps")
+            message = (exc.diag.message_primary or str(exc)).strip()
+            if exc.pgcode == "42883":  # undefined_function
+                raise RacemapError(
+                    "racemap.race_laps() does not exist in this database: run `racemap sync`"
+                ) from None
+            if message.startswith("not mapped"):
+                raise NotMapped(message) from None
+            raise RacemapError(f"race laps of race {race_id}: {message}") from None
+        cur.execute("release savepoint racemap_race_laps")
+    return rows

@@ -1,0 +1,129 @@
+"""``racemap sync`` end to end: load the race data, build its marts, check them, render the race
+pages, and give the verdict (``racemap run --race-data`` runs the same after the run).
+
+1. racemap/openf1/sync.py loads the mapped sessions' race data into raw tables;
+2. ``dbt build --select tag:race_data`` builds the marts and race_data_checks with their tests
+   (and the driver link again, from the application's results as they are now);
+3. the Great Expectations checkpoint ``race_data`` (racemap/checks/race_data.py): a failed check
+   of the race data is attention, naming the race and the driver;
+4. the race page (notebooks/race_session.ipynb) of each race the sync loaded rows for, into
+   ``<reports>/races/<race_id>.ipynb`` and ``.html``.
+
+The verdict follows the run's rule: ``failed`` (exit 1) when a step fails, ``attention`` (exit 3)
+when a check names a race, ``ok`` (exit 0) otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from racemap import runtime
+from racemap import verdict as verdicts
+from racemap.db import Database
+from racemap.errors import RacemapError
+from racemap.openf1 import endpoints
+from racemap.openf1.sync import DEFAULT_KINDS, SyncResult, sync_race_data
+
+
+@dataclass
+class RaceDataResult:
+    sync: SyncResult
+    verdict: str = verdicts.OK
+    attention: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    pages: list[Path] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return verdicts.exit_code(self.verdict)
+
+
+def touched_races(result: SyncResult) -> list[str]:
+    """The races whose sessions the sync loaded rows for, in the order synced."""
+    loaded = {x.session_key for x in result.loads if x.status == "ok" and x.rows_loaded}
+    races: list[str] = []
+    for session in result.sessions:
+        if session.session_key in loaded and session.race_id not in races:
+            races.append(session.race_id)
+    return races
+
+
+def build_and_check(
+    db: Database,
+    reports_dir: Path,
+    run_id: str,
+    variables: dict | None = None,
+    log: Callable[[str], None] = print,
+    state: Path | None = None,
+):
+    """Steps 2 and 3: the marts built, then checked; (failures, attention lines). Run inside
+    ``runtime.database_state`` (``state``: its directory) or, without one, in its own."""
+    if state is None:
+        from racemap.settings import load_environment
+
+        with runtime.database_state(db, load_environment().racemap_state_dir) as own:
+            return build_and_check(db, reports_dir, run_id, variables, log, own)
+    from racemap.checks import race_data as checks
+    from racemap.mapping import dbt
+
+    log("-> dbt build --select tag:race_data")
+    dbt.build_race_data(variables)
+    log("-> race data checks")
+    outcome = checks.run_checkpoint(
+        db, Path(reports_dir), f"{run_id}-race_data", gx_root=state / "gx-root"
+    )
+    return outcome.failed, outcome.attention
+
+
+def render_pages(
+    race_ids: Sequence[str], reports_dir: Path, log: Callable[[str], None] = print
+) -> tuple[list[Path], list[str]]:
+    """Step 4, inside ``runtime.database_state`` (the page's kernel reads the database from the
+    environment written there): (the pages' HTML, a failure line per page that failed)."""
+    from racemap.reporting import race_page
+
+    pages: list[Path] = []
+    failures: list[str] = []
+    for race_id in race_ids:
+        log(f"-> race page of race {race_id}")
+        try:
+            pages.append(race_page.render(race_id, reports_dir))
+        except RacemapError as exc:
+            failures.append(f"race page of race {race_id}: {exc}")
+    return pages, failures
+
+
+def sync_and_check(
+    db: Database,
+    reports_dir: Path,
+    run_id: str,
+    seasons: Sequence[int] | None = None,
+    race_ids: Sequence[str] = (),
+    kinds: Sequence[str] = DEFAULT_KINDS,
+    chosen: Sequence[endpoints.Endpoint] = endpoints.DEFAULT_RACE_DATA,
+    offline: bool = False,
+    client=None,
+    refresh: bool = False,
+    variables: dict | None = None,
+    pages: bool = True,
+    log: Callable[[str], None] = print,
+) -> RaceDataResult:
+    """Steps 1 to 4 under the caller's run lock. A RacemapError of the load or the build
+    propagates (the caller prints its one line, exit 1)."""
+    from racemap.settings import load_environment
+
+    synced = sync_race_data(
+        db, seasons, race_ids, kinds, chosen, offline, client, refresh, run_id, log=log
+    )
+    result = RaceDataResult(synced)
+    with runtime.database_state(db, load_environment().racemap_state_dir) as state:
+        result.failures, result.attention = build_and_check(
+            db, reports_dir, run_id, variables, log, state
+        )
+        if pages and not result.failures:
+            result.pages, page_failures = render_pages(touched_races(synced), reports_dir, log)
+            result.failures += page_failures
+    result.verdict = verdicts.decide(result.failures, result.attention)
+    return result

@@ -1,0 +1,220 @@
+"""The analyst's race page: the race data marts of one race's session as tables and charts.
+
+notebooks/race_session.ipynb calls these (a thin notebook); :func:`render` executes it with
+papermill into ``<reports>/races/<race_id>.ipynb`` and exports it to ``<race_id>.html`` (charts
+embedded as images, every value HTML-escaped by pandas and nbconvert), offline.
+Each reader returns an empty frame when the race has no race data (no sync yet).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from racemap.errors import RacemapError
+from racemap.paths import NOTEBOOKS_DIR, PROJECT_DIR
+
+NOTEBOOK = "race_session"
+COMPOUND_COLOURS = {
+    "SOFT": "#da291c",
+    "MEDIUM": "#ffd12e",
+    "HARD": "#c8c8c8",
+    "INTERMEDIATE": "#43b02a",
+    "WET": "#0067ad",
+}
+
+
+def _read(conn, table: str, columns: str, race_id: str, kind: str, order: str) -> pd.DataFrame:
+    """``columns`` of racemap.<table> for the race's session (a fixed table name, values bound)."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass(%s) is not null", (f"racemap.{table}",))
+        exists = cur.fetchone()[0]
+        if not exists:
+            return pd.DataFrame(columns=[c.strip() for c in columns.split(",")])
+        cur.execute(
+            f"select {columns} from racemap.{table}"  # noqa: S608 (names are constants)
+            f" where race_id = %s and session_kind = %s order by {order}",
+            (str(race_id), kind),
+        )
+        names = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=names)
+
+
+def laps(conn, race_id, kind: str = "race") -> pd.DataFrame:
+    return _read(
+        conn,
+        "race_laps",
+        "driver_id, driver_number, name_acronym, lap_number, lap_duration, is_pit_out_lap",
+        race_id,
+        kind,
+        "driver_number, lap_number",
+    )
+
+
+def stints(conn, race_id, kind: str = "race") -> pd.DataFrame:
+    return _read(
+        conn,
+        "race_stints",
+        "driver_id, driver_number, name_acronym, stint_number, compound, lap_start, lap_end,"
+        " tyre_age_at_start",
+        race_id,
+        kind,
+        "driver_number, stint_number",
+    )
+
+
+def pit_stops(conn, race_id, kind: str = "race") -> pd.DataFrame:
+    return _read(
+        conn,
+        "race_pit_stops",
+        "driver_id, driver_number, name_acronym, lap_number, pit_duration, stop_duration",
+        race_id,
+        kind,
+        "pit_at, driver_number",
+    )
+
+
+def positions(conn, race_id, kind: str = "race") -> pd.DataFrame:
+    return _read(
+        conn,
+        "race_positions",
+        "driver_id, driver_number, name_acronym, recorded_at, position",
+        race_id,
+        kind,
+        "recorded_at, driver_number",
+    )
+
+
+def weather(conn, race_id, kind: str = "race") -> pd.DataFrame:
+    return _read(
+        conn,
+        "race_weather",
+        "recorded_at, air_temperature, track_temperature, humidity, rainfall, wind_speed",
+        race_id,
+        kind,
+        "recorded_at",
+    )
+
+
+def _label(frame: pd.DataFrame) -> pd.Series:
+    """A driver's label: the acronym, else the car number."""
+    return frame["name_acronym"].fillna(frame["driver_number"].astype(str))
+
+
+def _figure(title: str, width: float = 10, height: float = 5):
+    """A matplotlib Figure outside pyplot: nothing is shown twice, nothing is left open."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    ax = fig.subplots()
+    ax.set_title(title)
+    return fig, ax
+
+
+def image(fig, alt: str):
+    """The figure as an embedded PNG for the page, with its alt text."""
+    from IPython.display import Image
+
+    from racemap.reporting.report_data import png
+
+    return Image(png(fig), metadata={"alt": alt})
+
+
+def lap_time_chart(frame: pd.DataFrame):
+    """Lap time (s) by lap, one line per driver; untimed laps and pit-out laps left out."""
+    fig, ax = _figure("Lap times by driver")
+    timed = frame[frame["lap_duration"].notna() & ~frame["is_pit_out_lap"].astype(bool)]
+    for label, rows in timed.assign(label=_label(timed)).groupby("label", sort=True):
+        ax.plot(rows["lap_number"], rows["lap_duration"], linewidth=0.8, label=label)
+    ax.set_xlabel("lap")
+    ax.set_ylabel("lap time (s)")
+    if not timed.empty:  # the slowest laps (safety car, pit in) would flatten the rest
+        ax.set_ylim(timed["lap_duration"].min() - 1, timed["lap_duration"].quantile(0.95) + 2)
+        ax.legend(ncol=2, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def stint_chart(frame: pd.DataFrame):
+    """One bar per stint, from its first to its last lap, coloured by compound."""
+    fig, ax = _figure("Tyre stints", height=6)
+    known = frame[frame["lap_start"].notna() & frame["lap_end"].notna()]
+    known = known.assign(label=_label(known))
+    labels = list(dict.fromkeys(known["label"]))
+    for _index, row in known.iterrows():
+        ax.barh(
+            labels.index(row["label"]),
+            row["lap_end"] - row["lap_start"] + 1,
+            left=row["lap_start"] - 0.5,
+            color=COMPOUND_COLOURS.get(row["compound"], "#888888"),
+            edgecolor="black",
+            linewidth=0.5,
+        )
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("lap")
+    fig.tight_layout()
+    return fig
+
+
+def position_chart(frame: pd.DataFrame):
+    """Each driver's position over the session (a step from each change)."""
+    fig, ax = _figure("Positions over the race")
+    for label, rows in frame.assign(label=_label(frame)).groupby("label", sort=True):
+        ax.step(rows["recorded_at"], rows["position"], where="post", linewidth=0.8, label=label)
+    ax.invert_yaxis()
+    ax.set_ylabel("position")
+    ax.set_xlabel("time (UTC)")
+    if not frame.empty:
+        ax.legend(ncol=2, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def weather_chart(frame: pd.DataFrame):
+    """Air and track temperature over the session; rain shaded."""
+    fig, ax = _figure("Weather", height=3.5)
+    ax.plot(frame["recorded_at"], frame["air_temperature"], label="air °C")
+    ax.plot(frame["recorded_at"], frame["track_temperature"], label="track °C")
+    rain = frame[frame["rainfall"].fillna(0) > 0]
+    for when in rain["recorded_at"]:
+        ax.axvline(when, color="#0067ad", alpha=0.15)
+    ax.set_xlabel("time (UTC)")
+    if not frame.empty:
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def render(race_id: str, reports_dir: Path | str, session_kind: str = "race") -> Path:
+    """Execute the race page for ``race_id`` into ``<reports>/races/<race_id>.ipynb`` and export
+    it to ``<race_id>.html``; the HTML's path. Offline: the page reads the marts only."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from racemap.reporting.notebooks import _ipc_config
+    from racemap.reporting.report_data import export_html
+
+    out_dir = Path(reports_dir) / "races"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / f"{race_id}.ipynb"
+    with tempfile.TemporaryDirectory(prefix="racemap-kernel-") as sockets:
+        try:
+            pm.execute_notebook(
+                str(NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb"),
+                str(output),
+                parameters={"race_id": str(race_id), "offline": True, "session_kind": session_kind},
+                cwd=str(PROJECT_DIR),
+                kernel_name="python3",
+                progress_bar=False,
+                execution_timeout=600,
+                log_output=False,
+                config=_ipc_config(sockets),
+            )
+        except PapermillExecutionError as exc:
+            raise RacemapError(
+                f"race page failed ({exc.ename}): {exc.evalue} — see {output}"
+            ) from None
+    return export_html(output, out_dir / f"{race_id}.html")

@@ -1,0 +1,220 @@
+"""The race data marts, their checks, ``racemap sync``'s verdict and the race page, on a real
+PostgreSQL: the demo after ``racemap run --offline`` (the session's shared mapped database)
+and ``racemap sync --offline`` (the bundled recorded sessions), once for the module; tests
+that change data take a copy.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import AS_OF, create_database, database_copy, demo_races, drop_database, query
+
+from racemap import cli
+from racemap.errors import RacemapError
+from racemap.mapping import lookup
+from racemap.race_data import build_and_check, sync_and_check
+
+SINGAPORE_2024 = "1138"  # session 9606, recorded: 20 cars, 1179 laps
+MARTS = (
+    "race_laps",
+    "race_stints",
+    "race_pit_stops",
+    "race_positions",
+    "race_weather",
+    "race_control_messages",
+    "race_intervals",
+    "race_overtakes",
+)
+
+
+@pytest.fixture(scope="module")
+def synced(mapped_template, tmp_path_factory):
+    """A copy of the mapped demo with every bundled session synced, built and checked."""
+    db = create_database(template=mapped_template[0])
+    try:
+        reports = tmp_path_factory.mktemp("race-data-reports")
+        result = sync_and_check(
+            db, reports, "module-sync", seasons=[2023, 2024, 2025], offline=True, pages=False
+        )
+        yield db, result
+    finally:
+        drop_database(db)
+
+
+def links(db, race_id: str) -> dict[int, str]:
+    """OpenF1 car number -> the application's driver id at the race (race_driver_links)."""
+    rows = query(
+        db,
+        "select driver_number, driver_id from racemap.race_driver_links"
+        " where race_id = %s and is_linked",
+        (race_id,),
+    )
+    return dict(rows)
+
+
+def sync_args(db, reports, *extra) -> list[str]:
+    return [
+        "sync",
+        "--database-url",
+        db.url,
+        "--offline",
+        "--reports-dir",
+        str(reports),
+        *extra,
+    ]
+
+
+def test_before_any_sync_the_marts_build_empty_and_the_checks_pass(mapped_template, tmp_path):
+    with database_copy(mapped_template[0]) as db:
+        assert query(db, "select to_regclass('racemap.race_laps')") == [(None,)]  # not a run's
+        failures, attention = build_and_check(db, tmp_path, "empty", log=lambda _line: None)
+        assert failures == [] and attention == []
+        for mart in (*MARTS, "race_data_checks"):
+            assert query(db, f"select count(*) from racemap.{mart}") == [(0,)], mart
+        with db.transaction() as conn:
+            assert lookup.race_laps(conn, SINGAPORE_2024) == []
+
+
+def test_singapore_laps_are_under_the_applications_driver_ids(synced):
+    db, result = synced
+    assert result.verdict == "ok" and result.failures == [] and result.attention == []
+    with db.transaction() as conn:
+        laps = lookup.race_laps(conn, SINGAPORE_2024)
+    assert len(laps) == 1179
+    assert {row["session_key"] for row in laps} == {9606}
+    by_number = links(db, SINGAPORE_2024)
+    assert len(by_number) == 20
+    assert {row["driver_number"] for row in laps} == set(by_number)
+    for row in laps:
+        assert row["driver_id"] == by_number[row["driver_number"]]
+    winner = [r for r in laps if r["driver_number"] == 4]
+    assert [r["lap_number"] for r in winner] == list(range(1, 63))
+    assert all(isinstance(r["lap_duration"], float) for r in winner[1:])
+    # the SQL function is what the Python call reads
+    assert query(db, "select count(*) from racemap.race_laps('1138', 'race')") == [(1179,)]
+
+
+def test_race_laps_of_a_race_without_the_session_is_not_mapped(synced):
+    db, _result = synced
+    with db.transaction() as conn:
+        with pytest.raises(lookup.NotMapped, match="no sprint session"):
+            lookup.race_laps(conn, SINGAPORE_2024, "sprint")
+        with pytest.raises(RacemapError, match="unknown session kind"):
+            lookup.race_laps(conn, SINGAPORE_2024, "warmup")
+        assert lookup.race_laps(conn, "1125", "sprint") == []  # a sprint with no laps recorded
+
+
+def test_every_mart_carries_the_keys_and_the_quirks_survive(synced):
+    db, _result = synced
+    for mart in MARTS:
+        nulls = query(
+            db,
+            f"select count(*) from racemap.{mart}"
+            " where race_id is null or session_kind is null or meeting_key is null"
+            " or session_key is null",
+        )
+        assert nulls == [(0,)], mart
+    assert query(db, "select count(*) from racemap.race_weather") != [(0,)]
+    # null lap_start/lap_end kept (a car that never completed a lap: Stroll, São Paulo 2024)
+    assert query(
+        db,
+        "select driver_number from racemap.race_stints"
+        " where race_id = '1141' and lap_start is null",
+    ) == [(18,)]
+
+
+def test_final_positions_and_lap_counts_agree_with_the_results(synced):
+    db, _result = synced
+    assert query(db, "select count(*) from racemap.race_data_checks") == [(0,)]
+    # Singapore directly: each car's last position is its classified position in the results.
+    rows = query(
+        db,
+        "with last as (select distinct on (driver_number) driver_number, driver_id, position"
+        " from racemap.race_positions where race_id = '1138' and session_kind = 'race'"
+        " order by driver_number, recorded_at desc)"
+        " select last.driver_id, last.position, l.app_position from last"
+        " join racemap.race_driver_links l on l.race_id = '1138'"
+        " and l.driver_number = last.driver_number where l.app_position is not null",
+    )
+    assert len(rows) == 18  # Norris has no position row in the recording, Albon is unclassified
+    assert all(position == app for _driver, position, app in rows)
+
+
+def test_overlapping_stints_and_a_moved_position_are_attention_naming_race_and_driver(
+    synced, tmp_path
+):
+    db, _result = synced
+    numbers = links(db, SINGAPORE_2024)
+    with database_copy(db) as copy:
+        with copy.transaction() as conn, conn.cursor() as cur:
+            # Hamilton's (44) second stint starts ten laps before his first ended.
+            cur.execute(
+                "update raw.openf1_stints set lap_start = lap_start - 10"
+                " where session_key = 9606 and driver_number = 44 and stint_number = 2"
+            )
+            # Piastri (81) finished third; his last position row says eighth.
+            cur.execute(
+                "update raw.openf1_position set position = 8 where session_key = 9606"
+                " and driver_number = 81 and date = (select max(date) from raw.openf1_position"
+                " where session_key = 9606 and driver_number = 81)"
+            )
+        failures, attention = build_and_check(copy, tmp_path, "moved", log=lambda _line: None)
+    assert failures == []
+    text = "\n".join(attention)
+    assert f"race 1138 (race): driver {numbers[44]} (car 44 HAM): stints_overlap: stint 2" in text
+    assert f"race 1138 (race): driver {numbers[81]} (car 81 PIA): final_position" in text
+    assert all(line.startswith("race 1138 (race): driver ") for line in attention)
+
+
+def test_racemap_sync_exits_3_when_a_result_disagrees_and_renders_the_race_page(
+    synced, tmp_path, capsys
+):
+    db, _result = synced
+    numbers = links(db, SINGAPORE_2024)
+    with database_copy(db) as copy:
+        with copy.transaction() as conn, conn.cursor() as cur:
+            # The application swaps Russell (4th) and Piastri (3rd); an acronym with markup.
+            cur.execute(
+                "update public.results set position = case number when 81 then 4 else 3 end"
+                " where race_id = '1138' and number in (63, 81)"
+            )
+            cur.execute(
+                "update raw.openf1_drivers set name_acronym = '<b>PIA'"
+                " where session_key = 9606 and driver_number = 81"
+            )
+        reports = tmp_path / "reports"
+        code = cli.main(sync_args(copy, reports, "--race-id", "1138", "--endpoints", "laps"))
+    captured = capsys.readouterr()
+    assert code == 3, captured.err
+    assert f"attention: race 1138 (race): driver {numbers[63]} (car 63 " in captured.err
+    assert f"driver {numbers[81]} (car 81 <b>PIA): final_position" in captured.err
+    assert "race data verdict: attention" in captured.out
+    page = (reports / "races" / "1138.html").read_text(encoding="utf-8")
+    charts = re.findall(
+        r'<img alt="([^"]*)" src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}', page
+    )
+    assert charts == ["lap times by driver", "tyre stints", "positions over the race", "weather"]
+    assert "&lt;b&gt;PIA" in page and "<b>PIA" not in page  # the pit stops table, escaped
+    assert "Singapore" in page
+
+
+def test_racemap_run_race_data_syncs_the_runs_seasons(tmp_path, capsys):
+    db = create_database()
+    try:
+        demo_races(db)
+        reports = tmp_path / "reports"
+        args = ["run", "--database-url", db.url, "--offline", "--seasons", "2023"]
+        args += ["--var", f"as_of={AS_OF}", "--reports-dir", str(reports), "--race-data"]
+        code = cli.main(args)
+        out = capsys.readouterr().out
+        assert "race data verdict: ok" in out
+        assert code in (0, 3)  # the run's own verdict on 2023; the race data adds nothing
+        assert query(db, "select count(*) from racemap.race_laps where race_id = '1098'") == [
+            (1058,)
+        ]
+        assert (reports / "races" / "1098.html").exists()
+        assert (reports / "summary.json").exists()  # the run's reports stay beside the pages
+    finally:
+        drop_database(db)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from racemap import verdict
 from racemap.errors import RacemapError, UsageError
-from racemap.paths import DEFAULT_REPORTS_DIR
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +41,15 @@ def _lock_timeout(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _reports_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reports-dir",
+        type=Path,
+        help="where the report set goes (default: reports/<database name>/, e.g. "
+        "reports/embedded/)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="racemap", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace keys a race already holds when the mapping differs",
     )
-    run.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
+    _reports_dir(run)
     run.add_argument(
         "--race-data",
         action="store_true",
@@ -98,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="run the Great Expectations checkpoints alone")
     _common(validate)
-    validate.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR)
+    _reports_dir(validate)
     _lock_timeout(validate)
 
     status = sub.add_parser(
@@ -150,7 +158,7 @@ def cmd_run(args) -> int:
         )
     )
     print(format_summary(result.summary))
-    print(f"reports in {args.reports_dir}")
+    print(f"reports in {result.reports_dir}")
     for row in result.attention:
         print("attention: " + attention_line(row), file=sys.stderr)
     if result.failures:
@@ -245,6 +253,7 @@ def cmd_restore(args) -> int:
 
 def cmd_validate(args) -> int:
     from racemap.pipeline import validate
+    from racemap.reporting import reports
     from racemap.reporting.reports import attention_line
     from racemap.settings import RacesTable, coverage_threshold, parse_vars
 
@@ -252,13 +261,16 @@ def cmd_validate(args) -> int:
     threshold = coverage_threshold(variables)
     races = RacesTable.from_vars(variables)
     db = _db(args)
-    result = validate(db, races, threshold, args.reports_dir, args.environment, args.lock_timeout)
+    reports_dir = args.reports_dir or reports.database_reports_dir(
+        args.database_url or args.environment.database_url
+    )
+    result = validate(db, races, threshold, reports_dir, args.environment, args.lock_timeout)
     for outcome in result.outcomes:
         print(
             f"{outcome.checkpoint}: {'passed' if outcome.passed else 'FAILED'} "
             f"({outcome.evaluated} expectations)"
         )
-    print(f"Data Docs: {args.reports_dir / 'validation' / 'index.html'}")
+    print(f"Data Docs: {reports_dir / 'validation' / 'index.html'}")
     for row in result.races_needing:
         print("attention: " + attention_line(row), file=sys.stderr)
     if not result.races_needing:  # e.g. another relation validated than the mapping reads
@@ -310,7 +322,7 @@ def add_sync_parser(sub) -> None:
     source.add_argument("--offline", action="store_true", help="read the bundled snapshot")
     source.add_argument("--openf1-url", help="OpenF1 base URL (default: $OPENF1_URL or public)")
     sync.add_argument("--refresh", action="store_true", help="fetch settled sessions again")
-    sync.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR, help="race pages")
+    _reports_dir(sync)
     sync.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="dbt var")
     _lock_timeout(sync)
 

@@ -34,7 +34,6 @@ from racemap.mapping import dbt
 from racemap.mapping.results import prepare_results
 from racemap.openf1.client import OpenF1Client
 from racemap.openf1.loader import ensure_raw_tables, load_openf1
-from racemap.paths import DEFAULT_REPORTS_DIR
 from racemap.reporting import changes as changes_mod
 from racemap.reporting import notify, reports, run_summary, status
 from racemap.reporting.notebooks import WarmKernel, execute
@@ -61,7 +60,7 @@ class RunOptions:
     refresh: bool = False
     dry_run: bool = False
     allow_changes: bool = False
-    reports_dir: Path = DEFAULT_REPORTS_DIR
+    reports_dir: Path | None = None  # None: reports/<database name>/
     variables: dict = field(default_factory=dict)
     pgdata: Path | None = None
     lock_timeout: float = runtime.DEFAULT_LOCK_TIMEOUT
@@ -79,6 +78,7 @@ class RunResult:
     failures: list[str]
     verdict: str = verdicts.OK
     attention: list[dict] = field(default_factory=list)
+    reports_dir: Path | None = None
 
 
 class Stages:
@@ -208,8 +208,9 @@ def validate(
     env: Environment,
     lock_timeout: float = runtime.DEFAULT_LOCK_TIMEOUT,
 ) -> ValidateResult:
-    """The Great Expectations checkpoints alone (Data Docs rebuilt into ``reports_dir``), under
-    the run lock and in the database's own state, with the run's verdict rule."""
+    """The Great Expectations checkpoints alone, under the run lock and in the database's own
+    state, with the run's verdict rule: the published report set of ``reports_dir`` again with
+    new Data Docs, published whole."""
     from racemap.checks.validate import run_checkpoint
 
     stamp = new_run_id()
@@ -218,13 +219,16 @@ def validate(
         runtime.run_lock(db, stamp, lock_timeout),
         runtime.database_state(db, env.racemap_state_dir) as state,
     ):
+        # Its own database's report set: the published one with new Data Docs, whole.
+        report_set = reports.ReportSet(reports_dir, stamp)
+        reports.carry_over(reports_dir, report_set.dir, skip=("validation",))
         for name in ("raw", "mapping"):
             outcomes.append(
                 run_checkpoint(
                     db,
                     name,
                     races,
-                    reports_dir,
+                    report_set.dir,
                     f"validate-{stamp}-{name}",
                     threshold=threshold,
                     gx_root=state / "gx-root",
@@ -233,6 +237,7 @@ def validate(
             )
         with db.transaction() as conn:
             races_needing = reports.attention_rows(conn)
+        report_set.publish()
     return ValidateResult(outcomes, races_needing)
 
 
@@ -249,13 +254,14 @@ class RunContext:
     variables: dict  # the dbt vars
     races: RacesTable
     threshold: float  # the coverage_threshold var
-    report_set: reports.ReportSet
+    reports_dir: Path  # --reports-dir, else reports/<database name>/
     notify_url: str | None
     lock_timeout: float
     stages: Stages
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     db: Database | None = None  # once the database is up
     state: Path | None = None  # the database's local state directory, once the lock is held
+    report_set: reports.ReportSet | None = None  # this run's set, once the lock is held
     validator: GxWorker | None = None
     validations: list = field(default_factory=list)
 
@@ -277,7 +283,7 @@ class RunContext:
             variables=variables,
             races=RacesTable.from_vars(variables),
             threshold=coverage_threshold(variables),
-            report_set=reports.ReportSet(options.reports_dir, run_id),
+            reports_dir=Path(options.reports_dir or reports.database_reports_dir(url)),
             notify_url=options.notify_url or env.racemap_notify_url,
             lock_timeout=options.lock_timeout,
             stages=Stages(options.log),
@@ -319,10 +325,10 @@ class RunContext:
 
 
 def run(options: RunOptions) -> RunResult:
-    """One run; RacemapError (after its reports are published) when it fails."""
+    """One run; RacemapError (after its failure is recorded and reported) when it fails."""
     ctx = RunContext.build(options)  # bad input fails here, before anything runs or is written
-    try:
-        with ExitStack() as held:
+    with ExitStack() as held:
+        try:
             # Great Expectations imports in its own process while the run migrates and loads
             # (or has, for an earlier run of this process).
             ctx.validator = GxWorker.shared()
@@ -336,37 +342,66 @@ def run(options: RunOptions) -> RunResult:
                 ctx.state = held.enter_context(
                     runtime.database_state(ctx.db, ctx.env.racemap_state_dir)
                 )
+                ctx.report_set = reports.ReportSet(ctx.reports_dir, ctx.run_id)
             result = _run_locked(ctx)
+            # The verdict stands only once everything the run promised is in place.
+            with ctx.stages.stage("publish"):
+                ctx.report_set.publish()
             changes_mod.record_run(ctx.db, ctx.run_id, result.summary, ctx.started_at, ctx.log)
-    except RacemapError as exc:
-        summary = {
-            **run_summary.run_header(
-                ctx.run_id, ctx.db, ctx.seasons, options, stopped_at=ctx.stages.current
-            ),
-            "verdict": verdicts.FAILED,
-            "error": str(exc),
-            "attention": [],
-            **run_summary.validation_summary(ctx.validations),
-            "changes": None,
-            "stage_seconds": ctx.stages.seconds,
-        }
-        reports.write_summary(ctx.out / "summary.json", summary)
-        ctx.report_set.publish()
-        if ctx.db is not None:
-            changes_mod.record_run(ctx.db, ctx.run_id, summary, ctx.started_at, ctx.log)
-        _notify(ctx, summary)
-        raise
-    except BaseException:
-        ctx.report_set.publish()
-        raise
-    ctx.report_set.publish()
+        except BaseException as exc:
+            failure = _record_failure(ctx, exc)
+            if failure is exc:
+                raise
+            raise failure from None
+    result.reports_dir = ctx.reports_dir
     _notify(ctx, result.summary)
     return result
 
 
+def failure_message(exc: BaseException, stage: str | None) -> str:
+    """One line for a run that stopped on ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted during {stage or 'the run'}"
+    if isinstance(exc, RacemapError):
+        return " ".join(str(exc).split())
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where} (at {stage or 'the end of the run'})"
+    return f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
+def _record_failure(ctx: RunContext, exc: BaseException) -> BaseException:
+    """A failed run: its summary published, its verdict recorded (held lock), its webhook;
+    the exception to raise (an OSError becomes one RacemapError line)."""
+    message = failure_message(exc, ctx.stages.current)
+    summary = {
+        **run_summary.run_header(
+            ctx.run_id, ctx.db, ctx.seasons, ctx.options, stopped_at=ctx.stages.current
+        ),
+        "verdict": verdicts.FAILED,
+        "error": message,
+        "attention": [],
+        **run_summary.validation_summary(ctx.validations),
+        "changes": None,
+        "stage_seconds": ctx.stages.seconds,
+    }
+    try:
+        report_set = ctx.report_set or reports.ReportSet(ctx.reports_dir, ctx.run_id)
+        reports.write_summary(report_set.dir / "summary.json", summary)
+        report_set.publish()
+    except (RacemapError, OSError) as problem:
+        if str(problem) != message:
+            ctx.log(f"reports not published: {' '.join(str(problem).split())}")
+    if ctx.db is not None:
+        changes_mod.record_run(ctx.db, ctx.run_id, summary, ctx.started_at, ctx.log)
+    if not isinstance(exc, KeyboardInterrupt):
+        _notify(ctx, summary)
+    return RacemapError(message) if isinstance(exc, OSError) else exc
+
+
 def _notify(ctx: RunContext, summary: dict) -> None:
     """The run's webhook, when it needs a person, failed or changed something (notify.py)."""
-    reports_dir = Path(ctx.options.reports_dir).resolve()
+    reports_dir = Path(ctx.reports_dir).resolve()
     notify.notify(ctx.notify_url, summary, reports_dir, ctx.secrets(), ctx.log)
 
 

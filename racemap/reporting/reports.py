@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
 from racemap.db import query_dicts
+from racemap.errors import RacemapError
+from racemap.paths import DEFAULT_REPORTS_DIR
 
 # The report set a run writes (DESIGN.md's fixed paths), replaced as a whole when a run ends.
 REPORT_SET = (
@@ -57,27 +62,120 @@ ATTENTION_COLUMNS = [
 ]
 
 
+# The published set is the directory the link ``current`` names; each fixed path of the set
+# (``summary.json``, ``validation``, ...) is a link through ``current``. Swapping ``current``
+# (one rename) replaces the whole set at once: a reader sees the previous set or the new one,
+# never a mix, and a path the new set lacks is gone with it.
+CURRENT = "current"
+RUN_PREFIX = ".run-"
+
+
 class ReportSet:
-    """A run writes its reports into a fresh directory beside the published ones and puts them
-    in place when it ends, success or failure: nothing of an earlier run can be read as this
-    one's (a report this run did not write is removed)."""
+    """A run writes its reports into ``<reports>/.run-<id>`` and publishes them whole when it
+    ends, success or failure: nothing of an earlier run can be read as this one's. A set still
+    being written is locked (flock), so the folders of killed runs, and only those, are removed
+    by the next run."""
 
     def __init__(self, reports_dir: Path, run_id: str):
         self.final = Path(reports_dir)
-        self.dir = self.final / f".run-{run_id}"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = self.final / f"{RUN_PREFIX}{run_id}"
+        self._lock = None
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._lock = _hold(self.dir)
+        except OSError as exc:
+            raise RacemapError(unwritable(self.final, exc)) from None
+        remove_leftovers(self.final)
 
     def publish(self) -> Path:
-        for name in REPORT_SET:
-            old, new = self.final / name, self.dir / name
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old)
-            elif old.exists() or old.is_symlink():
-                old.unlink()
-            if new.exists():
-                new.replace(old)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Put this set in place of the published one (RacemapError when it cannot)."""
+        try:
+            _publish(self.final, self.dir)
+        except OSError as exc:
+            raise RacemapError(unwritable(self.final, exc)) from None
+        finally:
+            self.release()
+        remove_leftovers(self.final)
         return self.final
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def unwritable(reports_dir: Path, exc: OSError) -> str:
+    reason = exc.strerror or type(exc).__name__
+    where = exc.filename or reports_dir
+    return (
+        f"cannot write the reports in {reports_dir} ({reason}: {where}): make that folder "
+        "writable by this user, or give another with --reports-dir"
+    )
+
+
+def published(reports_dir: Path) -> Path | None:
+    """The directory of the published set, if any."""
+    link = Path(reports_dir) / CURRENT
+    return link.resolve() if link.is_symlink() and link.resolve().is_dir() else None
+
+
+def _hold(directory: Path):
+    handle = (directory / ".lock").open("w")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def remove_leftovers(reports_dir: Path) -> list[str]:
+    """Remove the ``.run-*`` folders no run is writing and no link names (killed runs')."""
+    keep = published(reports_dir)
+    removed = []
+    for path in Path(reports_dir).glob(f"{RUN_PREFIX}*"):
+        if path == keep or not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            with (path / ".lock").open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live run holds it
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    return removed
+
+
+def _publish(final: Path, new: Path) -> None:
+    current = final / CURRENT
+    if current.exists() and not current.is_symlink():
+        raise RacemapError(
+            f"cannot publish the reports in {final}: {current} is not racemap's link to the "
+            "published set; move it away"
+        )
+    (new / ".lock").unlink(missing_ok=True)
+    names = [name for name in REPORT_SET if (new / name).exists()]
+    for name in names:  # through ``current``: the old set's until the swap
+        _link(final / name, f"{CURRENT}/{name}")
+    _link(current, new.name)  # the swap
+    for name in REPORT_SET:
+        if name not in names:
+            _remove(final / name)
+
+
+def _link(path: Path, target: str) -> None:
+    """``path`` becomes a link to ``target``, in one rename (an old real report is removed)."""
+    if path.is_symlink() and os.readlink(path) == target:
+        return
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)  # a report set written before sets were linked
+    spare = path.with_name(f".{path.name}.new")
+    _remove(spare)
+    os.symlink(target, spare)
+    os.replace(spare, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> Path:
@@ -166,3 +264,28 @@ def write_summary(path: Path, summary: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def database_reports_dir(database_url: str | None = None) -> Path:
+    """The default reports folder of a database: ``reports/<database name>/`` (the embedded
+    one's ``reports/embedded/``), from ``database_url``, else $DATABASE_URL."""
+    from racemap.db import parse_database_url
+
+    url = database_url or os.environ.get("DATABASE_URL")
+    name = parse_database_url(url).dbname if url else "embedded"
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lstrip(".") or "_"
+    return DEFAULT_REPORTS_DIR / label
+
+
+def carry_over(reports_dir: Path, into: Path, skip: tuple[str, ...]) -> None:
+    """Copy the published set's reports but ``skip`` into a new set (``racemap validate``)."""
+    source = published(reports_dir)
+    if source is None:
+        return
+    for name in REPORT_SET:
+        if name in skip or not (source / name).exists():
+            continue
+        if (source / name).is_dir():
+            shutil.copytree(source / name, into / name)
+        else:
+            shutil.copy2(source / name, into / name)

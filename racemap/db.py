@@ -335,6 +335,27 @@ def scrub_argv(argv: list[str] | None = None) -> None:
     masks only the raw values of DBT_ENV_SECRET_* variables."""
     argv = sys.argv if argv is None else argv
     argv[:] = [mask_url_passwords(arg) for arg in argv]
+    for i, arg in enumerate(argv):
+        # A webhook's path is its token: its URL is masked whole.
+        name, equals, _value = arg.partition("=")
+        if _secret_option(name) and equals:
+            argv[i] = name + "=***"
+        elif _secret_option(arg) and i + 1 < len(argv):
+            argv[i + 1] = "***"
+        else:
+            argv[i] = _HTTP_USERINFO.sub(r"\1\2:***@", argv[i])
+
+
+# Options whose whole value is a secret; any other http(s) URL keeps all but its password.
+SECRET_URL_OPTIONS = ("--notify-url",)
+
+
+def _secret_option(name: str) -> bool:
+    """``name`` is a secret option, or the abbreviation argparse accepts for it."""
+    return len(name) > 3 and any(option.startswith(name) for option in SECRET_URL_OPTIONS)
+
+
+_HTTP_USERINFO = re.compile(r"(?i)(https?://)([^:/@\s]*):[^@/\s]*@")
 
 
 # -- finding the database -----------------------------------------------------------------------

@@ -6,7 +6,8 @@ with lower-case escapes, as a person may type it), one ``DATABASE_URL``. Both mu
 the password reached psycopg2, dbt, Great Expectations and the kernels), racemap's schemas must
 belong to that role (the connections used the URL), and no file the runs wrote (reports,
 executed notebooks, dbt's target/ and logs/, the GX context, anything new in the project
-directory) nor their output may hold the password raw or URL-encoded.
+directory) nor their output may hold the password raw or URL-encoded, nor the token of the
+webhook URL the first run is given (``--notify-url``: dbt records the command line).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ FORMS = {
     "encoded, kept /": quote(PASSWORD),  # p%40ss%3Aw/rd%25
 }
 # Not the runs' files: installed packages, git, the database servers' data.
+# A webhook's path is its token (Slack's incoming webhooks): given to the first run, no file
+# may hold it (dbt records the command line). Nothing listens on port 9 (a first run has no
+# changes to tell of: it posts nothing).
+TOKEN = "T0KEN-b7e2/Bx9-wEbHoOk-3c1d"
+NOTIFY_URL = f"http://127.0.0.1:9/services/{TOKEN}"
 SKIP = {(".venv",), (".git",), (".racemap", "pgdata"), (".racemap", "test-pgdata")}
 
 
@@ -89,7 +95,9 @@ def test_an_encoded_password_reaches_every_component_and_no_file(password_server
     typed = db.url.replace(FORMS["encoded"], FORMS["encoded, lower-case"])
     assert typed != db.url  # a spelling racemap does not write itself
     start = time.time() - 1
-    by_flag = _run(["--database-url", typed, *common], tmp_path, "flag", {})
+    by_flag = _run(
+        ["--database-url", typed, "--notify-url", NOTIFY_URL, *common], tmp_path, "flag", {}
+    )
     assert by_flag.returncode == 0, by_flag.stderr[-2000:]
     by_env = _run(common, tmp_path, "env", {"DATABASE_URL": db.url})
     assert by_env.returncode == 0, by_env.stderr[-2000:]
@@ -110,13 +118,13 @@ def test_an_encoded_password_reaches_every_component_and_no_file(password_server
     leaks = [
         f"{label} in {path}"
         for path in written
-        for label, form in FORMS.items()
+        for label, form in {**FORMS, "webhook token": TOKEN}.items()
         if form.encode() in path.read_bytes()
     ]
     for done in (by_flag, by_env):
         leaks += [
             f"{label} in the output"
-            for label, form in FORMS.items()
+            for label, form in {**FORMS, "webhook token": TOKEN}.items()
             if form in done.stdout + done.stderr
         ]
     assert not leaks

@@ -9,11 +9,29 @@ named on a line with what to do); 1 failed (one line saying what went wrong, nev
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from racemap import verdict
 from racemap.errors import RacemapError, UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's usage errors as one line (exit 2), naming the help to read."""
+
+    def error(self, message: str):
+        self.exit(2, f"racemap: {message} (see {self.prog} --help)\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"give 0 or more seconds, not {text}")
+    return value
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +52,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _lock_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout",
-        type=float,
+        type=_seconds,
         default=600.0,
         metavar="SECONDS",
         help="how long to wait for another run on the same database (default 600)",
@@ -51,7 +69,7 @@ def _reports_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="racemap", description=__doc__)
+    parser = Parser(prog="racemap", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="migrate, load, dbt build, apply, validate, report")
@@ -261,6 +279,7 @@ def cmd_validate(args) -> int:
     threshold = coverage_threshold(variables)
     races = RacesTable.from_vars(variables)
     db = _db(args)
+    _require_a_run(db)
     reports_dir = args.reports_dir or reports.database_reports_dir(
         args.database_url or args.environment.database_url
     )
@@ -281,12 +300,30 @@ def cmd_validate(args) -> int:
     return verdict.exit_code(result.verdict)
 
 
+def _require_a_run(db) -> None:
+    """The checkpoints read what a run built: none yet is one line saying so."""
+    from racemap.db import relation_exists
+
+    with db.transaction() as conn:
+        built = relation_exists(conn, "racemap", "race_openf1_mapping")
+    if not built:
+        raise RacemapError(
+            f"no racemap run on {db.display} yet: run `racemap run` first "
+            "(validate checks what a run loaded and built)"
+        )
+
+
 def cmd_status(args) -> int:
     from racemap.reporting.status import main as status_main
 
-    return status_main(
-        args.database_url or args.environment.database_url, args.json, args.environment
-    )
+    try:
+        return status_main(
+            args.database_url or args.environment.database_url, args.json, args.environment
+        )
+    except RacemapError as exc:
+        if args.json:  # always JSON on standard output, the error in it
+            print(json.dumps({"verdict": verdict.FAILED, "error": _one_line(str(exc))}))
+        raise
 
 
 def add_export_parser(sub) -> None:
@@ -451,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:
         return verdict.EXIT_USAGE
     except RacemapError as exc:
         print(f"racemap: {_one_line(str(exc))}", file=sys.stderr)
+        return verdict.EXIT_FAILED
+    except OSError as exc:  # a folder or file it cannot use: what and where, one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"racemap: {exc.strerror or _one_line(str(exc))}{where}", file=sys.stderr)
         return verdict.EXIT_FAILED
     except KeyboardInterrupt:
         print("racemap: interrupted", file=sys.stderr)

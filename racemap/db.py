@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import psycopg2
 import psycopg2.extensions
 
-from racemap.errors import RacemapError
+from racemap.errors import RacemapError, UsageError
 from racemap.paths import EMBEDDED_PGDATA
 
 _SCHEMES = {"postgresql", "postgres", "postgresql+psycopg2"}
@@ -360,20 +360,20 @@ _HTTP_USERINFO = re.compile(r"(?i)(https?://)([^:/@\s]*):[^@/\s]*@")
 
 # -- finding the database -----------------------------------------------------------------------
 def parse_database_url(url: str) -> Database:
-    """Parse a PostgreSQL URL; anything else is a clear error (that never shows the password).
+    """Parse a PostgreSQL URL; anything else is a usage error (exit 2: one line, no password).
 
     What the URL leaves out comes from the libpq variables, as psql would take it (``PGHOST``,
     ``PGPORT``, ``PGUSER``, ``PGDATABASE``, ``PGPASSWORD``), else localhost:5432 and the OS user.
     """
     parts = urlsplit(url)
     if parts.scheme not in _SCHEMES:
-        raise RacemapError(
+        raise UsageError(
             f"DATABASE_URL must be a PostgreSQL URL (postgresql://user@host:port/dbname), "
             f"not a {parts.scheme or 'schemeless'} URL"
         )
     authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
     if authority.count("@") > 1:
-        raise RacemapError(
+        raise UsageError(
             "DATABASE_URL has more than one '@' before the host: URL-encode the password "
             "(@ : / % as %40 %3A %2F %25)"
         )
@@ -384,20 +384,20 @@ def parse_database_url(url: str) -> Database:
         # libpq's message may quote a piece of the URL: only the keyword is shown.
         unknown = re.search(r'invalid URI query parameter: "([A-Za-z_]+)"', str(exc))
         if unknown:
-            raise RacemapError(
+            raise UsageError(
                 f"DATABASE_URL has an unknown option {unknown.group(1)!r}: see "
                 "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS"
             ) from None
         if "percent" in str(exc):
-            raise RacemapError(
+            raise UsageError(
                 "DATABASE_URL has a bad %-escape: URL-encode the password (@ : / % as "
                 "%40 %3A %2F %25)"
             ) from None
-        raise RacemapError("DATABASE_URL is not a valid PostgreSQL URL") from None
+        raise UsageError("DATABASE_URL is not a valid PostgreSQL URL") from None
     options = {k: v for k, v in dsn.items() if k not in _CORE}
     unsupported = sorted(k for k in options if k not in KEYWORD_ENV and k not in PROFILE_ONLY)
     if unsupported:
-        raise RacemapError(
+        raise UsageError(
             f"DATABASE_URL option {', '.join(unsupported)} cannot reach dbt (libpq has no "
             "environment variable for it): remove it, or put it in a connection service file "
             "and name the service (?service=NAME; "
@@ -407,7 +407,7 @@ def parse_database_url(url: str) -> Database:
     try:
         port = int(dsn.get("port") or env.get("PGPORT") or 5432)
     except ValueError:
-        raise RacemapError("DATABASE_URL has a port that is not a number") from None
+        raise UsageError("DATABASE_URL has a port that is not a number") from None
     user = dsn.get("user") or env.get("PGUSER") or env.get("USER") or "postgres"
     return Database(
         host=dsn.get("host") or env.get("PGHOST") or "localhost",

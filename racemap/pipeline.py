@@ -261,6 +261,7 @@ class RunContext:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     db: Database | None = None  # once the database is up
     state: Path | None = None  # the database's local state directory, once the lock is held
+    locked: bool = False  # the run lock held: this run may record its verdict
     report_set: reports.ReportSet | None = None  # this run's set, once the lock is held
     validator: GxWorker | None = None
     validations: list = field(default_factory=list)
@@ -339,6 +340,7 @@ def run(options: RunOptions) -> RunResult:
                 # One run per database; its local state its own (held until the run ends), and
                 # the tools' environment (dbt, the kernels) that of this database.
                 held.enter_context(runtime.run_lock(ctx.db, ctx.run_id, ctx.lock_timeout, ctx.log))
+                ctx.locked = True
                 ctx.state = held.enter_context(
                     runtime.database_state(ctx.db, ctx.env.racemap_state_dir)
                 )
@@ -392,7 +394,7 @@ def _record_failure(ctx: RunContext, exc: BaseException) -> BaseException:
     except (RacemapError, OSError) as problem:
         if str(problem) != message:
             ctx.log(f"reports not published: {' '.join(str(problem).split())}")
-    if ctx.db is not None:
+    if ctx.locked:  # else the database was not reached, or runs another run
         changes_mod.record_run(ctx.db, ctx.run_id, summary, ctx.started_at, ctx.log)
     if not isinstance(exc, KeyboardInterrupt):
         _notify(ctx, summary)

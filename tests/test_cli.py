@@ -184,3 +184,38 @@ def test_no_module_but_the_settings_writes_the_environment():
             continue
         text = path.read_text(encoding="utf-8")
         assert not [w for w in writes if w in text], path
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "--database-url", "garbage"], "must be a PostgreSQL URL"),
+        (["status", "--database-url", "garbage"], "must be a PostgreSQL URL"),
+        (["run", "--lock-timeout", "-5"], "give 0 or more seconds, not -5"),
+        (["validate", "--lock-timeout", "soon"], "not a number of seconds"),
+        (["export", "--format", "xml", "--output", "x"], "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args, fragment, tmp_path):
+    done = racemap(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and not done.stdout, done.stderr
+    assert_one_clear_line(done, fragment)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_database_that_does_not_exist_is_said_once(tmp_path):
+    url = "postgresql://postgres@127.0.0.1:5432/racemap_no_such_db"
+    done = racemap("run", "--offline", "--database-url", url, "--reports-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert (done.stdout + done.stderr).count("does not exist") == 1, done.stdout + done.stderr
+    status = racemap("status", "--json", "--database-url", url)
+    assert status.returncode == 1
+    shown = json.loads(status.stdout)  # JSON on stdout even when it cannot connect
+    assert shown["verdict"] == "failed" and "does not exist" in shown["error"]
+
+
+def test_validate_on_a_database_never_run_says_so(demo_db, tmp_path):
+    done = racemap("validate", "--database-url", demo_db.url, "--reports-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert_one_clear_line(done, "no racemap run on", "run `racemap run` first")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
 from racemap import verdict
-from racemap.errors import RacemapError, UsageError
+from racemap.errors import Interrupted, RacemapError, UsageError
 
 
 class Parser(argparse.ArgumentParser):
@@ -475,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     from racemap.settings import load_environment
 
     scrub_argv()  # dbt records sys.argv: no --database-url password in its logs or artifacts
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         # Every environment variable, read and validated once, before any command runs.
         args.environment = load_environment()
@@ -493,9 +495,9 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"racemap: {exc.strerror or _one_line(str(exc))}{where}", file=sys.stderr)
         return verdict.EXIT_FAILED
-    except KeyboardInterrupt:
-        print("racemap: interrupted", file=sys.stderr)
-        return verdict.EXIT_SIGINT
+    except KeyboardInterrupt as exc:  # Interrupted names the stage of a run
+        print(f"racemap: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return getattr(exc, "exit_code", verdict.EXIT_SIGINT)
     except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
         if args.environment.racemap_debug:
             raise
@@ -505,6 +507,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return verdict.EXIT_FAILED
+
+
+def _terminated(signum, _frame) -> None:
+    """SIGTERM stops a command as Ctrl-C does (exit 143)."""
+    raise Interrupted("interrupted", signum)
 
 
 def _one_line(text: str) -> str:

@@ -9,6 +9,7 @@ fresh directory that replaces the previous report set when it ends, whatever its
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -27,7 +28,7 @@ from racemap.db import (
     resolve_database,
 )
 from racemap.demo import create_demo_tables
-from racemap.errors import RacemapError
+from racemap.errors import Interrupted, RacemapError
 from racemap.jobs import Job
 from racemap.mapping import apply as apply_mod
 from racemap.mapping import dbt
@@ -398,6 +399,8 @@ def _record_failure(ctx: RunContext, exc: BaseException) -> BaseException:
         changes_mod.record_run(ctx.db, ctx.run_id, summary, ctx.started_at, ctx.log)
     if not isinstance(exc, KeyboardInterrupt):
         _notify(ctx, summary)
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted(message, getattr(exc, "signum", signal.SIGINT))
     return RacemapError(message) if isinstance(exc, OSError) else exc
 
 

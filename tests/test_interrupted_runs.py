@@ -1,8 +1,10 @@
-"""Killing `racemap run` at any stage and running it again gives the same final table."""
+"""Killing `racemap run` at any stage and running it again gives the same final table; an
+interrupt (Ctrl-C, SIGTERM) is one line naming the stage, exit 130 / 143, recorded failed."""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +12,8 @@ import time
 from pathlib import Path
 
 from conftest import query, run_command
+
+from racemap.runtime import LOCK_KEYS
 
 EXPECTED = Path(__file__).parent / "expected" / "mapping_2023_2025.csv"
 
@@ -113,3 +117,91 @@ def test_killed_runs_then_a_full_run_give_the_uninterrupted_result(demo_db, tmp_
     # nothing was loaded twice, and a killed apply left no half-written history
     assert query(demo_db, "select count(*) from raw.openf1_meetings") == [(73,)]
     assert query(demo_db, "select count(*) from racemap.mapping_history") == [(70,)]
+
+
+def _last_run(db) -> tuple:
+    return query(db, "select verdict, stopped_at, error from racemap.runs order by started_at")[-1]
+
+
+def _assert_one_line(stderr: str, stage: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    # one line, from racemap: no traceback of the GX worker, a kernel or dbt
+    assert lines == [f"racemap: interrupted during {stage}"], stderr[-3000:]
+
+
+def _interrupt_at(db, reports: Path, stage: str, signum: int, whole_group: bool):
+    """Start a run and send ``signum`` as soon as ``stage`` starts: to the whole process group
+    (as a terminal's Ctrl-C does) or to racemap alone (as a scheduler's SIGTERM)."""
+    args, env = run_command(db, reports)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    for line in proc.stdout:
+        if line.strip() == f"-> {stage}":
+            if whole_group:
+                os.killpg(proc.pid, signum)
+            else:
+                os.kill(proc.pid, signum)
+            break
+    else:
+        raise AssertionError(f"the run ended before stage {stage}: {proc.stderr.read()}")
+    _out, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
+def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):
+    # Ctrl-C in a terminal (SIGINT to the process group) while dbt builds.
+    code, err = _interrupt_at(demo_db, tmp_path / "r", "dbt_build", signal.SIGINT, True)
+    assert code == 130
+    _assert_one_line(err, "dbt_build")
+    assert _last_run(demo_db) == ("failed", "dbt_build", "interrupted during dbt_build")
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert (summary["verdict"], summary["stopped_at"]) == ("failed", "dbt_build")
+
+    # SIGTERM (a scheduler stopping the job) to racemap alone, while it loads.
+    code, err = _interrupt_at(demo_db, tmp_path / "r", "load", signal.SIGTERM, False)
+    assert code == 143
+    _assert_one_line(err, "load")
+    assert _last_run(demo_db)[:2] == ("failed", "load")
+    # The killed run's set is replaced whole: nothing but the published one is left.
+    assert len(list((tmp_path / "r").glob(".run-*"))) == 1
+
+    # Ctrl-C inside the apply's transaction: held on a lock the test holds, interrupted there.
+    holder = demo_db.connect()
+    try:
+        with holder.cursor() as cur:
+            cur.execute("lock table racemap.mapping_history in share mode")
+        args, env = run_command(demo_db, tmp_path / "r")
+        proc = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 300
+        while not query(
+            demo_db,
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+            " and datname = current_database()"
+            " and query ilike '%%insert into racemap.mapping_history%%'",
+        )[0][0]:
+            assert proc.poll() is None and time.monotonic() < deadline, "never reached the apply"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+    finally:
+        holder.rollback()  # the apply's insert returns; the interrupt takes effect there
+        holder.close()
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    _assert_one_line(err, "apply")
+    assert _last_run(demo_db)[:2] == ("failed", "apply")
+    # Its transaction rolled back whole, and the lock went with the run.
+    assert query(demo_db, "select count(*) from racemap.mapping_history") == [(0,)]
+    assert query(demo_db, "select pg_try_advisory_lock(%s, %s)", LOCK_KEYS) == [(True,)]

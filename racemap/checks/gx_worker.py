@@ -18,8 +18,10 @@ itself dies (end of file on the pipe); ``close`` stops it at once when the run e
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import multiprocessing
+import signal
 from multiprocessing.connection import Connection
 
 from racemap.db import Database
@@ -45,6 +47,19 @@ def _serve(conn: Connection) -> None:
         conn.send(reply)
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are the main thread's
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 _SHARED: GxWorker | None = None
 
 
@@ -58,7 +73,10 @@ class GxWorker:
         self._process = context.Process(
             target=_serve, args=(child,), name="racemap-gx", daemon=True
         )
-        self._process.start()
+        # Started with Ctrl-C ignored (inherited through exec): a terminal's SIGINT reaches the
+        # whole process group, and the run, not the worker, stops on it (no traceback of its own).
+        with _sigint_ignored():
+            self._process.start()
         child.close()
         self._waiting = False  # a checkpoint sent, its answer not read yet
 

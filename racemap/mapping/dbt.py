@@ -51,6 +51,8 @@ def invoke(
     if quiet:
         full = ["--quiet", "--no-use-colors", *full]
     result = dbtRunner(manifest=manifest).invoke(full)
+    if isinstance(result.exception, KeyboardInterrupt):
+        raise result.exception  # Ctrl-C while dbt ran: the run stops, not "dbt failed"
     failures = []
     results = list(getattr(result.result, "results", None) or [])
     for item in results:

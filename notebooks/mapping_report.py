@@ -7,7 +7,7 @@
 # `DATABASE_URL` (the embedded one when unset): never pass credentials as parameters.
 
 # %% tags=["parameters"]
-reports_dir = "reports"  # the run's reports: summary.json, mapping_updates.csv
+reports_dir = None  # the run's reports (default: the project's reports/<database>/)
 run_id = None  # set by racemap run
 coverage_threshold = 1.0  # the coverage_threshold var: least share mapped per season
 
@@ -17,6 +17,7 @@ from IPython.display import Image, Markdown, display
 from racemap.db import resolve_database
 from racemap.reporting import report_data
 
+reports_dir = report_data.find_reports(reports_dir)  # from any working directory
 conn = resolve_database().connect()
 summary = report_data.run_summary(reports_dir)
 display(Markdown(f"**Run** `{run_id or summary.get('run_id', '-')}`"))

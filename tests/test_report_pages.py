@@ -232,3 +232,48 @@ def test_no_secret_in_reports_or_the_gx_context(secret_run):
     assert (gx_root / "gx" / "great_expectations.yml").is_file()
     config = (gx_root / "gx" / "great_expectations.yml").read_text()
     assert "${RACEMAP_GX_DATABASE_URL}" in config
+
+
+def _execute_from_notebooks_dir(output: Path):
+    """notebooks/mapping_report.ipynb as JupyterLab runs it: the kernel's working directory
+    ``notebooks/``, no parameter, the database from DATABASE_URL."""
+    import papermill as pm
+
+    from racemap.paths import NOTEBOOKS_DIR
+
+    return pm.execute_notebook(
+        str(NOTEBOOKS_DIR / "mapping_report.ipynb"),
+        str(output),
+        cwd=str(NOTEBOOKS_DIR),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+
+
+def test_the_analysts_notebook_finds_its_run_from_notebooks_dir(
+    mapped_template, fresh_db, tmp_path, monkeypatch
+):
+    from papermill.exceptions import PapermillExecutionError
+
+    from racemap.paths import DEFAULT_REPORTS_DIR
+
+    db, result, reports = mapped_template
+    # The run's set where a run with the default reports folder puts it: reports/<database>/.
+    default = DEFAULT_REPORTS_DIR / db.dbname
+    shutil.copytree(reports, default, symlinks=True)
+    try:
+        monkeypatch.setenv("DATABASE_URL", db.url)
+        executed = _execute_from_notebooks_dir(tmp_path / "ran.ipynb")
+    finally:
+        shutil.rmtree(default, ignore_errors=True)
+    text = json.dumps([c.get("outputs", []) for c in executed["cells"]])  # what it shows
+    assert f"**Run** `{result.run_id}`" in text
+    assert "Changes not computed" not in text and "No updates" not in text
+    assert "image/png" in text and "2024" in text  # the coverage chart and table
+
+    # A database no run has reached: one plain line saying so, and what to do.
+    monkeypatch.setenv("DATABASE_URL", fresh_db.url)
+    with pytest.raises(PapermillExecutionError) as info:
+        _execute_from_notebooks_dir(tmp_path / "none.ipynb")
+    assert info.value.ename == "NoRunYet"
+    assert "No racemap run yet" in info.value.evalue and "racemap run" in info.value.evalue

@@ -196,6 +196,29 @@ def table(frame: pd.DataFrame, formats: dict | None = None):
     )
 
 
+class NoRunYet(Exception):
+    """The notebook opened before any run on its database: one plain line, no traceback (IPython
+    shows ``_render_traceback_``), and the cells after it do not run."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
+
+
+def find_reports(reports_dir: str | Path | None = None) -> Path:
+    """The run's reports for the notebook: ``reports_dir`` when given (``racemap run`` passes its
+    own), else the project's reports of this database (``DATABASE_URL``, else the embedded
+    one), from any working directory. NoRunYet when no run has written a summary there."""
+    from racemap.reporting.reports import database_reports_dir
+
+    found = Path(reports_dir) if reports_dir else database_reports_dir()
+    if not (found / "summary.json").is_file():
+        raise NoRunYet(
+            f"No racemap run yet: {found} holds no summary.json. Run `racemap run` (or "
+            "`make run`) for this database, then run this notebook again."
+        )
+    return found
+
+
 def run_summary(reports_dir: Path) -> dict:
     path = Path(reports_dir) / "summary.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -331,7 +331,9 @@ def add_export_parser(sub) -> None:
     export = sub.add_parser("export", help="the crosswalk, one row per race (csv, json, parquet)")
     _common(export)
     export.add_argument("--format", required=True, choices=("csv", "json", "parquet"))
-    export.add_argument("--output", required=True, type=Path, metavar="PATH")
+    export.add_argument(
+        "--output", required=True, type=Path, metavar="PATH", help="a file, or - for stdout"
+    )
 
 
 def cmd_export(args) -> int:
@@ -342,7 +344,10 @@ def cmd_export(args) -> int:
     db = _db(args)
     with db.transaction() as conn:
         count = export_crosswalk(conn, args.format, args.output, variables)
-    print(f"exported {count} races to {args.output} ({args.format})")
+    to_stdout = str(args.output) == "-"  # the data on standard output, the line beside it
+    where = "standard output" if to_stdout else args.output
+    stream = sys.stderr if to_stdout else sys.stdout
+    print(f"exported {count} races to {where} ({args.format})", file=stream)
     return verdict.EXIT_OK
 
 

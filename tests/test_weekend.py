@@ -338,6 +338,7 @@ def read_back(path, fmt):
 def test_the_crosswalk_round_trips(mapped_demo, tmp_path, fmt):
     db, _result, _reports = mapped_demo
     output = tmp_path / "out" / f"crosswalk.{fmt}"
+    output.parent.mkdir()
     done = subprocess.run(
         [sys.executable, "-m", "racemap.cli", "export", "--format", fmt, "--output", str(output)],
         capture_output=True,
@@ -395,6 +396,11 @@ def test_the_crosswalk_round_trips(mapped_demo, tmp_path, fmt):
             ["--format", "json", "--output", "/proc/racemap/x.json"],
             1,
             "racemap: cannot write /proc/racemap/x.json: No such file or directory",
+        ),
+        (
+            ["--format", "csv", "--output", "{tmp}/no/such/dir/x.csv"],
+            1,
+            "racemap: cannot write {tmp}/no/such/dir/x.csv: No such file or directory",
         ),
         (
             ["--format", "csv", "--output", "{tmp}/x.csv", "--var", "race_round_column=rnd"],
@@ -458,3 +464,21 @@ def test_report_data_verified_by_results(mapped_template):
             ["disagree", "1134"],
             ["no_results", "1168"],
         ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_the_crosswalk_to_standard_output(mapped_demo, tmp_path, fmt):
+    db, _result, _reports = mapped_demo
+    done = subprocess.run(
+        [sys.executable, "-m", "racemap.cli", "export", "--format", fmt, "--output", "-"],
+        capture_output=True,
+        env={**os.environ, "DATABASE_URL": db.url},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().strip() == f"exported 1160 races to standard output ({fmt})"
+    assert list(tmp_path.iterdir()) == []  # no file named -
+    (tmp_path / f"out.{fmt}").write_bytes(done.stdout)
+    with db.transaction() as conn:
+        assert read_back(tmp_path / f"out.{fmt}", fmt) == crosswalk_rows(conn)

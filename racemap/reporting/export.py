@@ -12,8 +12,10 @@ The file is written next to its destination and moved into place when complete.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
@@ -149,10 +151,17 @@ def write_crosswalk(rows: list[dict], fmt: str, output: Path) -> Path:
     """Write ``rows`` as ``fmt`` to ``output``: all of it, or nothing (one clear error)."""
     if fmt not in FORMATS:
         raise RacemapError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+    if str(output) == "-":
+        _write_stdout(rows, fmt)
+        return output
     output = Path(output)
+    if not output.parent.is_dir():  # a typo in the path is no folder to create
+        raise RacemapError(
+            f"cannot write {output}: No such file or directory ({output.parent} does not exist: "
+            "create it first)"
+        )
     tmp_name = None
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -169,6 +178,20 @@ def write_crosswalk(rows: list[dict], fmt: str, output: Path) -> Path:
             os.unlink(tmp_name)
         raise RacemapError(f"cannot write {output}: {exc.strerror or exc}") from None
     return output
+
+
+def _write_stdout(rows: list[dict], fmt: str) -> None:
+    """``--output -``: the crosswalk on standard output (Parquet as bytes)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        sink = io.BytesIO()
+        pq.write_table(_parquet_table(rows), sink)
+        sys.stdout.buffer.write(sink.getvalue())
+        sys.stdout.buffer.flush()
+    else:
+        (_write_csv if fmt == "csv" else _write_json)(rows, sys.stdout)
+        sys.stdout.flush()
 
 
 def export_crosswalk(conn, fmt: str, output: Path, variables: dict | None = None) -> int:

@@ -277,3 +277,16 @@ def test_the_analysts_notebook_finds_its_run_from_notebooks_dir(
         _execute_from_notebooks_dir(tmp_path / "none.ipynb")
     assert info.value.ename == "NoRunYet"
     assert "No racemap run yet" in info.value.evalue and "racemap run" in info.value.evalue
+
+
+def test_attention_seasons_are_years_and_the_summary_has_a_header():
+    from racemap.reporting import report_data
+
+    rows = [  # as racemap.races_needing_attention gives them: an unusable row has no season
+        {"race_id": "1125", "season": 2024, "race_name": "Chinese Grand Prix"},
+        {"race_id": "x", "season": None, "race_name": None, "reason": "invalid_race"},
+    ]
+    html = report_data.table(report_data.attention_frame(rows)).to_html()
+    assert ">2024<" in html and "2024.0" not in html
+    table = report_data.summary_table({"run_id": "r1", "verdict": "ok"})
+    assert list(table.columns) == ["this run"] and table.loc["verdict", "this run"] == "ok"

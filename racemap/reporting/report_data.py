@@ -46,7 +46,15 @@ def needing_attention(conn) -> pd.DataFrame:
     """The races that need a person now, each with what to do (racemap.races_needing_attention)."""
     from racemap.reporting.reports import attention_rows
 
-    return pd.DataFrame(attention_rows(conn), columns=ATTENTION_COLUMNS)
+    return attention_frame(attention_rows(conn))
+
+
+def attention_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows of racemap.races_needing_attention as a table; a season is a year (2024, not
+    2024.000000 when another row has none)."""
+    frame = pd.DataFrame(rows, columns=ATTENTION_COLUMNS)
+    frame["season"] = pd.to_numeric(frame["season"], errors="coerce").astype("Int64")
+    return frame
 
 
 def verdict_line(summary: dict, attention: pd.DataFrame) -> str:
@@ -224,10 +232,13 @@ def run_summary(reports_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+SUMMARY_HEADER = "this run"  # above the run id, the verdict and the counts
+
+
 def summary_table(summary: dict) -> pd.DataFrame:
     """The run's counts as a two-column table (the same figures ``racemap run`` prints)."""
     if not summary:
-        return pd.DataFrame(columns=["", "count"])
+        return pd.DataFrame(columns=["", SUMMARY_HEADER])
     validations = summary.get("validations", {})
     rows = [
         ("run", summary.get("run_id", "")),
@@ -248,7 +259,7 @@ def summary_table(summary: dict) -> pd.DataFrame:
         ),
         ("OpenF1 requests", summary.get("openf1", {}).get("requests")),
     ]
-    return pd.DataFrame(rows, columns=["", "count"]).set_index("")
+    return pd.DataFrame(rows, columns=["", SUMMARY_HEADER]).set_index("")
 
 
 def coverage_chart(coverage: pd.DataFrame, threshold: float = 1.0):

@@ -141,7 +141,7 @@ def run_pipeline(db: Database, reports_dir: Path, **kwargs):
         offline=kwargs.pop("offline", True),
         reports_dir=reports_dir,
         variables=variables,
-        log=lambda *_: None,
+        log=kwargs.pop("log", lambda *_: None),
         **kwargs,
     )
     return run(options)

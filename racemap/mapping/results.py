@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from racemap.db import Database, check_columns, quote_ident, relation_exists
 from racemap.demo import create_demo_results
-from racemap.errors import RacemapError
 from racemap.settings import known_vars
 
 # The column vars of the results table and the one each is checked for (the driver id is
@@ -47,10 +46,12 @@ class ResultsTable:
         return f"{self.schema}.{self.table}"
 
 
-def prepare_results(db: Database, variables: dict | None, log=print) -> None:
+def prepare_results(db: Database, variables: dict | None, log=print) -> str | None:
     """Before ``dbt build``: the demo results on the embedded database; the results table's
-    columns checked (one clear line when a var names a missing column). Without a results table
-    the check is skipped, and ``log`` says so."""
+    columns checked (one clear line when a var names a missing column). Returns the line a run
+    prints when the results check is skipped (no results table, or one this role cannot read),
+    else None. ``variables`` (the run's own dict) loses the driver column when the table has
+    none and no var named it: the driver link is skipped, with one line."""
     results = ResultsTable.from_vars(variables)
     with db.transaction() as conn:
         if not relation_exists(conn, results.schema, results.table):
@@ -63,19 +64,47 @@ def prepare_results(db: Database, variables: dict | None, log=print) -> None:
             ):
                 count = create_demo_results(conn)
                 log(f"created the demo tables public.results ({count} results) and public.drivers")
-                return
-            log(
+                return None
+            note = (
                 f"results check skipped: no table {results.name} (set --var results_schema=... "
                 "--var results_table=... to check each mapping against the application's results)"
             )
-            return
+            log(note)
+            return note
         with conn.cursor() as cur:
             relation = f"{quote_ident(results.schema)}.{quote_ident(results.table)}"
             cur.execute("select current_user, has_table_privilege(%s, 'SELECT')", (relation,))
             role, may_read = cur.fetchone()
-            if not may_read:
-                raise RacemapError(
-                    f"this role cannot read the results table: grant select on {results.name} "
-                    f"to {role} (or --var results_table= names another)"
-                )
-        check_columns(conn, results.schema, results.table, results.columns)
+        if not may_read:  # optional: skipped (stg_app__results reads it as absent), one line
+            note = (
+                f"results check skipped: this role cannot read {results.name} (grant select on "
+                f"{results.name} to {role} to check each mapping against the results)"
+            )
+            log(note)
+            return note
+        columns = dict(results.columns)
+        if _default_driver_column_missing(conn, results, variables):
+            # The driver id is optional: without its column the driver link is left out.
+            log(
+                f"driver link skipped: {results.name} has no column "
+                f"{columns.pop('result_driver_id_column')} (name it with --var "
+                "result_driver_id_column=...)"
+            )
+            if variables is not None:
+                variables["result_driver_id_column"] = ""
+        check_columns(conn, results.schema, results.table, columns)
+    return None
+
+
+def _default_driver_column_missing(conn, results: ResultsTable, variables: dict | None) -> bool:
+    """The driver column is the project's default (no --var named it) and the table lacks it."""
+    column = results.columns.get("result_driver_id_column")
+    if not column or "result_driver_id_column" in (variables or {}):
+        return False
+    with conn.cursor() as cur:
+        cur.execute(
+            "select 1 from pg_catalog.pg_attribute where attrelid = %s::regclass"
+            " and attname = %s and attnum > 0 and not attisdropped",
+            (f"{quote_ident(results.schema)}.{quote_ident(results.table)}", column),
+        )
+        return cur.fetchone() is None

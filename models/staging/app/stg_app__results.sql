@@ -1,7 +1,7 @@
 {#-
     The application's results with the columns named by the result_* vars: one row per car per
-    race. The table is optional: when the relation does not exist this is an empty relation of
-    the same columns, and every race's results_check is no_results (racemap says so once).
+    race. The table is optional: when the relation does not exist (or this role cannot read it)
+    this is an empty relation of the same columns, and every race's results_check is no_results (racemap says so once).
 -#}
 -- depends_on: {{ source('app_results', 'results') }}
 {#- A table, not a view: a view would hold a dependency on the application's table, and the
@@ -12,6 +12,17 @@
     schema=var('results_schema'),
     identifier=var('results_table'),
 ) if execute else none -%}
+{#- A table this role may not read is absent too (racemap says so once): the check is optional. -#}
+{%- if results is not none -%}
+    {%- set privilege = run_query(
+        "select has_table_privilege('"
+        ~ (results.include(database=false) | string | replace("'", "''"))
+        ~ "', 'SELECT')"
+    ) -%}
+    {%- if not privilege.columns[0].values()[0] -%}
+        {%- set results = none -%}
+    {%- endif -%}
+{%- endif -%}
 {%- set driver_column = var('result_driver_id_column', none) %}
 
 with

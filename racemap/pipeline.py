@@ -176,6 +176,7 @@ def migrate_races(
             f"{lacks}: run `racemap migrate` once as the table's owner (e.g. --database-url "
             "with the owner's credentials)"
         )
+    log(f"adding {', '.join(missing)} to {races.name}{dbt.cold_start_note()}")
     dbt.migrate(variables)
     log(f"migrated {races.name}: {', '.join(missing)} added (unique, indexed)")
     return missing
@@ -473,6 +474,8 @@ def _map_and_report(ctx: RunContext, side: ExitStack) -> RunResult:
         checking = ctx.checkpoint("raw")
         # While the checks run (in the GX worker): import dbt and parse the project. No query,
         # nothing built. A parse that fails leaves the build to parse and say why.
+        if not dbt.parsed_before():
+            ctx.log("dbt: parsing the project" + dbt.cold_start_note())
         try:
             manifest = dbt.parse(ctx.variables)
         except RacemapError:

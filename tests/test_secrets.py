@@ -101,6 +101,9 @@ def test_an_encoded_password_reaches_every_component_and_no_file(password_server
     assert by_flag.returncode == 0, by_flag.stderr[-2000:]
     by_env = _run(common, tmp_path, "env", {"DATABASE_URL": db.url})
     assert by_env.returncode == 0, by_env.stderr[-2000:]
+    # Each started in a state directory of its own: while dbt first parses, the run says so.
+    for done in (by_flag, by_env):
+        assert "(dbt parses the project first: a while on a first run" in done.stdout
 
     # The connections used the URL: racemap's schemas belong to its role, not to postgres.
     with db.transaction() as conn, conn.cursor() as cur:

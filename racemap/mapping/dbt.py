@@ -198,6 +198,18 @@ def docs_key(variables: dict | None, conn) -> str:
     return digest.hexdigest()
 
 
+def parsed_before() -> bool:
+    """dbt has parsed the project in this target path before (its partial parse is warm)."""
+    return (target_path() / "partial_parse.msgpack").is_file()
+
+
+def cold_start_note() -> str:
+    """What a person waits for while dbt starts in a cold target path, or nothing."""
+    if parsed_before():
+        return ""
+    return " (dbt parses the project first: a while on a first run, later runs reuse it)"
+
+
 def target_path() -> Path:
     """dbt's target path: $DBT_TARGET_PATH (a run's: the database's own), else the project's."""
     return Path(os.environ.get("DBT_TARGET_PATH") or Path(project_dir()) / "target")

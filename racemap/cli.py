@@ -69,6 +69,15 @@ def _reports_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _database_reports_dir(args) -> Path:
+    """``--reports-dir``, else the database's own folder ``reports/<database name>/``."""
+    from racemap.reporting import reports
+
+    return args.reports_dir or reports.database_reports_dir(
+        args.database_url or args.environment.database_url
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="racemap", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,7 +192,7 @@ def cmd_run(args) -> int:
     if result.failures:
         print("validation failed: " + "; ".join(result.failures), file=sys.stderr)
     if args.race_data:
-        return _run_race_data(args, result.exit_code)
+        return _run_race_data(args, result.exit_code, result.reports_dir)
     return result.exit_code
 
 
@@ -272,7 +281,6 @@ def cmd_restore(args) -> int:
 
 def cmd_validate(args) -> int:
     from racemap.pipeline import validate
-    from racemap.reporting import reports
     from racemap.reporting.reports import attention_line
     from racemap.settings import RacesTable, coverage_threshold, parse_vars
 
@@ -281,9 +289,7 @@ def cmd_validate(args) -> int:
     races = RacesTable.from_vars(variables)
     db = _db(args)
     _require_a_run(db)
-    reports_dir = args.reports_dir or reports.database_reports_dir(
-        args.database_url or args.environment.database_url
-    )
+    reports_dir = _database_reports_dir(args)
     result = validate(db, races, threshold, reports_dir, args.environment, args.lock_timeout)
     for outcome in result.outcomes:
         print(
@@ -389,7 +395,7 @@ def cmd_sync(args) -> int:
         with runtime.run_lock(db, run_id, args.lock_timeout):
             result = sync_and_check(
                 db,
-                args.reports_dir,
+                _database_reports_dir(args),
                 run_id,
                 seasons,
                 args.race_id,
@@ -419,7 +425,7 @@ def _race_data_verdict(result) -> int:
     return result.exit_code
 
 
-def _run_race_data(args, run_exit_code: int) -> int:
+def _run_race_data(args, run_exit_code: int, reports_dir: Path) -> int:
     """``racemap run --race-data``: after the run, the sync of its seasons (not after a failed
     run); the exit code is the worse of the two verdicts."""
     from racemap import runtime
@@ -441,7 +447,7 @@ def _run_race_data(args, run_exit_code: int) -> int:
         with runtime.run_lock(db, run_id, args.lock_timeout):
             result = sync_and_check(
                 db,
-                args.reports_dir,
+                reports_dir,
                 run_id,
                 parse_seasons(args.seasons),
                 offline=args.offline,

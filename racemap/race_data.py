@@ -9,6 +9,9 @@ pages, and give the verdict (``racemap run --race-data`` runs the same after the
 4. the race page (notebooks/race_session.ipynb) of each race the sync loaded rows for, into
    ``<reports>/races/<race_id>.ipynb`` and ``.html``.
 
+Steps 3 and 4 write a new report set of the database (the published one carried over, with new
+Data Docs and race pages) and publish it whole, as a run does (racemap/reporting/reports.py).
+
 The verdict follows the run's rule: ``failed`` (exit 1) when a step fails, ``attention`` (exit 3)
 when a check names a race, ``ok`` (exit 0) otherwise.
 """
@@ -25,6 +28,7 @@ from racemap.db import Database
 from racemap.errors import RacemapError
 from racemap.openf1 import endpoints
 from racemap.openf1.sync import DEFAULT_KINDS, SyncResult, sync_race_data
+from racemap.reporting import reports
 
 
 @dataclass
@@ -119,11 +123,20 @@ def sync_and_check(
     )
     result = RaceDataResult(synced)
     with runtime.database_state(db, load_environment().racemap_state_dir) as state:
-        result.failures, result.attention = build_and_check(
-            db, reports_dir, run_id, variables, log, state
-        )
-        if pages and not result.failures:
-            result.pages, page_failures = render_pages(touched_races(synced), reports_dir, log)
-            result.failures += page_failures
+        # The database's published report set again, with new Data Docs and race pages: written
+        # aside and published whole, so a reader never sees half of it.
+        report_set = reports.ReportSet(reports_dir, run_id)
+        try:
+            reports.carry_over(reports_dir, report_set.dir, skip=("validation",))
+            result.failures, result.attention = build_and_check(
+                db, report_set.dir, run_id, variables, log, state
+            )
+            if pages and not result.failures:
+                written, page_failures = render_pages(touched_races(synced), report_set.dir, log)
+                result.pages = [Path(reports_dir) / "races" / page.name for page in written]
+                result.failures += page_failures
+            report_set.publish()
+        finally:
+            report_set.release()
     result.verdict = verdicts.decide(result.failures, result.attention)
     return result

@@ -24,6 +24,7 @@ REPORT_SET = (
     "validation",
     "notebooks",
     "dbt-docs",
+    "races",  # the race pages of racemap sync: a run carries them over, a sync renews them
 )
 UNMAPPED_COLUMNS = [
     "race_id",
@@ -270,19 +271,23 @@ def database_reports_dir(database_url: str | None = None) -> Path:
     """The default reports folder of a database: ``reports/<database name>/`` (the embedded
     one's ``reports/embedded/``), from ``database_url``, else $DATABASE_URL."""
     from racemap.db import parse_database_url
+    from racemap.settings import load_environment
 
-    url = database_url or os.environ.get("DATABASE_URL")
+    url = database_url or load_environment().database_url
     name = parse_database_url(url).dbname if url else "embedded"
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lstrip(".") or "_"
     return DEFAULT_REPORTS_DIR / label
 
 
-def carry_over(reports_dir: Path, into: Path, skip: tuple[str, ...]) -> None:
-    """Copy the published set's reports but ``skip`` into a new set (``racemap validate``)."""
+def carry_over(
+    reports_dir: Path, into: Path, skip: tuple[str, ...] = (), only: tuple[str, ...] = REPORT_SET
+) -> None:
+    """Copy the published set's reports (``only`` those) but ``skip`` into a new set: ``racemap
+    validate`` keeps all but the Data Docs, a run the race pages, a sync all but the Data Docs."""
     source = published(reports_dir)
     if source is None:
         return
-    for name in REPORT_SET:
+    for name in only:
         if name in skip or not (source / name).exists():
             continue
         if (source / name).is_dir():

@@ -64,9 +64,9 @@ def build_and_check(
 ):
     """Steps 2 and 3: the marts built, then checked; (failures, attention lines). Run inside
     ``runtime.database_state`` (``state``: its directory) or, without one, in its own."""
-    if state is None:
-        from racemap.settings import load_environment
+    from racemap.settings import load_environment
 
+    if state is None:
         with runtime.database_state(db, load_environment().racemap_state_dir) as own:
             return build_and_check(db, reports_dir, run_id, variables, log, own)
     from racemap.checks import race_data as checks
@@ -76,7 +76,11 @@ def build_and_check(
     dbt.build_race_data(variables)
     log("-> race data checks")
     outcome = checks.run_checkpoint(
-        db, Path(reports_dir), f"{run_id}-race_data", gx_root=state / "gx-root"
+        db,
+        Path(reports_dir),
+        f"{run_id}-race_data",
+        gx_root=state / "gx-root",
+        keep_runs=load_environment().racemap_data_docs_runs,
     )
     return outcome.failed, outcome.attention
 

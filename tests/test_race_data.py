@@ -186,7 +186,11 @@ def test_racemap_sync_exits_3_when_a_result_disagrees_and_renders_the_race_page(
             )
         reports = tmp_path / "reports"
         code = cli.main(sync_args(copy, reports, "--race-id", "1138", "--endpoints", "laps"))
-    captured = capsys.readouterr()
+        captured = capsys.readouterr()
+        # racemap status says the same from the database alone, until a sync agrees again.
+        assert cli.main(["status", "--database-url", copy.url]) == 3
+        status_err = capsys.readouterr().err
+        assert f"attention: race data: race 1138 (race): driver {numbers[81]} (car 81" in status_err
     assert code == 3, captured.err
     assert f"attention: race 1138 (race): driver {numbers[63]} (car 63 " in captured.err
     assert f"driver {numbers[81]} (car 81 <b>PIA): final_position" in captured.err

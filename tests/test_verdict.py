@@ -317,15 +317,32 @@ def test_one_rule_decides_every_verdict():
 
 
 def test_status_is_not_ok_while_mapped_races_hold_no_keys(applied_db, capsys):
-    """After racemap restore the 70 mapped races hold no keys: status says so, exit 3."""
-    assert cli_main(["status", "--database-url", applied_db.url]) == 0
+    """Races mapped but holding no keys are attention, each group said with why: keys cleared
+    outside racemap (naming the run that set them), then the other 69 after racemap restore."""
+    url = applied_db.url
+    assert cli_main(["status", "--database-url", url]) == 0
     capsys.readouterr()
-    assert cli_main(["restore", "--database-url", applied_db.url]) == 0
-    capsys.readouterr()
-    assert cli_main(["status", "--database-url", applied_db.url]) == 3
+    with applied_db.transaction() as conn, conn.cursor() as cur:
+        cur.execute("select race_id from racemap.mapping_history order by history_id limit 1")
+        (race_id,) = cur.fetchone()
+        cur.execute(
+            "update public.races set openf1_meeting_key = null, openf1_session_key = null"
+            " where id::text = %s",
+            (race_id,),
+        )
+    assert cli_main(["status", "--database-url", url]) == 3
     err = capsys.readouterr().err
-    assert "attention: 70 race(s) are mapped but hold no keys" in err
-    assert "run racemap run" in err
-    assert cli_main(["status", "--database-url", applied_db.url, "--json"]) == 3
+    assert "attention: 1 race(s) are mapped but hold no keys (cleared outside racemap" in err
+    assert cli_main(["restore", "--database-url", url]) == 0
+    capsys.readouterr()
+    assert cli_main(["status", "--database-url", url]) == 3
+    err = capsys.readouterr().err
+    # The restore skips the race cleared by hand (it no longer holds what the apply wrote).
+    assert "attention: 69 race(s) are mapped but hold no keys (restored by run " in err
+    assert "attention: 1 race(s) are mapped but hold no keys (cleared outside racemap" in err
+    assert "the next racemap run applies their mapping" in err
+    assert cli_main(["status", "--database-url", url, "--json"]) == 3
     state = json.loads(capsys.readouterr().out)
     assert (state["verdict"], state["unapplied"]) == ("attention", 70)
+    why = [(g["why"], g["races"]) for g in state["unapplied_why"]]
+    assert why == [("cleared_by_hand", 1), ("restored", 69)]

@@ -77,52 +77,35 @@ def attention_line(row: dict) -> str:
 
 def failed_checks(db) -> list[dict]:
     """The rows of racemap.race_data_checks, as dicts."""
-    with db.transaction() as conn, conn.cursor() as cur:
+    with db.transaction() as conn:
+        return failed_check_rows(conn)
+
+
+def failed_check_rows(conn) -> list[dict]:
+    """The rows of racemap.race_data_checks on ``conn`` ([] before the race data marts are
+    built: no sync yet); ``racemap status`` says each as attention."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('racemap.race_data_checks') is not null")
+        if not cur.fetchone()[0]:
+            return []
         cur.execute(CHECKS_QUERY)
         columns = [d.name for d in cur.description]
         return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
 
 
-def run_checkpoint(db, reports_dir: Path, run_name: str, gx_root: Path) -> ValidationOutcome:
+def run_checkpoint(
+    db, reports_dir: Path, run_name: str, gx_root: Path, keep_runs: int = validate.DATA_DOCS_RUNS
+) -> ValidationOutcome:
     """Run checkpoint ``race_data``; Data Docs go to ``<reports_dir>/validation``. The attention
     lines name each failed check's race and driver (read from racemap.race_data_checks)."""
     from racemap.settings import tools_environment
 
     # The data source reads its URL from the environment: written for the checkpoint only.
     with tools_environment(db):
-        return _run_checkpoint(db, reports_dir, run_name, gx_root)
-
-
-def _run_checkpoint(db, reports_dir: Path, run_name: str, gx_root: Path) -> ValidationOutcome:
-    gx, context = validate._context(gx_root)
-    from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.core.run_identifier import RunIdentifier
-
-    datasource = context.data_sources.add_or_update_postgres(
-        name=validate.DATASOURCE, connection_string="${" + validate.URL_VARIABLE + "}"
-    )
-    definitions = []
-    for suite_name, (asset_name, schema, table, expectations) in _suites(gx).items():
-        batch = validate._table_asset(datasource, asset_name, schema, table)
-        suite = validate._suite(gx, context, suite_name, expectations)
-        definitions.append(
-            context.validation_definitions.add_or_update(
-                gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
-            )
+        gx, context = validate._context(gx_root)
+        outcome = validate.run_suites(
+            gx, context, CHECKPOINT, _suites(gx), reports_dir, run_name, gx_root, keep_runs
         )
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
-            name=CHECKPOINT,
-            validation_definitions=definitions,
-            actions=[UpdateDataDocsAction(name="update_data_docs")],
-            result_format={"result_format": "SUMMARY"},
-        )
-    )
-    validate.prune_validations(run_name, gx_root)
-    result = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
-    validate.publish_docs(context, gx_root, reports_dir, rebuild=False)
-    evaluated = sum(len(r.results) for r in result.run_results.values())
-    failed, attention = validate._describe(result)
-    if attention:  # the checks' own rows, one line per race and driver
-        attention = [attention_line(row) for row in failed_checks(db)] or attention
-    return ValidationOutcome(CHECKPOINT, not failed, evaluated, failed, run_name, attention)
+    if outcome.attention:  # the checks' own rows, one line per race and driver
+        outcome.attention = [attention_line(row) for row in failed_checks(db)] or outcome.attention
+    return outcome

@@ -438,18 +438,28 @@ def _run_checkpoint(
     db, name, races, reports_dir, run_name, threshold, seasons, gx_root, keep_runs
 ) -> ValidationOutcome:
     gx, context = _context(gx_root)
+    if seasons is None:
+        seasons = loaded_seasons(db) if name == "raw" else []
+    suites = _suites(gx, races, sorted(seasons), threshold)
+    chosen = {suite_name: suites[suite_name] for suite_name in CHECKPOINTS[name]}
+    return run_suites(gx, context, name, chosen, reports_dir, run_name, gx_root, keep_runs)
+
+
+def run_suites(
+    gx, context, name: str, suites: dict, reports_dir, run_name: str, gx_root: Path, keep_runs
+) -> ValidationOutcome:
+    """Checkpoint ``name`` of ``suites`` ({suite: (asset, schema, table, expectations)}) on the
+    database of ${RACEMAP_GX_DATABASE_URL}, run as ``run_name``; the validations of the newest
+    ``keep_runs`` runs kept, the Data Docs published into ``<reports_dir>/validation``. Every
+    checkpoint (raw, mapping, race_data) is built here."""
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
     datasource = context.data_sources.add_or_update_postgres(
         name=DATASOURCE, connection_string="${" + URL_VARIABLE + "}"
     )
-    if seasons is None:
-        seasons = loaded_seasons(db) if name == "raw" else []
     definitions = []
-    suites = _suites(gx, races, sorted(seasons), threshold)
-    for suite_name in CHECKPOINTS[name]:
-        asset_name, schema, table, expectations = suites[suite_name]
+    for suite_name, (asset_name, schema, table, expectations) in suites.items():
         batch = _table_asset(datasource, asset_name, schema, table)
         suite = _suite(gx, context, suite_name, expectations)
         definitions.append(

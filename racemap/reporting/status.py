@@ -3,11 +3,13 @@
 No fetch, no build, no dbt or Great Expectations: it reads what runs recorded. The last run
 (``racemap.runs``: id, when, verdict), the races needing attention now (the view
 ``racemap.races_needing_attention``), the races mapped but holding no keys (their mapping not
-applied: after ``racemap restore`` or a dry run), the last run's changes
+applied: after ``racemap restore`` or a dry run), the race data checks the last ``racemap sync``
+failed (``racemap.race_data_checks``: each names a race and a driver), the last run's changes
 (``racemap.run_changes``) and the freshness of the raw OpenF1 data (``raw.openf1_loads``). The
 verdict and exit code are racemap/verdict.py's: 0 ok, 3 attention (a race needs a person, races
-do not hold their mapping's keys, or the raw data is stale while a season runs), 1 failed (the
-last run failed, no run is recorded yet, or the database cannot be reached).
+do not hold their mapping's keys, a race data check failed, or the raw data is stale while a
+season runs), 1 failed (the last run failed, no run is recorded yet, or the database cannot be
+reached).
 
 **Freshness.** OpenF1 republishes its schedule while a season runs, so the raw data should be
 fetched at least weekly then: it is ``warn`` after ``RACEMAP_FRESHNESS_WARN_DAYS`` (3) days
@@ -24,6 +26,7 @@ import json
 from datetime import UTC, datetime
 
 from racemap import verdict as verdicts
+from racemap.checks import race_data as race_data_checks
 from racemap.db import query_dicts
 from racemap.reporting.changes import changes_of, describe, summarise
 from racemap.reporting.reports import attention_line, attention_rows
@@ -40,6 +43,45 @@ where m.status = 'mapped'
         select 1 from racemap.races_needing_attention as a where a.race_id = m.race_id
     )
 """
+
+# Why each of those holds no keys, from the last write racemap recorded for it: a restore
+# (``restored``), an apply that set keys since cleared outside racemap (``cleared_by_hand``), or
+# none (``never_applied``: a dry run, or no apply yet). Grouped by the run that wrote last.
+_UNAPPLIED_WHY = """
+with unapplied as (
+    select m.race_id from racemap.race_openf1_mapping as m
+    join racemap_staging.stg_app__race_keys as k on k.race_id = m.race_id
+    where m.status = 'mapped'
+        and k.current_meeting_key is null and k.current_session_key is null
+        and not exists (
+            select 1 from racemap.races_needing_attention as a where a.race_id = m.race_id
+        )
+),
+last_write as (
+    select distinct on (h.race_id) h.race_id, h.run_id, r.kind
+    from racemap.mapping_history as h
+    join racemap.mapping_runs as r on r.run_id = h.run_id
+    where h.race_id in (select race_id from unapplied)
+    order by h.race_id, h.changed_at desc, h.history_id desc
+)
+select
+    case
+        when w.race_id is null then 'never_applied'
+        when w.kind = 'restore' then 'restored'
+        else 'cleared_by_hand'
+    end as why,
+    w.run_id,
+    count(*)::integer as races
+from unapplied as u
+left join last_write as w on w.race_id = u.race_id
+group by 1, 2
+order by 1, 2
+"""
+_WHY_WORDS = {
+    "restored": "restored by run {run_id}",
+    "cleared_by_hand": "cleared outside racemap after run {run_id} set them",
+    "never_applied": "never applied (a dry run, or no apply yet)",
+}
 
 
 def _exists(conn, relation: str) -> bool:
@@ -123,6 +165,8 @@ def collect(conn, env: Environment) -> dict:
             "last_run": None,
             "attention": [],
             "unapplied": 0,
+            "unapplied_why": [],
+            "race_data": [],
             "changes": None,
             "freshness": freshness(conn, env),
         }
@@ -140,7 +184,8 @@ def collect(conn, env: Environment) -> dict:
     return {
         "last_run": last,
         "attention": attention,
-        "unapplied": unapplied(conn),
+        **_unapplied_state(conn),
+        "race_data": race_data_checks.failed_check_rows(conn),
         "changes": changes,
         "freshness": freshness(conn, env),
     }
@@ -148,16 +193,30 @@ def collect(conn, env: Environment) -> dict:
 
 def unapplied(conn) -> int:
     """How many races are mapped but hold no keys (0 before the first build)."""
+    return sum(group["races"] for group in unapplied_why(conn))
+
+
+def unapplied_why(conn) -> list[dict]:
+    """The races mapped but holding no keys, grouped by why: ``why`` (restored,
+    cleared_by_hand, never_applied), the ``run_id`` that wrote them last, the count ``races``."""
     needed = (
         "racemap.race_openf1_mapping",
         "racemap_staging.stg_app__race_keys",
         "racemap.races_needing_attention",
     )
     if not all(_exists(conn, relation) for relation in needed):
-        return 0
-    with conn.cursor() as cur:
-        cur.execute(_UNAPPLIED)
-        return cur.fetchone()[0]
+        return []
+    if not _exists(conn, "racemap.mapping_history"):
+        with conn.cursor() as cur:
+            cur.execute(_UNAPPLIED)
+            count = cur.fetchone()[0]
+        return [{"why": "never_applied", "run_id": None, "races": count}] if count else []
+    return query_dicts(conn, _UNAPPLIED_WHY)
+
+
+def _unapplied_state(conn) -> dict:
+    why = unapplied_why(conn)
+    return {"unapplied": sum(group["races"] for group in why), "unapplied_why": why}
 
 
 def _stale(state: dict) -> list[str]:
@@ -167,7 +226,10 @@ def _stale(state: dict) -> list[str]:
 def verdict(state: dict) -> str:
     last = state["last_run"]
     return verdicts.status_verdict(
-        last and last["verdict"], state["attention"], _stale(state), state["unapplied"]
+        last and last["verdict"],
+        [*state["attention"], *state["race_data"]],
+        _stale(state),
+        state["unapplied"],
     )
 
 
@@ -213,10 +275,13 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
             )
     for row in state["attention"]:
         err.append("attention: " + attention_line(row))
-    if state["unapplied"]:
+    for row in state["race_data"]:  # the last racemap sync's failed race data checks
+        err.append("attention: race data: " + race_data_checks.attention_line(row))
+    for group in state.get("unapplied_why", []):
+        why = _WHY_WORDS[group["why"]].format(run_id=group["run_id"])
         err.append(
-            f"attention: {state['unapplied']} race(s) are mapped but hold no keys (the mapping is"
-            " not applied, e.g. after racemap restore or a dry run): run racemap run to apply it"
+            f"attention: {group['races']} race(s) are mapped but hold no keys ({why}): the next "
+            "racemap run applies their mapping"
         )
     return out, err
 

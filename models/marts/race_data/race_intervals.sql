@@ -16,13 +16,7 @@ race_keys as (
 
 final as (
     select
-        race_keys.race_id,
-        race_keys.session_kind,
-        race_keys.meeting_key,
-        race_keys.session_key,
-        race_keys.driver_id,
-        intervals.driver_number,
-        race_keys.name_acronym,
+        {{ race_data_driver_keys('intervals') }},
         intervals.recorded_at,
         intervals.gap_to_leader_seconds,
         intervals.gap_to_leader_laps,
@@ -31,9 +25,7 @@ final as (
         intervals.interval_laps,
         intervals.interval_text
     from intervals
-    inner join race_keys
-        on intervals.session_key = race_keys.session_key
-        and intervals.driver_number = race_keys.join_driver_number
+    {{ race_data_driver_join('intervals') }}
 )
 
 select * from final

@@ -16,13 +16,7 @@ race_keys as (
 
 final as (
     select
-        race_keys.race_id,
-        race_keys.session_kind,
-        race_keys.meeting_key,
-        race_keys.session_key,
-        race_keys.driver_id,
-        laps.driver_number,
-        race_keys.name_acronym,
+        {{ race_data_driver_keys('laps') }},
         laps.lap_number,
         laps.lap_duration,
         laps.duration_sector_1,
@@ -34,9 +28,7 @@ final as (
         laps.date_start,
         laps.is_pit_out_lap
     from laps
-    inner join race_keys
-        on laps.session_key = race_keys.session_key
-        and laps.driver_number = race_keys.join_driver_number
+    {{ race_data_driver_join('laps') }}
 )
 
 select * from final

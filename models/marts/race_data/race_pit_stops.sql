@@ -14,22 +14,14 @@ race_keys as (
 
 final as (
     select
-        race_keys.race_id,
-        race_keys.session_kind,
-        race_keys.meeting_key,
-        race_keys.session_key,
-        race_keys.driver_id,
-        pit.driver_number,
-        race_keys.name_acronym,
+        {{ race_data_driver_keys('pit') }},
         pit.pit_at,
         pit.lap_number,
         pit.pit_duration,
         pit.stop_duration,
         pit.lane_duration
     from pit
-    inner join race_keys
-        on pit.session_key = race_keys.session_key
-        and pit.driver_number = race_keys.join_driver_number
+    {{ race_data_driver_join('pit') }}
 )
 
 select * from final

@@ -14,19 +14,11 @@ race_keys as (
 
 final as (
     select
-        race_keys.race_id,
-        race_keys.session_kind,
-        race_keys.meeting_key,
-        race_keys.session_key,
-        race_keys.driver_id,
-        positions.driver_number,
-        race_keys.name_acronym,
+        {{ race_data_driver_keys('positions') }},
         positions.recorded_at,
         positions.position
     from positions
-    inner join race_keys
-        on positions.session_key = race_keys.session_key
-        and positions.driver_number = race_keys.join_driver_number
+    {{ race_data_driver_join('positions') }}
 )
 
 select * from final

@@ -15,13 +15,7 @@ race_keys as (
 
 final as (
     select
-        race_keys.race_id,
-        race_keys.session_kind,
-        race_keys.meeting_key,
-        race_keys.session_key,
-        race_keys.driver_id,
-        stints.driver_number,
-        race_keys.name_acronym,
+        {{ race_data_driver_keys('stints') }},
         stints.stint_number,
         stints.compound,
         stints.lap_start,
@@ -29,9 +23,7 @@ final as (
         stints.lap_end - stints.lap_start + 1 as lap_count,
         stints.tyre_age_at_start
     from stints
-    inner join race_keys
-        on stints.session_key = race_keys.session_key
-        and stints.driver_number = race_keys.join_driver_number
+    {{ race_data_driver_join('stints') }}
 )
 
 select * from final

@@ -6,6 +6,7 @@ that change data take a copy.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -220,5 +221,10 @@ def test_racemap_run_race_data_syncs_the_runs_seasons(tmp_path, capsys):
         ]
         assert (reports / "races" / "1098.html").exists()
         assert (reports / "summary.json").exists()  # the run's reports stay beside the pages
+        # A later run publishes a new report set: the race pages are carried over into it.
+        first = json.loads((reports / "summary.json").read_text())["run_id"]
+        assert cli.main(args[:-1]) in (0, 3)
+        assert json.loads((reports / "summary.json").read_text())["run_id"] != first
+        assert (reports / "races" / "1098.html").exists()
     finally:
         drop_database(db)

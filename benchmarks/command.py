@@ -15,6 +15,7 @@ from racemap.paths import DEFAULT_REPORTS_DIR
 from racemap.settings import load_environment, parse_vars
 from racemap.verdict import EXIT_FAILED, EXIT_OK
 
+from .devices import bench_devices
 from .end_to_end import DEFAULT_ROUNDS, bench_end_to_end
 from .imports import bench_imports
 from .race_data import bench_race_data
@@ -23,7 +24,7 @@ from .request_counts import DEFAULT_REFERENCE_RACES, bench_requests
 from .scales import DEFAULT_MAX_BUILD_SECONDS, DEFAULT_SCALES, bench_scales
 from .scratch import bench_scratch, scratch_server, scratch_tool_dirs
 
-PARTS = ("requests", "race_data", "scales", "end_to_end", "imports")
+PARTS = ("requests", "race_data", "scales", "end_to_end", "devices", "imports")
 
 
 def parse_scales(text: str | None) -> list[int]:
@@ -91,6 +92,7 @@ def run(
                     scratch, scales, variables, max_build_seconds=max_build_seconds, log=log
                 ),
                 "end_to_end": lambda: bench_end_to_end(scratch, variables, rounds=rounds, log=log),
+                "devices": lambda: bench_devices(scratch, variables, rounds=rounds, log=log),
                 "imports": bench_imports,
             }
             for name, measure in measurements.items():

@@ -149,10 +149,13 @@ def _floor_round(commands: dict[str, list[str]], env: dict, cwd: Path) -> dict[s
     return seconds
 
 
-def racemap_run(db: Database, reports: Path, variables: dict | None) -> dict:
-    """``racemap run --offline --seasons 2023-2025`` on ``db`` in a child process."""
+def racemap_run(
+    db: Database, reports: Path, variables: dict | None, extra: list[str] | None = None
+) -> dict:
+    """``racemap run --offline --seasons 2023-2025`` on ``db`` in a child process (``extra``:
+    more options)."""
     command = [sys.executable, "-m", "racemap.cli", *WARM_COMMAND.split()[1:]]
-    command += ["--reports-dir", str(reports)]
+    command += ["--reports-dir", str(reports), *(extra or [])]
     for name, value in (variables or {}).items():
         command += ["--var", f"{name}={value}"]
     took, done = _timed(command, {**os.environ, "DATABASE_URL": db.url}, PROJECT_DIR)

@@ -13,7 +13,7 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def format_report(report: dict) -> str:
     out = [f"racemap bench — {report['machine']['cpus']} cores, {report['date']}"]
-    for part in ("requests", "race_data", "scales", "end_to_end", "imports"):
+    for part in ("requests", "race_data", "scales", "end_to_end", "devices", "imports"):
         if isinstance(report.get(part), dict) and "error" in report[part]:
             out.append(f"{part.upper()}: FAILED: {report[part]['error']}")
     req = report.get("requests") or {}
@@ -179,6 +179,11 @@ def format_report(report: dict) -> str:
     e2e = report.get("end_to_end") or {}
     if "warm" in e2e:
         out += end_to_end_lines(e2e)
+    devices = report.get("devices") or {}
+    if "devices" in devices:
+        from .devices import devices_lines
+
+        out += devices_lines(devices)
     imp = report.get("imports") or {}
     if imp:
         out += [

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         "changing something (default: $RACEMAP_NOTIFY_URL)",
     )
     _lock_timeout(run)
+    # racemap bench --parts devices: the run with a concurrency device replaced by the plain
+    # call (pipeline.DEVICES), to measure what it saves. Not for everyday use: hidden.
+    run.add_argument("--plain", default="", help=argparse.SUPPRESS)
 
     migrate = sub.add_parser(
         "migrate", help="give the races table its two unique key columns (as the table's owner)"
@@ -183,6 +186,7 @@ def cmd_run(args) -> int:
             lock_timeout=args.lock_timeout,
             notify_url=args.notify_url,
             environment=args.environment,
+            plain=frozenset(d.strip() for d in args.plain.split(",") if d.strip()),
         )
     )
     print(format_summary(result.summary))

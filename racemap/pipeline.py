@@ -19,7 +19,7 @@ from pathlib import Path
 
 from racemap import runtime
 from racemap import verdict as verdicts
-from racemap.checks.gx_worker import GxWorker
+from racemap.checks.gx_worker import GxWorker, InProcess
 from racemap.db import (
     Database,
     check_columns,
@@ -28,7 +28,7 @@ from racemap.db import (
     resolve_database,
 )
 from racemap.demo import create_demo_tables
-from racemap.errors import Interrupted, RacemapError
+from racemap.errors import Interrupted, RacemapError, UsageError
 from racemap.jobs import Job
 from racemap.mapping import apply as apply_mod
 from racemap.mapping import dbt
@@ -37,7 +37,7 @@ from racemap.openf1.client import OpenF1Client
 from racemap.openf1.loader import ensure_raw_tables, load_openf1
 from racemap.reporting import changes as changes_mod
 from racemap.reporting import notify, reports, run_summary, status
-from racemap.reporting.notebooks import WarmKernel, execute
+from racemap.reporting.notebooks import execute
 from racemap.settings import (
     Environment,
     RacesTable,
@@ -47,9 +47,6 @@ from racemap.settings import (
     parse_seasons,
     validate_vars,
 )
-
-# What notebooks/mapping_report.ipynb imports, run in its kernel before the report is due.
-REPORT_KERNEL_IMPORTS = "import IPython.display, racemap.reporting.report_data, racemap.db"
 
 
 @dataclass
@@ -69,6 +66,15 @@ class RunOptions:
     log: callable = print
     # The environment's settings, loaded and validated at the edge (the CLI); None: read here.
     environment: Environment | None = None
+    # Concurrency devices replaced by the plain call (DEVICES; racemap bench --parts devices).
+    plain: frozenset[str] = frozenset()
+
+
+# What a run does beside its main line, each replaceable by the plain call to measure it:
+# the GX worker process (GX imported during the load) and the load's record notebook in a
+# thread. Measured alone (racemap bench --parts devices), each saves a second or more of the
+# warm run; a dbt docs thread and a report kernel started ahead saved less and are gone.
+DEVICES = ("gx_worker", "load_record_job")
 
 
 @dataclass
@@ -265,7 +271,7 @@ class RunContext:
     state: Path | None = None  # the database's local state directory, once the lock is held
     locked: bool = False  # the run lock held: this run may record its verdict
     report_set: reports.ReportSet | None = None  # this run's set, once the lock is held
-    validator: GxWorker | None = None
+    validator: GxWorker | InProcess | None = None
     validations: list = field(default_factory=list)
 
     @classmethod
@@ -276,6 +282,9 @@ class RunContext:
             parse_database_url(url)
         seasons = parse_seasons(options.seasons)
         variables = validate_vars(options.variables)
+        unknown = sorted(set(options.plain) - set(DEVICES))
+        if unknown:
+            raise UsageError(f"--plain {','.join(unknown)}: choose among {','.join(DEVICES)}")
         run_id = new_run_id()
         return cls(
             run_id=run_id,
@@ -313,6 +322,10 @@ class RunContext:
         found = [self.db.password if self.db is not None else None, self.env.openf1_password]
         return [s for s in found if s]
 
+    def uses(self, device: str) -> bool:
+        """Whether the run uses concurrency ``device`` (DEVICES), not the plain call."""
+        return device not in self.options.plain
+
     def checkpoint(self, name: str):
         """Start checkpoint ``name`` in the GX worker, in this database's context."""
         return self.validator.submit(
@@ -334,7 +347,7 @@ def run(options: RunOptions) -> RunResult:
         try:
             # Great Expectations imports in its own process while the run migrates and loads
             # (or has, for an earlier run of this process).
-            ctx.validator = GxWorker.shared()
+            ctx.validator = GxWorker.shared() if ctx.uses("gx_worker") else InProcess()
             held.callback(ctx.validator.release)
             with ctx.stages.stage("start_database"):
                 ctx.db = resolve_database(ctx.database_url, options.pgdata)
@@ -438,33 +451,29 @@ def _run_locked(ctx: RunContext) -> RunResult:
         finally:
             if client is not None:
                 client.close()
-    # Beside the main line: the load's record notebook, dbt docs, the report's kernel. However
-    # the run ends, each is waited for (or its kernel stopped) before the reports are published.
-    with ExitStack() as side:
-        # The record runs beside the checks and the build; the run waits for it at the end.
-        load_record = side.enter_context(
-            Job(
-                "load_openf1",
-                execute,
-                "load_openf1",
-                ctx.out,
-                {
-                    "seasons": ",".join(str(s) for s in ctx.seasons),
-                    "offline": ctx.options.offline,
-                    "refresh": ctx.options.refresh,
-                    "run_id": ctx.run_id,
-                    "load": False,
-                },
-            )
-        )
-        result = _map_and_report(ctx, side)
+    # The load's record notebook runs beside the checks and the build (a thread); however the
+    # run ends, it is waited for before the reports are published.
+    with Job(
+        "load_openf1",
+        execute,
+        "load_openf1",
+        ctx.out,
+        {
+            "seasons": ",".join(str(s) for s in ctx.seasons),
+            "offline": ctx.options.offline,
+            "refresh": ctx.options.refresh,
+            "run_id": ctx.run_id,
+            "load": False,
+        },
+        background=ctx.uses("load_record_job"),
+    ) as load_record:
+        result = _map_and_report(ctx)
         load_record.wait()
     return result
 
 
-def _map_and_report(ctx: RunContext, side: ExitStack) -> RunResult:
-    """After the load: check the raw data, build, apply, validate, record and report. ``side``
-    holds what runs beside (``_run_locked``)."""
+def _map_and_report(ctx: RunContext) -> RunResult:
+    """After the load: check the raw data, build, apply, validate, record and report."""
     db, out, stages, log = ctx.db, ctx.out, ctx.stages, ctx.log
     load = run_summary.load_counts(db, ctx.run_id)
     log(
@@ -491,9 +500,6 @@ def _map_and_report(ctx: RunContext, side: ExitStack) -> RunResult:
     with stages.stage("dbt_build"):
         dbt.build(ctx.variables, manifest)
 
-    # dbt docs (generated only when the project, the vars or the catalog changed) in a thread,
-    # beside the apply and the mapping checks: neither changes what the docs show.
-    docs_job = side.enter_context(Job("dbt-docs", _docs, db, out, ctx.variables, manifest))
     with stages.stage("apply"):
         applied = apply_mod.apply_updates(
             db,
@@ -505,13 +511,18 @@ def _map_and_report(ctx: RunContext, side: ExitStack) -> RunResult:
 
     with stages.stage("validate"):
         checking = ctx.checkpoint("mapping")
-        # The report's kernel starts (and imports) while the checks run.
-        report_kernel = side.enter_context(WarmKernel(REPORT_KERNEL_IMPORTS))
+        # While the mapping checks run in the GX worker: dbt docs, generated only when the
+        # project, the vars or the catalog changed (neither the apply nor the checks change
+        # what they show).
+        started = time.perf_counter()
+        generated = _docs(db, out, ctx.variables, manifest)
+        took = time.perf_counter() - started
         ctx.validations.append(checking.result())
-
-    generated = docs_job.wait()
-    stages.seconds["dbt_docs"] = docs_job.seconds
-    log("dbt docs: " + ("generated" if generated else "unchanged since the last run, kept"))
+    log(
+        "dbt docs: "
+        + ("generated" if generated else "unchanged since the last run, kept")
+        + f" ({took:.1f} s, within the validate stage)"
+    )
 
     with stages.stage("changes"), db.transaction() as conn:
         changes = changes_mod.record_changes(
@@ -553,7 +564,7 @@ def _map_and_report(ctx: RunContext, side: ExitStack) -> RunResult:
         # The mapping report notebook reads summary.json: written before it runs, and again
         # after it with the reports stage's own seconds.
         reports.write_summary(out / "summary.json", summary)
-        write_mapping_report(out, ctx.run_id, ctx.threshold, report_kernel)
+        write_mapping_report(out, ctx.run_id, ctx.threshold)
     reports.write_summary(out / "summary.json", summary)
     return RunResult(ctx.run_id, summary, verdicts.exit_code(verdict), failures, verdict, attention)
 
@@ -564,11 +575,8 @@ def _docs(db: Database, out: Path, variables: dict, manifest) -> bool:
         return dbt.docs(out, variables, conn, manifest)[1]
 
 
-def write_mapping_report(
-    reports_dir: Path, run_id: str, threshold: float, kernel: WarmKernel | None = None
-) -> Path:
-    """notebooks/mapping_report.ipynb by papermill (on ``kernel`` when one was started for it),
-    then mapping_report.html."""
+def write_mapping_report(reports_dir: Path, run_id: str, threshold: float) -> Path:
+    """notebooks/mapping_report.ipynb by papermill, then mapping_report.html."""
     from racemap.reporting.report_data import export_html
 
     executed = execute(
@@ -579,6 +587,5 @@ def write_mapping_report(
             "run_id": run_id,
             "coverage_threshold": threshold,
         },
-        kernel=kernel,
     )
     return export_html(executed, Path(reports_dir) / "mapping_report.html")

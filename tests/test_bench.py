@@ -188,7 +188,10 @@ def end_to_end_report(tmp_path_factory):
         env.setenv("DBT_LOG_PATH", str(base / "dbt-logs"))
         env.setenv("RACEMAP_STATE_DIR", str(base / "state"))
         report = benchmarks.run(
-            reports_dir=base / "reports", parts=("end_to_end",), rounds=1, log=lambda *_: None
+            reports_dir=base / "reports",
+            parts=("end_to_end", "devices"),
+            rounds=1,
+            log=lambda *_: None,
         )
     return report, before
 
@@ -224,6 +227,22 @@ def test_end_to_end_measures_the_floor_and_the_warm_run(end_to_end_report):
     text = benchmarks.format_report(report)
     for line in ("END TO END", "ratio warm / floor", "WARM RUN BY STAGE", "floor: dbt build"):
         assert line in text
+
+
+def test_devices_measures_the_warm_run_without_each_device(end_to_end_report):
+    from racemap.pipeline import DEVICES
+
+    report, _before = end_to_end_report
+    devices = report["devices"]
+    assert "error" not in devices, devices
+    assert list(devices["devices"]) == list(DEVICES)
+    baseline = devices["with_every_device"]["median_seconds"]
+    for d in devices["devices"].values():
+        assert len(d["seconds_without"]) == 1 and d["median_without"] > 0
+        assert d["saving_seconds"] == pytest.approx(d["median_without"] - baseline, abs=0.002)
+        assert d["keep"] == (d["saving_seconds"] >= devices["keep_when_saving_at_least_seconds"])
+    text = benchmarks.format_report(report)
+    assert "DEVICES" in text and "plain gx_worker" in text
 
 
 def test_end_to_end_without_a_server_uses_a_throw_away_embedded_database(end_to_end_report):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
-from unittest.mock import patch
 
+import pytest
 from conftest import query, run_pipeline
 
 # (race id, meeting_key, session_key): races whose matching is easy to get wrong.
@@ -94,6 +93,21 @@ def test_second_run_changes_nothing(applied_db, tmp_path):
     )
 
 
+def test_a_run_with_every_device_replaced_by_the_plain_call_is_the_same_run(applied_db, tmp_path):
+    """racemap bench --parts devices measures these: each device's plain call gives the same
+    run (verdict, reports, the record notebook, the docs, the mapping report)."""
+    from racemap.errors import UsageError
+    from racemap.pipeline import DEVICES
+
+    plain = run_pipeline(applied_db, tmp_path, plain=frozenset(DEVICES))
+    assert plain.exit_code == 0 and plain.summary["validations"]["failed"] == 0
+    assert [c["name"] for c in plain.summary["checkpoints"]] == ["raw", "mapping"]
+    for name in ("mapping_report.html", "notebooks/load_openf1.ipynb", "dbt-docs/index.html"):
+        assert (tmp_path / name).exists(), name
+    with pytest.raises(UsageError, match="--plain threads: choose among gx_worker"):
+        run_pipeline(applied_db, tmp_path, plain=frozenset({"threads"}))
+
+
 def test_expected_mapping_2023_2025(mapped_demo):
     """The whole 2023-2025 table against tests/expected/mapping_2023_2025.csv."""
     db, _result, _reports = mapped_demo
@@ -140,26 +154,3 @@ def test_migration_adds_unique_indexed_key_columns(mapped_demo):
         ("openf1_meeting_key", "integer", True),
         ("openf1_session_key", "integer", True),
     ]
-
-
-def test_the_report_runs_on_the_kernel_started_ahead_and_stops_it(mapped_demo, tmp_path):
-    """racemap run starts the report's kernel while the mapping checks run (WarmKernel): its
-    imports run silently (no output, no execution count), the notebook then runs on that kernel,
-    and the kernel is shut down with it."""
-    from jupyter_core.utils import run_sync
-
-    from racemap.pipeline import REPORT_KERNEL_IMPORTS
-    from racemap.reporting.notebooks import WarmKernel, execute
-
-    db, result, reports = mapped_demo
-    parameters = {"reports_dir": str(reports), "run_id": result.run_id, "coverage_threshold": 1.0}
-    # The kernel inherits the database from this environment when it starts, as in a run.
-    with patch.dict(os.environ, {**db.libpq_env(), "DATABASE_URL": db.url}):
-        kernel = WarmKernel(REPORT_KERNEL_IMPORTS)
-        manager = kernel.manager()
-        assert manager is not None and run_sync(manager.is_alive)()
-        executed = execute("mapping_report", tmp_path, parameters, kernel=kernel)
-    assert not run_sync(manager.is_alive)()
-    cells = json.loads(executed.read_text())["cells"]
-    counts = [c["execution_count"] for c in cells if c["cell_type"] == "code"]
-    assert counts == list(range(1, len(counts) + 1))  # the silent imports counted nothing

@@ -155,3 +155,31 @@ class Pending:
 
     def result(self):
         return self._worker._receive()
+
+
+class InProcess:
+    """The plain call with the worker's face: ``submit`` runs validate.run_checkpoint here and
+    now (GX imported in this process, when first needed); ``racemap bench --parts devices``
+    measures what the worker saves against it."""
+
+    def submit(self, *args, **kwargs) -> Done:
+        from racemap.checks import validate
+
+        try:
+            return Done(validate.run_checkpoint(*args, **kwargs))
+        except RacemapError as exc:
+            return Done(error=exc)
+
+    def release(self) -> None:
+        return None
+
+
+@dataclasses.dataclass
+class Done:
+    value: object = None
+    error: Exception | None = None
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value

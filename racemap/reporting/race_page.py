@@ -42,60 +42,61 @@ def _read(conn, table: str, columns: str, race_id: str, kind: str, order: str) -
         return pd.DataFrame(cur.fetchall(), columns=names)
 
 
-def laps(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return _read(
-        conn,
+# What the page reads of each mart: (table, columns, order). One entry per mart.
+MARTS = {
+    "laps": (
         "race_laps",
         "driver_id, driver_number, name_acronym, lap_number, lap_duration, is_pit_out_lap",
-        race_id,
-        kind,
         "driver_number, lap_number",
-    )
-
-
-def stints(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return _read(
-        conn,
+    ),
+    "stints": (
         "race_stints",
         "driver_id, driver_number, name_acronym, stint_number, compound, lap_start, lap_end,"
         " tyre_age_at_start",
-        race_id,
-        kind,
         "driver_number, stint_number",
-    )
+    ),
+    "pit_stops": (
+        "race_pit_stops",
+        "driver_id, driver_number, name_acronym, lap_number, pit_duration, stop_duration",
+        "pit_at, driver_number",
+    ),
+    "positions": (
+        "race_positions",
+        "driver_id, driver_number, name_acronym, recorded_at, position",
+        "recorded_at, driver_number",
+    ),
+    "weather": (
+        "race_weather",
+        "recorded_at, air_temperature, track_temperature, humidity, rainfall, wind_speed",
+        "recorded_at",
+    ),
+}
+
+
+def read(conn, mart: str, race_id, kind: str = "race") -> pd.DataFrame:
+    """What the page shows of ``mart`` (a key of MARTS) for the race's session."""
+    table, columns, order = MARTS[mart]
+    return _read(conn, table, columns, race_id, kind, order)
+
+
+def laps(conn, race_id, kind: str = "race") -> pd.DataFrame:
+    return read(conn, "laps", race_id, kind)
+
+
+def stints(conn, race_id, kind: str = "race") -> pd.DataFrame:
+    return read(conn, "stints", race_id, kind)
 
 
 def pit_stops(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return _read(
-        conn,
-        "race_pit_stops",
-        "driver_id, driver_number, name_acronym, lap_number, pit_duration, stop_duration",
-        race_id,
-        kind,
-        "pit_at, driver_number",
-    )
+    return read(conn, "pit_stops", race_id, kind)
 
 
 def positions(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return _read(
-        conn,
-        "race_positions",
-        "driver_id, driver_number, name_acronym, recorded_at, position",
-        race_id,
-        kind,
-        "recorded_at, driver_number",
-    )
+    return read(conn, "positions", race_id, kind)
 
 
 def weather(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return _read(
-        conn,
-        "race_weather",
-        "recorded_at, air_temperature, track_temperature, humidity, rainfall, wind_speed",
-        race_id,
-        kind,
-        "recorded_at",
-    )
+    return read(conn, "weather", race_id, kind)
 
 
 def _label(frame: pd.DataFrame) -> pd.Series:

@@ -112,6 +112,16 @@ else:
     display(report_data.table(updates))
 
 # %% [markdown]
+# Races mapped but holding no keys, by why: restored by a run (`racemap restore`), cleared outside
+# racemap after a run set them, or never applied (a dry run).
+
+# %%
+line, without_keys = report_data.mapped_without_keys(conn)
+display(Markdown(line))
+if not without_keys.empty:
+    display(report_data.table(without_keys))
+
+# %% [markdown]
 # ## Conflicts
 #
 # Updates not applied because another race holds the key, and races the mapping leaves unmapped for

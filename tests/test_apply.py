@@ -52,6 +52,9 @@ def test_dry_run_leaves_races_untouched(demo_db, tmp_path):
     ) == [(0,)]
     assert result.summary["updates"] == 70 and result.summary["updates_applied"] == 0
     assert set(mapping_updates(tmp_path, "status").values()) == {"dry_run"}
+    report = (tmp_path / "mapping_report.html").read_text(encoding="utf-8")
+    assert "70 mapped race(s) hold no keys" in report
+    assert "never applied (a dry run, or no apply yet)" in report
     # a dry run writes no history either
     assert query(demo_db, "select count(*) from racemap.mapping_runs") == [(0,)]
 

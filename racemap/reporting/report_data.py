@@ -193,6 +193,32 @@ def update_conflicts(updates: pd.DataFrame) -> pd.DataFrame:
     return updates[updates["status"] == "conflict"].reset_index(drop=True)
 
 
+def mapped_without_keys(conn) -> tuple[str, pd.DataFrame]:
+    """The races mapped but holding no keys, by why (``racemap status``'s groups): a line saying
+    what the next run does, and the groups (why, the run that wrote last, races)."""
+    from racemap.reporting.status import WHY_WORDS, unapplied_why
+
+    groups = unapplied_why(conn)
+    frame = pd.DataFrame(
+        [
+            {
+                "races": g["races"],
+                "why": WHY_WORDS[g["why"]].format(run_id=g["run_id"]),
+            }
+            for g in groups
+        ],
+        columns=["races", "why"],
+    )
+    total = int(frame["races"].sum()) if not frame.empty else 0
+    if not total:
+        return "_Every mapped race holds its keys._", frame
+    return (
+        f"**{total} mapped race(s) hold no keys**: the next `racemap run` (without `--dry-run`) "
+        "applies their mapping.",
+        frame,
+    )
+
+
 def table(frame: pd.DataFrame, formats: dict | None = None):
     """A DataFrame for reading: no index, text left-aligned, every value HTML-escaped (race
     names and ids come from the application's tables: user input)."""

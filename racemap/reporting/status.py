@@ -77,7 +77,7 @@ left join last_write as w on w.race_id = u.race_id
 group by 1, 2
 order by 1, 2
 """
-_WHY_WORDS = {
+WHY_WORDS = {
     "restored": "restored by run {run_id}",
     "cleared_by_hand": "cleared outside racemap after run {run_id} set them",
     "never_applied": "never applied (a dry run, or no apply yet)",
@@ -278,7 +278,7 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
     for row in state["race_data"]:  # the last racemap sync's failed race data checks
         err.append("attention: race data: " + race_data_checks.attention_line(row))
     for group in state.get("unapplied_why", []):
-        why = _WHY_WORDS[group["why"]].format(run_id=group["run_id"])
+        why = WHY_WORDS[group["why"]].format(run_id=group["run_id"])
         err.append(
             f"attention: {group['races']} race(s) are mapped but hold no keys ({why}): the next "
             "racemap run applies their mapping"

@@ -506,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     except RacemapError as exc:
         print(f"racemap: {_one_line(str(exc))}", file=sys.stderr)
         return verdict.EXIT_FAILED
+    except BrokenPipeError:  # the reader went away (`racemap export --output - | head`)
+        _silence_stdout()
+        return verdict.EXIT_SIGPIPE
     except OSError as exc:  # a folder or file it cannot use: what and where, one line
         where = f": {exc.filename}" if exc.filename else ""
         print(f"racemap: {exc.strerror or _one_line(str(exc))}{where}", file=sys.stderr)
@@ -527,6 +530,15 @@ def main(argv: list[str] | None = None) -> int:
 def _terminated(signum, _frame) -> None:
     """SIGTERM stops a command as Ctrl-C does (exit 143)."""
     raise Interrupted("interrupted", signum)
+
+
+def _silence_stdout() -> None:
+    """Standard output's reader is gone: what is still buffered goes nowhere, without a second
+    error when Python flushes it at exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _one_line(text: str) -> str:

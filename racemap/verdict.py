@@ -27,6 +27,9 @@ EXIT_USAGE = 2
 # Interrupted by a signal: the shell's convention, 128 + the signal's number.
 EXIT_SIGINT = 128 + signal.SIGINT  # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
+# Standard output's reader went away (``racemap export --output - | head``): silent, as a
+# command killed by SIGPIPE would be.
+EXIT_SIGPIPE = 128 + signal.SIGPIPE  # 141
 INTERRUPTED_EXIT_CODES = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
 
 

@@ -482,3 +482,22 @@ def test_the_crosswalk_to_standard_output(mapped_demo, tmp_path, fmt):
     (tmp_path / f"out.{fmt}").write_bytes(done.stdout)
     with db.transaction() as conn:
         assert read_back(tmp_path / f"out.{fmt}", fmt) == crosswalk_rows(conn)
+
+
+def test_the_crosswalk_to_a_reader_that_stops_early_is_quiet(mapped_demo, tmp_path):
+    """``racemap export --output - | head -1``: the reader goes away; no error, exit 141 (as a
+    command killed by SIGPIPE)."""
+    db, _result, _reports = mapped_demo
+    command = [sys.executable, "-m", "racemap.cli", "export", "--format", "csv", "--output", "-"]
+    export = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "DATABASE_URL": db.url},
+        cwd=tmp_path,
+    )
+    assert export.stdout.readline().startswith(b"race_id,season,round,")
+    export.stdout.close()  # as head does after its line
+    err = export.stderr.read().decode()
+    assert export.wait(timeout=120) == 141, err
+    assert err == ""

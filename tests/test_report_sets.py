@@ -113,3 +113,21 @@ def test_sets_are_whole_and_per_database(applied_db, mapped_template, capsys):
         finally:
             shutil.rmtree(first, ignore_errors=True)
             shutil.rmtree(second, ignore_errors=True)
+
+
+def test_the_default_folder_is_decided_by_what_the_user_gave(monkeypatch):
+    """Starting the embedded database exports its own DATABASE_URL (for the kernels): a command
+    on the embedded database still writes to reports/embedded/, not reports/postgres/."""
+    from argparse import Namespace
+
+    from racemap.cli import _database_reports_dir
+    from racemap.reporting.reports import database_reports_dir
+    from racemap.settings import load_environment
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    args = Namespace(reports_dir=None, database_url=None, environment=load_environment())
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    assert _database_reports_dir(args) == DEFAULT_REPORTS_DIR / "embedded"
+    assert database_reports_dir(None) == DEFAULT_REPORTS_DIR / "embedded"
+    given = "postgresql://app@db.example:5432/f1_app"
+    assert database_reports_dir(given) == DEFAULT_REPORTS_DIR / "f1_app"

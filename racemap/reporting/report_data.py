@@ -243,8 +243,11 @@ def find_reports(reports_dir: str | Path | None = None) -> Path:
     own), else the project's reports of this database (``DATABASE_URL``, else the embedded
     one), from any working directory. NoRunYet when no run has written a summary there."""
     from racemap.reporting.reports import database_reports_dir
+    from racemap.settings import load_environment
 
-    found = Path(reports_dir) if reports_dir else database_reports_dir()
+    found = (
+        Path(reports_dir) if reports_dir else database_reports_dir(load_environment().database_url)
+    )
     if not (found / "summary.json").is_file():
         raise NoRunYet(
             f"No racemap run yet: {found} holds no summary.json. Run `racemap run` (or "

@@ -267,14 +267,14 @@ def write_summary(path: Path, summary: dict) -> Path:
     return path
 
 
-def database_reports_dir(database_url: str | None = None) -> Path:
-    """The default reports folder of a database: ``reports/<database name>/`` (the embedded
-    one's ``reports/embedded/``), from ``database_url``, else $DATABASE_URL."""
+def database_reports_dir(database_url: str | None) -> Path:
+    """The default reports folder of a database: ``reports/<database name>/`` of
+    ``database_url`` (the command's, or DATABASE_URL as the command started), the embedded
+    one's ``reports/embedded/`` when it is None. Decided from what the user gave, never from the
+    environment later: starting the embedded database exports its own URL for the kernels."""
     from racemap.db import parse_database_url
-    from racemap.settings import load_environment
 
-    url = database_url or load_environment().database_url
-    name = parse_database_url(url).dbname if url else "embedded"
+    name = parse_database_url(database_url).dbname if database_url else "embedded"
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lstrip(".") or "_"
     return DEFAULT_REPORTS_DIR / label
 

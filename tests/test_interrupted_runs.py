@@ -20,25 +20,8 @@ EXPECTED = Path(__file__).parent / "expected" / "mapping_2023_2025.csv"
 
 def _kill_at(db, reports: Path, stage: str) -> None:
     """Start a run and SIGKILL it (with its notebook kernel) as soon as ``stage`` starts."""
-    args, env = run_command(db, reports)
-    proc = subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        for line in proc.stdout:
-            if line.strip() == f"-> {stage}":
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-        else:
-            raise AssertionError(f"the run ended before stage {stage}")
-    finally:
-        proc.wait(timeout=300)
-    assert proc.returncode == -signal.SIGKILL
+    code, _err = _interrupt_at(db, reports, stage, signal.SIGKILL, whole_group=True)
+    assert code == -signal.SIGKILL
 
 
 def _kill_inside_the_apply(db, reports: Path) -> None:
@@ -131,7 +114,8 @@ def _assert_one_line(stderr: str, stage: str) -> None:
 
 def _interrupt_at(db, reports: Path, stage: str, signum: int, whole_group: bool):
     """Start a run and send ``signum`` as soon as ``stage`` starts: to the whole process group
-    (as a terminal's Ctrl-C does) or to racemap alone (as a scheduler's SIGTERM)."""
+    (as a terminal's Ctrl-C does, or a SIGKILL with its kernel) or to racemap alone (as a
+    scheduler's SIGTERM). (exit code, standard error)."""
     args, env = run_command(db, reports)
     proc = subprocess.Popen(
         args,
@@ -141,16 +125,15 @@ def _interrupt_at(db, reports: Path, stage: str, signum: int, whole_group: bool)
         env=env,
         start_new_session=True,
     )
-    for line in proc.stdout:
-        if line.strip() == f"-> {stage}":
-            if whole_group:
-                os.killpg(proc.pid, signum)
-            else:
-                os.kill(proc.pid, signum)
-            break
-    else:
-        raise AssertionError(f"the run ended before stage {stage}: {proc.stderr.read()}")
-    _out, err = proc.communicate(timeout=300)
+    try:
+        for line in proc.stdout:
+            if line.strip() == f"-> {stage}":
+                (os.killpg if whole_group else os.kill)(proc.pid, signum)
+                break
+        else:
+            raise AssertionError(f"the run ended before stage {stage}: {proc.stderr.read()}")
+    finally:
+        _out, err = proc.communicate(timeout=300)
     return proc.returncode, err
 
 

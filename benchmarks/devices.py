@@ -14,10 +14,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from racemap.errors import RacemapError
 from racemap.pipeline import DEVICES
 
-from .end_to_end import DEFAULT_ROUNDS, _median, racemap_run
+from .end_to_end import DEFAULT_ROUNDS, _median, demo_database, racemap_run
 from .scratch import Scratch
 
 KEEP_SECONDS = 1.0
@@ -27,13 +26,7 @@ ALL = "every device"
 def bench_devices(
     scratch: Scratch, variables: dict | None = None, rounds: int = DEFAULT_ROUNDS, log=print
 ) -> dict:
-    if rounds < 1:
-        raise RacemapError(f"--rounds {rounds}: at least one round")
-    from racemap.demo import create_demo_tables
-
-    db = scratch.create("devices")
-    with db.transaction() as conn:
-        create_demo_tables(conn)
+    db = demo_database(scratch, "devices", rounds)
     configurations = [ALL, *DEVICES]
     seconds: dict[str, list[float]] = {name: [] for name in configurations}
     with tempfile.TemporaryDirectory(prefix="racemap-bench-devices-") as tmp:

@@ -175,6 +175,18 @@ def racemap_run(
     }
 
 
+def demo_database(scratch: Scratch, name: str, rounds: int) -> Database:
+    """A scratch database holding the demo races, for ``rounds`` (at least one) warm runs."""
+    if rounds < 1:
+        raise RacemapError(f"--rounds {rounds}: at least one round")
+    from racemap.demo import create_demo_tables
+
+    db = scratch.create(name)
+    with db.transaction() as conn:
+        create_demo_tables(conn)
+    return db
+
+
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
@@ -186,13 +198,7 @@ def bench_end_to_end(
     log=print,
 ) -> dict:
     """The floor and the warm run, ``rounds`` times each, alternating; medians and the ratio."""
-    if rounds < 1:
-        raise RacemapError(f"--rounds {rounds}: at least one round")
-    from racemap.demo import create_demo_tables
-
-    db = scratch.create("e2e")
-    with db.transaction() as conn:
-        create_demo_tables(conn)
+    db = demo_database(scratch, "e2e", rounds)
     floor_db = scratch.create("floor")
     with tempfile.TemporaryDirectory(prefix="racemap-bench-e2e-") as tmp:
         work = Path(tmp)

@@ -381,39 +381,55 @@ def add_sync_parser(sub) -> None:
 
 
 def cmd_sync(args) -> int:
-    from racemap import runtime
     from racemap.openf1 import sync
+    from racemap.settings import parse_seasons
+
+    seasons = parse_seasons(args.seasons) if args.seasons or not args.race_id else None
+    return _race_data_verdict(
+        _sync_and_check(
+            args,
+            _database_reports_dir(args),
+            seasons,
+            race_ids=args.race_id,
+            kinds=sync.parse_kinds(args.sessions),
+            chosen=sync.parse_endpoints(args.endpoints, args.race_id),
+        )
+    )
+
+
+def _sync_and_check(args, reports_dir: Path, seasons, **selection):
+    """race_data.sync_and_check under the run lock, with the OpenF1 source of ``args``
+    (``racemap sync`` and ``racemap run --race-data``)."""
+    from racemap import runtime
     from racemap.openf1.client import OpenF1Client
     from racemap.pipeline import new_run_id
     from racemap.race_data import sync_and_check
-    from racemap.settings import parse_seasons, parse_vars
+    from racemap.settings import parse_vars
 
-    seasons = parse_seasons(args.seasons) if args.seasons or not args.race_id else None
-    kinds = sync.parse_kinds(args.sessions)
-    chosen = sync.parse_endpoints(args.endpoints, args.race_id)
+    variables = parse_vars(args.var)
     db = _db(args)
     run_id = new_run_id()
-    env = args.environment
-    client = None if args.offline else OpenF1Client(base_url=args.openf1_url, environment=env)
+    client = (
+        None
+        if args.offline
+        else OpenF1Client(base_url=args.openf1_url, environment=args.environment)
+    )
     try:
         with runtime.run_lock(db, run_id, args.lock_timeout):
-            result = sync_and_check(
+            return sync_and_check(
                 db,
-                _database_reports_dir(args),
+                reports_dir,
                 run_id,
                 seasons,
-                args.race_id,
-                kinds,
-                chosen,
-                args.offline,
-                client,
-                args.refresh,
-                parse_vars(args.var),
+                offline=args.offline,
+                client=client,
+                refresh=args.refresh,
+                variables=variables,
+                **selection,
             )
     finally:
         if client is not None:
             client.close()
-    return _race_data_verdict(result)
 
 
 def _race_data_verdict(result) -> int:
@@ -432,38 +448,12 @@ def _race_data_verdict(result) -> int:
 def _run_race_data(args, run_exit_code: int, reports_dir: Path) -> int:
     """``racemap run --race-data``: after the run, the sync of its seasons (not after a failed
     run); the exit code is the worse of the two verdicts."""
-    from racemap import runtime
-    from racemap.openf1.client import OpenF1Client
-    from racemap.pipeline import new_run_id
-    from racemap.race_data import sync_and_check
-    from racemap.settings import parse_seasons, parse_vars
+    from racemap.settings import parse_seasons
 
     if run_exit_code == verdict.EXIT_FAILED:
         return run_exit_code
-    db = _db(args)
-    run_id = new_run_id()
-    client = (
-        None
-        if args.offline
-        else OpenF1Client(base_url=args.openf1_url, environment=args.environment)
-    )
-    try:
-        with runtime.run_lock(db, run_id, args.lock_timeout):
-            result = sync_and_check(
-                db,
-                reports_dir,
-                run_id,
-                parse_seasons(args.seasons),
-                offline=args.offline,
-                client=client,
-                refresh=args.refresh,
-                variables=parse_vars(args.var),
-            )
-    finally:
-        if client is not None:
-            client.close()
-    code = _race_data_verdict(result)
-    return verdict.worst_exit_code(run_exit_code, code)
+    result = _sync_and_check(args, reports_dir, parse_seasons(args.seasons))
+    return verdict.worst_exit_code(run_exit_code, _race_data_verdict(result))
 
 
 def cmd_bench(args) -> int:

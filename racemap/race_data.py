@@ -34,10 +34,13 @@ from racemap.reporting import reports
 @dataclass
 class RaceDataResult:
     sync: SyncResult
-    verdict: str = verdicts.OK
     attention: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     pages: list[Path] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return verdicts.decide(self.failures, self.attention)
 
     @property
     def exit_code(self) -> int:
@@ -66,8 +69,9 @@ def build_and_check(
     ``runtime.database_state`` (``state``: its directory) or, without one, in its own."""
     from racemap.settings import load_environment
 
+    env = load_environment()
     if state is None:
-        with runtime.database_state(db, load_environment().racemap_state_dir) as own:
+        with runtime.database_state(db, env.racemap_state_dir) as own:
             return build_and_check(db, reports_dir, run_id, variables, log, own)
     from racemap.checks import race_data as checks
     from racemap.mapping import dbt
@@ -80,7 +84,7 @@ def build_and_check(
         Path(reports_dir),
         f"{run_id}-race_data",
         gx_root=state / "gx-root",
-        keep_runs=load_environment().racemap_data_docs_runs,
+        keep_runs=env.racemap_data_docs_runs,
     )
     return outcome.failed, outcome.attention
 
@@ -142,5 +146,4 @@ def sync_and_check(
             report_set.publish()
         finally:
             report_set.release()
-    result.verdict = verdicts.decide(result.failures, result.attention)
     return result

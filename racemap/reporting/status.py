@@ -34,8 +34,9 @@ from racemap.settings import Environment
 
 # Mapped races that hold neither key (and are not already named as needing attention, e.g. a
 # conflict): their mapping is not applied. The keys are read live (stg_app__race_keys).
-_UNAPPLIED = """
-select count(*) from racemap.race_openf1_mapping as m
+# The races mapped but holding no keys (and needing no person for another reason).
+_UNAPPLIED_RACES = """
+select m.race_id from racemap.race_openf1_mapping as m
 join racemap_staging.stg_app__race_keys as k on k.race_id = m.race_id
 where m.status = 'mapped'
     and k.current_meeting_key is null and k.current_session_key is null
@@ -43,20 +44,12 @@ where m.status = 'mapped'
         select 1 from racemap.races_needing_attention as a where a.race_id = m.race_id
     )
 """
-
 # Why each of those holds no keys, from the last write racemap recorded for it: a restore
 # (``restored``), an apply that set keys since cleared outside racemap (``cleared_by_hand``), or
 # none (``never_applied``: a dry run, or no apply yet). Grouped by the run that wrote last.
-_UNAPPLIED_WHY = """
-with unapplied as (
-    select m.race_id from racemap.race_openf1_mapping as m
-    join racemap_staging.stg_app__race_keys as k on k.race_id = m.race_id
-    where m.status = 'mapped'
-        and k.current_meeting_key is null and k.current_session_key is null
-        and not exists (
-            select 1 from racemap.races_needing_attention as a where a.race_id = m.race_id
-        )
-),
+# Without racemap.mapping_history (nothing ever applied) every one is never_applied.
+_UNAPPLIED_WHY = f"""
+with unapplied as ({_UNAPPLIED_RACES}),
 last_write as (
     select distinct on (h.race_id) h.race_id, h.run_id, r.kind
     from racemap.mapping_history as h
@@ -76,6 +69,11 @@ from unapplied as u
 left join last_write as w on w.race_id = u.race_id
 group by 1, 2
 order by 1, 2
+"""
+_NEVER_APPLIED = f"""
+select 'never_applied' as why, null as run_id, count(*)::integer as races
+from ({_UNAPPLIED_RACES}) as unapplied
+having count(*) > 0
 """
 WHY_WORDS = {
     "restored": "restored by run {run_id}",
@@ -191,11 +189,6 @@ def collect(conn, env: Environment) -> dict:
     }
 
 
-def unapplied(conn) -> int:
-    """How many races are mapped but hold no keys (0 before the first build)."""
-    return sum(group["races"] for group in unapplied_why(conn))
-
-
 def unapplied_why(conn) -> list[dict]:
     """The races mapped but holding no keys, grouped by why: ``why`` (restored,
     cleared_by_hand, never_applied), the ``run_id`` that wrote them last, the count ``races``."""
@@ -206,12 +199,8 @@ def unapplied_why(conn) -> list[dict]:
     )
     if not all(_exists(conn, relation) for relation in needed):
         return []
-    if not _exists(conn, "racemap.mapping_history"):
-        with conn.cursor() as cur:
-            cur.execute(_UNAPPLIED)
-            count = cur.fetchone()[0]
-        return [{"why": "never_applied", "run_id": None, "races": count}] if count else []
-    return query_dicts(conn, _UNAPPLIED_WHY)
+    applied_ever = _exists(conn, "racemap.mapping_history")
+    return query_dicts(conn, _UNAPPLIED_WHY if applied_ever else _NEVER_APPLIED)
 
 
 def _unapplied_state(conn) -> dict:

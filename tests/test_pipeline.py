@@ -71,6 +71,10 @@ def test_reports_are_written(mapped_demo):
     assert len(updates) == 70 and {u["status"] for u in updates} == {"applied"}
     assert {u["action"] for u in updates} == {"fill"}
     assert (reports / "validation" / "index.html").is_file()
+    # Every expectation's observed value reads as a value: an expectation whose condition
+    # selects no row (no race's results disagree) once showed "NaN% null".
+    pages = list((reports / "validation").rglob("*.html"))
+    assert len(pages) > 1 and [p.name for p in pages if "NaN%" in p.read_text()] == []
     notebook = json.loads((reports / "notebooks" / "load_openf1.ipynb").read_text())
     assert notebook["metadata"]["papermill"]["parameters"]["offline"] is True
 

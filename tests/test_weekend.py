@@ -245,7 +245,7 @@ def test_swapped_results_disagree_and_are_named_in_the_run_output(mapped_templat
         failed = result.summary["validations"]["failed_expectations"]
         named = [f for f in failed if "results_check" in f]
         assert named == [
-            "race_openf1_mapping: expect_column_values_to_be_null(race_id) 'no race's results"
+            "race_openf1_mapping: expect_column_values_to_be_in_set(race_id) 'no race's results"
             " disagree with OpenF1's (results_check)' [2 unexpected: 1134, 1135]"
         ]
         detail = query(

@@ -318,8 +318,12 @@ def _suites(gx, races: RacesTable, seasons: list[int], threshold: float) -> dict
                 E.ExpectColumnValuesToBeUnique(column="meeting_key"),
                 E.ExpectColumnValuesToBeUnique(column="session_key"),
                 E.ExpectColumnValuesToBeInSet(column="reason", value_set=reason_words()),
-                E.ExpectColumnValuesToBeNull(  # the races whose results disagree, by id
+                # The races whose results disagree, by id: none may exist. An empty set, not
+                # "to be null": with no disagreeing race the condition selects no row, and
+                # ExpectColumnValuesToBeNull's Data Docs then show "NaN% null" (this shows --).
+                E.ExpectColumnValuesToBeInSet(
                     column="race_id",
+                    value_set=[],
                     row_condition=gx.expectations.row_conditions.Column("results_check")
                     == "disagree",
                     description="no race's results disagree with OpenF1's (results_check)",

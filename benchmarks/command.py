@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from racemap.settings import load_environment, parse_vars
 from racemap.verdict import EXIT_FAILED, EXIT_OK
 
 from .devices import bench_devices
-from .end_to_end import DEFAULT_ROUNDS, bench_end_to_end
+from .end_to_end import DEFAULT_ROUNDS, WarmDatabase, bench_end_to_end
 from .imports import bench_imports
 from .race_data import bench_race_data
 from .report import format_report
@@ -77,8 +78,14 @@ def run(
         "variables": variables,
     }
     database_url = database_url or load_environment().database_url
-    with scratch_tool_dirs(), scratch_server(database_url) as server:
+    with (
+        scratch_tool_dirs(),
+        scratch_server(database_url) as server,
+        tempfile.TemporaryDirectory(prefix="racemap-bench-warm-") as warm_dir,
+    ):
         scratch = bench_scratch(server, keep=keep)
+        # end_to_end and devices share one filled demo database (one first run, not two).
+        warm = WarmDatabase(reports=Path(warm_dir) / "reports")
         report["server"] = server.display
         report["scratch_databases"] = f"{scratch.prefix}_*" + (" (kept)" if keep else " (dropped)")
         try:
@@ -91,8 +98,12 @@ def run(
                 "scales": lambda: bench_scales(
                     scratch, scales, variables, max_build_seconds=max_build_seconds, log=log
                 ),
-                "end_to_end": lambda: bench_end_to_end(scratch, variables, rounds=rounds, log=log),
-                "devices": lambda: bench_devices(scratch, variables, rounds=rounds, log=log),
+                "end_to_end": lambda: bench_end_to_end(
+                    scratch, variables, rounds=rounds, log=log, warm=warm
+                ),
+                "devices": lambda: bench_devices(
+                    scratch, variables, rounds=rounds, log=log, warm=warm
+                ),
                 "imports": bench_imports,
             }
             for name, measure in measurements.items():

@@ -2,7 +2,8 @@
 plain call (``racemap run --plain DEVICE``; racemap/pipeline.py's DEVICES), same rounds.
 
 On a scratch database holding the demo races, a first run (not counted) loads, maps and
-documents; then ``rounds`` rounds, each running the warm run once with every device and once
+documents (the end-to-end part's, when both are measured in one bench: ``WarmDatabase``); then
+``rounds`` rounds, each running the warm run once with every device and once
 per device with that device replaced, in an order that rotates every round (a shared
 machine's drift hits each configuration alike). Reported per device: the median wall time
 without it, the saving (that minus the median with every device), and whether it earns its
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from racemap.pipeline import DEVICES
 
-from .end_to_end import DEFAULT_ROUNDS, _median, demo_database, racemap_run
+from .end_to_end import DEFAULT_ROUNDS, WarmDatabase, _median, racemap_run
 from .scratch import Scratch
 
 KEEP_SECONDS = 1.0
@@ -24,15 +25,20 @@ ALL = "every device"
 
 
 def bench_devices(
-    scratch: Scratch, variables: dict | None = None, rounds: int = DEFAULT_ROUNDS, log=print
+    scratch: Scratch,
+    variables: dict | None = None,
+    rounds: int = DEFAULT_ROUNDS,
+    log=print,
+    warm: WarmDatabase | None = None,
 ) -> dict:
-    db = demo_database(scratch, "devices", rounds)
+    """``warm``: the demo database the end-to-end part filled, when both are measured (else
+    this part's own first run fills one)."""
     configurations = [ALL, *DEVICES]
     seconds: dict[str, list[float]] = {name: [] for name in configurations}
     with tempfile.TemporaryDirectory(prefix="racemap-bench-devices-") as tmp:
-        reports = Path(tmp) / "reports"
-        log("devices: the first run (fills the database; not counted) ...")
-        racemap_run(db, reports, variables)
+        warm = warm or WarmDatabase(reports=Path(tmp) / "reports")
+        first = warm.fill(scratch, "devices", rounds, variables, log)
+        db, reports = warm.db, warm.reports
         for n in range(rounds):
             shift = n % len(configurations)
             for name in configurations[shift:] + configurations[:shift]:
@@ -53,6 +59,7 @@ def bench_devices(
     return {
         "database": f"a scratch database on {scratch.server.display}",
         "rounds": rounds,
+        "first_run": first,
         "keep_when_saving_at_least_seconds": KEEP_SECONDS,
         "with_every_device": {"seconds": seconds[ALL], "median_seconds": baseline},
         "devices": devices,

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from racemap.db import Database
@@ -187,6 +188,29 @@ def demo_database(scratch: Scratch, name: str, rounds: int) -> Database:
     return db
 
 
+@dataclass
+class WarmDatabase:
+    """The demo database that a first run (not counted) has loaded, mapped and documented, with
+    the reports directory its runs write to: the end-to-end and devices parts of one bench
+    share it, so the second part starts warm instead of paying for a first run of its own."""
+
+    reports: Path
+    db: Database | None = None
+    first_run: dict | None = None
+    filled_by: str = ""
+
+    def fill(self, scratch: Scratch, part: str, rounds: int, variables: dict | None, log) -> dict:
+        """The first run, once; a later part reuses it. Returns what the first run reported."""
+        if self.db is None:
+            db = demo_database(scratch, part.replace(" ", "_"), rounds)
+            log(f"{part}: {WARM_COMMAND}, the first run (fills the database; not counted) ...")
+            self.first_run = racemap_run(db, self.reports, variables)
+            self.db, self.filled_by = db, part
+        elif rounds < 1:
+            raise RacemapError(f"--rounds {rounds}: at least one round")
+        return {**self.first_run, "part": self.filled_by}
+
+
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
@@ -196,12 +220,16 @@ def bench_end_to_end(
     variables: dict | None = None,
     rounds: int = DEFAULT_ROUNDS,
     log=print,
+    warm: WarmDatabase | None = None,
 ) -> dict:
-    """The floor and the warm run, ``rounds`` times each, alternating; medians and the ratio."""
-    db = demo_database(scratch, "e2e", rounds)
-    floor_db = scratch.create("floor")
+    """The floor and the warm run, ``rounds`` times each, alternating; medians and the ratio.
+    ``warm``: the filled demo database to share with the devices part (else one of its own)."""
     with tempfile.TemporaryDirectory(prefix="racemap-bench-e2e-") as tmp:
         work = Path(tmp)
+        warm = warm or WarmDatabase(reports=work / "reports")
+        first = warm.fill(scratch, "end to end", rounds, variables, log)
+        db, reports = warm.db, warm.reports
+        floor_db = scratch.create("floor")
         commands = floor_commands(work)
         floor_env = {
             **os.environ,
@@ -209,9 +237,6 @@ def bench_end_to_end(
             "DBT_TARGET_PATH": str(work / "dbt_floor" / "target"),
             "DBT_LOG_PATH": str(work / "dbt_floor" / "logs"),
         }
-        reports = work / "reports"
-        log(f"end to end: {WARM_COMMAND}, the first run (fills the database; not counted) ...")
-        first = racemap_run(db, reports, variables)
         log("end to end: the floor, once uncounted ...")
         warmup = _floor_round(commands, floor_env, work)
         floor_rounds, warm_rounds = [], []

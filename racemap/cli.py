@@ -9,6 +9,7 @@ named on a line with what to do); 1 failed (one line saying what went wrong, nev
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
@@ -535,5 +536,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def console() -> None:
+    """The ``racemap`` command (and ``python -m racemap.cli``): :func:`main`, then exit.
+
+    A run leaves dbt, pandas and their import graphs in the process; the interpreter's last
+    garbage collection of them took 1.4 s of a warm run's 23 s on 2 cores. Nothing needs
+    collecting once the command is done, so they are frozen (``gc.freeze``) and simply let go:
+    exit handlers still run, files are flushed and connections closed as before.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

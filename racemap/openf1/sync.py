@@ -188,6 +188,7 @@ def sync_race_data(
         _progress(len(sessions) * len(chosen), "race data", env.ci) as bar,
     ):
         for session in sessions:
+            empty = []
             for endpoint in chosen:
                 bar.set_postfix_str(f"{endpoint.name} {session.session_key}")
                 key = session.session_key
@@ -196,9 +197,11 @@ def sync_race_data(
                 else:
                     load = _sync_one(db, client, endpoint, session, offline, run_id, now)
                 if load.status == "empty":
-                    log(f"no {endpoint.name} for {session.label} from OpenF1 yet")
+                    empty.append(endpoint.name)
                 result.loads.append(load)
                 bar.update()
+            if empty:  # one line a session, not one an endpoint
+                log(f"no {', '.join(empty)} for {session.label} from OpenF1 yet")
     not_started = {x.session_key for x in result.loads if x.status == "not_started"}
     if not_started:
         log(f"{len(not_started)} sessions have not started yet: nothing to fetch for them")

@@ -176,10 +176,8 @@ def racemap_run(
     }
 
 
-def demo_database(scratch: Scratch, name: str, rounds: int) -> Database:
-    """A scratch database holding the demo races, for ``rounds`` (at least one) warm runs."""
-    if rounds < 1:
-        raise RacemapError(f"--rounds {rounds}: at least one round")
+def demo_database(scratch: Scratch, name: str) -> Database:
+    """A scratch database holding the demo races."""
     from racemap.demo import create_demo_tables
 
     db = scratch.create(name)
@@ -200,14 +198,15 @@ class WarmDatabase:
     filled_by: str = ""
 
     def fill(self, scratch: Scratch, part: str, rounds: int, variables: dict | None, log) -> dict:
-        """The first run, once; a later part reuses it. Returns what the first run reported."""
+        """The first run, once; a later part reuses it. Returns what the first run reported.
+        ``rounds``: the part's warm runs, at least one."""
+        if rounds < 1:
+            raise RacemapError(f"--rounds {rounds}: at least one round")
         if self.db is None:
-            db = demo_database(scratch, part.replace(" ", "_"), rounds)
+            db = demo_database(scratch, part.replace(" ", "_"))
             log(f"{part}: {WARM_COMMAND}, the first run (fills the database; not counted) ...")
             self.first_run = racemap_run(db, self.reports, variables)
             self.db, self.filled_by = db, part
-        elif rounds < 1:
-            raise RacemapError(f"--rounds {rounds}: at least one round")
         return {**self.first_run, "part": self.filled_by}
 
 

@@ -34,7 +34,6 @@ from racemap.settings import Environment
 
 # Mapped races that hold neither key (and are not already named as needing attention, e.g. a
 # conflict): their mapping is not applied. The keys are read live (stg_app__race_keys).
-# The races mapped but holding no keys (and needing no person for another reason).
 _UNAPPLIED_RACES = """
 select m.race_id from racemap.race_openf1_mapping as m
 join racemap_staging.stg_app__race_keys as k on k.race_id = m.race_id

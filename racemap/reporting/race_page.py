@@ -8,13 +8,9 @@ Each reader returns an empty frame when the race has no race data (no sync yet).
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pandas as pd
-
-from racemap.errors import RacemapError
-from racemap.paths import NOTEBOOKS_DIR, PROJECT_DIR
 
 NOTEBOOK = "race_session"
 COMPOUND_COLOURS = {
@@ -192,30 +188,15 @@ def weather_chart(frame: pd.DataFrame):
 def render(race_id: str, reports_dir: Path | str, session_kind: str = "race") -> Path:
     """Execute the race page for ``race_id`` into ``<reports>/races/<race_id>.ipynb`` and export
     it to ``<race_id>.html``; the HTML's path. Offline: the page reads the marts only."""
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
-    from racemap.reporting.notebooks import _ipc_config
+    from racemap.reporting import notebooks
     from racemap.reporting.report_data import export_html
 
     out_dir = Path(reports_dir) / "races"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    output = out_dir / f"{race_id}.ipynb"
-    with tempfile.TemporaryDirectory(prefix="racemap-kernel-") as sockets:
-        try:
-            pm.execute_notebook(
-                str(NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb"),
-                str(output),
-                parameters={"race_id": str(race_id), "offline": True, "session_kind": session_kind},
-                cwd=str(PROJECT_DIR),
-                kernel_name="python3",
-                progress_bar=False,
-                execution_timeout=600,
-                log_output=False,
-                config=_ipc_config(sockets),
-            )
-        except PapermillExecutionError as exc:
-            raise RacemapError(
-                f"race page failed ({exc.ename}): {exc.evalue} — see {output}"
-            ) from None
+    output = notebooks.run(
+        NOTEBOOK,
+        out_dir / f"{race_id}.ipynb",
+        {"race_id": str(race_id), "offline": True, "session_kind": session_kind},
+        timeout=600,
+        label="race page",
+    )
     return export_html(output, out_dir / f"{race_id}.html")

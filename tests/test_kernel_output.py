@@ -1,0 +1,34 @@
+"""A notebook kernel's own output (ipykernel's log on its standard error) goes to a log file, not
+to the terminal of the racemap command that started it: a Ctrl-C'd run printed
+"[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." above its one line."""
+
+from __future__ import annotations
+
+import asyncio
+
+from racemap.reporting.notebooks import _kernel_manager_class
+
+
+def test_a_kernels_own_output_goes_to_its_log_not_the_terminal(tmp_path, capfd):
+    log = tmp_path / "kernel.log"
+
+    async def write_to_the_kernels_stderr():
+        km = _kernel_manager_class(log)(kernel_name="python3")
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            # Below sys.stderr (which the kernel sends to the client): its file descriptor 2.
+            reply = await kc.execute_interactive(
+                "import os; os.write(2, b'the kernel speaks\\n')", timeout=60
+            )
+            assert reply["content"]["status"] == "ok"
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+
+    asyncio.run(write_to_the_kernels_stderr())
+    captured = capfd.readouterr()
+    assert "the kernel speaks" not in captured.out + captured.err
+    assert "the kernel speaks" in log.read_text()

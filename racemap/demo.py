@@ -79,69 +79,38 @@ create table public.results (
 );
 create index results_race_id_idx on public.results (race_id);
 """
-DRIVER_COLUMNS = [
-    "id",
-    "driver_ref",
-    "number",
-    "code",
-    "forename",
-    "surname",
-    "dob",
-    "nationality",
-    "url",
-]
-RESULT_COLUMNS = [
-    "id",
-    "race_id",
-    "driver_id",
-    "constructor_id",
-    "number",
-    "grid",
-    "position",
-    "position_text",
-    "position_order",
-    "points",
-    "laps",
-    "time",
-    "milliseconds",
-    "fastest_lap",
-    "fastest_lap_rank",
-    "fastest_lap_time",
-    "fastest_lap_speed",
-    "status_id",
-]
-# Ergast's CSV header, in the order of RESULT_COLUMNS / DRIVER_COLUMNS.
-_ERGAST_RESULT_FIELDS = [
-    "resultId",
-    "raceId",
-    "driverId",
-    "constructorId",
-    "number",
-    "grid",
-    "position",
-    "positionText",
-    "positionOrder",
-    "points",
-    "laps",
-    "time",
-    "milliseconds",
-    "fastestLap",
-    "rank",
-    "fastestLapTime",
-    "fastestLapSpeed",
-    "statusId",
-]
-_ERGAST_DRIVER_FIELDS = [
-    "driverId",
-    "driverRef",
-    "number",
-    "code",
-    "forename",
-    "surname",
-    "dob",
-    "nationality",
-    "url",
-]
+# The application's columns and the Ergast CSV field each is read from.
+DRIVER_FIELDS = {
+    "id": "driverId",
+    "driver_ref": "driverRef",
+    "number": "number",
+    "code": "code",
+    "forename": "forename",
+    "surname": "surname",
+    "dob": "dob",
+    "nationality": "nationality",
+    "url": "url",
+}
+RESULT_FIELDS = {
+    "id": "resultId",
+    "race_id": "raceId",
+    "driver_id": "driverId",
+    "constructor_id": "constructorId",
+    "number": "number",
+    "grid": "grid",
+    "position": "position",
+    "position_text": "positionText",
+    "position_order": "positionOrder",
+    "points": "points",
+    "laps": "laps",
+    "time": "time",
+    "milliseconds": "milliseconds",
+    "fastest_lap": "fastestLap",
+    "fastest_lap_rank": "rank",
+    "fastest_lap_time": "fastestLapTime",
+    "fastest_lap_speed": "fastestLapSpeed",
+    "status_id": "statusId",
+}
 
 
 def _null(value: str) -> str | None:
@@ -194,7 +163,7 @@ def race_rows(ergast_dir: Path = ERGAST_DIR) -> list[tuple]:
 def driver_rows(ergast_dir: Path = ERGAST_DIR) -> list[tuple]:
     """Ergast drivers; the practice-only drivers' empty fields become null."""
     return [
-        tuple(_null(r[f]) for f in _ERGAST_DRIVER_FIELDS)
+        tuple(_null(r[f]) for f in DRIVER_FIELDS.values())
         for r in _read_csv(ergast_dir / "drivers.csv")
     ]
 
@@ -202,7 +171,7 @@ def driver_rows(ergast_dir: Path = ERGAST_DIR) -> list[tuple]:
 def result_rows(ergast_dir: Path = ERGAST_DIR) -> list[tuple]:
     """Ergast results, one per car per race; ``\\N`` (not classified, no time, ...) is null."""
     return [
-        tuple(_null(r[f]) for f in _ERGAST_RESULT_FIELDS)
+        tuple(_null(r[f]) for f in RESULT_FIELDS.values())
         for r in _read_csv(ergast_dir / "results.csv")
     ]
 
@@ -224,8 +193,8 @@ def create_demo_results(conn, ergast_dir: Path = ERGAST_DIR) -> int:
     results = result_rows(ergast_dir)
     with conn.cursor() as cur:
         cur.execute(_RESULTS_DDL)
-        _copy(cur, "public.drivers", DRIVER_COLUMNS, driver_rows(ergast_dir))
-        _copy(cur, "public.results", RESULT_COLUMNS, results)
+        _copy(cur, "public.drivers", list(DRIVER_FIELDS), driver_rows(ergast_dir))
+        _copy(cur, "public.results", list(RESULT_FIELDS), results)
     return len(results)
 
 

@@ -127,7 +127,16 @@ def sync_and_check(
     from racemap.settings import load_environment
 
     synced = sync_race_data(
-        db, seasons, race_ids, kinds, chosen, offline, client, refresh, run_id, log=log
+        db,
+        seasons,
+        race_ids,
+        kinds,
+        chosen,
+        offline=offline,
+        client=client,
+        refresh=refresh,
+        run_id=run_id,
+        log=log,
     )
     result = RaceDataResult(synced)
     with runtime.database_state(db, load_environment().racemap_state_dir) as state:

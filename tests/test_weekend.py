@@ -34,26 +34,36 @@ def weekend(db, race_id):
     )
 
 
-def test_session_kinds_of_a_2023_sprint_shootout_weekend(mapped_demo):
+@pytest.mark.parametrize(
+    ("race_id", "sessions"),
+    [
+        pytest.param(
+            "1101",
+            [
+                ("practice_1", 9063, "Practice 1"),
+                ("qualifying", 9064, "Qualifying"),
+                ("sprint_qualifying", 9278, "Sprint Shootout"),
+                ("sprint", 9069, "Sprint"),
+                ("race", 9070, "Race"),
+            ],
+            id="2023-sprint-shootout-weekend",
+        ),
+        pytest.param(
+            "1125",
+            [
+                ("practice_1", 9663, "Practice 1"),
+                ("sprint_qualifying", 9668, "Sprint Qualifying"),
+                ("sprint", 9672, "Sprint"),
+                ("qualifying", 9664, "Qualifying"),
+                ("race", 9673, "Race"),
+            ],
+            id="2024-sprint-weekend",
+        ),
+    ],
+)
+def test_session_kinds_of_a_sprint_weekend(mapped_demo, race_id, sessions):
     db, _result, _reports = mapped_demo
-    assert weekend(db, "1101") == [
-        ("practice_1", 9063, "Practice 1"),
-        ("qualifying", 9064, "Qualifying"),
-        ("sprint_qualifying", 9278, "Sprint Shootout"),
-        ("sprint", 9069, "Sprint"),
-        ("race", 9070, "Race"),
-    ]
-
-
-def test_session_kinds_of_a_2024_sprint_weekend(mapped_demo):
-    db, _result, _reports = mapped_demo
-    assert weekend(db, "1125") == [
-        ("practice_1", 9663, "Practice 1"),
-        ("sprint_qualifying", 9668, "Sprint Qualifying"),
-        ("sprint", 9672, "Sprint"),
-        ("qualifying", 9664, "Qualifying"),
-        ("race", 9673, "Race"),
-    ]
+    assert weekend(db, race_id) == sessions
 
 
 def test_every_mapped_weekend_has_its_sessions_and_no_testing_day(mapped_demo):

@@ -12,6 +12,9 @@
     'not mapped: ...' too. racemap.race_laps gives the laps of a race's session from the mart
     racemap.race_laps (the race data of `racemap sync`), by driver and lap; a race or kind
     without a session raises as session_key_for_race does, no sync yet raises 'no race data'.
+    The macro renders the DDL as the hook's SQL, which dbt runs in the hook's own transaction
+    (a statement called while the hook renders ran outside it, and dbt's ROLLBACK after it made
+    PostgreSQL warn "there is no transaction in progress" on every build).
 -#}
 {% macro create_lookup_functions() %}
     {%- if execute and flags.WHICH in ('build', 'run') -%}
@@ -19,7 +22,6 @@
         database=target.database, schema=var('races_schema'), identifier=var('races_table')) -%}
     {%- if races is not none -%}
     {%- set id = adapter.quote(var('race_id_column')) -%}
-    {% call statement('create_lookup_functions') %}
         create schema if not exists racemap;
 
         create or replace function racemap.race_keys(p_race_id text,
@@ -130,7 +132,6 @@
             order by l.driver_number, l.lap_number;
         end
         $fn$;
-    {% endcall %}
     {%- endif -%}
     {%- endif -%}
 {% endmacro %}

@@ -129,10 +129,10 @@ def test_raw_data_failing_validation_stops_before_dbt_and_the_apply(built_db, tm
 def test_failure_mid_apply_applies_nothing(built_db, monkeypatch):
     before = all_keys(built_db)
 
-    def boom():
+    def boom(*_args):  # after the run and its history are written, before the keys are
         raise RuntimeError("injected failure between history and update")
 
-    monkeypatch.setattr(apply_mod, "_before_update_hook", boom)
+    monkeypatch.setattr(apply_mod, "_write_keys", boom)
     with pytest.raises(RuntimeError):
         apply_mod.apply_updates(built_db, "t-fail", RACES)
     assert all_keys(built_db) == before

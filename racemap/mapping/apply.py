@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg2
@@ -39,6 +40,18 @@ class ApplyResult:
         return self.count("conflict")
 
 
+@contextmanager
+def _key_conflict_rolls_back(db, failure: str):
+    """``db``'s transaction and a cursor; a key another race holds (a unique violation) rolls
+    all of it back and is one line: ``failure`` with PostgreSQL's detail as ``{detail}``."""
+    try:
+        with db.transaction() as conn, conn.cursor() as cur:
+            yield conn, cur
+    except psycopg2.errors.UniqueViolation as exc:
+        detail = (exc.diag.message_detail or str(exc)).strip()
+        raise RacemapError(failure.format(detail=detail)) from None
+
+
 def ensure_history_tables(conn) -> None:
     """racemap.mapping_runs / mapping_history are created by racemap's migrations: this brings
     them (and every table of racemap) to the newest revision; a no-op once there."""
@@ -63,8 +76,6 @@ def read_updates(conn) -> list[dict]:
     )
 
 
-# Called between the history insert and the update; tests use it to inject a failure.
-_before_update_hook = None
 _KEY_COLUMNS = (("meeting_key", "openf1_meeting_key"), ("session_key", "openf1_session_key"))
 
 
@@ -142,76 +153,71 @@ def apply_updates(
     """
     result = ApplyResult(run_id)
     t = races
-    try:
-        with db.transaction() as conn, conn.cursor() as cur:
-            ensure_history_tables(conn)
-            updates = read_updates(conn)
-            cur.execute(
-                "create temp table pending (race_id text primary key, meeting_key integer,"
-                " session_key integer, action text, status text) on commit drop"
+    with _key_conflict_rolls_back(
+        db,
+        "apply rolled back, nothing changed: {detail} (the races table changed during the "
+        "run: run racemap run again)",
+    ) as (conn, cur):
+        ensure_history_tables(conn)
+        updates = read_updates(conn)
+        cur.execute(
+            "create temp table pending (race_id text primary key, meeting_key integer,"
+            " session_key integer, action text, status text) on commit drop"
+        )
+        if updates:
+            execute_values(
+                cur,
+                "insert into pending values %s",
+                [
+                    (u["race_id"], u["meeting_key"], u["session_key"], u["action"], "pending")
+                    for u in updates
+                ],
             )
-            if updates:
-                execute_values(
-                    cur,
-                    "insert into pending values %s",
-                    [
-                        (u["race_id"], u["meeting_key"], u["session_key"], u["action"], "pending")
-                        for u in updates
-                    ],
-                )
-            # Lock the rows to touch and the rows holding the keys they want, then judge.
-            cur.execute(
-                sql.SQL("""
-                select 1 from {rel} r where cast(r.{id} as text) in (select race_id from pending)
-                   or r.openf1_meeting_key in (select meeting_key from pending)
-                   or r.openf1_session_key in (select session_key from pending)
-                for update of r
-            """).format(rel=t.relation, id=t.id)
-            )
-            _judge(cur, t, allow_changes)
-            cur.execute("select race_id, status, action from pending")
-            judged = {race_id: (status, action) for race_id, status, action in cur.fetchall()}
-            for u in updates:
-                s, action = judged[u["race_id"]]
-                if s == "pending":
-                    s = "dry_run" if dry_run else "applied"
-                result.rows.append({**u, "action": action, "status": s})
-            if dry_run:
-                conn.rollback()
-                return result
-            cur.execute(
-                "insert into racemap.mapping_runs (run_id, kind, allow_changes, rows_applied,"
-                " rows_conflicting, rows_held_back, applied_by) values"
-                " (%s, 'apply', %s, %s, %s, %s, %s)",
-                (
-                    run_id,
-                    allow_changes,
-                    result.applied,
-                    result.conflicts,
-                    result.count("held_back"),
-                    _who(),
-                ),
-            )
-            cur.execute(
-                sql.SQL("""
-                insert into racemap.mapping_history (run_id, race_id, action, meeting_key_before,
-                    session_key_before, meeting_key_after, session_key_after)
-                select %s, p.race_id, p.action, r.openf1_meeting_key, r.openf1_session_key,
-                    p.meeting_key, p.session_key
-                from pending p join {rel} r on cast(r.{id} as text) = p.race_id
-                where p.status = 'pending'
-            """).format(rel=t.relation, id=t.id),
-                (run_id,),
-            )
-            if _before_update_hook:
-                _before_update_hook()
-            _write_keys(cur, t, "pending")
-    except psycopg2.errors.UniqueViolation as exc:
-        detail = (exc.diag.message_detail or str(exc)).strip()
-        raise RacemapError(
-            f"apply rolled back, nothing changed: {detail} (the races table changed during the "
-            "run: run racemap run again)"
-        ) from None
+        # Lock the rows to touch and the rows holding the keys they want, then judge.
+        cur.execute(
+            sql.SQL("""
+            select 1 from {rel} r where cast(r.{id} as text) in (select race_id from pending)
+               or r.openf1_meeting_key in (select meeting_key from pending)
+               or r.openf1_session_key in (select session_key from pending)
+            for update of r
+        """).format(rel=t.relation, id=t.id)
+        )
+        _judge(cur, t, allow_changes)
+        cur.execute("select race_id, status, action from pending")
+        judged = {race_id: (status, action) for race_id, status, action in cur.fetchall()}
+        for u in updates:
+            s, action = judged[u["race_id"]]
+            if s == "pending":
+                s = "dry_run" if dry_run else "applied"
+            result.rows.append({**u, "action": action, "status": s})
+        if dry_run:
+            conn.rollback()
+            return result
+        cur.execute(
+            "insert into racemap.mapping_runs (run_id, kind, allow_changes, rows_applied,"
+            " rows_conflicting, rows_held_back, applied_by) values"
+            " (%s, 'apply', %s, %s, %s, %s, %s)",
+            (
+                run_id,
+                allow_changes,
+                result.applied,
+                result.conflicts,
+                result.count("held_back"),
+                _who(),
+            ),
+        )
+        cur.execute(
+            sql.SQL("""
+            insert into racemap.mapping_history (run_id, race_id, action, meeting_key_before,
+                session_key_before, meeting_key_after, session_key_after)
+            select %s, p.race_id, p.action, r.openf1_meeting_key, r.openf1_session_key,
+                p.meeting_key, p.session_key
+            from pending p join {rel} r on cast(r.{id} as text) = p.race_id
+            where p.status = 'pending'
+        """).format(rel=t.relation, id=t.id),
+            (run_id,),
+        )
+        _write_keys(cur, t, "pending")
     return result
 
 
@@ -254,94 +260,89 @@ def restore_last_apply(
     listed in ``skipped``. A key another race holds now rolls the whole restore back.
     """
     t = races
-    try:
-        with db.transaction() as conn, conn.cursor() as cur:
-            ensure_history_tables(conn)
-            applies = query_dicts(
-                conn,
-                "select r.run_id, x.run_id as restored_by from racemap.mapping_runs r"
-                " left join racemap.mapping_runs x"
-                "   on x.kind = 'restore' and x.restores_run_id = r.run_id"
-                " where r.kind = 'apply' and r.rows_applied > 0"
-                " order by r.applied_at desc, r.run_id desc",
-            )
-            if target_run_id is not None:
-                chosen = [a for a in applies if a["run_id"] == target_run_id]
-                if not chosen:
-                    raise RacemapError(
-                        f"nothing to restore: no apply with run id {target_run_id!r} changed the"
-                        " races table (racemap status lists the runs)"
-                    )
-                if chosen[0]["restored_by"]:
-                    raise RacemapError(
-                        f"nothing to restore: run {target_run_id} was already restored by run "
-                        f"{chosen[0]['restored_by']}"
-                    )
-                last = target_run_id
-                newer = []
-            else:
-                pending = [a for a in applies if not a["restored_by"]]
-                if not pending:
-                    latest = applies[0] if applies else None
-                    raise RacemapError(
-                        "nothing to restore: no apply has changed the races table yet"
-                        if latest is None
-                        else f"nothing to restore: every apply is restored (the latest, run "
-                        f"{latest['run_id']}, by run {latest['restored_by']})"
-                    )
-                last = pending[0]["run_id"]
-                newer = [
-                    (a["run_id"], a["restored_by"]) for a in applies[: applies.index(pending[0])]
-                ]
-            result = RestoreResult(run_id, last, already_restored=newer)
-            cur.execute(
-                "create temp table undo on commit drop as"
-                " select race_id, meeting_key_before as meeting_key,"
-                " session_key_before as session_key, meeting_key_after, session_key_after,"
-                " 'pending'::text as status"
-                " from racemap.mapping_history where run_id = %s",
-                (last,),
-            )
-            cur.execute(
-                sql.SQL(
-                    "select 1 from {rel} r join undo u on cast(r.{id} as text) = u.race_id"
-                    " for update of r"
-                ).format(rel=t.relation, id=t.id)
-            )
-            cur.execute(
-                sql.SQL("""
-                update undo u set status = 'skipped' from {rel} r
-                where cast(r.{id} as text) = u.race_id
-                  and (r.openf1_meeting_key is distinct from u.meeting_key_after
-                       or r.openf1_session_key is distinct from u.session_key_after)
-                returning u.race_id
-            """).format(rel=t.relation, id=t.id)
-            )
-            result.skipped = sorted(r[0] for r in cur.fetchall())
-            cur.execute(
-                "insert into racemap.mapping_runs (run_id, kind, restores_run_id, applied_by)"
-                " values (%s, 'restore', %s, %s)",
-                (run_id, last, _who()),
-            )
-            cur.execute(
-                """
-                insert into racemap.mapping_history (run_id, race_id, action, meeting_key_before,
-                    session_key_before, meeting_key_after, session_key_after)
-                select %s, race_id, 'restore', meeting_key_after, session_key_after,
-                    meeting_key, session_key
-                from undo where status = 'pending'
-            """,
-                (run_id,),
-            )
-            result.restored = _write_keys(cur, t, "undo")
-            cur.execute(
-                "update racemap.mapping_runs set rows_applied = %s where run_id = %s",
-                (result.restored, run_id),
-            )
-    except psycopg2.errors.UniqueViolation as exc:
-        detail = (exc.diag.message_detail or str(exc)).strip()
-        raise RacemapError(
-            f"restore rolled back, nothing changed: {detail}, held by another race now: clear "
-            "that race's keys (or run racemap run --allow-changes), then restore again"
-        ) from None
+    with _key_conflict_rolls_back(
+        db,
+        "restore rolled back, nothing changed: {detail}, held by another race now: clear "
+        "that race's keys (or run racemap run --allow-changes), then restore again",
+    ) as (conn, cur):
+        ensure_history_tables(conn)
+        applies = query_dicts(
+            conn,
+            "select r.run_id, x.run_id as restored_by from racemap.mapping_runs r"
+            " left join racemap.mapping_runs x"
+            "   on x.kind = 'restore' and x.restores_run_id = r.run_id"
+            " where r.kind = 'apply' and r.rows_applied > 0"
+            " order by r.applied_at desc, r.run_id desc",
+        )
+        if target_run_id is not None:
+            chosen = [a for a in applies if a["run_id"] == target_run_id]
+            if not chosen:
+                raise RacemapError(
+                    f"nothing to restore: no apply with run id {target_run_id!r} changed the"
+                    " races table (racemap status lists the runs)"
+                )
+            if chosen[0]["restored_by"]:
+                raise RacemapError(
+                    f"nothing to restore: run {target_run_id} was already restored by run "
+                    f"{chosen[0]['restored_by']}"
+                )
+            last = target_run_id
+            newer = []
+        else:
+            pending = [a for a in applies if not a["restored_by"]]
+            if not pending:
+                latest = applies[0] if applies else None
+                raise RacemapError(
+                    "nothing to restore: no apply has changed the races table yet"
+                    if latest is None
+                    else f"nothing to restore: every apply is restored (the latest, run "
+                    f"{latest['run_id']}, by run {latest['restored_by']})"
+                )
+            last = pending[0]["run_id"]
+            newer = [(a["run_id"], a["restored_by"]) for a in applies[: applies.index(pending[0])]]
+        result = RestoreResult(run_id, last, already_restored=newer)
+        cur.execute(
+            "create temp table undo on commit drop as"
+            " select race_id, meeting_key_before as meeting_key,"
+            " session_key_before as session_key, meeting_key_after, session_key_after,"
+            " 'pending'::text as status"
+            " from racemap.mapping_history where run_id = %s",
+            (last,),
+        )
+        cur.execute(
+            sql.SQL(
+                "select 1 from {rel} r join undo u on cast(r.{id} as text) = u.race_id"
+                " for update of r"
+            ).format(rel=t.relation, id=t.id)
+        )
+        cur.execute(
+            sql.SQL("""
+            update undo u set status = 'skipped' from {rel} r
+            where cast(r.{id} as text) = u.race_id
+              and (r.openf1_meeting_key is distinct from u.meeting_key_after
+                   or r.openf1_session_key is distinct from u.session_key_after)
+            returning u.race_id
+        """).format(rel=t.relation, id=t.id)
+        )
+        result.skipped = sorted(r[0] for r in cur.fetchall())
+        cur.execute(
+            "insert into racemap.mapping_runs (run_id, kind, restores_run_id, applied_by)"
+            " values (%s, 'restore', %s, %s)",
+            (run_id, last, _who()),
+        )
+        cur.execute(
+            """
+            insert into racemap.mapping_history (run_id, race_id, action, meeting_key_before,
+                session_key_before, meeting_key_after, session_key_after)
+            select %s, race_id, 'restore', meeting_key_after, session_key_after,
+                meeting_key, session_key
+            from undo where status = 'pending'
+        """,
+            (run_id,),
+        )
+        result.restored = _write_keys(cur, t, "undo")
+        cur.execute(
+            "update racemap.mapping_runs set rows_applied = %s where run_id = %s",
+            (result.restored, run_id),
+        )
     return result

@@ -2,6 +2,8 @@
 
 import signal
 
+from racemap.verdict import signal_exit_code
+
 
 class RacemapError(Exception):
     """An expected failure: bad input, unreachable database, failed validation.
@@ -25,4 +27,4 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        return signal_exit_code(self.signum)

@@ -24,12 +24,18 @@ EXIT_OK = EXIT_CODES[OK]
 EXIT_ATTENTION = EXIT_CODES[ATTENTION]
 EXIT_FAILED = EXIT_CODES[FAILED]
 EXIT_USAGE = 2
-# Interrupted by a signal: the shell's convention, 128 + the signal's number.
-EXIT_SIGINT = 128 + signal.SIGINT  # 130
-EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
+
+
+def signal_exit_code(signum: int) -> int:
+    """A command stopped by a signal: the shell's convention, 128 + the signal's number."""
+    return 128 + int(signum)
+
+
+EXIT_SIGINT = signal_exit_code(signal.SIGINT)  # 130
+EXIT_SIGTERM = signal_exit_code(signal.SIGTERM)  # 143
 # Standard output's reader went away (``racemap export --output - | head``): silent, as a
 # command killed by SIGPIPE would be.
-EXIT_SIGPIPE = 128 + signal.SIGPIPE  # 141
+EXIT_SIGPIPE = signal_exit_code(signal.SIGPIPE)  # 141
 INTERRUPTED_EXIT_CODES = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
 
 

@@ -32,9 +32,7 @@ report_data.summary_table(summary)
 
 # %%
 attention = report_data.needing_attention(conn)
-display(Markdown(report_data.verdict_line(summary, attention)))
-if not attention.empty:
-    display(report_data.table(attention))
+display(*report_data.line_and_table(report_data.verdict_line(summary, attention), attention))
 
 # %% [markdown]
 # ## Since the last run
@@ -47,9 +45,7 @@ if not attention.empty:
 
 # %%
 since_line, since = report_data.changes_since_last_run(reports_dir)
-display(Markdown(since_line))
-if not since.empty:
-    display(report_data.table(since))
+display(*report_data.line_and_table(since_line, since))
 
 # %% [markdown]
 # ## Coverage by season
@@ -76,10 +72,7 @@ report_data.table(coverage, {"coverage": "{:.1%}"})
 # %%
 display(report_data.table(report_data.verified_by_results(conn)))
 review = report_data.results_to_review(conn)
-if review.empty:
-    display(Markdown("_Every mapped race's results agree with OpenF1's._"))
-else:
-    display(report_data.table(review))
+display(report_data.table_or_note(review, "_Every mapped race's results agree with OpenF1's._"))
 
 # %% [markdown]
 # ## Unmapped races by reason
@@ -92,10 +85,7 @@ report_data.table(report_data.unmapped_by_reason(conn))
 
 # %%
 unmapped = report_data.unmapped_in_coverage(conn)
-if unmapped.empty:
-    display(Markdown("_Every race of the seasons OpenF1 covers is mapped._"))
-else:
-    display(report_data.table(unmapped))
+display(report_data.table_or_note(unmapped, "_Every race of the seasons OpenF1 covers is mapped._"))
 
 # %% [markdown]
 # ## Updates of this run
@@ -116,10 +106,7 @@ else:
 # racemap after a run set them, or never applied (a dry run).
 
 # %%
-line, without_keys = report_data.mapped_without_keys(conn)
-display(Markdown(line))
-if not without_keys.empty:
-    display(report_data.table(without_keys))
+display(*report_data.line_and_table(*report_data.mapped_without_keys(conn)))
 
 # %% [markdown]
 # ## Conflicts

@@ -230,6 +230,21 @@ def table(frame: pd.DataFrame, formats: dict | None = None):
     )
 
 
+def line_and_table(line: str, frame: pd.DataFrame) -> list:
+    """What a report section shows: its line (Markdown), then ``frame`` as a table unless it is
+    empty (``display(*line_and_table(...))``)."""
+    from IPython.display import Markdown
+
+    return [Markdown(line)] if frame.empty else [Markdown(line), table(frame)]
+
+
+def table_or_note(frame: pd.DataFrame, note: str):
+    """``frame`` as a table, or ``note`` (Markdown) where it is empty."""
+    from IPython.display import Markdown
+
+    return Markdown(note) if frame.empty else table(frame)
+
+
 class NoRunYet(Exception):
     """The notebook opened before any run on its database: one plain line, no traceback (IPython
     shows ``_render_traceback_``), and the cells after it do not run."""

@@ -6,8 +6,9 @@ pages, and give the verdict (``racemap run --race-data`` runs the same after the
    (and the driver link again, from the application's results as they are now);
 3. the Great Expectations checkpoint ``race_data`` (racemap/checks/race_data.py): a failed check
    of the race data is attention, naming the race and the driver;
-4. the race page (notebooks/race_session.ipynb) of each race the sync loaded rows for, into
-   ``<reports>/races/<race_id>.ipynb`` and ``.html``.
+4. the race page (notebooks/race_session.ipynb) of each race whose race data the sync changed
+   (or loaded, where its page is missing), into ``<reports>/races/<race_id>.ipynb`` and
+   ``.html``; the other races keep the pages of the published set.
 
 Steps 3 and 4 write a new report set of the database (the published one carried over, with new
 Data Docs and race pages) and publish it whole, as a run does (racemap/reporting/reports.py).
@@ -47,13 +48,21 @@ class RaceDataResult:
         return verdicts.exit_code(self.verdict)
 
 
-def touched_races(result: SyncResult) -> list[str]:
-    """The races whose sessions the sync loaded rows for, in the order synced."""
+def races_to_render(result: SyncResult, pages_dir: Path) -> list[str]:
+    """The races whose race data the sync changed (rows new, changed or removed), and those it
+    loaded rows for whose page is not in ``pages_dir`` yet (a sync that failed before its pages),
+    in the order synced. A race whose data is as it was keeps its page (``--offline`` fetches
+    every session again: a second sync renders nothing)."""
+    changed = {x.session_key for x in result.loads if x.status == "ok" and x.rows_changed}
     loaded = {x.session_key for x in result.loads if x.status == "ok" and x.rows_loaded}
     races: list[str] = []
     for session in result.sessions:
-        if session.session_key in loaded and session.race_id not in races:
-            races.append(session.race_id)
+        key, race_id = session.session_key, session.race_id
+        if race_id in races:
+            continue
+        missing = not (Path(pages_dir) / f"{race_id}.html").exists()
+        if key in changed or (key in loaded and missing):
+            races.append(race_id)
     return races
 
 
@@ -149,7 +158,13 @@ def sync_and_check(
                 db, report_set.dir, run_id, variables, log, state
             )
             if pages and not result.failures:
-                written, page_failures = render_pages(touched_races(synced), report_set.dir, log)
+                pages_dir = report_set.dir / "races"
+                races = races_to_render(synced, pages_dir)
+                kept = {s.race_id for s in synced.sessions} - set(races)
+                kept = {r for r in kept if (pages_dir / f"{r}.html").exists()}
+                if kept:
+                    log(f"race pages of {len(kept)} races kept: their race data did not change")
+                written, page_failures = render_pages(races, report_set.dir, log)
                 result.pages = [Path(reports_dir) / "races" / page.name for page in written]
                 result.failures += page_failures
             report_set.publish()

@@ -410,6 +410,23 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         ]
         assert (tmp_path / "races" / "1138.html").exists()
         assert cli.main([*args, "--race-id", "1138", "--sessions", "race"]) == 0
+        rendered = "-> race page of race 1138" in capsys.readouterr().out
+        assert rendered  # positions, weather, ... are new for race 1138
+        # The same sync again: the data is as it was, so every page is kept, none rendered.
+        pages = sorted(p.name for p in (tmp_path / "races").glob("*.html"))
+        assert cli.main([*args, "--endpoints", "laps,stints"]) == 0
+        out = capsys.readouterr().out
+        assert "-> race page" not in out
+        assert f"race pages of {len(pages)} races kept: their race data did not change" in out
+        assert sorted(p.name for p in (tmp_path / "races").glob("*.html")) == pages
+        # A page missing from the published set is rendered again, though nothing changed.
+        (tmp_path / "races" / "1138.html").unlink()
+        assert cli.main([*args, "--endpoints", "laps"]) == 0
+        out = capsys.readouterr().out
+        assert [line for line in out.splitlines() if line.startswith("-> race page")] == [
+            "-> race page of race 1138"
+        ]
+        assert (tmp_path / "races" / "1138.html").exists()
 
 
 def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):

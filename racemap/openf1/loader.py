@@ -64,6 +64,8 @@ class EndpointLoad:
     rows_rejected: int = 0
     rows_removed: int = 0
     requests: int = 0
+    # Rows new, changed or marked removed: the loaded data differs from before (race pages).
+    rows_changed: int = 0
 
 
 @dataclass
@@ -86,8 +88,9 @@ class LoadResult:
 
 def _upsert_sql(endpoint: Endpoint) -> sql.Composed:
     """Insert or update on the key; ``fetched_at`` says when OpenF1 last listed the record,
-    ``loaded_at`` when its content last changed, and a listed record is not removed. A snapshot
-    never overwrites a record fetched live."""
+    ``loaded_at`` when its content last changed (or it was listed again after a removal), and a
+    listed record is not removed. A snapshot never overwrites a record fetched live. Each row
+    written returns whether it changed (``loaded_at`` is this transaction's ``now()``)."""
     table = endpoint.relation
     cols = [*endpoint.columns, "record"]
     updates = sql.SQL(", ").join(
@@ -99,10 +102,11 @@ def _upsert_sql(endpoint: Endpoint) -> sql.Composed:
         "insert into {table} ({cols}, source, fetched_at) values %s"
         " on conflict ({keys}) do update set {updates}, source = excluded.source,"
         " fetched_at = excluded.fetched_at, removed_at = null, loaded_at = case"
-        " when {table}.record is distinct from excluded.record then now()"
+        " when {table}.record is distinct from excluded.record"
+        " or {table}.removed_at is not null then now()"
         " else {table}.loaded_at end"
         " where {table}.source = 'snapshot' or excluded.source = 'live'"
-        " returning 1"
+        " returning loaded_at = now()"
     ).format(
         table=table,
         cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
@@ -287,14 +291,13 @@ def store(
             ),
         )
         load_id = cur.fetchone()[0]
-        written = 0
+        changed_flags = []
         if good:
             rows = [_row(endpoint, p, raw) + [source, fetched_at] for raw, p in good]
-            written = len(
-                execute_values(
-                    cur, _upsert_sql(endpoint).as_string(cur), rows, page_size=500, fetch=True
-                )
+            changed_flags = execute_values(
+                cur, _upsert_sql(endpoint).as_string(cur), rows, page_size=500, fetch=True
             )
+        written = len(changed_flags)
         removed = _mark_removed(cur, fetched, source)
         cur.execute(
             "update raw.openf1_loads set rows_loaded = %s, rows_removed = %s where load_id = %s",
@@ -319,6 +322,7 @@ def store(
         rows_rejected=len(bad),
         rows_removed=removed,
         requests=fetched.requests,
+        rows_changed=sum(1 for (changed,) in changed_flags if changed) + removed,
     )
 
 

@@ -170,10 +170,11 @@ def test_offline_sync_loads_the_recorded_sessions_with_their_quirks(fresh_db):
     assert len(result.loads) == len(RECORDED) * len(DEFAULT_NAMES)
     (singapore,) = [line for line in lines if "for session 9606 (race 1140 race)" in line]
     assert singapore.startswith("no ") and "race_control" in singapore.split(" for ")[0]
-    # a session OpenF1 has nothing for is one line, whatever the number of its endpoints
-    empty = [line for line in lines if line.endswith("from OpenF1 yet")]
+    # a session the snapshot lacks endpoints of is one line, whatever the number of them
+    empty = [line for line in lines if line.endswith(" in the bundled snapshot")]
     sessions = [line.split(" for ", 1)[1] for line in empty]
-    assert len(sessions) == len(set(sessions))
+    assert len(sessions) == len(set(sessions)) and singapore in empty
+    assert not any("records no race data" in line for line in lines)  # each one has some
     # 9606: the per-driver laps with lap 1 of all 20 cars, not the date-filtered recording
     assert count(fresh_db, "laps", 9606) == 1179
     assert query(fresh_db, "select count(*) from raw.openf1_laps where session_key = 9606 "
@@ -449,8 +450,17 @@ def test_after_an_offline_run_the_demo_races_sync_offline(mapped_template):
     """The demo: ``racemap run --offline`` maps the races, ``racemap sync --offline`` loads the
     recorded race data of their race and sprint sessions."""
     with database_copy(mapped_template[0]) as db:
-        result = run_sync(db, offline=True, seasons=[2023, 2024, 2025])
+        lines = []
+        result = run_sync(db, offline=True, seasons=[2023, 2024, 2025], lines=lines)
         synced = {s.session_key: s for s in result.sessions}
+        # The sessions the snapshot has no recording of: counted in one line, not one each.
+        unrecorded = set(synced) - {x.session_key for x in result.loads if x.status == "ok"}
+        assert len(unrecorded) > 40
+        assert (
+            f"the bundled snapshot records no race data of {len(unrecorded)} sessions: racemap"
+            " sync without --offline fetches them from OpenF1"
+        ) in lines
+        assert len(lines) < len(synced) - len(unrecorded) + 3
         assert {key for _race, key, _kind in RECORDED} <= set(synced)
         assert synced[9672].session_kind == "sprint" and synced[9606].session_kind == "race"
         assert result.rows_rejected == 0

@@ -183,6 +183,8 @@ def sync_race_data(
         log("no mapped session to sync: racemap run maps the races first (--seasons, --sessions)")
         return result
     settled = set() if refresh or offline else _settled(db, sessions, chosen, now, settle_days)
+    # Offline, a session the snapshot has no recording of is counted, not a line of its own.
+    where, unrecorded = ("in the bundled snapshot" if offline else "from OpenF1 yet"), 0
     with (
         counted_client(client, offline, result, env) as client,
         _progress(len(sessions) * len(chosen), "race data", env.ci) as bar,
@@ -200,8 +202,15 @@ def sync_race_data(
                     empty.append(endpoint.name)
                 result.loads.append(load)
                 bar.update()
-            if empty:  # one line a session, not one an endpoint
-                log(f"no {', '.join(empty)} for {session.label} from OpenF1 yet")
+            if offline and len(empty) == len(chosen):
+                unrecorded += 1
+            elif empty:  # one line a session, not one an endpoint
+                log(f"no {', '.join(empty)} for {session.label} {where}")
+    if unrecorded:
+        log(
+            f"the bundled snapshot records no race data of {unrecorded} sessions: racemap sync"
+            " without --offline fetches them from OpenF1"
+        )
     not_started = {x.session_key for x in result.loads if x.status == "not_started"}
     if not_started:
         log(f"{len(not_started)} sessions have not started yet: nothing to fetch for them")

@@ -10,9 +10,10 @@ apply, timed; the growth ratio between consecutive scales; EXPLAIN ANALYZE of ev
 joins, at every scale, read for nested loops that scan their inner side again for each outer row.
 
 The checks (``failures``; ``racemap bench`` exits 1 on any, one line each, naming the scale and
-the node): a scale that does not finish; a node (model, data test, snapshot) whose time grows more
-than GROWTH_LIMIT times as fast as the data between two scales, its fixed cost aside; a nested
-loop that rescans. The last one does not depend on the clock: tests/test_bench.py runs it at x10.
+the node): a scale that does not finish; a node (model, data test, snapshot) or the apply whose
+time grows more than GROWTH_LIMIT times as fast as the data between two scales, its fixed cost
+aside; a nested loop that rescans. The last one does not depend on the clock: tests/test_bench.py
+runs it at x10.
 """
 
 from __future__ import annotations
@@ -447,15 +448,15 @@ def _check_plans(db: Database, models: dict[str, str], seconds: float | None) ->
 
 
 def growth_failures(results: list[dict]) -> list[str]:
-    """Each node whose time grew more than GROWTH_LIMIT times as fast as the data between two
-    consecutive finished scales, its time at the smaller one counted as at least
-    GROWTH_FLOOR_SECONDS (the fixed cost), one line each naming the scale and the node."""
+    """Each node, and the apply, whose time grew more than GROWTH_LIMIT times as fast as the
+    data between two consecutive finished scales, its time at the smaller one counted as at
+    least GROWTH_FLOOR_SECONDS (the fixed cost), one line each naming the scale and the node."""
     out = []
     for low, high in zip(results, results[1:], strict=False):
         data = high["sessions"] / low["sessions"]
         limit = GROWTH_LIMIT * data
-        for node, seconds in high.get("node_seconds", {}).items():
-            before = low.get("node_seconds", {}).get(node)
+        for node, seconds in _timed(high).items():
+            before = _timed(low).get(node)
             if before is None:
                 continue
             ratio = seconds / max(before, GROWTH_FLOOR_SECONDS)
@@ -466,6 +467,14 @@ def growth_failures(results: list[dict]) -> list[str]:
                     f"below {GROWTH_FLOOR_SECONDS:g} s counts as {GROWTH_FLOOR_SECONDS:g} s)"
                 )
     return out
+
+
+def _timed(result: dict) -> dict[str, float]:
+    """A scale's dbt nodes and its apply (``apply``), in seconds."""
+    timed = dict(result.get("node_seconds", {}))
+    if result.get("apply_seconds") is not None:
+        timed["apply"] = result["apply_seconds"]
+    return timed
 
 
 def bench_scales(

@@ -98,19 +98,22 @@ def test_no_join_rescans_its_inner_side_at_ten_times_the_data(tiny_report):
 def test_growth_check_names_the_scale_and_the_node():
     from benchmarks.scales import GROWTH_FLOOR_SECONDS, growth_failures
 
-    def scale(n, **seconds):
-        return {"scale": n, "sessions": 364 * n, "node_seconds": seconds}
+    def scale(n, apply, **seconds):
+        return {"scale": n, "sessions": 364 * n, "node_seconds": seconds, "apply_seconds": apply}
 
     results = [
-        scale(1, **{"model:a": 0.05, "model:b": 0.4, "test:c": 0.01}),
+        scale(1, 0.02, **{"model:a": 0.05, "model:b": 0.4, "test:c": 0.01}),
         # a: fixed cost; b: linear; c: 0.01 s -> 2.9 s is within 12 x the floor.
-        scale(10, **{"model:a": 0.06, "model:b": 3.9, "test:c": 12 * GROWTH_FLOOR_SECONDS - 0.1}),
-        # b: ten times the data, fifty times the time.
-        scale(100, **{"model:a": 0.07, "model:b": 195.0, "test:c": 20.0}),
+        scale(
+            10, 0.3, **{"model:a": 0.06, "model:b": 3.9, "test:c": 12 * GROWTH_FLOOR_SECONDS - 0.1}
+        ),
+        # b: ten times the data, fifty times the time; the apply too.
+        scale(100, 15.0, **{"model:a": 0.07, "model:b": 195.0, "test:c": 20.0}),
     ]
     lines = growth_failures(results)
-    assert len(lines) == 1
+    assert len(lines) == 2
     assert lines[0].startswith("x100: model:b: 195 s, ×50.0 its 3.9 s at x10 for ×10 the data")
+    assert lines[1].startswith("x100: apply: 15 s, ×50.0 its 0.3 s at x10 for ×10 the data")
 
 
 def test_rescan_check_reads_rows_and_loops_not_time():

@@ -109,10 +109,7 @@ def _judge(cur, t: RacesTable, allow_changes: bool) -> None:
             " where status = 'pending' and action in ('change', 'clear')"
         )
     # A holder gives a key up when it is applied in this run to keys without it.
-    for key, column in (
-        ("meeting_key", "openf1_meeting_key"),
-        ("session_key", "openf1_session_key"),
-    ):
+    for key, column in _KEY_COLUMNS:
         statement = sql.SQL("""
             update pending p set status = 'conflict'
             from {rel} r

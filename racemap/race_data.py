@@ -6,9 +6,9 @@ pages, and give the verdict (``racemap run --race-data`` runs the same after the
    (and the driver link again, from the application's results as they are now);
 3. the Great Expectations checkpoint ``race_data`` (racemap/checks/race_data.py): a failed check
    of the race data is attention, naming the race and the driver;
-4. the race page (notebooks/race_session.ipynb) of each race whose race data the sync changed
-   (or loaded, where its page is missing), into ``<reports>/races/<race_id>.ipynb`` and
-   ``.html``; the other races keep the pages of the published set.
+4. the race page (notebooks/race_session.ipynb) of each race whose page is missing or shows an
+   older version of its race data (:func:`data_versions`), into
+   ``<reports>/races/<race_id>.ipynb`` and ``.html``; the other races keep their pages.
 
 Steps 3 and 4 write a new report set of the database (the published one carried over, with new
 Data Docs and race pages) and publish it whole, as a run does (racemap/reporting/reports.py).
@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from psycopg2 import sql
 
 from racemap import runtime
 from racemap import verdict as verdicts
@@ -48,22 +50,57 @@ class RaceDataResult:
         return verdicts.exit_code(self.verdict)
 
 
-def races_to_render(result: SyncResult, pages_dir: Path) -> list[str]:
-    """The races whose race data the sync changed (rows new, changed or removed), and those it
-    loaded rows for whose page is not in ``pages_dir`` yet (a sync that failed before its pages),
-    in the order synced. A race whose data is as it was keeps its page (``--offline`` fetches
-    every session again: a second sync renders nothing)."""
-    changed = {x.session_key for x in result.loads if x.status == "ok" and x.rows_changed}
-    loaded = {x.session_key for x in result.loads if x.status == "ok" and x.rows_loaded}
-    races: list[str] = []
+def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
+    """Per race of the sync, in the order synced, when its race data last changed: the latest
+    ``loaded_at`` or ``removed_at`` of its sessions' rows in the race data tables (a row new,
+    changed, listed again or no longer listed). A race with no row is left out: it has no page."""
+    keys = sorted({s.session_key for s in result.sessions})
+    if not keys:
+        return {}
+    per_table = sql.SQL(" union all ").join(
+        sql.SQL(
+            "select session_key, max(greatest(loaded_at, removed_at)) as changed_at"
+            " from {} where session_key = any(%(keys)s) group by session_key"
+        ).format(endpoint.relation)
+        for endpoint in endpoints.RACE_DATA
+    )
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("select session_key, max(changed_at) from ({}) t group by session_key").format(
+                per_table
+            ),
+            {"keys": keys},
+        )
+        changed = dict(cur.fetchall())
+    versions: dict[str, str] = {}
     for session in result.sessions:
-        key, race_id = session.session_key, session.race_id
-        if race_id in races:
-            continue
-        missing = not (Path(pages_dir) / f"{race_id}.html").exists()
-        if key in changed or (key in loaded and missing):
-            races.append(race_id)
-    return races
+        at = changed.get(session.session_key)
+        if at is not None:
+            version = at.isoformat()
+            versions[session.race_id] = max(versions.get(session.race_id, version), version)
+    return versions
+
+
+def page_version(pages_dir: Path, race_id: str) -> str | None:
+    """The race data version the race's published page shows (its ``data_version`` parameter),
+    None without a page (or an HTML page without its notebook)."""
+    import json
+
+    html, notebook = Path(pages_dir) / f"{race_id}.html", Path(pages_dir) / f"{race_id}.ipynb"
+    if not html.exists():
+        return None
+    try:
+        metadata = json.loads(notebook.read_text())["metadata"]
+        return metadata["papermill"]["parameters"].get("data_version")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def races_to_render(versions: dict[str, str], pages_dir: Path) -> list[str]:
+    """The races whose page is missing or shows an older version of their race data, in the
+    order synced. A race whose data is as its page shows keeps its page (``--offline`` loads
+    every session again: a second sync renders nothing)."""
+    return [r for r, version in versions.items() if page_version(pages_dir, r) != version]
 
 
 def build_and_check(
@@ -99,10 +136,14 @@ def build_and_check(
 
 
 def render_pages(
-    race_ids: Sequence[str], reports_dir: Path, log: Callable[[str], None] = print
+    race_ids: Sequence[str],
+    reports_dir: Path,
+    log: Callable[[str], None] = print,
+    versions: dict[str, str] | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Step 4, inside ``runtime.database_state`` (the page's kernel reads the database from the
-    environment written there): (the pages' HTML, a failure line per page that failed)."""
+    environment written there): (the pages' HTML, a failure line per page that failed). Each
+    page records the race data version it shows (``versions``, :func:`data_versions`)."""
     from racemap.reporting import race_page
 
     pages: list[Path] = []
@@ -110,9 +151,12 @@ def render_pages(
     for race_id in race_ids:
         log(f"-> race page of race {race_id}")
         try:
-            pages.append(race_page.render(race_id, reports_dir))
+            version = (versions or {}).get(race_id)
+            pages.append(race_page.render(race_id, reports_dir, data_version=version))
         except RacemapError as exc:
             failures.append(f"race page of race {race_id}: {exc}")
+            # The executed notebook stays, to read why; the HTML of before shows other data.
+            (Path(reports_dir) / "races" / f"{race_id}.html").unlink(missing_ok=True)
     return pages, failures
 
 
@@ -158,13 +202,11 @@ def sync_and_check(
                 db, report_set.dir, run_id, variables, log, state
             )
             if pages and not result.failures:
-                pages_dir = report_set.dir / "races"
-                races = races_to_render(synced, pages_dir)
-                kept = {s.race_id for s in synced.sessions} - set(races)
-                kept = {r for r in kept if (pages_dir / f"{r}.html").exists()}
-                if kept:
-                    log(f"race pages of {len(kept)} races kept: their race data did not change")
-                written, page_failures = render_pages(races, report_set.dir, log)
+                versions = data_versions(db, synced)
+                races = races_to_render(versions, report_set.dir / "races")
+                if kept := len(versions) - len(races):
+                    log(f"race pages of {kept} races kept: their race data did not change")
+                written, page_failures = render_pages(races, report_set.dir, log, versions)
                 result.pages = [Path(reports_dir) / "races" / page.name for page in written]
                 result.failures += page_failures
             report_set.publish()

@@ -420,13 +420,19 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         assert "-> race page" not in out
         assert f"race pages of {len(pages)} races kept: their race data did not change" in out
         assert sorted(p.name for p in (tmp_path / "races").glob("*.html")) == pages
-        # A page missing from the published set is rendered again, though nothing changed.
+        # A page missing from the published set is rendered again, though nothing changed; a
+        # lap of race 1125 that differs from the recording is loaded again: a newer version.
         (tmp_path / "races" / "1138.html").unlink()
+        query(
+            db,
+            "update raw.openf1_laps set record = record || '{\"edited\": true}'"
+            " where session_key = 9673 and driver_number = 1 and lap_number = 10",
+        )
         assert cli.main([*args, "--endpoints", "laps"]) == 0
         out = capsys.readouterr().out
-        assert [line for line in out.splitlines() if line.startswith("-> race page")] == [
-            "-> race page of race 1138"
-        ]
+        rendered = [line for line in out.splitlines() if line.startswith("-> race page")]
+        assert sorted(rendered) == ["-> race page of race 1125", "-> race page of race 1138"]
+        assert f"race pages of {len(pages) - 2} races kept" in out
         assert (tmp_path / "races" / "1138.html").exists()
 
 

@@ -64,8 +64,6 @@ class EndpointLoad:
     rows_rejected: int = 0
     rows_removed: int = 0
     requests: int = 0
-    # Rows new, changed or marked removed: the loaded data differs from before (race pages).
-    rows_changed: int = 0
 
 
 @dataclass
@@ -89,8 +87,9 @@ class LoadResult:
 def _upsert_sql(endpoint: Endpoint) -> sql.Composed:
     """Insert or update on the key; ``fetched_at`` says when OpenF1 last listed the record,
     ``loaded_at`` when its content last changed (or it was listed again after a removal), and a
-    listed record is not removed. A snapshot never overwrites a record fetched live. Each row
-    written returns whether it changed (``loaded_at`` is this transaction's ``now()``)."""
+    listed record is not removed. A snapshot never overwrites a record fetched live. A race
+    page is rendered again when its rows' ``loaded_at`` or ``removed_at`` moves
+    (racemap/race_data.py)."""
     table = endpoint.relation
     cols = [*endpoint.columns, "record"]
     updates = sql.SQL(", ").join(
@@ -106,7 +105,7 @@ def _upsert_sql(endpoint: Endpoint) -> sql.Composed:
         " or {table}.removed_at is not null then now()"
         " else {table}.loaded_at end"
         " where {table}.source = 'snapshot' or excluded.source = 'live'"
-        " returning loaded_at = now()"
+        " returning 1"
     ).format(
         table=table,
         cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
@@ -291,13 +290,14 @@ def store(
             ),
         )
         load_id = cur.fetchone()[0]
-        changed_flags = []
+        written = 0
         if good:
             rows = [_row(endpoint, p, raw) + [source, fetched_at] for raw, p in good]
-            changed_flags = execute_values(
-                cur, _upsert_sql(endpoint).as_string(cur), rows, page_size=500, fetch=True
+            written = len(
+                execute_values(
+                    cur, _upsert_sql(endpoint).as_string(cur), rows, page_size=500, fetch=True
+                )
             )
-        written = len(changed_flags)
         removed = _mark_removed(cur, fetched, source)
         cur.execute(
             "update raw.openf1_loads set rows_loaded = %s, rows_removed = %s where load_id = %s",
@@ -322,7 +322,6 @@ def store(
         rows_rejected=len(bad),
         rows_removed=removed,
         requests=fetched.requests,
-        rows_changed=sum(1 for (changed,) in changed_flags if changed) + removed,
     )
 
 

@@ -185,9 +185,15 @@ def weather_chart(frame: pd.DataFrame):
     return fig
 
 
-def render(race_id: str, reports_dir: Path | str, session_kind: str = "race") -> Path:
+def render(
+    race_id: str,
+    reports_dir: Path | str,
+    session_kind: str = "race",
+    data_version: str | None = None,
+) -> Path:
     """Execute the race page for ``race_id`` into ``<reports>/races/<race_id>.ipynb`` and export
-    it to ``<race_id>.html``; the HTML's path. Offline: the page reads the marts only."""
+    it to ``<race_id>.html``; the HTML's path. Offline: the page reads the marts only.
+    ``data_version``: the race data version it shows, kept as a parameter of the page."""
     from racemap.reporting import notebooks
     from racemap.reporting.report_data import export_html
 
@@ -195,7 +201,12 @@ def render(race_id: str, reports_dir: Path | str, session_kind: str = "race") ->
     output = notebooks.run(
         NOTEBOOK,
         out_dir / f"{race_id}.ipynb",
-        {"race_id": str(race_id), "offline": True, "session_kind": session_kind},
+        {
+            "race_id": str(race_id),
+            "offline": True,
+            "session_kind": session_kind,
+            "data_version": data_version,
+        },
         timeout=600,
         label="race page",
     )

@@ -375,7 +375,11 @@ def add_sync_parser(sub) -> None:
     source = sync.add_mutually_exclusive_group()
     source.add_argument("--offline", action="store_true", help="read the bundled snapshot")
     source.add_argument("--openf1-url", help="OpenF1 base URL (default: $OPENF1_URL or public)")
-    sync.add_argument("--refresh", action="store_true", help="fetch settled sessions again")
+    sync.add_argument(
+        "--refresh",
+        action="store_true",
+        help="fetch settled sessions again and render every race page again",
+    )
     _reports_dir(sync)
     sync.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="dbt var")
     _lock_timeout(sync)

@@ -203,7 +203,12 @@ def sync_and_check(
             )
             if pages and not result.failures:
                 versions = data_versions(db, synced)
-                races = races_to_render(versions, report_set.dir / "races")
+                # --refresh renders every page again (the application's results, say, changed).
+                races = (
+                    list(versions)
+                    if refresh
+                    else races_to_render(versions, report_set.dir / "races")
+                )
                 if kept := len(versions) - len(races):
                     log(f"race pages of {kept} races kept: their race data did not change")
                 written, page_failures = render_pages(races, report_set.dir, log, versions)

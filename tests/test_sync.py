@@ -434,6 +434,11 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         assert sorted(rendered) == ["-> race page of race 1125", "-> race page of race 1138"]
         assert f"race pages of {len(pages) - 2} races kept" in out
         assert (tmp_path / "races" / "1138.html").exists()
+        # --refresh renders the pages again, the data unchanged.
+        assert cli.main([*args, "--endpoints", "laps", "--race-id", "1138", "--refresh"]) == 0
+        out = capsys.readouterr().out
+        rendered = [line for line in out.splitlines() if line.startswith("-> race page")]
+        assert rendered == ["-> race page of race 1138"] and "kept" not in out
 
 
 def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):

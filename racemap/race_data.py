@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 from psycopg2 import sql
@@ -76,7 +77,7 @@ def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
     for session in result.sessions:
         at = changed.get(session.session_key)
         if at is not None:
-            version = at.isoformat()
+            version = at.astimezone(UTC).isoformat()  # the same text whatever the TimeZone
             versions[session.race_id] = max(versions.get(session.race_id, version), version)
     return versions
 

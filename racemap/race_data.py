@@ -19,6 +19,7 @@ when a check names a race, ``ok`` (exit 0) otherwise.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -85,8 +86,6 @@ def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
 def page_version(pages_dir: Path, race_id: str) -> str | None:
     """The race data version the race's published page shows (its ``data_version`` parameter),
     None without a page (or an HTML page without its notebook)."""
-    import json
-
     html, notebook = Path(pages_dir) / f"{race_id}.html", Path(pages_dir) / f"{race_id}.ipynb"
     if not html.exists():
         return None

@@ -183,8 +183,8 @@ def sync_race_data(
         log("no mapped session to sync: racemap run maps the races first (--seasons, --sessions)")
         return result
     settled = set() if refresh or offline else _settled(db, sessions, chosen, now, settle_days)
-    # Offline, a session the snapshot has no recording of is counted, not a line of its own.
-    where, unrecorded = ("in the bundled snapshot" if offline else "from OpenF1 yet"), 0
+    where = "in the bundled snapshot" if offline else "from OpenF1 yet"
+    unrecorded = 0  # offline, a session the snapshot has no recording of is counted, no line
     with (
         counted_client(client, offline, result, env) as client,
         _progress(len(sessions) * len(chosen), "race data", env.ci) as bar,

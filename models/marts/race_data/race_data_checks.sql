@@ -278,9 +278,7 @@ final as (
         failures.check_name,
         failures.detail
     from failures
-    inner join race_keys
-        on failures.session_key = race_keys.session_key
-        and failures.driver_number = race_keys.join_driver_number
+    {{ race_data_driver_join('failures') }}
 )
 
 select * from final

@@ -225,6 +225,18 @@ def _hint(text: str) -> dict:
     return {"hint": text}
 
 
+def _days(default: float, alias: str, description: str):
+    """A field holding a number of days, 0 or more and finite; its hint's example is the default."""
+    return Field(
+        default,
+        alias=alias,
+        ge=0,
+        allow_inf_nan=False,
+        description=description,
+        json_schema_extra=_hint(f"give a number of days, e.g. {default:g}"),
+    )
+
+
 class Environment(BaseModel):
     """Every environment variable racemap reads, typed and defaulted: loaded once at the edge
     (:func:`load_environment`: the CLI before any command runs, a run or a notebook when called
@@ -273,14 +285,11 @@ class Environment(BaseModel):
         description="time budget of a fetch's retries, default 120",
         json_schema_extra=_hint("give a positive number of seconds, e.g. 120"),
     )
-    openf1_settle_days: float = Field(
+    openf1_settle_days: float = _days(
         14.0,
-        alias="OPENF1_SETTLE_DAYS",
-        ge=0,
-        allow_inf_nan=False,
-        description="days after a season's last session (a session's end for `racemap sync`) "
+        "OPENF1_SETTLE_DAYS",
+        "days after a season's last session (a session's end for `racemap sync`) "
         "that it is fetched again for corrections, default 14",
-        json_schema_extra=_hint("give a number of days, e.g. 14"),
     )
     racemap_notify_url: str | None = Field(
         None,
@@ -290,22 +299,15 @@ class Environment(BaseModel):
         "attention, failing or changing something",
         json_schema_extra=_hint("give an http(s):// URL"),
     )
-    racemap_freshness_warn_days: float = Field(
+    racemap_freshness_warn_days: float = _days(
         3.0,
-        alias="RACEMAP_FRESHNESS_WARN_DAYS",
-        ge=0,
-        allow_inf_nan=False,
-        description="in season, raw data last fetched live longer ago than this is `warn`, "
-        "default 3",
-        json_schema_extra=_hint("give a number of days, e.g. 3"),
+        "RACEMAP_FRESHNESS_WARN_DAYS",
+        "in season, raw data last fetched live longer ago than this is `warn`, default 3",
     )
-    racemap_freshness_error_days: float = Field(
+    racemap_freshness_error_days: float = _days(
         8.0,
-        alias="RACEMAP_FRESHNESS_ERROR_DAYS",
-        ge=0,
-        allow_inf_nan=False,
-        description="... and `error` (a run and `racemap status` say attention), default 8",
-        json_schema_extra=_hint("give a number of days, e.g. 8"),
+        "RACEMAP_FRESHNESS_ERROR_DAYS",
+        "... and `error` (a run and `racemap status` say attention), default 8",
     )
     racemap_data_docs_runs: int = Field(
         20,

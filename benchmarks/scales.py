@@ -351,6 +351,15 @@ def _explain(db: Database, statement: str, analyze: bool) -> list[str]:
     return [r[0] for r in rows(db, f"explain ({options}) {statement}")]
 
 
+def _explained(db: Database, models_sql: dict[str, str], label: str, analyze: bool) -> dict:
+    """Each model's plan with its findings, under ``"<model>, <label>"``."""
+    out = {}
+    for name, code in models_sql.items():
+        plan = _explain(db, code, analyze=analyze)
+        out[f"{name}, {label}"] = {"plan": plan, "findings": _plan_findings(plan)}
+    return out
+
+
 def _plan_findings(plan: list[str]) -> list[str]:
     text = "\n".join(plan)
     findings = []
@@ -539,12 +548,9 @@ def _measure(db: Database, scales, variables: dict, max_build_seconds: float | N
             )
             if copies == largest:
                 log(f"scales: x{copies}: EXPLAIN (estimates only: the build did not finish) ...")
-                for name, code in printed.items():
-                    plan = _explain(db, code, analyze=False)
-                    plans[f"{name}, x{copies}, EXPLAIN without ANALYZE"] = {
-                        "plan": plan,
-                        "findings": _plan_findings(plan),
-                    }
+                plans.update(
+                    _explained(db, printed, f"x{copies}, EXPLAIN without ANALYZE", analyze=False)
+                )
             break
         log(f"scales: x{copies}: EXPLAIN ANALYZE of {len(models_sql)} models that join ...")
         checked = _check_plans(db, models_sql, max_build_seconds)
@@ -588,12 +594,7 @@ def _measure(db: Database, scales, variables: dict, max_build_seconds: float | N
         if unfinished:  # the tables hold the unfinished scale: back to the last finished one
             _generate_scale(db, done)
         log(f"scales: x{done}: EXPLAIN ANALYZE ...")
-        for name, code in printed.items():
-            plan = _explain(db, code, analyze=True)
-            plans[f"{name}, x{done}, EXPLAIN ANALYZE"] = {
-                "plan": plan,
-                "findings": _plan_findings(plan),
-            }
+        plans.update(_explained(db, printed, f"x{done}, EXPLAIN ANALYZE", analyze=True))
     first = results[0] if results else None
     for row in results:
         factor = row["scale"] / first["scale"]

@@ -219,3 +219,16 @@ def test_validate_on_a_database_never_run_says_so(demo_db, tmp_path):
     done = racemap("validate", "--database-url", demo_db.url, "--reports-dir", str(tmp_path))
     assert done.returncode == 1
     assert_one_clear_line(done, "no racemap run on", "run `racemap run` first")
+
+
+def test_a_racemap_process_does_not_build_jsonschemas_iri_parsers():
+    """racemap/__init__.py marks rfc3987_syntax missing (jsonschema#1428): importing it builds
+    Earley parsers for about 1.2 s of CPU, in every run and in its GX worker."""
+    code = (
+        "import racemap.cli, papermill, great_expectations, jsonschema, sys;"
+        "print(sys.modules.get('rfc3987_syntax'), 'lark' in sys.modules,"
+        " 'iri' in jsonschema.FormatChecker.checkers, 'uri' in jsonschema.FormatChecker.checkers)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # jsonschema keeps its other format checkers (uri from rfc3986-validator).
+    assert done.stdout.split() == ["None", "False", "False", "True"]

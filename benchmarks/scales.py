@@ -464,8 +464,9 @@ def growth_failures(results: list[dict]) -> list[str]:
     for low, high in zip(results, results[1:], strict=False):
         data = high["sessions"] / low["sessions"]
         limit = GROWTH_LIMIT * data
+        low_seconds = _timed(low)
         for node, seconds in _timed(high).items():
-            before = _timed(low).get(node)
+            before = low_seconds.get(node)
             if before is None:
                 continue
             ratio = seconds / max(before, GROWTH_FLOOR_SECONDS)

@@ -158,6 +158,23 @@ def test_the_bundled_race_data_validates_without_a_reject():
             assert bad == [] and len(good) == len(records), e.name
 
 
+def test_an_offline_sync_reads_each_snapshot_file_once():
+    """A sync asks every endpoint in turn, session after session: each file is read (and its
+    JSON parsed) once, not again for each session (a cache smaller than the registry was)."""
+    from racemap.openf1 import snapshot
+
+    snapshot._by_session.cache_clear()
+    sessions = [9606, 9672, 9636, 9693, 1]  # recorded ones and one nobody recorded
+    for session_key in sessions:
+        for e in endpoints.RACE_DATA:
+            read_session_snapshot(e.name, 2024, session_key)
+    info = snapshot._by_session.cache_info()
+    assert (info.misses, info.hits) == (
+        len(endpoints.RACE_DATA),
+        len(endpoints.RACE_DATA) * (len(sessions) - 1),
+    )
+
+
 # -- offline: the recorded sessions and their quirks -------------------------------------------
 def test_offline_sync_loads_the_recorded_sessions_with_their_quirks(fresh_db):
     map_races(fresh_db)

@@ -67,10 +67,16 @@ def read_snapshot(endpoint: str, season: int, snapshot_dir: Path = SNAPSHOT_DIR)
     )
 
 
-@lru_cache(maxsize=4)
+# Every race data endpoint's file, twice over (another snapshot directory, a file changed): a sync
+# asks each endpoint in turn for each session, so a cache smaller than the registry was emptied
+# before its next session and read every file again (all of them hold 16 MB as records).
+_FILES_CACHED = 2 * len(endpoints.RACE_DATA)
+
+
+@lru_cache(maxsize=_FILES_CACHED)
 def _by_session(path: Path, mtime_ns: int) -> dict[object, list]:
     """A race-data file's records by session_key, read once per process (the laps file is a few
-    MB; a sync reads one session at a time)."""
+    MB; a sync reads one session at a time, every endpoint in turn)."""
     found: dict[object, list] = {}
     if not path.exists():  # an endpoint the snapshot has nothing for
         return found

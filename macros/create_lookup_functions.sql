@@ -21,6 +21,9 @@
     {%- set races = adapter.get_relation(
         database=target.database, schema=var('races_schema'), identifier=var('races_table')) -%}
     {%- if races is not none -%}
+    {#- Schema and table only: a function naming its database fails in a copy or a restore of
+        the database under another name ("cross-database references are not implemented"). -#}
+    {%- set races = races.include(database=false) -%}
     {%- set id = adapter.quote(var('race_id_column')) -%}
         create schema if not exists racemap;
 

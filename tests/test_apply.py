@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import psycopg2
 import pytest
 from conftest import AS_OF, keys, mapping_updates, query, run_pipeline
 
@@ -238,6 +239,17 @@ def test_lookups_mapped_and_unmapped(mapped_demo):
         "select racemap.meeting_key_for_race('1119'),"
         " racemap.session_key_for_race('1119'), racemap.race_for_meeting(1225)",
     ) == [(1225, 9189, "1119")]
+
+
+def test_lookups_answer_in_a_copy_of_the_database_under_another_name(applied_db):
+    """A restore or a copy under another name (applied_db: a copy of the mapped database, with
+    no run since): the SQL lookups name the races table without the database they were made in."""
+    assert query(
+        applied_db,
+        "select racemap.session_key_for_race('1119'), racemap.session_key_for_race('1119', 'race')",
+    ) == [(9189, 9189)]
+    with pytest.raises(psycopg2.errors.RaiseException, match="no race with id 0 in "):
+        query(applied_db, "select racemap.meeting_key_for_race('0')")
 
 
 @pytest.mark.parametrize(

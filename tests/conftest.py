@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import pickle
 from pathlib import Path
 
 import psycopg2
@@ -22,6 +23,7 @@ import pytest
 from racemap.db import Database, parse_database_url
 from racemap.paths import PROJECT_DIR
 from racemap.pipeline import RunOptions, run
+from racemap.runtime import state_dir
 from racemap.testing.databases import Scratch
 
 
@@ -193,22 +195,75 @@ def mapping_updates(reports: Path, *fields: str) -> dict:
     return {row["race_id"]: tuple(row[f] for f in fields) for row in rows}
 
 
+def _mapped_run(db: Database, reports: Path):
+    """The demo races and one offline run on ``db``: (result, reports)."""
+    demo_races(db)
+    # With a password in its URL (trust auth ignores it): no report may contain it.
+    return run_pipeline(dataclasses.replace(db, password=SECRET), reports), reports
+
+
+# Under pytest-xdist, the shared mapped database's folder in the session's temporary directory
+# (the controller's, above each worker's): the run's reports, its result and the databases made.
+SHARED_TEMPLATE = "mapped-template"
+TEMPLATE_STATE: dict[str, Path] = {}  # "dir": the shared run's state directory
+
+
 @pytest.fixture(scope="session")
-def mapped_template(tmp_path_factory):
+def mapped_template(request, tmp_path_factory):
     """One offline run over the demo races for the whole session: (db, result, reports).
 
     Read-only for tests (``mapped_demo``); tests that change data take a copy (``applied_db``,
-    ``built_db``), which PostgreSQL makes in well under a second.
+    ``built_db``), which PostgreSQL makes in well under a second. Under pytest-xdist the run is
+    made once for every worker, by the first that needs it (a file lock), and each worker reads
+    a copy of its own: PostgreSQL copies no database another session is connected to, and the
+    workers copy theirs test after test. The controller drops the shared one at the end.
     """
-    db = create_database()
+    if not hasattr(request.config, "workerinput"):  # no xdist: a database of this process's
+        db = create_database()
+        try:
+            result, reports = _mapped_run(db, tmp_path_factory.mktemp("reports"))
+            TEMPLATE_STATE["dir"] = state_dir(db)
+            yield db, result, reports
+        finally:
+            drop_database(db)
+        return
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / SHARED_TEMPLATE
+    shared.mkdir(exist_ok=True)
+    with FileLock(shared / "lock"):
+        made = shared / "made.pickle"
+        if not made.exists():
+            db = create_database()
+            with (shared / "databases").open("a") as listing:  # dropped whatever happens next
+                listing.write(db.dbname + "\n")
+            result, reports = _mapped_run(db, shared / "reports")
+            made.write_bytes(pickle.dumps((db, result, reports, state_dir(db))))
+        template, result, reports, TEMPLATE_STATE["dir"] = pickle.loads(made.read_bytes())
+        own = create_database(template=template)
     try:
-        demo_races(db)
-        reports = tmp_path_factory.mktemp("reports")
-        # With a password in its URL (trust auth ignores it): no report may contain it.
-        result = run_pipeline(dataclasses.replace(db, password=SECRET), reports)
-        yield db, result, reports
+        yield own, result, reports
     finally:
-        drop_database(db)
+        drop_database(own)
+
+
+def pytest_sessionfinish(session):
+    """The controller of a pytest-xdist session drops the shared mapped database (its workers
+    have finished)."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if hasattr(session.config, "workerinput") or factory is None:
+        return
+    listing = factory.getbasetemp() / SHARED_TEMPLATE / "databases"
+    if listing.is_file():
+        for name in listing.read_text().split():
+            drop_database(dataclasses.replace(SCRATCH.server, dbname=name))
+
+
+@pytest.fixture
+def mapped_template_state(mapped_template) -> Path:
+    """The local state directory (dbt target and logs, GX context) of the shared run's database:
+    under pytest-xdist, in the state folder of the worker that made it."""
+    return TEMPLATE_STATE["dir"]
 
 
 @pytest.fixture

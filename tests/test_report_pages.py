@@ -23,7 +23,6 @@ import pytest
 from conftest import SECRET
 
 from racemap.reporting.run_summary import format_summary
-from racemap.runtime import state_dir
 
 CHROMIUM = shutil.which("chromium")  # Debian's: /usr/bin/chromium
 VIEWPORT = {"width": 1280, "height": 2000}
@@ -218,9 +217,9 @@ def test_summary_is_complete_and_printed_as_a_table(secret_run):
     assert "2023 100%" in table
 
 
-def test_no_secret_in_reports_or_the_gx_context(secret_run):
-    db, _result, reports = secret_run
-    gx_root = state_dir(db) / "gx-root"  # the run's Great Expectations context: per database
+def test_no_secret_in_reports_or_the_gx_context(secret_run, mapped_template_state):
+    _db, _result, reports = secret_run
+    gx_root = mapped_template_state / "gx-root"  # the run's Great Expectations context
     roots = [reports, gx_root]
     leaks = [
         str(path)

@@ -19,13 +19,14 @@ from racemap.verdict import EXIT_FAILED, EXIT_OK
 from .devices import bench_devices
 from .end_to_end import DEFAULT_ROUNDS, WarmDatabase, bench_end_to_end
 from .imports import bench_imports
+from .pages import bench_pages
 from .race_data import bench_race_data
 from .report import format_report
 from .request_counts import DEFAULT_REFERENCE_RACES, bench_requests
 from .scales import DEFAULT_MAX_BUILD_SECONDS, DEFAULT_SCALES, bench_scales
 from .scratch import bench_scratch, scratch_server, scratch_tool_dirs
 
-PARTS = ("requests", "race_data", "scales", "end_to_end", "devices", "imports")
+PARTS = ("requests", "race_data", "scales", "end_to_end", "devices", "pages", "imports")
 
 
 def parse_scales(text: str | None) -> list[int]:
@@ -104,6 +105,7 @@ def run(
                 "devices": lambda: bench_devices(
                     scratch, variables, rounds=rounds, log=log, warm=warm
                 ),
+                "pages": lambda: bench_pages(scratch, rounds=rounds, log=log),
                 "imports": bench_imports,
             }
             for name, measure in measurements.items():
@@ -179,7 +181,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rounds",
         type=int,
         default=DEFAULT_ROUNDS,
-        help="end_to_end: rounds of the floor and the warm run, alternating (default %(default)s)",
+        help="end_to_end, devices, pages: rounds of each side, alternating (default %(default)s)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument(

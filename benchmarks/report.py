@@ -13,7 +13,7 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def format_report(report: dict) -> str:
     out = [f"racemap bench — {report['machine']['cpus']} cores, {report['date']}"]
-    for part in ("requests", "race_data", "scales", "end_to_end", "devices", "imports"):
+    for part in ("requests", "race_data", "scales", "end_to_end", "devices", "pages", "imports"):
         if isinstance(report.get(part), dict) and "error" in report[part]:
             out.append(f"{part.upper()}: FAILED: {report[part]['error']}")
     req = report.get("requests") or {}
@@ -184,6 +184,11 @@ def format_report(report: dict) -> str:
         from .devices import devices_lines
 
         out += devices_lines(devices)
+    pages = report.get("pages") or {}
+    if "median_seconds" in pages:
+        from .pages import pages_lines
+
+        out += pages_lines(pages)
     imp = report.get("imports") or {}
     if imp:
         out += [

@@ -19,6 +19,7 @@ when a check names a race, ``ok`` (exit 0) otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -140,23 +141,32 @@ def render_pages(
     reports_dir: Path,
     log: Callable[[str], None] = print,
     versions: dict[str, str] | None = None,
+    shared_kernel: bool = True,
 ) -> tuple[list[Path], list[str]]:
     """Step 4, inside ``runtime.database_state`` (the page's kernel reads the database from the
     environment written there): (the pages' HTML, a failure line per page that failed). Each
-    page records the race data version it shows (``versions``, :func:`data_versions`)."""
+    page records the race data version it shows (``versions``, :func:`data_versions`).
+
+    The pages share one kernel (``notebooks.SharedKernel``: a new session for each page), which
+    saves each page after the first its kernel's start and imports; ``shared_kernel=False``
+    (``racemap sync --plain page_kernel``, for the benchmark) starts one per page."""
     from racemap.reporting import race_page
+    from racemap.reporting.notebooks import SharedKernel
 
     pages: list[Path] = []
     failures: list[str] = []
-    for race_id in race_ids:
-        log(f"-> race page of race {race_id}")
-        try:
-            version = (versions or {}).get(race_id)
-            pages.append(race_page.render(race_id, reports_dir, data_version=version))
-        except RacemapError as exc:
-            failures.append(f"race page of race {race_id}: {exc}")
-            # The executed notebook stays, to read why; the HTML of before shows other data.
-            (Path(reports_dir) / "races" / f"{race_id}.html").unlink(missing_ok=True)
+    with SharedKernel() if shared_kernel else contextlib.nullcontext() as kernel:
+        for race_id in race_ids:
+            log(f"-> race page of race {race_id}")
+            try:
+                version = (versions or {}).get(race_id)
+                pages.append(
+                    race_page.render(race_id, reports_dir, data_version=version, kernel=kernel)
+                )
+            except RacemapError as exc:
+                failures.append(f"race page of race {race_id}: {exc}")
+                # The executed notebook stays, to read why; the HTML of before shows other data.
+                (Path(reports_dir) / "races" / f"{race_id}.html").unlink(missing_ok=True)
     return pages, failures
 
 

@@ -107,6 +107,86 @@ def test_race_laps_of_a_race_without_the_session_is_not_mapped(synced):
         assert lookup.race_laps(conn, "1125", "sprint") == []  # a sprint with no laps recorded
 
 
+def _cells(notebook) -> list[tuple]:
+    """What a reader sees of an executed notebook: each cell's kind, prompt number and outputs
+    (not the timings papermill and nbclient record)."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    return [(c.cell_type, c.get("execution_count"), c.get("outputs")) for c in nb.cells]
+
+
+def _kernels() -> list[int]:
+    """This process's kernels still running (an ipykernel child)."""
+    import psutil
+
+    return [
+        child.pid
+        for child in psutil.Process().children(recursive=True)
+        if "ipykernel_launcher" in " ".join(child.cmdline())
+    ]
+
+
+def test_race_pages_in_one_kernel_are_the_pages_each_kernel_of_its_own_renders(synced, tmp_path):
+    """A sync's pages share a kernel: each page as it is alone (a new session: no variable,
+    figure or prompt number of the page before), a failing page leaves the next one its kernel,
+    and no kernel outlives the pages."""
+    from racemap import runtime
+    from racemap.race_data import render_pages
+    from racemap.settings import load_environment
+
+    db, _result = synced
+    unmapped = "833"  # British GP 1950: before OpenF1, no keys, so its page stops in a cell
+    with runtime.database_state(db, load_environment().racemap_state_dir):
+        shared, shared_failures = render_pages(
+            [SINGAPORE_2024, unmapped, "1121", "1125"], tmp_path / "shared", lambda _: None
+        )
+        assert _kernels() == []
+        alone, alone_failures = render_pages(
+            [SINGAPORE_2024, "1121", "1125"],
+            tmp_path / "alone",
+            lambda _: None,
+            shared_kernel=False,
+        )
+    assert (
+        [p.name for p in shared]
+        == [p.name for p in alone]
+        == [
+            "1138.html",
+            "1121.html",
+            "1125.html",
+        ]
+    )
+    assert alone_failures == [] and len(shared_failures) == 1
+    assert shared_failures[0].startswith(f"race page of race {unmapped}: race page failed")
+    assert "not mapped" in shared_failures[0]
+    for race_id in (SINGAPORE_2024, "1121", "1125"):
+        page = f"races/{race_id}.ipynb"
+        assert _cells(tmp_path / "shared" / page) == _cells(tmp_path / "alone" / page), race_id
+        assert _cells(tmp_path / "shared" / page)[1][1] == 1  # the first code cell is In [1]
+
+
+def test_the_bench_measures_the_pages_in_one_kernel_against_a_kernel_each(synced):
+    """``racemap bench --parts pages`` on the module's synced database, one round: the structure
+    and the facts, never the timings."""
+    import benchmarks
+    from benchmarks.pages import PLAIN, SHARED, measure_pages
+
+    db, _result = synced
+    pages = measure_pages(db, [SINGAPORE_2024, "1121"], rounds=1, log=lambda _line: None)
+    assert pages["races"] == [SINGAPORE_2024, "1121"] and pages["rounds"] == 1
+    for name in (SHARED, PLAIN):
+        (seconds,) = pages["seconds"][name]
+        assert pages["median_seconds"][name] == seconds > 0
+    assert pages["saving_seconds"] == pytest.approx(
+        pages["median_seconds"][PLAIN] - pages["median_seconds"][SHARED], abs=0.002
+    )
+    assert pages["saving_per_page_after_the_first"] == pytest.approx(pages["saving_seconds"])
+    assert pages["keep"] == (pages["saving_seconds"] >= pages["keep_when_saving_at_least_seconds"])
+    text = benchmarks.format_report({"machine": {"cpus": 2}, "date": "today", "pages": pages})
+    assert "PAGES — 2 race pages of a sync (1138, 1121)" in text and "one kernel saves" in text
+
+
 def test_every_mart_carries_the_keys_and_the_quirks_survive(synced):
     db, _result = synced
     for mart in MARTS:

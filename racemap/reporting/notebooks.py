@@ -3,6 +3,8 @@ run's notebooks) and reports/races/ (race pages)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import tempfile
 from pathlib import Path
 
@@ -45,9 +47,17 @@ def _last_line(path: Path) -> str:
     return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
 
-def run(name: str, output: Path, parameters: dict, timeout: int, label: str) -> Path:
+def run(
+    name: str,
+    output: Path,
+    parameters: dict,
+    timeout: int,
+    label: str,
+    kernel: SharedKernel | None = None,
+) -> Path:
     """Execute ``notebooks/<name>.ipynb`` into ``output`` (its directory created); a failing cell
-    is a RacemapError naming ``label`` and the cell's exception.
+    is a RacemapError naming ``label`` and the cell's exception. ``kernel``: a kernel shared with
+    the notebooks before and after this one (:class:`SharedKernel`), else one of its own.
 
     Credentials never travel as parameters (papermill writes parameters into the notebook):
     the kernel inherits DATABASE_URL and the PG* variables from this process's environment.
@@ -57,8 +67,17 @@ def run(name: str, output: Path, parameters: dict, timeout: int, label: str) -> 
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="racemap-kernel-") as private:
-        kernel_log = Path(private) / "kernel.log"
+    with contextlib.ExitStack() as stack:
+        if kernel is None:
+            private = stack.enter_context(tempfile.TemporaryDirectory(prefix="racemap-kernel-"))
+            kernel_log = Path(private) / "kernel.log"
+            engine = {
+                "config": _ipc_config(private),
+                "kernel_manager_class": _kernel_manager_class(kernel_log),
+            }
+        else:
+            kernel_log = kernel.log_path
+            engine = {"engine_name": _shared_kernel_engine(), "shared": kernel}
         try:
             pm.execute_notebook(
                 str(NOTEBOOKS_DIR / f"{name}.ipynb"),
@@ -69,19 +88,153 @@ def run(name: str, output: Path, parameters: dict, timeout: int, label: str) -> 
                 progress_bar=False,
                 execution_timeout=timeout,
                 log_output=False,
-                config=_ipc_config(private),
-                kernel_manager_class=_kernel_manager_class(kernel_log),
+                **engine,
             )
         except PapermillExecutionError as exc:
             # The kernel's exception: for a RacemapError that is already the one clear line.
             raise RacemapError(
                 f"{label} failed ({exc.ename}): {exc.evalue} — see {output}"
             ) from None
-        except Exception as exc:  # the kernel died or did not start: its log says why
+        except BaseException as exc:  # the kernel died, did not start or timed out
+            if kernel is not None:
+                kernel.discard()  # the next notebook starts a kernel of its own
+            if not isinstance(exc, Exception):
+                raise
             if tail := _last_line(kernel_log):
                 exc.add_note(f"the kernel's last words: {tail}")
             raise
     return output
+
+
+# Run in a shared kernel before its next notebook: a new IPython session (namespace, history
+# and prompt numbers as in a kernel just started) with no figure of the last notebook open.
+_NEW_SESSION = """\
+import sys as _racemap_sys
+if "matplotlib.pyplot" in _racemap_sys.modules:
+    _racemap_sys.modules["matplotlib.pyplot"].close("all")
+get_ipython().reset(new_session=True)
+"""
+
+
+class SharedKernel:
+    """One python3 kernel for several notebooks in a row (the race pages of a sync): started by
+    the first notebook, a new session before each next one, shut down by :meth:`close` (or the
+    ``with`` block's end). Each later notebook saves the kernel's start and the imports of the
+    one before (pandas, matplotlib, racemap): seconds of a core a page. A failing cell keeps the
+    kernel; a kernel that died or timed out is discarded, and the next notebook starts anew.
+
+    What carries over is only what a new IPython session keeps: the imported modules (and
+    their caches), the working directory and the environment, which are the same for every
+    notebook of one sync."""
+
+    def __init__(self) -> None:
+        self._private = tempfile.TemporaryDirectory(prefix="racemap-kernel-")
+        self.log_path = Path(self._private.name) / "kernel.log"
+        self.km = None  # the kernel's manager, made when a notebook needs the kernel
+        self.kc = None  # the client of the kernel, made by its first notebook
+        self.notebooks = 0  # the notebooks run in the current kernel
+
+    def __enter__(self) -> SharedKernel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def manager(self):
+        """The kernel's manager, unstarted until its first notebook runs."""
+        if self.km is None:
+            self.km = _kernel_manager_class(self.log_path)(
+                kernel_name="python3", config=_ipc_config(self._private.name)
+            )
+        return self.km
+
+    def discard(self) -> None:
+        """Shut the kernel down (if it runs) and forget it; its log stays until :meth:`close`."""
+        from nbclient.util import ensure_async, run_sync
+
+        km, kc = self.km, self.kc
+        self.km, self.kc, self.notebooks = None, None, 0
+        if km is None:
+            return
+
+        async def shutdown():
+            try:
+                if km.has_kernel and await ensure_async(km.is_alive()):
+                    await ensure_async(km.shutdown_kernel(now=False))
+            finally:
+                await ensure_async(km.cleanup_resources())
+                if kc is not None:
+                    kc.stop_channels()
+
+        run_sync(shutdown)()
+
+    def close(self) -> None:
+        try:
+            self.discard()
+        finally:
+            self._private.cleanup()
+
+
+_ENGINE = "racemap_shared_kernel"
+
+
+@functools.cache
+def _shared_kernel_engine() -> str:
+    """papermill's nbclient engine on a :class:`SharedKernel` (registered once): the notebook's
+    client is given the shared kernel's manager and, after its first notebook, its client, and
+    runs a new session first; nbclient leaves a kernel it does not own running."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class SharedKernelClient(PapermillNotebookClient):
+        def __init__(self, nb_man, shared: SharedKernel, **kw):
+            super().__init__(nb_man, km=shared.manager(), **kw)
+            self.shared = shared
+            self.kc = shared.kc  # None for the kernel's first notebook: nbclient makes it
+
+        def papermill_execute_cells(self):
+            if self.shared.notebooks:
+                reply = self.wait_for_reply(
+                    self.kc.execute(_NEW_SESSION, silent=True, store_history=False)
+                )
+                if reply is None or reply["content"]["status"] != "ok":
+                    raise RuntimeError("the shared kernel could not start a new session")
+            self.shared.kc = self.kc
+            self.shared.notebooks += 1
+            super().papermill_execute_cells()
+
+    class SharedKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            shared: SharedKernel | None = None,
+            **kwargs,
+        ):
+            from papermill.log import logger
+
+            kwargs.pop("input_path", None)
+            return SharedKernelClient(
+                nb_man,
+                shared,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logger,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+                **kwargs,
+            ).execute()
+
+    papermill_engines.register(_ENGINE, SharedKernelEngine)
+    return _ENGINE
 
 
 def execute(

@@ -190,10 +190,12 @@ def render(
     reports_dir: Path | str,
     session_kind: str = "race",
     data_version: str | None = None,
+    kernel=None,
 ) -> Path:
     """Execute the race page for ``race_id`` into ``<reports>/races/<race_id>.ipynb`` and export
     it to ``<race_id>.html``; the HTML's path. Offline: the page reads the marts only.
-    ``data_version``: the race data version it shows, kept as a parameter of the page."""
+    ``data_version``: the race data version it shows, kept as a parameter of the page.
+    ``kernel``: a ``notebooks.SharedKernel`` the pages of one sync share, else one of its own."""
     from racemap.reporting import notebooks
     from racemap.reporting.report_data import export_html
 
@@ -209,5 +211,6 @@ def render(
         },
         timeout=600,
         label="race page",
+        kernel=kernel,
     )
     return export_html(output, out_dir / f"{race_id}.html")

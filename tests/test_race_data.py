@@ -166,6 +166,43 @@ def test_race_pages_in_one_kernel_are_the_pages_each_kernel_of_its_own_renders(s
         assert _cells(tmp_path / "shared" / page)[1][1] == 1  # the first code cell is In [1]
 
 
+def test_a_shared_kernel_that_died_between_pages_is_replaced(synced, tmp_path):
+    """The kernel killed after the first page (out of memory, say): the next page starts a new
+    kernel instead of failing on the dead one."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    from racemap import runtime
+    from racemap.race_data import render_pages
+    from racemap.settings import load_environment
+
+    killed = []
+
+    def kill_before_the_second_page(line: str) -> None:
+        if line == "-> race page of race 1121":
+            (pid,) = _kernels()  # the first page's kernel, still running
+            os.kill(pid, signal.SIGKILL)
+            # Dead, every thread of it, and not yet reaped (the kernel's manager reaps it).
+            process = psutil.Process(pid)
+            while (
+                process.status() != psutil.STATUS_ZOMBIE or len(os.listdir(f"/proc/{pid}/task")) > 1
+            ):
+                time.sleep(0.05)
+            killed.append(pid)
+
+    db, _result = synced
+    with runtime.database_state(db, load_environment().racemap_state_dir):
+        pages, failures = render_pages(
+            [SINGAPORE_2024, "1121"], tmp_path, kill_before_the_second_page
+        )
+    assert killed and failures == []
+    assert [p.name for p in pages] == ["1138.html", "1121.html"]
+    assert _kernels() == []
+
+
 def test_the_bench_measures_the_pages_in_one_kernel_against_a_kernel_each(synced):
     """``racemap bench --parts pages`` on the module's synced database, one round: the structure
     and the facts, never the timings."""

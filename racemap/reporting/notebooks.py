@@ -76,6 +76,7 @@ def run(
                 "kernel_manager_class": _kernel_manager_class(kernel_log),
             }
         else:
+            kernel.ready()
             kernel_log = kernel.log_path
             engine = {"engine_name": _shared_kernel_engine(), "shared": kernel}
         try:
@@ -121,7 +122,8 @@ class SharedKernel:
     the first notebook, a new session before each next one, shut down by :meth:`close` (or the
     ``with`` block's end). Each later notebook saves the kernel's start and the imports of the
     one before (pandas, matplotlib, racemap): seconds of a core a page. A failing cell keeps the
-    kernel; a kernel that died or timed out is discarded, and the next notebook starts anew.
+    kernel; a kernel that died (during a notebook or between two) or timed out is discarded, and
+    the next notebook starts anew.
 
     What carries over is only what a new IPython session keeps: the imported modules (and
     their caches), the working directory and the environment, which are the same for every
@@ -147,6 +149,21 @@ class SharedKernel:
                 kernel_name="python3", config=_ipc_config(self._private.name)
             )
         return self.km
+
+    def ready(self) -> None:
+        """Before a notebook: a kernel that has died since the last one (killed, out of memory)
+        is discarded, so this notebook starts a new one instead of failing on it."""
+        from nbclient.util import ensure_async, run_sync
+
+        km = self.km
+        if km is None or not km.has_kernel:
+            return
+
+        async def alive() -> bool:
+            return await ensure_async(km.is_alive())
+
+        if not run_sync(alive)():
+            self.discard()
 
     def discard(self) -> None:
         """Shut the kernel down (if it runs) and forget it; its log stays until :meth:`close`."""

@@ -149,7 +149,7 @@ def render_pages(
 
     The pages share one kernel (``notebooks.SharedKernel``: a new session for each page), which
     saves each page after the first its kernel's start and imports; ``shared_kernel=False``
-    (``racemap sync --plain page_kernel``, for the benchmark) starts one per page."""
+    (the plain call ``racemap bench --parts pages`` measures it against) starts one per page."""
     from racemap.reporting import race_page
     from racemap.reporting.notebooks import SharedKernel
 

@@ -133,8 +133,7 @@ class SharedKernel:
         self._private = tempfile.TemporaryDirectory(prefix="racemap-kernel-")
         self.log_path = Path(self._private.name) / "kernel.log"
         self.km = None  # the kernel's manager, made when a notebook needs the kernel
-        self.kc = None  # the client of the kernel, made by its first notebook
-        self.notebooks = 0  # the notebooks run in the current kernel
+        self.kc = None  # the client of the kernel, kept by its first notebook
 
     def __enter__(self) -> SharedKernel:
         return self
@@ -170,7 +169,7 @@ class SharedKernel:
         from nbclient.util import ensure_async, run_sync
 
         km, kc = self.km, self.kc
-        self.km, self.kc, self.notebooks = None, None, 0
+        self.km, self.kc = None, None
         if km is None:
             return
 
@@ -210,14 +209,13 @@ def _shared_kernel_engine() -> str:
             self.kc = shared.kc  # None for the kernel's first notebook: nbclient makes it
 
         def papermill_execute_cells(self):
-            if self.shared.notebooks:
+            if self.shared.kc is not None:  # a notebook ran in this kernel before
                 reply = self.wait_for_reply(
                     self.kc.execute(_NEW_SESSION, silent=True, store_history=False)
                 )
                 if reply is None or reply["content"]["status"] != "ok":
                     raise RuntimeError("the shared kernel could not start a new session")
             self.shared.kc = self.kc
-            self.shared.notebooks += 1
             super().papermill_execute_cells()
 
     class SharedKernelEngine(NBClientEngine):

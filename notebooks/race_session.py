@@ -2,14 +2,15 @@
 # # A race: its OpenF1 sessions and race data
 #
 # Looks up the race's `openf1_meeting_key` and `openf1_session_key`, then the meeting and the
-# Grand Prix race session from OpenF1 (or the bundled snapshot with `offline=True`). A race
+# Grand Prix race session: with `offline=True`, as `racemap run` loaded them into the database
+# (any season it loaded, live or from the bundled snapshot); else from the OpenF1 API. A race
 # without keys stops here with `not mapped: <reason>`. Then the race data `racemap sync` loaded
 # for the session (`session_kind`), from the marts under the application's ids: lap times, tyre
 # stints, pit stops, positions and weather (racemap/reporting/race_page.py).
 
 # %% tags=["parameters"]
 race_id = "1125"  # the application's race id (Chinese GP 2024: a sprint weekend)
-offline = True  # True: the bundled snapshot; False: the OpenF1 API ($OPENF1_URL)
+offline = True  # True: as racemap run loaded them; False: the OpenF1 API ($OPENF1_URL)
 session_kind = "race"  # race, sprint or qualifying: the session of the race data below
 data_version = None  # set by racemap sync: when the race data this page shows last changed
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
+from conftest import query
 
 from racemap.errors import RacemapError
+from racemap.openf1.client import FetchResult
+from racemap.openf1.loader import store
+from racemap.paths import DATA_DIR
+from racemap.reporting import race_page
 from racemap.reporting.notebooks import execute
 from racemap.testing.openf1_server import serve
 
@@ -26,7 +32,7 @@ def test_mapped_race_offline(mapped_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", db.url)
     executed = execute("race_session", tmp_path, {"race_id": "1125", "offline": True})
     text = _outputs(executed)
-    assert "race 1125: meeting_key 1233, session_key 9673 (bundled snapshot)" in text
+    assert "race 1125: meeting_key 1233, session_key 9673 (loaded by racemap run)" in text
     assert "Chinese Grand Prix" in text and "Sprint" not in text
 
 
@@ -47,3 +53,35 @@ def test_unmapped_race_fails_with_its_reason(mapped_demo, tmp_path, monkeypatch)
     monkeypatch.setenv("DATABASE_URL", db.url)
     with pytest.raises(RacemapError, match="not mapped: no_meeting"):
         execute("race_session", tmp_path, {"race_id": "1169", "offline": True})
+
+
+def _sample(name: str) -> dict:
+    return json.loads((DATA_DIR / "openf1" / "samples_2026" / name).read_text())
+
+
+def test_a_race_the_bundled_snapshot_lacks_has_its_page_offline(applied_db, tmp_path, monkeypatch):
+    """Miami 2026 (meeting 1284, race session 11280: real records, not in the bundled snapshot)
+    as a live run of 2026 would have loaded and mapped it: its race page reads the meeting and
+    the session from the raw tables, with no network (it read the bundled snapshot, and failed
+    with "OpenF1 has 0 records for meeting 1284")."""
+    meeting = _sample("miami-2026-sprint__meeting.json")
+    session = _sample("miami-2026-race__session.json")
+    with applied_db.transaction() as conn:
+        for endpoint, records in (("meetings", [meeting]), ("sessions", [session])):
+            fetched = FetchResult(endpoint, 2026, "live", 200, records, 0)
+            store(conn, fetched, "t", datetime.now(UTC))
+    query(
+        applied_db,
+        "insert into public.races (id, year, round, circuit_id, name, date, time,"
+        " openf1_meeting_key, openf1_session_key) values ('miami-2026', 2026, 6, 'miami',"
+        " 'Miami Grand Prix', '2026-05-03', '17:00:00', 1284, 11280)",
+    )
+    monkeypatch.setenv("DATABASE_URL", applied_db.url)
+    html = race_page.render("miami-2026", tmp_path).read_text()
+    assert "race miami-2026: meeting_key 1284, session_key 11280 (loaded by racemap run)" in html
+    assert "United States" in html and "2026-05-03T17:00:00+00:00" in html  # the records
+    # A race whose keys name a meeting no run loaded: one line saying what to do.
+    query(applied_db, "update public.races set openf1_meeting_key = 99999 where id = 'miami-2026'")
+    loaded = "the raw tables hold 0 records for meeting 99999, expected one: run racemap run"
+    with pytest.raises(RacemapError, match=loaded):
+        execute("race_session", tmp_path, {"race_id": "miami-2026", "offline": True})

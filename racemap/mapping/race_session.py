@@ -3,14 +3,17 @@ original design, for notebooks (notebooks/race_session.ipynb)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+from psycopg2 import sql
 
 from racemap.errors import RacemapError
 from racemap.mapping.lookup import RaceKeys, race_keys
+from racemap.openf1 import endpoints
 from racemap.openf1.client import OpenF1Client
-from racemap.paths import SNAPSHOT_DIR
 from racemap.settings import RacesTable
+
+LOADED = "loaded by racemap run"
 
 
 @dataclass
@@ -18,18 +21,31 @@ class RaceSession:
     keys: RaceKeys
     meeting: dict
     session: dict
-    source: str  # "OpenF1 API" or "bundled snapshot"
+    source: str  # "OpenF1 API" or LOADED
 
 
-def _from_snapshot(endpoint: str, key: str, value: int) -> list[dict]:
-    records = json.loads((SNAPSHOT_DIR / f"{endpoint}.json").read_text(encoding="utf-8"))
-    return [r for r in records if r.get(key) == value]
+def _loaded(conn, endpoint: str, key: str, value: int) -> list[dict]:
+    """The OpenF1 records of ``endpoint`` whose ``key`` is ``value``, as the runs loaded them
+    into its raw table (whatever the season, offline or live)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("select record from {} where {} = %s").format(
+                endpoints.get(endpoint).relation, sql.Identifier(key)
+            ),
+            (value,),
+        )
+        return [row[0] for row in cur.fetchall()]
 
 
-def _one(records: list[dict], what: str) -> dict:
-    if len(records) != 1:
-        raise RacemapError(f"OpenF1 has {len(records)} records for {what}, expected one")
-    return records[0]
+def _one(records: list[dict], what: str, source: str) -> dict:
+    if len(records) == 1:
+        return records[0]
+    if source == LOADED:
+        raise RacemapError(
+            f"the raw tables hold {len(records)} records for {what}, expected one: "
+            "run racemap run over the race's season"
+        )
+    raise RacemapError(f"OpenF1 has {len(records)} records for {what}, expected one")
 
 
 def race_session(
@@ -40,12 +56,14 @@ def race_session(
     races: RacesTable | None = None,
 ) -> RaceSession:
     """Look the race's keys up (NotMapped with the reason when it has none), then fetch the
-    meeting and the session: from OpenF1 (two requests), or the bundled snapshot offline."""
+    meeting and the session: from OpenF1 (two requests), or offline as the runs loaded them
+    into ``raw.openf1_meetings`` and ``raw.openf1_sessions`` (any season a run loaded, from
+    OpenF1 or the bundled snapshot)."""
     keys = race_keys(conn, race_id, races)
     if offline:
-        meetings = _from_snapshot("meetings", "meeting_key", keys.meeting_key)
-        sessions = _from_snapshot("sessions", "session_key", keys.session_key)
-        source = "bundled snapshot"
+        meetings = _loaded(conn, "meetings", "meeting_key", keys.meeting_key)
+        sessions = _loaded(conn, "sessions", "session_key", keys.session_key)
+        source = LOADED
     else:
         own = client is None
         client = client or OpenF1Client()
@@ -56,8 +74,8 @@ def race_session(
             if own:
                 client.close()
         source = "OpenF1 API"
-    meeting = _one(meetings, f"meeting {keys.meeting_key}")
-    session = _one(sessions, f"session {keys.session_key}")
+    meeting = _one(meetings, f"meeting {keys.meeting_key}", source)
+    session = _one(sessions, f"session {keys.session_key}", source)
     if session.get("meeting_key") != keys.meeting_key:
         raise RacemapError(
             f"session {keys.session_key} belongs to meeting {session.get('meeting_key')}, "

@@ -34,7 +34,7 @@ from racemap.db import Database
 from racemap.errors import RacemapError
 from racemap.openf1 import endpoints
 from racemap.openf1.sync import DEFAULT_KINDS, SyncResult, sync_race_data
-from racemap.reporting import reports
+from racemap.reporting import race_page, reports
 
 
 @dataclass
@@ -54,9 +54,11 @@ class RaceDataResult:
 
 
 def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
-    """Per race of the sync, in the order synced, when its race data last changed: the latest
-    ``loaded_at`` or ``removed_at`` of its sessions' rows in the race data tables (a row new,
-    changed, listed again or no longer listed). A race with no row is left out: it has no page."""
+    """Per race of the sync, in the order synced, the version of the race data its page shows:
+    when it last changed (the latest ``loaded_at`` or ``removed_at`` of its sessions' rows in
+    the race data tables: a row new, changed, listed again or no longer listed) and a digest
+    of the marts' rows the page shows (``race_page.shown_digests``: the application's driver
+    ids change them too). A race with no row is left out: it has no page."""
     keys = sorted({s.session_key for s in result.sessions})
     if not keys:
         return {}
@@ -81,7 +83,11 @@ def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
         if at is not None:
             version = at.astimezone(UTC).isoformat()  # the same text whatever the TimeZone
             versions[session.race_id] = max(versions.get(session.race_id, version), version)
-    return versions
+    # What the page shows also comes from the application (its driver ids, through its
+    # results): a page whose rows changed with no OpenF1 row new is another version too.
+    with db.transaction() as conn:
+        shown = race_page.shown_digests(conn, list(versions))
+    return {race: f"{at} rows {shown.get(race, 'none')}" for race, at in versions.items()}
 
 
 def page_version(pages_dir: Path, race_id: str) -> str | None:

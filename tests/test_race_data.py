@@ -322,6 +322,40 @@ def test_racemap_sync_exits_3_when_a_result_disagrees_and_renders_the_race_page(
     assert "Singapore" in page
 
 
+def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced, tmp_path, capsys):
+    """No OpenF1 row is new, but the application re-keys Piastri (car 81): the marts carry the
+    new driver id, so the next sync renders race 1138's page again, showing it; a sync after
+    that keeps the page."""
+    db, _result = synced
+    with database_copy(db) as copy:
+        reports = tmp_path / "reports"
+        args = sync_args(copy, reports, "--race-id", "1138", "--endpoints", "laps")
+        assert cli.main(args) == 0
+        assert "-> race page of race 1138" in capsys.readouterr().out
+        old_id = links(copy, SINGAPORE_2024)[81]
+        query(
+            copy,
+            "insert into public.drivers (id, driver_ref, number, code, forename, surname)"
+            " select 'rekeyed-81', 'rekeyed_piastri', number, code, forename, surname"
+            " from public.drivers where id = %s",
+            (old_id,),
+        )
+        query(
+            copy,
+            "update public.results set driver_id = 'rekeyed-81'"
+            " where race_id = '1138' and driver_id = %s",
+            (old_id,),
+        )
+        assert cli.main(args) == 0
+        out = capsys.readouterr().out
+        assert "-> race page of race 1138" in out and "kept" not in out
+        page = (reports / "races" / "1138.html").read_text(encoding="utf-8")
+        assert "rekeyed-81" in page
+        assert cli.main(args) == 0
+        out = capsys.readouterr().out
+        assert "-> race page" not in out and "race pages of 1 races kept" in out
+
+
 def test_racemap_run_race_data_syncs_the_runs_seasons(tmp_path, capsys):
     db = create_database()
     try:

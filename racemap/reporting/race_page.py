@@ -8,6 +8,7 @@ Each reader returns an empty frame when the race has no race data (no sync yet).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +68,35 @@ MARTS = {
         "recorded_at",
     ),
 }
+
+
+def shown_digests(conn, race_ids, kind: str = "race") -> dict[str, str]:
+    """Per race of ``race_ids``, a digest of every row its page shows of the marts (MARTS: the
+    same columns, in the page's order), the application's driver ids included; a race with no
+    row in any mart is left out. A page showing another digest shows other data."""
+    parts: dict[str, list[str]] = {}
+    with conn.cursor() as cur:
+        for table, columns, order in MARTS.values():
+            cur.execute("select to_regclass(%s) is not null", (f"racemap.{table}",))
+            if not cur.fetchone()[0]:
+                continue
+            # The page's order, ties broken by the row itself: the same rows, the same digest.
+            rows = (
+                f"select race_id, ({columns}) as shown, row_number() over"  # noqa: S608
+                f" (partition by race_id order by {order}, ({columns})::text) as n"
+                f" from racemap.{table} where race_id = any(%s) and session_kind = %s"
+            )
+            cur.execute(
+                "select race_id, md5(string_agg(shown::text, E'\\n' order by n))"
+                f" from ({rows}) t group by race_id",
+                ([str(r) for r in race_ids], kind),
+            )
+            for race_id, digest in cur.fetchall():
+                parts.setdefault(race_id, []).append(f"{table}:{digest}")
+    return {
+        race_id: hashlib.sha256("\n".join(found).encode()).hexdigest()[:16]
+        for race_id, found in parts.items()
+    }
 
 
 def read(conn, mart: str, race_id, kind: str = "race") -> pd.DataFrame:

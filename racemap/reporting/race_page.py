@@ -23,12 +23,16 @@ COMPOUND_COLOURS = {
 }
 
 
+def _built(cur, table: str) -> bool:
+    """Whether the mart racemap.<table> exists (a database no sync has built has none)."""
+    cur.execute("select to_regclass(%s) is not null", (f"racemap.{table}",))
+    return cur.fetchone()[0]
+
+
 def _read(conn, table: str, columns: str, race_id: str, kind: str, order: str) -> pd.DataFrame:
     """``columns`` of racemap.<table> for the race's session (a fixed table name, values bound)."""
     with conn.cursor() as cur:
-        cur.execute("select to_regclass(%s) is not null", (f"racemap.{table}",))
-        exists = cur.fetchone()[0]
-        if not exists:
+        if not _built(cur, table):
             return pd.DataFrame(columns=[c.strip() for c in columns.split(",")])
         cur.execute(
             f"select {columns} from racemap.{table}"  # noqa: S608 (names are constants)
@@ -77,8 +81,7 @@ def shown_digests(conn, race_ids, kind: str = "race") -> dict[str, str]:
     parts: dict[str, list[str]] = {}
     with conn.cursor() as cur:
         for table, columns, order in MARTS.values():
-            cur.execute("select to_regclass(%s) is not null", (f"racemap.{table}",))
-            if not cur.fetchone()[0]:
+            if not _built(cur, table):
                 continue
             # The page's order, ties broken by the row itself: the same rows, the same digest.
             rows = (

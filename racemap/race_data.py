@@ -77,16 +77,15 @@ def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
             {"keys": keys},
         )
         changed = dict(cur.fetchall())
+        # What the page shows also comes from the application (its driver ids, through its
+        # results): a page whose rows changed with no OpenF1 row new is another version too.
+        shown = race_page.shown_digests(conn, sorted({s.race_id for s in result.sessions}))
     versions: dict[str, str] = {}
     for session in result.sessions:
         at = changed.get(session.session_key)
         if at is not None:
             version = at.astimezone(UTC).isoformat()  # the same text whatever the TimeZone
             versions[session.race_id] = max(versions.get(session.race_id, version), version)
-    # What the page shows also comes from the application (its driver ids, through its
-    # results): a page whose rows changed with no OpenF1 row new is another version too.
-    with db.transaction() as conn:
-        shown = race_page.shown_digests(conn, list(versions))
     return {race: f"{at} rows {shown.get(race, 'none')}" for race, at in versions.items()}
 
 

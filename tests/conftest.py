@@ -169,6 +169,27 @@ def run_pipeline(db: Database, reports_dir: Path, **kwargs):
     return run(options)
 
 
+def sample_2026(name: str) -> dict:
+    """A recorded 2026 OpenF1 record (data/openf1/samples_2026/: not in the bundled snapshot)."""
+    import json
+
+    from racemap.paths import DATA_DIR
+
+    return json.loads((DATA_DIR / "openf1" / "samples_2026" / name).read_text())
+
+
+def store_2026(db: Database, endpoint: str, records: list[dict]) -> None:
+    """``records`` stored in ``endpoint``'s raw table as a load of season 2026 stores them."""
+    from datetime import UTC, datetime
+
+    from racemap.openf1.client import FetchResult
+    from racemap.openf1.loader import ensure_raw_tables, store
+
+    with db.transaction() as conn:
+        ensure_raw_tables(conn)
+        store(conn, FetchResult(endpoint, 2026, "test", 200, records, 0), "test", datetime.now(UTC))
+
+
 def query(db: Database, statement: str, params=()) -> list[tuple]:
     with db.transaction() as conn, conn.cursor() as cur:
         cur.execute(statement, params or None)

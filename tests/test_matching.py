@@ -4,29 +4,13 @@ table configured only through vars and the circuit-map seed."""
 from __future__ import annotations
 
 import csv
-import json
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import query, run_pipeline
+from conftest import query, run_pipeline, sample_2026, store_2026
 
-from racemap.openf1.client import FetchResult
-from racemap.openf1.loader import ensure_raw_tables, store
 from racemap.paths import DATA_DIR, PROJECT_DIR
-
-SAMPLES = DATA_DIR / "openf1" / "samples_2026"
-
-
-def _sample(name: str) -> dict:
-    return json.loads((SAMPLES / name).read_text())
-
-
-def _store(db, endpoint: str, records: list[dict]) -> None:
-    with db.transaction() as conn:
-        ensure_raw_tables(conn)
-        store(conn, FetchResult(endpoint, 2026, "test", 200, records, 0), "test", datetime.now(UTC))
 
 
 def test_2026_records_and_cancelled_meetings(demo_db, tmp_path):
@@ -40,7 +24,7 @@ def test_2026_records_and_cancelled_meetings(demo_db, tmp_path):
     Project-Oct26 data/races.csv on GitHub (Sepang, 2026-10-04 07:00 UTC).
     """
     db = demo_db
-    kl_meeting = _sample("kuala-lumpur-2026-race__meeting.json")
+    kl_meeting = sample_2026("kuala-lumpur-2026-race__meeting.json")
     sakhir_meeting = {
         **kl_meeting,
         "meeting_key": 1282,
@@ -53,7 +37,7 @@ def test_2026_records_and_cancelled_meetings(demo_db, tmp_path):
         "date_start": "2026-04-10T11:30:00+00:00",
         "date_end": "2026-04-12T17:00:00+00:00",
     }
-    kl_race = _sample("kuala-lumpur-2026-race__session.json")
+    kl_race = sample_2026("kuala-lumpur-2026-race__session.json")
     sakhir_race = {
         **kl_race,
         "session_key": 11261,
@@ -65,15 +49,17 @@ def test_2026_records_and_cancelled_meetings(demo_db, tmp_path):
         "date_start": "2026-04-12T15:00:00+00:00",
         "date_end": "2026-04-12T17:00:00+00:00",
     }
-    _store(db, "meetings", [kl_meeting, sakhir_meeting, _sample("miami-2026-sprint__meeting.json")])
-    _store(
+    store_2026(
+        db, "meetings", [kl_meeting, sakhir_meeting, sample_2026("miami-2026-sprint__meeting.json")]
+    )
+    store_2026(
         db,
         "sessions",
         [
             kl_race,
             sakhir_race,
-            _sample("miami-2026-sprint__session.json"),
-            _sample("miami-2026-race__session.json"),
+            sample_2026("miami-2026-sprint__session.json"),
+            sample_2026("miami-2026-race__session.json"),
         ],
     )
     with db.transaction() as conn, conn.cursor() as cur:

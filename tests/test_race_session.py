@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
-from conftest import query
+from conftest import query, sample_2026, store_2026
 
 from racemap.errors import RacemapError
-from racemap.openf1.client import FetchResult
-from racemap.openf1.loader import store
-from racemap.paths import DATA_DIR
 from racemap.reporting import race_page
 from racemap.reporting.notebooks import execute
 from racemap.testing.openf1_server import serve
@@ -55,21 +51,13 @@ def test_unmapped_race_fails_with_its_reason(mapped_demo, tmp_path, monkeypatch)
         execute("race_session", tmp_path, {"race_id": "1169", "offline": True})
 
 
-def _sample(name: str) -> dict:
-    return json.loads((DATA_DIR / "openf1" / "samples_2026" / name).read_text())
-
-
 def test_a_race_the_bundled_snapshot_lacks_has_its_page_offline(applied_db, tmp_path, monkeypatch):
     """Miami 2026 (meeting 1284, race session 11280: real records, not in the bundled snapshot)
     as a live run of 2026 would have loaded and mapped it: its race page reads the meeting and
     the session from the raw tables, with no network (it read the bundled snapshot, and failed
     with "OpenF1 has 0 records for meeting 1284")."""
-    meeting = _sample("miami-2026-sprint__meeting.json")
-    session = _sample("miami-2026-race__session.json")
-    with applied_db.transaction() as conn:
-        for endpoint, records in (("meetings", [meeting]), ("sessions", [session])):
-            fetched = FetchResult(endpoint, 2026, "live", 200, records, 0)
-            store(conn, fetched, "t", datetime.now(UTC))
+    store_2026(applied_db, "meetings", [sample_2026("miami-2026-sprint__meeting.json")])
+    store_2026(applied_db, "sessions", [sample_2026("miami-2026-race__session.json")])
     query(
         applied_db,
         "insert into public.races (id, year, round, circuit_id, name, date, time,"

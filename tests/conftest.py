@@ -11,10 +11,12 @@ and the reports all go to the test's temporary directories, so test runs never c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import psycopg2
@@ -226,7 +228,7 @@ def _mapped_run(db: Database, reports: Path):
 # Under pytest-xdist, the shared mapped database's folder in the session's temporary directory
 # (the controller's, above each worker's): the run's reports, its result and the databases made.
 SHARED_TEMPLATE = "mapped-template"
-TEMPLATE_STATE: dict[str, Path] = {}  # "dir": the shared run's state directory
+TEMPLATE_STATE: dict = {}  # "dir": the shared run's state directory; "db": its copy's name
 
 
 @pytest.fixture(scope="session")
@@ -243,7 +245,7 @@ def mapped_template(request, tmp_path_factory):
         db = create_database()
         try:
             result, reports = _mapped_run(db, tmp_path_factory.mktemp("reports"))
-            TEMPLATE_STATE["dir"] = state_dir(db)
+            TEMPLATE_STATE["dir"], TEMPLATE_STATE["db"] = state_dir(db), db.dbname
             yield db, result, reports
         finally:
             drop_database(db)
@@ -262,6 +264,7 @@ def mapped_template(request, tmp_path_factory):
             made.write_bytes(pickle.dumps((db, result, reports, state_dir(db))))
         template, result, reports, TEMPLATE_STATE["dir"] = pickle.loads(made.read_bytes())
         own = create_database(template=template)
+        TEMPLATE_STATE["db"] = own.dbname
     try:
         yield own, result, reports
     finally:
@@ -293,9 +296,20 @@ def mapped_demo(mapped_template):
     return mapped_template
 
 
+@contextlib.contextmanager
 def database_copy(template: Database):
-    """A copy of ``template`` for the block, dropped afterwards."""
-    return SCRATCH.database(template=template)
+    """A copy of ``template`` for the block, dropped afterwards.
+
+    A copy of the shared mapped database comes with the local state of the run that mapped it
+    (dbt's target, the kept docs site, the GX context), as a database restored together with
+    its state directory would: a run on it is a user's next run, which keeps the docs site, not
+    a first one (test_dbt_docs and the tests on ``fresh_db`` and ``demo_db`` run first runs).
+    dbt parses it in full all the same: its partial parse names the template's database."""
+    with SCRATCH.database(template=template) as db:
+        made = TEMPLATE_STATE.get("dir")
+        if made is not None and TEMPLATE_STATE.get("db") == template.dbname and made.is_dir():
+            shutil.copytree(made, state_dir(db), symlinks=True)
+        yield db
 
 
 @pytest.fixture

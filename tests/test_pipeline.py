@@ -79,14 +79,21 @@ def test_reports_are_written(mapped_demo):
     assert notebook["metadata"]["papermill"]["parameters"]["offline"] is True
 
 
-def test_second_run_changes_nothing(applied_db, tmp_path):
-    db = applied_db  # a copy of the first run's database
+def test_a_second_run_with_the_plain_calls_changes_nothing(applied_db, tmp_path):
+    """A second run on the first run's database (a copy) applies nothing and reloads nothing.
+    It runs with every concurrency device replaced by the plain call (racemap bench --parts
+    devices measures these), which gives the same run: verdict, checks, the record notebook,
+    the docs and the mapping report."""
+    from racemap.errors import UsageError
+    from racemap.pipeline import DEVICES
+
+    db = applied_db
     before = query(
         db, "select id, openf1_meeting_key, openf1_session_key from public.races order by id"
     )
     raw_before = query(db, "select meeting_key, loaded_at from raw.openf1_meetings order by 1")
-    second = run_pipeline(db, tmp_path)
-    assert second.exit_code == 0
+    second = run_pipeline(db, tmp_path, plain=frozenset(DEVICES))
+    assert second.exit_code == 0 and second.summary["validations"]["failed"] == 0
     assert second.summary["updates"] == 0 and second.summary["updates_applied"] == 0
     assert (
         query(db, "select id, openf1_meeting_key, openf1_session_key from public.races order by id")
@@ -95,21 +102,11 @@ def test_second_run_changes_nothing(applied_db, tmp_path):
     assert (
         query(db, "select meeting_key, loaded_at from raw.openf1_meetings order by 1") == raw_before
     )
-
-
-def test_a_run_with_every_device_replaced_by_the_plain_call_is_the_same_run(applied_db, tmp_path):
-    """racemap bench --parts devices measures these: each device's plain call gives the same
-    run (verdict, reports, the record notebook, the docs, the mapping report)."""
-    from racemap.errors import UsageError
-    from racemap.pipeline import DEVICES
-
-    plain = run_pipeline(applied_db, tmp_path, plain=frozenset(DEVICES))
-    assert plain.exit_code == 0 and plain.summary["validations"]["failed"] == 0
-    assert [c["name"] for c in plain.summary["checkpoints"]] == ["raw", "mapping"]
+    assert [c["name"] for c in second.summary["checkpoints"]] == ["raw", "mapping"]
     for name in ("mapping_report.html", "notebooks/load_openf1.ipynb", "dbt-docs/index.html"):
         assert (tmp_path / name).exists(), name
     with pytest.raises(UsageError, match="--plain threads: choose among gx_worker"):
-        run_pipeline(applied_db, tmp_path, plain=frozenset({"threads"}))
+        run_pipeline(db, tmp_path, plain=frozenset({"threads"}))
 
 
 def test_expected_mapping_2023_2025(mapped_demo):

@@ -10,7 +10,7 @@ import json
 import re
 
 import pytest
-from conftest import AS_OF, create_database, database_copy, demo_races, drop_database, query
+from conftest import AS_OF, database_copy, query
 
 from racemap import cli
 from racemap.errors import RacemapError
@@ -33,15 +33,12 @@ MARTS = (
 @pytest.fixture(scope="module")
 def synced(mapped_template, tmp_path_factory):
     """A copy of the mapped demo with every bundled session synced, built and checked."""
-    db = create_database(template=mapped_template[0])
-    try:
+    with database_copy(mapped_template[0]) as db:
         reports = tmp_path_factory.mktemp("race-data-reports")
         result = sync_and_check(
             db, reports, "module-sync", seasons=[2023, 2024, 2025], offline=True, pages=False
         )
         yield db, result
-    finally:
-        drop_database(db)
 
 
 def links(db, race_id: str) -> dict[int, str]:
@@ -356,10 +353,8 @@ def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced
         assert "-> race page" not in out and "race pages of 1 races kept" in out
 
 
-def test_racemap_run_race_data_syncs_the_runs_seasons(tmp_path, capsys):
-    db = create_database()
-    try:
-        demo_races(db)
+def test_racemap_run_race_data_syncs_the_runs_seasons(mapped_template, tmp_path, capsys):
+    with database_copy(mapped_template[0]) as db:
         reports = tmp_path / "reports"
         args = ["run", "--database-url", db.url, "--offline", "--seasons", "2023"]
         args += ["--var", f"as_of={AS_OF}", "--reports-dir", str(reports), "--race-data"]
@@ -377,5 +372,3 @@ def test_racemap_run_race_data_syncs_the_runs_seasons(tmp_path, capsys):
         assert cli.main(args[:-1]) in (0, 3)
         assert json.loads((reports / "summary.json").read_text())["run_id"] != first
         assert (reports / "races" / "1098.html").exists()
-    finally:
-        drop_database(db)

@@ -13,7 +13,7 @@ from conftest import query, run_pipeline, sample_2026, store_2026
 from racemap.paths import DATA_DIR, PROJECT_DIR
 
 
-def test_2026_records_and_cancelled_meetings(demo_db, tmp_path):
+def test_2026_records_and_cancelled_meetings(applied_db, tmp_path):
     """The current record shape loads and matches; a cancelled meeting is never matched.
 
     Meeting 1308 is the 2026 "Bahrain Grand Prix" held at Sepang; meeting 1282 is the cancelled
@@ -23,7 +23,7 @@ def test_2026_records_and_cancelled_meetings(demo_db, tmp_path):
     is the 2026 round 16 of a third-party Ergast-style file, anibal-b/Data-Engineering-Final-
     Project-Oct26 data/races.csv on GitHub (Sepang, 2026-10-04 07:00 UTC).
     """
-    db = demo_db
+    db = applied_db  # the demo, mapped over 2023-2025
     kl_meeting = sample_2026("kuala-lumpur-2026-race__meeting.json")
     sakhir_meeting = {
         **kl_meeting,

@@ -118,34 +118,34 @@ def test_a_circuit_missing_from_the_map_needs_attention_until_a_reviewed_skip(
 
 def test_keys_of_a_called_off_meeting_are_stale(applied_db, tmp_path):
     """Bahrain 2024 (race 1121) mapped to meeting 1229, which OpenF1 then calls off."""
-    demo_db = applied_db  # mapped by an offline run of the same records
-    assert keys(demo_db, "1121") == (1229, 9472)
+    db = applied_db  # Bahrain 2024 mapped by an offline run of the same records
+    assert keys(db, "1121") == (1229, 9472)
     with serve(records_dir=[SNAPSHOT_DIR]) as server:
         live = {"offline": False, "openf1_url": server.base_url, "seasons": "2024"}
         for meeting in server.records["meetings"]:
             if meeting["meeting_key"] == 1229:
                 meeting["is_cancelled"] = True
                 meeting["meeting_official_name"] = "CALLED OFF: " + meeting["meeting_official_name"]
-        second = run_pipeline(demo_db, tmp_path / "r2", refresh=True, **live)
-        assert (second.verdict, second.exit_code) == ("attention", 3)
-        row = attention_of(second)["1121"]
+        held = run_pipeline(db, tmp_path / "held", refresh=True, **live)
+        assert (held.verdict, held.exit_code) == ("attention", 3)
+        row = attention_of(held)["1121"]
         assert row["kind"] == "stale_keys" and "called off" in row["detail"]
         assert "--allow-changes" in row["action"]
-        updates = mapping_updates(tmp_path / "r2", "action", "status")
+        updates = mapping_updates(tmp_path / "held", "action", "status")
         assert updates["1121"] == ("clear", "held_back")
-        assert keys(demo_db, "1121") == (1229, 9472)  # never cleared silently
+        assert keys(db, "1121") == (1229, 9472)  # never cleared silently
 
-        third = run_pipeline(demo_db, tmp_path / "r3", refresh=True, allow_changes=True, **live)
-    assert (third.verdict, third.exit_code) == ("ok", 0)
-    assert keys(demo_db, "1121") == (None, None)
+        cleared = run_pipeline(db, tmp_path / "cleared", refresh=True, allow_changes=True, **live)
+    assert (cleared.verdict, cleared.exit_code) == ("ok", 0)
+    assert keys(db, "1121") == (None, None)
+    assert query(db, "select reason from racemap.race_openf1_mapping where race_id = '1121'") == [
+        ("cancelled",)
+    ]
     assert query(
-        demo_db, "select reason from racemap.race_openf1_mapping where race_id = '1121'"
-    ) == [("cancelled",)]
-    assert query(
-        demo_db,
+        db,
         "select action, meeting_key_before, meeting_key_after from racemap.mapping_history"
         " where run_id = %s",
-        (third.run_id,),
+        (cleared.run_id,),
     ) == [("clear", 1229, None)]
 
 

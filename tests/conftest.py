@@ -304,12 +304,16 @@ def database_copy(template: Database):
     (dbt's target, the kept docs site, the GX context), as a database restored together with
     its state directory would: a run on it is a user's next run, which keeps the docs site, not
     a first one (test_dbt_docs and the tests on ``fresh_db`` and ``demo_db`` run first runs).
-    dbt parses it in full all the same: its partial parse names the template's database."""
+    dbt parses it in full all the same: its partial parse names the template's database.
+    The copy's state directory goes with it (some 20 MB a database)."""
     with SCRATCH.database(template=template) as db:
         made = TEMPLATE_STATE.get("dir")
-        if made is not None and TEMPLATE_STATE.get("db") == template.dbname and made.is_dir():
-            shutil.copytree(made, state_dir(db), symlinks=True)
-        yield db
+        try:
+            if made is not None and TEMPLATE_STATE.get("db") == template.dbname and made.is_dir():
+                shutil.copytree(made, state_dir(db), symlinks=True)
+            yield db
+        finally:
+            shutil.rmtree(state_dir(db), ignore_errors=True)
 
 
 @pytest.fixture

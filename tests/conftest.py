@@ -307,13 +307,13 @@ def database_copy(template: Database):
     dbt parses it in full all the same: its partial parse names the template's database.
     The copy's state directory goes with it (some 20 MB a database)."""
     with SCRATCH.database(template=template) as db:
-        made = TEMPLATE_STATE.get("dir")
+        made, own = TEMPLATE_STATE.get("dir"), state_dir(db)  # own: decided once, for both ends
         try:
-            if made is not None and TEMPLATE_STATE.get("db") == template.dbname and made.is_dir():
-                shutil.copytree(made, state_dir(db), symlinks=True)
+            if made is not None and TEMPLATE_STATE.get("db") == template.dbname:
+                shutil.copytree(made, own, symlinks=True)
             yield db
         finally:
-            shutil.rmtree(state_dir(db), ignore_errors=True)
+            shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ application's own table would be) or one mart row, and puts it back.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from contextlib import contextmanager
 
@@ -332,3 +333,22 @@ def test_one_gx_worker_serves_a_process_until_a_run_leaves_an_answer_unread(mapp
         mapped, "raw", RACES, tmp_path / "c", "test-worker-fresh", gx_root=gx_root()
     )
     assert outcome.run_name == "test-worker-fresh" and outcome.success
+
+
+def test_a_worker_stopped_while_owing_an_answer_ends_quietly(mapped, tmp_path, capfd):
+    """An interrupted run closes its worker's pipe with a checkpoint still running: the worker
+    finishes it, finds no one to answer and ends without a word (it printed a BrokenPipeError
+    traceback under the run's one line)."""
+    from racemap.checks.gx_worker import GxWorker
+
+    worker = GxWorker()
+    try:
+        worker.run_checkpoint(
+            mapped, "raw", RACES, tmp_path / "a", "test-gone-a", gx_root=gx_root()
+        )
+        worker.submit(mapped, "raw", RACES, tmp_path / "b", "test-gone-b", gx_root=gx_root())
+    finally:
+        worker.close()  # the run is over: the pipe closes before the answer is read
+    # 0: it returned on its own; -SIGTERM: close stopped it first (a slow checkpoint)
+    assert worker._process.exitcode in (0, -signal.SIGTERM)
+    assert "Traceback" not in capfd.readouterr().err

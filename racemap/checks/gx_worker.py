@@ -49,7 +49,11 @@ def _serve(conn: Connection) -> None:
             reply = ("error", str(exc))
         except Exception as exc:  # noqa: BLE001 - sent back as one line, raised by the run
             reply = ("error", f"Great Expectations failed: {type(exc).__name__}: {exc}")
-        conn.send(reply)
+        try:
+            conn.send(reply)
+        except OSError:  # BrokenPipeError: the run ended (interrupted) while this one ran
+            gc.freeze()
+            return
 
 
 @contextlib.contextmanager

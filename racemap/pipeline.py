@@ -29,7 +29,6 @@ from racemap.db import (
 )
 from racemap.demo import create_demo_tables
 from racemap.errors import Interrupted, RacemapError, UsageError
-from racemap.jobs import Job
 from racemap.mapping import apply as apply_mod
 from racemap.mapping import dbt
 from racemap.mapping.results import prepare_results
@@ -37,7 +36,7 @@ from racemap.openf1.client import OpenF1Client
 from racemap.openf1.loader import ensure_raw_tables, load_openf1
 from racemap.reporting import changes as changes_mod
 from racemap.reporting import notify, reports, run_summary, status
-from racemap.reporting.notebooks import execute
+from racemap.reporting.notebooks import NotebookRunner
 from racemap.settings import (
     Environment,
     RacesTable,
@@ -71,10 +70,11 @@ class RunOptions:
 
 
 # What a run does beside its main line, each replaceable by the plain call to measure it:
-# the GX worker process (GX imported during the load) and the load's record notebook in a
-# thread. Measured alone (racemap bench --parts devices), each saves a second or more of the
-# warm run; a dbt docs thread and a report kernel started ahead saved less and are gone.
-DEVICES = ("gx_worker", "load_record_job")
+# the GX worker process (GX imported during the load) and the mapping report in the kernel of
+# the load's record notebook. Measured alone (racemap bench --parts devices), each saves a
+# second or more of the warm run; a dbt docs thread, a report kernel started ahead and the
+# record notebook in a thread saved less and are gone.
+DEVICES = ("gx_worker", "shared_kernel")
 
 
 @dataclass
@@ -433,46 +433,41 @@ def _run_locked(ctx: RunContext) -> RunResult:
             ensure_raw_tables(conn)
         prepare_results(ctx.db, ctx.variables, ctx.log)
 
-    with ctx.stages.stage("load"):
-        # Loaded here, in racemap's process, so the progress bar shows on a terminal; the
-        # notebook, run with load=False, is the record of this load (its raw.openf1_loads
-        # rows). No URL or credential is a parameter: parameters are saved in the notebook.
-        client = ctx.openf1_client()
-        try:
-            load_openf1(
-                ctx.db,
-                ctx.seasons,
-                offline=ctx.options.offline,
-                client=client,
-                refresh=ctx.options.refresh,
-                run_id=ctx.run_id,
-                environment=ctx.env,
+    # The mapping report runs in the kernel the load's record notebook started (shut down
+    # however the run ends).
+    with NotebookRunner(ctx.out, shared=ctx.uses("shared_kernel")) as notebooks:
+        with ctx.stages.stage("load"):
+            # Loaded here, in racemap's process, so the progress bar shows on a terminal; the
+            # notebook, run with load=False, is the record of this load (its raw.openf1_loads
+            # rows). No URL or credential is a parameter: parameters are saved in the notebook.
+            client = ctx.openf1_client()
+            try:
+                load_openf1(
+                    ctx.db,
+                    ctx.seasons,
+                    offline=ctx.options.offline,
+                    client=client,
+                    refresh=ctx.options.refresh,
+                    run_id=ctx.run_id,
+                    environment=ctx.env,
+                )
+            finally:
+                if client is not None:
+                    client.close()
+            notebooks.run(
+                "load_openf1",
+                {
+                    "seasons": ",".join(str(s) for s in ctx.seasons),
+                    "offline": ctx.options.offline,
+                    "refresh": ctx.options.refresh,
+                    "run_id": ctx.run_id,
+                    "load": False,
+                },
             )
-        finally:
-            if client is not None:
-                client.close()
-    # The load's record notebook runs beside the checks and the build (a thread); however the
-    # run ends, it is waited for before the reports are published.
-    with Job(
-        "load_openf1",
-        execute,
-        "load_openf1",
-        ctx.out,
-        {
-            "seasons": ",".join(str(s) for s in ctx.seasons),
-            "offline": ctx.options.offline,
-            "refresh": ctx.options.refresh,
-            "run_id": ctx.run_id,
-            "load": False,
-        },
-        background=ctx.uses("load_record_job"),
-    ) as load_record:
-        result = _map_and_report(ctx)
-        load_record.wait()
-    return result
+        return _map_and_report(ctx, notebooks)
 
 
-def _map_and_report(ctx: RunContext) -> RunResult:
+def _map_and_report(ctx: RunContext, notebooks: NotebookRunner) -> RunResult:
     """After the load: check the raw data, build, apply, validate, record and report."""
     db, out, stages, log = ctx.db, ctx.out, ctx.stages, ctx.log
     load = run_summary.load_counts(db, ctx.run_id)
@@ -564,7 +559,7 @@ def _map_and_report(ctx: RunContext) -> RunResult:
         # The mapping report notebook reads summary.json: written before it runs, and again
         # after it with the reports stage's own seconds.
         reports.write_summary(out / "summary.json", summary)
-        write_mapping_report(out, ctx.run_id, ctx.threshold)
+        write_mapping_report(notebooks, ctx.run_id, ctx.threshold)
     reports.write_summary(out / "summary.json", summary)
     return RunResult(ctx.run_id, summary, verdicts.exit_code(verdict), failures, verdict, attention)
 
@@ -575,17 +570,18 @@ def _docs(db: Database, out: Path, variables: dict, manifest) -> bool:
         return dbt.docs(out, variables, conn, manifest)[1]
 
 
-def write_mapping_report(reports_dir: Path, run_id: str, threshold: float) -> Path:
-    """notebooks/mapping_report.ipynb by papermill, then mapping_report.html."""
+def write_mapping_report(notebooks: NotebookRunner, run_id: str, threshold: float) -> Path:
+    """notebooks/mapping_report.ipynb by papermill (after the load's record, in its kernel),
+    then mapping_report.html."""
     from racemap.reporting.report_data import export_html
 
-    executed = execute(
+    reports_dir = notebooks.reports_dir
+    executed = notebooks.run(
         "mapping_report",
-        reports_dir,
         {
-            "reports_dir": str(Path(reports_dir).resolve()),
+            "reports_dir": str(reports_dir.resolve()),
             "run_id": run_id,
             "coverage_threshold": threshold,
         },
     )
-    return export_html(executed, Path(reports_dir) / "mapping_report.html")
+    return export_html(executed, reports_dir / "mapping_report.html")

@@ -118,16 +118,17 @@ get_ipython().reset(new_session=True)
 
 
 class SharedKernel:
-    """One python3 kernel for several notebooks in a row (the race pages of a sync): started by
-    the first notebook, a new session before each next one, shut down by :meth:`close` (or the
-    ``with`` block's end). Each later notebook saves the kernel's start and the imports of the
-    one before (pandas, matplotlib, racemap): seconds of a core a page. A failing cell keeps the
-    kernel; a kernel that died (during a notebook or between two) or timed out is discarded, and
-    the next notebook starts anew.
+    """One python3 kernel for several notebooks in a row (a run's load record and mapping report,
+    the race pages of a sync): started by the first notebook, a new session before each next
+    one, shut down by :meth:`close` (or the ``with`` block's end). Each later notebook saves the
+    kernel's start and the imports of the one before (pandas, matplotlib, racemap): a second or
+    more of a core each. A failing cell keeps the kernel; a kernel that died (during a notebook
+    or between two) or timed out is discarded, and the next notebook starts anew.
 
     What carries over is only what a new IPython session keeps: the imported modules (and
     their caches), the working directory and the environment, which are the same for every
-    notebook of one sync."""
+    notebook of one run or one sync. The kernel's client belongs to the thread that started it
+    (its sockets live on that thread's event loop): its notebooks run on that thread."""
 
     def __init__(self) -> None:
         self._private = tempfile.TemporaryDirectory(prefix="racemap-kernel-")
@@ -252,12 +253,40 @@ def _shared_kernel_engine() -> str:
     return _ENGINE
 
 
+class NotebookRunner:
+    """A run's notebooks, each executed into ``<reports_dir>/notebooks/<name>.ipynb`` when
+    called, in one :class:`SharedKernel` (``shared``; else a kernel each): the mapping report
+    runs in the kernel the load's record started, which saves it a kernel's start and the
+    imports (``racemap bench --parts devices`` measures it against a kernel each)."""
+
+    def __init__(self, reports_dir: Path, shared: bool = True) -> None:
+        self.reports_dir = Path(reports_dir)
+        self._kernel = SharedKernel() if shared else None
+
+    def run(self, name: str, parameters: dict, timeout: int = 900) -> Path:
+        """Execute ``notebooks/<name>.ipynb``; the executed copy's path."""
+        output = self.reports_dir / "notebooks" / f"{name}.ipynb"
+        return run(name, output, parameters, timeout, f"notebook {name}", self._kernel)
+
+    def close(self) -> None:
+        """Shut the shared kernel down."""
+        if self._kernel is not None:
+            self._kernel.close()
+
+    def __enter__(self) -> NotebookRunner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def execute(
     name: str,
     reports_dir: Path,
     parameters: dict | None = None,
     timeout: int = 900,
 ) -> Path:
-    """Execute ``notebooks/<name>.ipynb`` into ``<reports_dir>/notebooks/<name>.ipynb``."""
-    output = Path(reports_dir) / "notebooks" / f"{name}.ipynb"
-    return run(name, output, parameters or {}, timeout, f"notebook {name}")
+    """Execute ``notebooks/<name>.ipynb`` into ``<reports_dir>/notebooks/<name>.ipynb``, at once
+    and in a kernel of its own."""
+    with NotebookRunner(reports_dir, shared=False) as notebooks:
+        return notebooks.run(name, parameters or {}, timeout)

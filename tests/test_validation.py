@@ -188,6 +188,31 @@ def test_mapping_checkpoint_passes_after_the_run(mapped, tmp_path):
     assert outcome.evaluated == 12
 
 
+def test_data_docs_templates_are_compiled_once_a_process(mapped, tmp_path, monkeypatch):
+    """GX makes new views, with Jinja environments of their own, for every validation result it
+    publishes; their templates are compiled once in a process (racemap.checks.data_docs), and
+    the context reads no config_variables.yml (GX parsed it for every value it read)."""
+    import jinja2
+    import yaml
+
+    compiled: list[str] = []
+    compile_template = jinja2.Environment.compile
+
+    def counting(self, source, name=None, *args, **kwargs):
+        compiled.append(name)
+        return compile_template(self, source, name, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    first = run_checkpoint(mapped, "mapping", RACES, tmp_path / "a", "test-compiled-a")
+    once = len(compiled)
+    second = run_checkpoint(mapped, "mapping", RACES, tmp_path / "b", "test-compiled-b")
+    assert first.passed and second.passed
+    assert compiled[once:] == []  # every page of the second checkpoint from compiled code
+    assert (tmp_path / "b" / "validation" / "index.html").read_text().count("test-compiled-b")
+    config = yaml.safe_load((gx_root() / "gx" / "great_expectations.yml").read_text())
+    assert config["config_variables_file_path"] is None
+
+
 def test_duplicated_keys_in_races_fail(mapped, tmp_path):
     with races_copy(mapped) as (races, name):
         # Race 1100 (Australia 2023) takes the keys of race 1121 (Bahrain 2024).

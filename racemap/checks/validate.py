@@ -162,6 +162,12 @@ def _context(root: Path):
     if context.variables.analytics_enabled is not False:
         context.variables.analytics_enabled = False
         changed = True
+    # No config_variables.yml: the data source's URL comes from the environment, and GX parsed
+    # that file (comments only) for every configuration value it read: some 250 YAML loads a
+    # checkpoint.
+    if context.variables.config_variables_file_path is not None:
+        context.variables.config_variables_file_path = None
+        changed = True
     sites = {"local_site": _site_config()}
     if context.variables.data_docs_sites != sites:
         context.variables.data_docs_sites = sites

@@ -36,7 +36,7 @@ from racemap.openf1.client import OpenF1Client
 from racemap.openf1.loader import ensure_raw_tables, load_openf1
 from racemap.reporting import changes as changes_mod
 from racemap.reporting import notify, reports, run_summary, status
-from racemap.reporting.notebooks import NotebookRunner
+from racemap.reporting.notebooks import NotebookRunner, export_html, html_exporter
 from racemap.settings import (
     Environment,
     RacesTable,
@@ -512,6 +512,7 @@ def _map_and_report(ctx: RunContext, notebooks: NotebookRunner) -> RunResult:
         started = time.perf_counter()
         generated = _docs(db, out, ctx.variables, manifest)
         took = time.perf_counter() - started
+        html_exporter()  # nbconvert imported for the report's HTML, while the checks still run
         ctx.validations.append(checking.result())
     log(
         "dbt docs: "
@@ -573,8 +574,6 @@ def _docs(db: Database, out: Path, variables: dict, manifest) -> bool:
 def write_mapping_report(notebooks: NotebookRunner, run_id: str, threshold: float) -> Path:
     """notebooks/mapping_report.ipynb by papermill (after the load's record, in its kernel),
     then mapping_report.html."""
-    from racemap.reporting.report_data import export_html
-
     reports_dir = notebooks.reports_dir
     executed = notebooks.run(
         "mapping_report",

@@ -290,3 +290,53 @@ def execute(
     and in a kernel of its own."""
     with NotebookRunner(reports_dir, shared=False) as notebooks:
         return notebooks.run(name, parameters or {}, timeout)
+
+
+# -- HTML export -------------------------------------------------------------------------------
+# nbconvert's lab template loads require.js, MathJax and Mermaid from CDNs; the reports need none
+# of them (their charts are embedded PNGs), so the pages open offline without console errors.
+_REPORT_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block data_png scoped %}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+ alt="{{ (output | get_metadata('alt', 'image/png')) or 'chart' | escape_html }}">
+</div>
+{% endblock data_png %}
+"""
+
+
+@functools.cache
+def html_exporter():
+    """nbconvert's HTML exporter of the reports, made once per process with its template
+    compiled: importing nbconvert and compiling take about half a second of a core, which a run
+    spends while its mapping checks run in the GX worker, not after its report."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"racemap_report.html.j2": _REPORT_TEMPLATE})],
+        template_file="racemap_report.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    exporter.template  # noqa: B018 - compiled now, not on the first page
+    return exporter
+
+
+def export_html(notebook: Path, html: Path) -> Path:
+    """The executed notebook as one self-contained HTML page, without the code cells."""
+    import nbformat
+
+    body, _resources = html_exporter().from_notebook_node(
+        nbformat.read(str(notebook), as_version=4)
+    )
+    html = Path(html)
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(body, encoding="utf-8")
+    return html

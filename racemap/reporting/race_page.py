@@ -230,7 +230,6 @@ def render(
     ``data_version``: the race data version it shows, kept as a parameter of the page.
     ``kernel``: a ``notebooks.SharedKernel`` the pages of one sync share, else one of its own."""
     from racemap.reporting import notebooks
-    from racemap.reporting.report_data import export_html
 
     out_dir = Path(reports_dir) / "races"
     output = notebooks.run(
@@ -246,4 +245,4 @@ def render(
         label="race page",
         kernel=kernel,
     )
-    return export_html(output, out_dir / f"{race_id}.html")
+    return notebooks.export_html(output, out_dir / f"{race_id}.html")

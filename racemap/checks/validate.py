@@ -31,6 +31,8 @@ from pathlib import Path
 
 from racemap import verdict as verdicts
 from racemap.db import quote_ident
+from racemap.openf1 import endpoints
+from racemap.openf1.endpoints import Endpoint
 from racemap.paths import PROJECT_DIR
 from racemap.settings import (
     DEFAULT_COVERAGE_THRESHOLD,
@@ -217,40 +219,42 @@ def loaded_seasons(db) -> list[int]:
         return [int(row[0]) for row in cur.fetchall()]
 
 
+def _schedule_suite(E, endpoint: Endpoint, seasons: list[int], more: list) -> tuple:
+    """The raw table of a schedule endpoint of the registry (meetings, sessions): it has rows,
+    its key (the endpoint's ``keys``) is present and unique, every loaded season has rows, then
+    ``more``."""
+    schema, table = endpoint.table.split(".")
+    (key,) = endpoint.keys
+    return (
+        f"raw_openf1_{endpoint.name}",
+        schema,
+        table,
+        [
+            E.ExpectTableRowCountToBeBetween(min_value=1),
+            E.ExpectColumnValuesToNotBeNull(column=key),
+            E.ExpectColumnValuesToBeUnique(column=key),
+            E.ExpectColumnDistinctValuesToContainSet(
+                column="year",
+                value_set=seasons,
+                description=f"every loaded season has {endpoint.name}: {_seasons(seasons)}",
+            ),
+            *more,
+        ],
+    )
+
+
 def _suites(gx, races: RacesTable, seasons: list[int], threshold: float) -> dict:
     """name -> (asset name, schema, table, expectations)."""
     E = gx.expectations
     # GX replaces {batch} with "(select ...) as subselect", so name it through a CTE.
     return {
-        "raw_openf1_meetings": (
-            "raw_openf1_meetings",
-            "raw",
-            "openf1_meetings",
+        "raw_openf1_meetings": _schedule_suite(E, endpoints.get("meetings"), seasons, []),
+        "raw_openf1_sessions": _schedule_suite(
+            E,
+            endpoints.get("sessions"),
+            seasons,
             [
-                E.ExpectTableRowCountToBeBetween(min_value=1),
                 E.ExpectColumnValuesToNotBeNull(column="meeting_key"),
-                E.ExpectColumnValuesToBeUnique(column="meeting_key"),
-                E.ExpectColumnDistinctValuesToContainSet(
-                    column="year",
-                    value_set=seasons,
-                    description=f"every loaded season has meetings: {_seasons(seasons)}",
-                ),
-            ],
-        ),
-        "raw_openf1_sessions": (
-            "raw_openf1_sessions",
-            "raw",
-            "openf1_sessions",
-            [
-                E.ExpectTableRowCountToBeBetween(min_value=1),
-                E.ExpectColumnValuesToNotBeNull(column="session_key"),
-                E.ExpectColumnValuesToBeUnique(column="session_key"),
-                E.ExpectColumnValuesToNotBeNull(column="meeting_key"),
-                E.ExpectColumnDistinctValuesToContainSet(
-                    column="year",
-                    value_set=seasons,
-                    description=f"every loaded season has sessions: {_seasons(seasons)}",
-                ),
                 E.UnexpectedRowsExpectation(
                     description="every session's meeting_key exists in raw.openf1_meetings",
                     unexpected_rows_query=(

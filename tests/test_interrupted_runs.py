@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from conftest import query, run_command
@@ -24,46 +25,55 @@ def _kill_at(db, reports: Path, stage: str) -> None:
     assert code == -signal.SIGKILL
 
 
-def _kill_inside_the_apply(db, reports: Path) -> None:
-    """Hold the run inside the apply's transaction and SIGKILL it there.
+def _start(db, reports: Path, stdout=subprocess.PIPE) -> subprocess.Popen:
+    """``racemap run`` in a session of its own (a signal can reach its whole process group, as a
+    terminal's does), its standard error piped."""
+    args, env = run_command(db, reports)
+    return subprocess.Popen(
+        args, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+
+
+@contextmanager
+def _held_in_the_apply(db, reports: Path):
+    """A run started and held inside the apply's transaction; the block gets its process (its
+    standard error piped) while it waits there, and the hold goes at the block's end.
 
     The test locks racemap.mapping_history first: the run's apply locks its rows, records the
-    run in racemap.mapping_runs, then waits on that lock to write the history. Killed there, its
-    transaction (run record included) must vanish whole.
+    run in racemap.mapping_runs, then waits on that lock to write the history.
     """
     holder = db.connect()
     try:
         with holder.cursor() as cur:
             cur.execute("lock table racemap.mapping_history in share mode")  # blocks writes only
-        args, env = run_command(db, reports)
-        proc = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
+        proc = _start(db, reports, stdout=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                waiting = query(
-                    db,
-                    "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                    " and datname = current_database()"
-                    " and query ilike '%%insert into racemap.mapping_history%%'",
-                )
-                if waiting[0][0]:
-                    break
+            while not query(
+                db,
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+                " and datname = current_database()"
+                " and query ilike '%%insert into racemap.mapping_history%%'",
+            )[0][0]:
                 assert proc.poll() is None, "the run ended before its apply wrote history"
+                assert time.monotonic() < deadline, "the run never reached the apply's history"
                 time.sleep(0.2)
-            else:
-                raise AssertionError("the run never reached the apply's history insert")
+        except BaseException:
             os.killpg(proc.pid, signal.SIGKILL)
-        finally:
-            proc.wait(timeout=300)
+            proc.communicate(timeout=300)
+            raise
+        yield proc
     finally:
-        holder.rollback()
+        holder.rollback()  # the apply's insert returns; a signal sent takes effect there
         holder.close()
+
+
+def _kill_inside_the_apply(db, reports: Path) -> None:
+    """SIGKILL a run inside the apply's transaction: its transaction (run record included) must
+    vanish whole."""
+    with _held_in_the_apply(db, reports) as proc:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL
 
 
@@ -116,15 +126,7 @@ def _interrupt_at(db, reports: Path, stage: str, signum: int, whole_group: bool)
     """Start a run and send ``signum`` as soon as ``stage`` starts: to the whole process group
     (as a terminal's Ctrl-C does, or a SIGKILL with its kernel) or to racemap alone (as a
     scheduler's SIGTERM). (exit code, standard error)."""
-    args, env = run_command(db, reports)
-    proc = subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    proc = _start(db, reports)
     try:
         for line in proc.stdout:
             if line.strip() == f"-> {stage}":
@@ -155,32 +157,8 @@ def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):
     assert len(list((tmp_path / "r").glob(".run-*"))) == 1
 
     # Ctrl-C inside the apply's transaction: held on a lock the test holds, interrupted there.
-    holder = demo_db.connect()
-    try:
-        with holder.cursor() as cur:
-            cur.execute("lock table racemap.mapping_history in share mode")
-        args, env = run_command(demo_db, tmp_path / "r")
-        proc = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 300
-        while not query(
-            demo_db,
-            "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-            " and datname = current_database()"
-            " and query ilike '%%insert into racemap.mapping_history%%'",
-        )[0][0]:
-            assert proc.poll() is None and time.monotonic() < deadline, "never reached the apply"
-            time.sleep(0.2)
+    with _held_in_the_apply(demo_db, tmp_path / "r") as proc:
         os.killpg(proc.pid, signal.SIGINT)
-    finally:
-        holder.rollback()  # the apply's insert returns; the interrupt takes effect there
-        holder.close()
     _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130
     _assert_one_line(err, "apply")

@@ -188,10 +188,14 @@ def test_mapping_checkpoint_passes_after_the_run(mapped, tmp_path):
     assert outcome.evaluated == 12
 
 
-def test_data_docs_templates_are_compiled_once_a_process(mapped, tmp_path, monkeypatch):
+def test_a_second_checkpoint_compiles_no_template_and_writes_no_config(
+    mapped, tmp_path, monkeypatch
+):
     """GX makes new views, with Jinja environments of their own, for every validation result it
-    publishes; their templates are compiled once in a process (racemap.checks.data_docs), and
-    the context reads no config_variables.yml (GX parsed it for every value it read)."""
+    publishes; their templates are compiled once in a process (racemap.checks.data_docs). The
+    data source keeps its assets from one checkpoint to the next (great_expectations.yml is not
+    written again), and the context reads no config_variables.yml (GX parsed it for every
+    value it read)."""
     import jinja2
     import yaml
 
@@ -203,13 +207,15 @@ def test_data_docs_templates_are_compiled_once_a_process(mapped, tmp_path, monke
         return compile_template(self, source, name, *args, **kwargs)
 
     monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    config_file = gx_root() / "gx" / "great_expectations.yml"
     first = run_checkpoint(mapped, "mapping", RACES, tmp_path / "a", "test-compiled-a")
-    once = len(compiled)
+    once, written = len(compiled), config_file.stat().st_mtime_ns
     second = run_checkpoint(mapped, "mapping", RACES, tmp_path / "b", "test-compiled-b")
     assert first.passed and second.passed
     assert compiled[once:] == []  # every page of the second checkpoint from compiled code
+    assert config_file.stat().st_mtime_ns == written
     assert (tmp_path / "b" / "validation" / "index.html").read_text().count("test-compiled-b")
-    config = yaml.safe_load((gx_root() / "gx" / "great_expectations.yml").read_text())
+    config = yaml.safe_load(config_file.read_text())
     assert config["config_variables_file_path"] is None
 
 

@@ -158,7 +158,11 @@ def _context(root: Path):
 
     context = gx.get_context(mode="file", project_root_dir=str(root))
     changed = False
-    if context.variables.progress_bars != ProgressBarsConfig(globally=False):
+    # The context hands progress_bars back as a dict: compared with a ProgressBarsConfig it was
+    # never equal, so every checkpoint saved great_expectations.yml and loaded the context twice.
+    bars = context.variables.progress_bars
+    globally = bars.get("globally") if isinstance(bars, dict) else getattr(bars, "globally", None)
+    if globally is not False:
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
         changed = True
     if context.variables.analytics_enabled is not False:
@@ -178,6 +182,23 @@ def _context(root: Path):
         context.variables.save()
         context = gx.get_context(mode="file", project_root_dir=str(root))
     return gx, context
+
+
+def _datasource(context):
+    """The PostgreSQL data source of ${RACEMAP_GX_DATABASE_URL}, kept with its assets from one
+    checkpoint to the next: replacing it every time dropped them, and GX wrote
+    great_expectations.yml again for each asset and batch definition added back."""
+    url = "${" + URL_VARIABLE + "}"
+    try:
+        datasource = context.data_sources.get(DATASOURCE)
+    except (KeyError, LookupError, ValueError):
+        datasource = None
+    held = getattr(datasource, "connection_string", None)
+    if datasource is None or getattr(held, "template_str", held) != url:
+        datasource = context.data_sources.add_or_update_postgres(
+            name=DATASOURCE, connection_string=url
+        )
+    return datasource
 
 
 def _table_asset(datasource, name: str, schema: str, table: str):
@@ -469,9 +490,7 @@ def run_suites(
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
-    datasource = context.data_sources.add_or_update_postgres(
-        name=DATASOURCE, connection_string="${" + URL_VARIABLE + "}"
-    )
+    datasource = _datasource(context)
     definitions = []
     for suite_name, (asset_name, schema, table, expectations) in suites.items():
         batch = _table_asset(datasource, asset_name, schema, table)

@@ -89,8 +89,8 @@ def prune_validations(
     The context is this database's own (runtime.database_state), so this is this database's
     history. GX keeps results as ``uncommitted/validations/<suite>/<run name>/<run time>/`` and
     renders them under ``uncommitted/data_docs/local_site/validations/`` with the same path;
-    called before a checkpoint runs, so the index its UpdateDataDocsAction writes lists only what
-    is kept. Returns the runs removed.
+    called before a checkpoint runs, so the index built after it lists only what is kept.
+    Returns the runs removed.
     """
     base = root / "gx" / "uncommitted"
     stores = [base / "validations", base / "data_docs" / "local_site" / "validations"]
@@ -487,8 +487,10 @@ def run_suites(
     database of ${RACEMAP_GX_DATABASE_URL}, run as ``run_name``; the validations of the newest
     ``keep_runs`` runs kept, the Data Docs published into ``<reports_dir>/validation``. Every
     checkpoint (raw, mapping, race_data) is built here."""
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
 
     datasource = _datasource(context)
     definitions = []
@@ -500,16 +502,25 @@ def run_suites(
                 gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
             )
         )
+    # No UpdateDataDocsAction: it rebuilt the site's index once for every validation result.
+    # The pages of this run's results and suites, and the index, are built once below.
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
             name=name,
             validation_definitions=definitions,
-            actions=[UpdateDataDocsAction(name="update_data_docs")],
+            actions=[],
             result_format={"result_format": "SUMMARY"},
         )
     )
     prune_validations(run_name, gx_root, keep_runs)  # a bounded history
     result = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
+    context.build_data_docs(
+        resource_identifiers=[
+            identifier
+            for key, validation in result.run_results.items()
+            for identifier in (key, ExpectationSuiteIdentifier(name=validation.suite_name))
+        ]
+    )
     publish_docs(context, gx_root, reports_dir, rebuild=False)
     evaluated = sum(len(r.results) for r in result.run_results.values())
     failed, attention = _describe(result)
@@ -519,8 +530,8 @@ def run_suites(
 def publish_docs(context, root: Path, reports_dir: Path, rebuild: bool = True) -> Path:
     """Copy the context's local Data Docs site to ``<reports>/validation``.
 
-    The checkpoint's UpdateDataDocsAction has rendered its own pages and the index; ``rebuild``
-    renders every page again (after a change of the views).
+    The checkpoint has rendered its own pages and the index; ``rebuild`` renders every page
+    again (after a change of the views).
     """
     if rebuild:
         context.build_data_docs()

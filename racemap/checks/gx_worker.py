@@ -38,11 +38,7 @@ def _serve(conn: Connection) -> None:
         try:
             args, kwargs = conn.recv()
         except (EOFError, OSError):
-            # The run is over. Great Expectations' import graph is frozen, not collected: the
-            # interpreter's last collection of it took 1.3 s, which the run waits for
-            # (``close``). Clean-up still runs (connections closed, files flushed).
-            gc.freeze()
-            return
+            break  # the run closed the pipe: it is over
         try:
             reply = ("ok", validate.run_checkpoint(*args, **kwargs))
         except RacemapError as exc:
@@ -52,8 +48,11 @@ def _serve(conn: Connection) -> None:
         try:
             conn.send(reply)
         except OSError:  # BrokenPipeError: the run ended (interrupted) while this one ran
-            gc.freeze()
-            return
+            break
+    # Great Expectations' import graph is frozen, not collected: the interpreter's last
+    # collection of it took 1.3 s, which the run waits for (``close``). Clean-up still runs
+    # (connections closed, files flushed).
+    gc.freeze()
 
 
 @contextlib.contextmanager

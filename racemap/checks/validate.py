@@ -32,7 +32,6 @@ from pathlib import Path
 from racemap import verdict as verdicts
 from racemap.db import quote_ident
 from racemap.openf1 import endpoints
-from racemap.openf1.endpoints import Endpoint
 from racemap.paths import PROJECT_DIR
 from racemap.settings import (
     DEFAULT_COVERAGE_THRESHOLD,
@@ -191,7 +190,7 @@ def _datasource(context):
     url = "${" + URL_VARIABLE + "}"
     try:
         datasource = context.data_sources.get(DATASOURCE)
-    except (KeyError, LookupError, ValueError):
+    except (LookupError, ValueError):  # KeyError when it is not there yet
         datasource = None
     held = getattr(datasource, "connection_string", None)
     if datasource is None or getattr(held, "template_str", held) != url:
@@ -240,7 +239,7 @@ def loaded_seasons(db) -> list[int]:
         return [int(row[0]) for row in cur.fetchall()]
 
 
-def _schedule_suite(E, endpoint: Endpoint, seasons: list[int], more: list) -> tuple:
+def _schedule_suite(E, endpoint: endpoints.Endpoint, seasons: list[int], more: list) -> tuple:
     """The raw table of a schedule endpoint of the registry (meetings, sessions): it has rows,
     its key (the endpoint's ``keys``) is present and unique, every loaded season has rows, then
     ``more``."""

@@ -4,6 +4,8 @@ a role that may not create them."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -173,6 +175,22 @@ def test_upgrading_twice_changes_nothing(fresh_db):
     assert query(fresh_db, "select version_num from racemap.alembic_version") == [
         (migrations.head(),)
     ]
+
+
+def test_a_database_at_the_head_is_only_read_without_alembic(fresh_db):
+    """The routine case of every run: the version is read on a plain connection, and neither
+    alembic nor SQLAlchemy is imported (half a second of a warm run). The file names it reads
+    the newest revision from are alembic's own head."""
+    migrations.upgrade(fresh_db)
+    assert migrations.newest_script() == migrations.head()
+    code = (
+        "import sys; from racemap import migrations; from racemap.db import parse_database_url;"
+        f" print(migrations.upgrade(parse_database_url({fresh_db.url!r})),"
+        " sorted({'alembic', 'sqlalchemy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [migrations.head(), "[]"]
 
 
 def test_two_upgrades_at_once_do_not_collide(fresh_db):

@@ -46,6 +46,13 @@ def config():
     return cfg
 
 
+def newest_script() -> str:
+    """The newest script's revision id, from the file names alone (no alembic import): every
+    script in ``versions/`` is named after its revision id, numbered in order
+    (tests/test_migrations.py checks that this is alembic's :func:`head`)."""
+    return max(path.stem for path in (SCRIPT_LOCATION / "versions").glob("[0-9]*.py"))
+
+
 def head() -> str:
     """The newest revision id of the scripts in ``versions/``."""
     from alembic.script import ScriptDirectory
@@ -84,12 +91,29 @@ def upgrade(target, revision: str = "head") -> str:
     ``target`` is a :class:`racemap.db.Database` or an open psycopg2 connection. The upgrade runs
     on a connection of its own and commits before this returns, so call it before a transaction
     touches racemap's tables. Safe to run again and from two processes at once.
+
+    A database at the newest script is only read, on a plain connection: the routine case costs
+    no import of alembic and SQLAlchemy (half a second, most of a warm run's ``migrate``). A
+    version read while another upgrade runs is the one before it (the upgrade commits its
+    version with its tables), so that case takes the locked path below and waits for it.
     """
+    connect, dbname, user = _connector(target)
+    if revision == "head":
+        newest = newest_script()
+        try:
+            conn = connect()
+            try:
+                if current(conn) == newest:
+                    return newest
+            finally:
+                conn.close()
+        except psycopg2.Error as exc:
+            raise RacemapError(_explain(exc, dbname, user)) from None
+
     import sqlalchemy as sa
     from alembic import command
     from sqlalchemy.pool import NullPool
 
-    connect, dbname, user = _connector(target)
     engine = sa.create_engine("postgresql+psycopg2://", creator=connect, poolclass=NullPool)
     cfg = config()
     wanted = head() if revision == "head" else revision

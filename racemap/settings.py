@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from psycopg2 import sql
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -327,6 +328,14 @@ class Environment(BaseModel):
         alias="RACEMAP_DBT_PROJECT_DIR",
         description="a copy of the dbt project to run instead of this one (e.g. with other "
         "seeds; the tests use it)",
+    )
+    dbt_log_level_file: Literal["debug", "info", "warn", "error", "none"] = Field(
+        "info",
+        alias="DBT_LOG_LEVEL_FILE",
+        description="dbt's own: the level of `dbt.log` in the database's state directory; "
+        "racemap's default `info` (a line a node, errors in full); `debug`, dbt's default, adds "
+        "every SQL statement and connection and costs a warm build about a tenth",
+        json_schema_extra=_hint("give debug, info, warn, error or none"),
     )
     racemap_bench_reference_races: int | None = Field(
         None,

@@ -119,6 +119,7 @@ def test_embedded_database_end_to_end(tmp_path, monkeypatch):
         ("OPENF1_URL", f"ftp://u:{PASSWORD}@openf1.test", "OPENF1_URL: give an http(s):// URL"),
         ("DATABASE_URL", f"mysql://root:{PASSWORD}@h/x", "must be a PostgreSQL URL"),
         ("RACEMAP_NOTIFY_URL", "hooks.example", "RACEMAP_NOTIFY_URL: give an http(s):// URL"),
+        ("DBT_LOG_LEVEL_FILE", "verbose", "DBT_LOG_LEVEL_FILE='verbose': give debug, info"),
     ],
 )
 def test_a_bad_environment_variable_is_one_line_and_exit_2(

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import AS_OF, demo_races
 
+from racemap.errors import RacemapError
 from racemap.mapping import dbt
 from racemap.openf1.loader import ensure_raw_tables
 
@@ -117,3 +119,40 @@ def test_docs_are_generated_again_only_when_the_project_vars_or_catalog_change(
     assert generated is True
     catalog = json.loads((index.parent / "catalog.json").read_text())
     assert "notes" in catalog["sources"]["source.racemap.app.races"]["columns"]
+
+
+def test_a_build_writes_its_run_results_and_an_info_log_but_no_manifest(
+    fresh_db, tmp_path, monkeypatch
+):
+    """dbt.parse and dbt.build leave manifest.json to the docs (writing it was half of a warm
+    parse and a tenth of a warm build); the build's run_results.json is written, a failed
+    build's too; dbt.log is at info level unless DBT_LOG_LEVEL_FILE says otherwise."""
+    demo_races(fresh_db)
+    for key, value in fresh_db.libpq_env().items():
+        monkeypatch.setenv(key, value)
+    target, logs = tmp_path / "target", tmp_path / "logs"
+    monkeypatch.setenv("DBT_TARGET_PATH", str(target))
+    monkeypatch.setenv("DBT_LOG_PATH", str(logs))
+    variables = {"as_of": AS_OF}
+    dbt.migrate(variables)
+    (target / "manifest.json").unlink()  # run-operation writes one, as every dbt command did
+
+    # No raw tables yet: the models reading them fail, and the build says so.
+    with pytest.raises(RacemapError, match="dbt build failed"):
+        dbt.build(variables, dbt.parse(variables))
+    failed = json.loads((target / "run_results.json").read_text())
+    assert "error" in {result["status"] for result in failed["results"]}
+
+    with fresh_db.transaction() as conn:
+        ensure_raw_tables(conn)
+    dbt.build(variables, dbt.parse(variables))
+    built = json.loads((target / "run_results.json").read_text())
+    assert built["args"]["which"] == "build" and len(built["results"]) > 100
+    assert {result["status"] for result in built["results"]} <= {"success", "pass"}
+    assert not (target / "manifest.json").exists()
+    log = (logs / "dbt.log").read_text()
+    assert "[info ]" in log and "[debug]" not in log
+
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
+    dbt.parse(variables)
+    assert "[debug]" in (logs / "dbt.log").read_text()

@@ -40,12 +40,15 @@ def invoke(
     does not parse again (dbtRunner's ``manifest``)."""
     from dbt.cli.main import dbtRunner
 
+    env = load_environment()
     full = [
         *args,
         "--project-dir",
-        project_dir(),
+        str(env.racemap_dbt_project_dir),
         "--profiles-dir",
-        project_dir(),
+        str(env.racemap_dbt_project_dir),
+        "--log-level-file",
+        env.dbt_log_level_file,
         *_vars_arg(variables),
     ]
     if quiet:
@@ -84,8 +87,11 @@ def migrate(variables: dict | None = None) -> None:
 def parse(variables: dict | None = None):
     """The project parsed (partial parsing: warm in the database's own target path), for
     ``build`` and ``docs``. A run parses while it waits on the raw checks, so the build starts
-    at once; importing dbt is most of the time here, and it is paid once per process."""
-    outcome = require(invoke(["parse"], variables))
+    at once; importing dbt is most of the time here, and it is paid once per process.
+
+    ``--no-write-json``: no ``manifest.json`` (writing it was half of a warm parse); the docs
+    write theirs."""
+    outcome = require(invoke(["parse", "--no-write-json"], variables))
     return outcome.result
 
 
@@ -97,8 +103,19 @@ def build(variables: dict | None = None, manifest=None) -> DbtOutcome:
     """``dbt build`` without the unit tests: those check the rules with the project's own vars
     (``make test`` and CI run them); a run's vars are the user's. The race data models are
     left to ``racemap sync`` (:func:`build_race_data`)."""
-    args = ["build", "--exclude-resource-type", "unit_test", "--exclude", RACE_DATA_TAG]
-    return require(invoke(args, variables, manifest=manifest))
+    args = ["build", "--no-write-json", "--exclude-resource-type", "unit_test"]
+    args += ["--exclude", RACE_DATA_TAG]
+    return require(_with_run_results(invoke(args, variables, manifest=manifest)))
+
+
+def _with_run_results(outcome: DbtOutcome) -> DbtOutcome:
+    """``run_results.json`` written in the target path, as dbt writes it, without the
+    ``manifest.json`` dbt writes beside it (``--write-json``): serialising the whole manifest
+    again was a tenth of a warm build, and the project's manifest is the docs' (written when
+    the project, the vars or the catalog change)."""
+    if hasattr(outcome.result, "write"):
+        outcome.result.write(str(target_path() / "run_results.json"))
+    return outcome
 
 
 # What a sync builds: the race data, and the driver link from the application's results as they
@@ -135,13 +152,16 @@ def docs(
     Generating the docs takes a parse and a compile of every node and the catalog query. They
     change only when the project, the vars or the catalog change, so the site is kept beside the
     target (``dbt-docs/``) with a key of those three (``docs_key``) and regenerated only when the
-    key differs: ``conn`` (an open connection to the database) reads the catalog's signature.
-    Without ``conn`` the site is always generated.
+    key differs: ``conn`` (an open connection to the database) reads the catalog's signature of
+    the schemas in ``manifest`` (the project as ``parse`` returned it; parsed here when not
+    given). Without ``conn`` the site is always generated.
     """
     out = Path(reports_dir) / "dbt-docs"
     target = target_path()
     kept = target.parent / "dbt-docs"
-    key = docs_key(variables, conn) if conn is not None else None
+    if conn is not None and manifest is None:
+        manifest = parse(variables)  # the key reads the project's schemas from it
+    key = docs_key(variables, conn, manifest) if conn is not None else None
     generated = key is None or _read(kept / "key") != key
     if generated:
         shutil.rmtree(kept, ignore_errors=True)
@@ -170,7 +190,7 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def docs_key(variables: dict | None, conn) -> str:
+def docs_key(variables: dict | None, conn, manifest) -> str:
     """What the docs site depends on, hashed: the project's files (dbt_project.yml and every file
     under its model, macro, seed, snapshot, test, analysis and docs paths), the vars, dbt's
     version and the catalog of the project's schemas (relations, columns, types, comments,
@@ -191,7 +211,7 @@ def docs_key(variables: dict | None, conn) -> str:
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     with conn.cursor() as cur:
-        cur.execute(CATALOG_SIGNATURE, (_project_schemas(),))
+        cur.execute(CATALOG_SIGNATURE, (_project_schemas(manifest),))
         (catalog,) = cur.fetchone()
     for part in (json.dumps(variables or {}, sort_keys=True), dbt_version, catalog or ""):
         digest.update(part.encode() + b"\0")
@@ -215,17 +235,10 @@ def target_path() -> Path:
     return Path(os.environ.get("DBT_TARGET_PATH") or Path(project_dir()) / "target")
 
 
-def _project_schemas() -> list[str]:
-    """The schemas of the project's nodes and sources, from the manifest dbt wrote last (any
-    command's: the schemas are the same); none when there is none yet."""
-    try:
-        manifest = json.loads((target_path() / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return []
-    return sorted(
-        {n["schema"] for n in manifest.get("nodes", {}).values() if n.get("schema")}
-        | {s["schema"] for s in manifest.get("sources", {}).values() if s.get("schema")}
-    )
+def _project_schemas(manifest) -> list[str]:
+    """The schemas of the project's nodes and sources in ``manifest`` (as ``parse`` returned it)."""
+    nodes = [*manifest.nodes.values(), *manifest.sources.values()]
+    return sorted({node.schema for node in nodes if node.schema})
 
 
 # dbt_project.yml's path settings and dbt's defaults for them.

@@ -5,8 +5,9 @@ to the terminal of the racemap command that started it: a Ctrl-C'd run printed
 from __future__ import annotations
 
 import asyncio
+import signal
 
-from racemap.reporting.notebooks import _kernel_manager_class
+from racemap.reporting.notebooks import SharedKernel, _kernel_manager_class
 
 
 def test_a_kernels_own_output_goes_to_its_log_not_the_terminal(tmp_path, capfd):
@@ -32,3 +33,28 @@ def test_a_kernels_own_output_goes_to_its_log_not_the_terminal(tmp_path, capfd):
     captured = capfd.readouterr()
     assert "the kernel speaks" not in captured.out + captured.err
     assert "the kernel speaks" in log.read_text()
+
+
+def test_a_shared_kernel_is_stopped_at_once_when_its_notebooks_are_done():
+    """Its notebooks are saved and their connections closed: the kernel, idle, is killed
+    (nbclient's "immediate" shut-down), not asked to shut down and waited for (its
+    interpreter's clean-up took half a second of every run)."""
+    from nbclient.util import run_sync
+
+    kernel = SharedKernel()
+    km = kernel.manager()
+
+    async def start_and_wait_until_idle():
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+        finally:
+            kc.stop_channels()
+
+    run_sync(start_and_wait_until_idle)()
+    process = km.provisioner.process
+    kernel.close()
+    assert process.returncode == -signal.SIGKILL
+    assert not kernel.log_path.parent.exists()

@@ -74,6 +74,8 @@ def run(
             engine = {
                 "config": _ipc_config(private),
                 "kernel_manager_class": _kernel_manager_class(kernel_log),
+                # Stopped at once after its notebook, as SharedKernel.close stops a shared one.
+                "shutdown_kernel": "immediate",
             }
         else:
             kernel.ready()
@@ -165,8 +167,9 @@ class SharedKernel:
         if not run_sync(alive)():
             self.discard()
 
-    def discard(self) -> None:
-        """Shut the kernel down (if it runs) and forget it; its log stays until :meth:`close`."""
+    def discard(self, now: bool = False) -> None:
+        """Shut the kernel down (if it runs) and forget it; its log stays until :meth:`close`.
+        ``now``: stopped at once (nbclient's "immediate"), not asked to shut down."""
         from nbclient.util import ensure_async, run_sync
 
         km, kc = self.km, self.kc
@@ -177,7 +180,7 @@ class SharedKernel:
         async def shutdown():
             try:
                 if km.has_kernel and await ensure_async(km.is_alive()):
-                    await ensure_async(km.shutdown_kernel(now=False))
+                    await ensure_async(km.shutdown_kernel(now=now))
             finally:
                 await ensure_async(km.cleanup_resources())
                 if kc is not None:
@@ -186,8 +189,13 @@ class SharedKernel:
         run_sync(shutdown)()
 
     def close(self) -> None:
+        """The end of the kernel's notebooks: the kernel is stopped at once. Nothing of it is
+        left to keep: its notebooks are saved by papermill in this process, their connections
+        closed, and a kernel still running a cell (an interrupted run) is stopped all the same;
+        asked to shut down, it took 0.5 s (its interpreter's clean-up of pandas and matplotlib),
+        which the run waited for."""
         try:
-            self.discard()
+            self.discard(now=True)
         finally:
             self._private.cleanup()
 

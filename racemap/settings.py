@@ -366,6 +366,11 @@ class Environment(BaseModel):
             raise ValueError("not an http(s) URL")
         return value
 
+    @field_validator("dbt_log_level_file", mode="before")
+    @classmethod
+    def _level(cls, value):
+        return value.lower() if isinstance(value, str) else value  # dbt takes any case
+
     @field_validator("openf1_rate_limit", mode="before")
     @classmethod
     def _rate_limit(cls, value):

@@ -110,6 +110,14 @@ def test_embedded_database_end_to_end(tmp_path, monkeypatch):
     assert second.summary["mapped"] == 70 and second.summary["updates"] == 0
 
 
+def test_dbt_log_level_file_is_info_by_default_and_taken_in_any_case():
+    """dbt's own variable, which racemap passes on as ``--log-level-file``: dbt takes any case."""
+    from racemap.settings import load_environment
+
+    assert load_environment({}).dbt_log_level_file == "info"
+    assert load_environment({"DBT_LOG_LEVEL_FILE": " Debug "}).dbt_log_level_file == "debug"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "said"),
     [

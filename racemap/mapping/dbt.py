@@ -40,15 +40,14 @@ def invoke(
     does not parse again (dbtRunner's ``manifest``)."""
     from dbt.cli.main import dbtRunner
 
-    env = load_environment()
     full = [
         *args,
         "--project-dir",
-        str(env.racemap_dbt_project_dir),
+        project_dir(),
         "--profiles-dir",
-        str(env.racemap_dbt_project_dir),
+        project_dir(),
         "--log-level-file",
-        env.dbt_log_level_file,
+        load_environment().dbt_log_level_file,
         *_vars_arg(variables),
     ]
     if quiet:

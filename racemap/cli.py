@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import signal
 import sys
 from pathlib import Path
 
-from racemap import verdict
-from racemap.errors import Interrupted, RacemapError, UsageError
+from racemap import interrupts, verdict
+from racemap.errors import RacemapError, UsageError
 
 
 class Parser(argparse.ArgumentParser):
@@ -486,15 +485,24 @@ def main(argv: list[str] | None = None) -> int:
     from racemap.settings import load_environment
 
     scrub_argv()  # dbt records sys.argv: no --database-url password in its logs or artifacts
-    signal.signal(signal.SIGTERM, _terminated)
     try:
         # Every environment variable, read and validated once, before any command runs.
         args.environment = load_environment()
     except UsageError as exc:
         print(f"racemap: {exc}", file=sys.stderr)
         return verdict.EXIT_USAGE
+    # Ctrl-C and SIGTERM stop the command with one line and exit 130 / 143, even where Python
+    # dropped the interrupt (racemap.interrupts).
+    with interrupts.handled():
+        return _command(args)
+
+
+def _command(args: argparse.Namespace) -> int:
+    """The command's exit code; every failure one line on standard error."""
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        interrupts.check()  # a signal that came and was dropped: not a command that succeeded
+        return code
     except UsageError as exc:
         print(f"racemap: {exc}", file=sys.stderr)
         return verdict.EXIT_USAGE
@@ -520,11 +528,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return verdict.EXIT_FAILED
-
-
-def _terminated(signum, _frame) -> None:
-    """SIGTERM stops a command as Ctrl-C does (exit 143)."""
-    raise Interrupted("interrupted", signum)
 
 
 def _silence_stdout() -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from racemap import runtime
+from racemap import interrupts, runtime
 from racemap import verdict as verdicts
 from racemap.checks.gx_worker import GxWorker, InProcess
 from racemap.db import (
@@ -98,11 +98,15 @@ class Stages:
 
     @contextmanager
     def stage(self, name: str):
+        # A Ctrl-C or SIGTERM that Python dropped (raised inside a finalizer) stops the run at
+        # the next boundary: before the next stage, or at the end of the stage it came in.
+        interrupts.check()
         start = time.perf_counter()
         self.current = name
         self.log(f"-> {name}")
         try:
             yield
+            interrupts.check()
         finally:
             self.seconds[name] = round(time.perf_counter() - start, 3)
         self.current = None

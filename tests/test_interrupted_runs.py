@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -166,3 +167,50 @@ def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):
     # Its transaction rolled back whole, and the lock went with the run.
     assert query(demo_db, "select count(*) from racemap.mapping_history") == [(0,)]
     assert query(demo_db, "select pg_try_advisory_lock(%s, %s)", LOCK_KEYS) == [(True,)]
+
+
+# A command whose Ctrl-C lands in a finalizer: Python reports a KeyboardInterrupt raised in a
+# __del__ as unraisable ("Exception ignored in ...") and carries on, as it does when the garbage
+# collector runs one while dbt builds. (A run once exited 0 after Ctrl-C during dbt_build.)
+_DROPPED_INTERRUPT = """
+import gc, os, signal, sys
+from racemap import cli
+from racemap.pipeline import Stages
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(10_000))  # the handler runs here, inside __del__
+
+def command(args):
+    stages = Stages(print)
+    try:
+        with stages.stage("dbt_build"):
+            cycle = Finalized()
+            cycle.itself = cycle
+            del cycle
+            gc.collect()
+            print("the stage went on")
+        with stages.stage("apply"):
+            print("the next stage ran")
+    except KeyboardInterrupt as exc:
+        print(f"stopped during {stages.current}: signal {exc.signum}")
+    return 0  # as if it had finished: the command line still exits 130
+
+cli.COMMANDS["status"] = command
+sys.exit(cli.main(["status"]))
+"""
+
+
+def test_an_interrupt_python_dropped_stops_the_run_at_the_stages_end():
+    done = subprocess.run(
+        [sys.executable, "-c", _DROPPED_INTERRUPT], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.splitlines() == [
+        "-> dbt_build",
+        "the stage went on",
+        f"stopped during dbt_build: signal {int(signal.SIGINT)}",
+    ]
+    assert done.returncode == 130
+    # One line: no "Exception ignored in" report of the dropped KeyboardInterrupt.
+    assert done.stderr == "racemap: interrupted\n", done.stderr

@@ -83,6 +83,15 @@ def gx_root() -> Path:
     return TOOL_DIRS["gx_root"]
 
 
+OPENF1_SETTINGS = (
+    "OPENF1_URL",
+    "OPENF1_USERNAME",
+    "OPENF1_PASSWORD",
+    "OPENF1_RETRY_SECONDS",
+    "OPENF1_RATE_LIMIT",
+)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_tool_dirs(tmp_path_factory):
     base = tmp_path_factory.mktemp("tools")
@@ -93,10 +102,7 @@ def _isolated_tool_dirs(tmp_path_factory):
             "DBT_LOG_PATH",
             "RACEMAP_STATE_DIR",
             "DATABASE_URL",
-            "OPENF1_URL",
-            "OPENF1_USERNAME",
-            "OPENF1_PASSWORD",
-            "OPENF1_RETRY_SECONDS",
+            *OPENF1_SETTINGS,
             "RACEMAP_NOTIFY_URL",
         )
     }
@@ -106,8 +112,9 @@ def _isolated_tool_dirs(tmp_path_factory):
     os.environ["RACEMAP_STATE_DIR"] = str(base / "state")  # per-database dbt target, logs, GX
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("RACEMAP_NOTIFY_URL", None)  # a developer's webhook never hears the tests
-    for name in ("OPENF1_URL", "OPENF1_USERNAME", "OPENF1_PASSWORD", "OPENF1_RETRY_SECONDS"):
-        os.environ.pop(name, None)  # a developer's OpenF1 account never reaches the tests
+    # A developer's OpenF1 account, retry budget or rate never reaches the tests.
+    for name in OPENF1_SETTINGS:
+        os.environ.pop(name, None)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     yield

@@ -63,13 +63,6 @@ def waits() -> Waits:
     return Waits()
 
 
-@pytest.fixture(autouse=True)
-def _anonymous(monkeypatch):
-    """No OpenF1 account or retry budget of the person running the tests leaks in."""
-    for name in ("OPENF1_USERNAME", "OPENF1_PASSWORD", "OPENF1_RETRY_SECONDS", "OPENF1_RATE_LIMIT"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def client(waits):
     """A client whose retries wait exactly their backoff (no jitter) and never really sleep."""

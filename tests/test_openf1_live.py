@@ -44,12 +44,6 @@ class Clock:
         self.now += seconds
 
 
-@pytest.fixture(autouse=True)
-def _anonymous(monkeypatch):
-    for name in ("OPENF1_USERNAME", "OPENF1_PASSWORD", "OPENF1_RETRY_SECONDS", "OPENF1_RATE_LIMIT"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def account(monkeypatch):
     monkeypatch.setenv("OPENF1_USERNAME", USER)

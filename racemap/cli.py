@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from racemap import interrupts, verdict
-from racemap.errors import RacemapError, UsageError
+from racemap import verdict
+from racemap.errors import RacemapError, UsageError, check_interrupted, signals_handled
 
 
 class Parser(argparse.ArgumentParser):
@@ -492,8 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"racemap: {exc}", file=sys.stderr)
         return verdict.EXIT_USAGE
     # Ctrl-C and SIGTERM stop the command with one line and exit 130 / 143, even where Python
-    # dropped the interrupt (racemap.interrupts).
-    with interrupts.handled():
+    # dropped the interrupt (racemap.errors).
+    with signals_handled():
         return _command(args)
 
 
@@ -501,7 +501,7 @@ def _command(args: argparse.Namespace) -> int:
     """The command's exit code; every failure one line on standard error."""
     try:
         code = COMMANDS[args.command](args)
-        interrupts.check()  # a signal that came and was dropped: not a command that succeeded
+        check_interrupted()  # a signal that came and was dropped: not a command that succeeded
         return code
     except UsageError as exc:
         print(f"racemap: {exc}", file=sys.stderr)

@@ -1,6 +1,20 @@
-"""The one exception type the command line turns into a single clear line."""
+"""The exceptions the command line turns into a single clear line, and the signals (Ctrl-C,
+SIGTERM) that raise one of them.
 
+Signals: a signal's Python handler raises in whatever the main thread runs at that moment. When
+that is a ``__del__``, a weakref callback or a generator the garbage collector closes (dbt's
+build makes plenty), Python reports the exception as unraisable ("Exception ignored in ...") and
+carries on: a run given Ctrl-C while dbt built once finished and exited 0. So the signal is also
+remembered: :func:`check_interrupted` raises it again at the next stage boundary
+(``pipeline.Stages``), the command line turns a command that returned anyway into its
+interrupted exit code, and the unraisable report of it is not printed (the command's own line
+says it). :func:`signals_handled` installs this around one command, in the main thread, and puts
+back what was there before (tests call ``cli.main`` many times in one process).
+"""
+
+import contextlib
 import signal
+import sys
 
 from racemap.verdict import signal_exit_code
 
@@ -28,3 +42,53 @@ class Interrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> int:
         return signal_exit_code(self.signum)
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+_received: int | None = None  # the signal that came during the current command, if any
+
+
+def _raise(signum: int, _frame) -> None:
+    global _received
+    _received = signum
+    raise Interrupted("interrupted", signum)
+
+
+def _quiet_when_handled(previous):
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and _received is not None:
+            return  # remembered: check_interrupted() raises it where it can be handled
+        previous(unraisable)
+
+    return hook
+
+
+def check_interrupted() -> None:
+    """Raise Interrupted if a signal came during this command: one Python dropped stops the
+    command here, at a boundary where it can be handled."""
+    if _received is not None:
+        raise Interrupted("interrupted", _received)
+
+
+@contextlib.contextmanager
+def signals_handled():
+    """SIGINT and SIGTERM raise :class:`Interrupted` (exit 130 / 143) for the block, and are
+    remembered for :func:`check_interrupted`. Outside the main thread signals are not this thread's:
+    nothing is installed."""
+    global _received
+    try:
+        previous = {s: signal.signal(s, _raise) for s in SIGNALS}
+    except ValueError:  # not the main thread
+        yield
+        return
+    _received = None
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_when_handled(previous_hook)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = previous_hook
+        _received = None

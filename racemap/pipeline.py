@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from racemap import interrupts, runtime
+from racemap import runtime
 from racemap import verdict as verdicts
 from racemap.checks.gx_worker import GxWorker, InProcess
 from racemap.db import (
@@ -28,7 +28,7 @@ from racemap.db import (
     resolve_database,
 )
 from racemap.demo import create_demo_tables
-from racemap.errors import Interrupted, RacemapError, UsageError
+from racemap.errors import Interrupted, RacemapError, UsageError, check_interrupted
 from racemap.mapping import apply as apply_mod
 from racemap.mapping import dbt
 from racemap.mapping.results import prepare_results
@@ -100,13 +100,13 @@ class Stages:
     def stage(self, name: str):
         # A Ctrl-C or SIGTERM that Python dropped (raised inside a finalizer) stops the run at
         # the next boundary: before the next stage, or at the end of the stage it came in.
-        interrupts.check()
+        check_interrupted()
         start = time.perf_counter()
         self.current = name
         self.log(f"-> {name}")
         try:
             yield
-            interrupts.check()
+            check_interrupted()
         finally:
             self.seconds[name] = round(time.perf_counter() - start, 3)
         self.current = None

@@ -51,17 +51,22 @@ def pytest_report_header(config):
     return None if _ANNOUNCED else SERVER_LINE
 
 
-# The files that take longest (worker seconds, `make test` on 2 cores, 2026-12-03), started
+# The files that take longest (worker seconds, pytest -n 3 on 2 cores, 2026-12-04), started
 # first: pytest-xdist's --dist loadfile hands out whole files in collection order, and a long
 # file handed out last keeps one worker busy after the others have finished.
 SLOWEST_FILES = (
-    "test_verdict.py",
-    "test_bench_end_to_end.py",
     "test_race_data.py",
+    "test_verdict.py",
+    "test_sync.py",
+    "test_apply.py",
+    "test_bench_end_to_end.py",
+    "test_dbt_docs.py",
     "test_unattended.py",
+    "test_bench.py",
     "test_interrupted_runs.py",
     "test_report_sets.py",
-    "test_pipeline.py",
+    "test_monitoring.py",
+    "test_connections.py",
     "test_weekend.py",
 )
 
@@ -303,6 +308,35 @@ def mapped_demo(mapped_template):
     return mapped_template
 
 
+# One copy of the shared mapped database at a time in each worker takes this name, and comes
+# with the template's state parsed by dbt under it (PARSED_STATE): dbt's partial parse holds the
+# connection's database name, so a copy under any other name parses in full (2.5 to 4.5 s of a
+# run's wall time on 2 cores, dozens of runs in the suite).
+COPY_PART = f"copy_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+PARSED_STATE: dict = {}  # "dir": the template's state once parsed under COPY_PART; "busy"
+
+
+def _parsed_state(db: Database) -> Path:
+    """The shared run's state as a copy named COPY_PART needs it (made once per worker): dbt
+    parses the project in ``db``'s state with the vars the tests' runs use."""
+    if "dir" not in PARSED_STATE:
+        from racemap.mapping import dbt
+        from racemap.runtime import database_state
+        from racemap.settings import validate_vars
+
+        own = state_dir(db)
+        shutil.copytree(TEMPLATE_STATE["dir"], own, symlinks=True)
+        with database_state(db):
+            dbt.parse(validate_vars({"as_of": AS_OF}))
+        kept = Path(TOOL_DIRS["gx_root"]).parent / "parsed-copy-state"
+        shutil.copytree(own, kept, symlinks=True)
+        PARSED_STATE["dir"] = kept
+        return own
+    own = state_dir(db)
+    shutil.copytree(PARSED_STATE["dir"], own, symlinks=True)
+    return own
+
+
 @contextlib.contextmanager
 def database_copy(template: Database):
     """A copy of ``template`` for the block, dropped afterwards.
@@ -311,16 +345,27 @@ def database_copy(template: Database):
     (dbt's target, the kept docs site, the GX context), as a database restored together with
     its state directory would: a run on it is a user's next run, which keeps the docs site, not
     a first one (test_dbt_docs and the tests on ``fresh_db`` and ``demo_db`` run first runs).
-    dbt parses it in full all the same: its partial parse names the template's database.
-    The copy's state directory goes with it (some 20 MB a database)."""
-    with SCRATCH.database(template=template) as db:
-        made, own = TEMPLATE_STATE.get("dir"), state_dir(db)  # own: decided once, for both ends
-        try:
-            if made is not None and TEMPLATE_STATE.get("db") == template.dbname:
-                shutil.copytree(made, own, symlinks=True)
-            yield db
-        finally:
-            shutil.rmtree(own, ignore_errors=True)
+    The first copy open in a worker is named COPY_PART, and its dbt parse is partial (see
+    PARSED_STATE); a second one open at the same time gets a name of its own and parses in
+    full. The copy's state directory goes with it (some 20 MB a database)."""
+    shared = TEMPLATE_STATE.get("dir") is not None and TEMPLATE_STATE.get("db") == template.dbname
+    named = shared and not PARSED_STATE.get("busy")
+    if named:
+        SCRATCH.drop(dataclasses.replace(SCRATCH.server, dbname=f"{SCRATCH.prefix}_{COPY_PART}"))
+    db = SCRATCH.create(COPY_PART if named else None, template=template)
+    own = state_dir(db)  # decided once, for both ends
+    PARSED_STATE["busy"] = PARSED_STATE.get("busy") or named
+    try:
+        if named:
+            _parsed_state(db)
+        elif shared:
+            shutil.copytree(TEMPLATE_STATE["dir"], own, symlinks=True)
+        yield db
+    finally:
+        if named:
+            PARSED_STATE["busy"] = False
+        SCRATCH.drop(db)
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture

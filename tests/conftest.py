@@ -308,16 +308,20 @@ def mapped_demo(mapped_template):
     return mapped_template
 
 
-# One copy of the shared mapped database at a time in each worker takes this name, and comes
-# with the template's state parsed by dbt under it (PARSED_STATE): dbt's partial parse holds the
+# One copy of the shared mapped database at a time in each worker takes one name (the worker's
+# template's, with _copy: no other worker or test session has it), and comes with the
+# template's state parsed by dbt under it (PARSED_STATE): dbt's partial parse holds the
 # connection's database name, so a copy under any other name parses in full (2.5 to 4.5 s of a
 # run's wall time on 2 cores, dozens of runs in the suite).
-COPY_PART = f"copy_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-PARSED_STATE: dict = {}  # "dir": the template's state once parsed under COPY_PART; "busy"
+PARSED_STATE: dict = {}  # "dir": the template's state once parsed under the copy's name; "busy"
+
+
+def _copy_part() -> str:
+    return f"{TEMPLATE_STATE['db'].removeprefix(SCRATCH.prefix + '_')}_copy"
 
 
 def _parsed_state(db: Database) -> Path:
-    """The shared run's state as a copy named COPY_PART needs it (made once per worker): dbt
+    """The shared run's state as the worker's named copy needs it (made once per worker): dbt
     parses the project in ``db``'s state with the vars the tests' runs use."""
     if "dir" not in PARSED_STATE:
         from racemap.mapping import dbt
@@ -345,14 +349,15 @@ def database_copy(template: Database):
     (dbt's target, the kept docs site, the GX context), as a database restored together with
     its state directory would: a run on it is a user's next run, which keeps the docs site, not
     a first one (test_dbt_docs and the tests on ``fresh_db`` and ``demo_db`` run first runs).
-    The first copy open in a worker is named COPY_PART, and its dbt parse is partial (see
+    The first copy open in a worker takes the worker's copy name, and its parse is partial (see
     PARSED_STATE); a second one open at the same time gets a name of its own and parses in
     full. The copy's state directory goes with it (some 20 MB a database)."""
     shared = TEMPLATE_STATE.get("dir") is not None and TEMPLATE_STATE.get("db") == template.dbname
     named = shared and not PARSED_STATE.get("busy")
     if named:
-        SCRATCH.drop(dataclasses.replace(SCRATCH.server, dbname=f"{SCRATCH.prefix}_{COPY_PART}"))
-    db = SCRATCH.create(COPY_PART if named else None, template=template)
+        part = _copy_part()  # a copy left by a test that crashed is dropped first
+        SCRATCH.drop(dataclasses.replace(SCRATCH.server, dbname=f"{SCRATCH.prefix}_{part}"))
+    db = SCRATCH.create(part if named else None, template=template)
     own = state_dir(db)  # decided once, for both ends
     PARSED_STATE["busy"] = PARSED_STATE.get("busy") or named
     try:

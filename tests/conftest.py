@@ -310,35 +310,29 @@ def mapped_demo(mapped_template):
 
 # One copy of the shared mapped database at a time in each worker takes one name (the worker's
 # template's, with _copy: no other worker or test session has it), and comes with the
-# template's state parsed by dbt under it (PARSED_STATE): dbt's partial parse holds the
+# template's state parsed by dbt under that name (_parsed_state): dbt's partial parse holds the
 # connection's database name, so a copy under any other name parses in full (2.5 to 4.5 s of a
 # run's wall time on 2 cores, dozens of runs in the suite).
-PARSED_STATE: dict = {}  # "dir": the template's state once parsed under the copy's name; "busy"
-
-
-def _copy_part() -> str:
-    return f"{TEMPLATE_STATE['db'].removeprefix(SCRATCH.prefix + '_')}_copy"
+NAMED_COPY = {"open": False}
 
 
 def _parsed_state(db: Database) -> Path:
-    """The shared run's state as the worker's named copy needs it (made once per worker): dbt
-    parses the project in ``db``'s state with the vars the tests' runs use."""
-    if "dir" not in PARSED_STATE:
+    """The shared run's state, parsed by dbt as ``db`` (the worker's named copy) with the vars
+    the tests' runs use: made by the first named copy, kept for the next ones."""
+    kept = state_dir(db, TOOL_DIRS["gx_root"].parent / "parsed-copy-state")
+    if not kept.exists():
         from racemap.mapping import dbt
         from racemap.runtime import database_state
         from racemap.settings import validate_vars
 
-        own = state_dir(db)
-        shutil.copytree(TEMPLATE_STATE["dir"], own, symlinks=True)
-        with database_state(db):
-            dbt.parse(validate_vars({"as_of": AS_OF}))
-        kept = Path(TOOL_DIRS["gx_root"]).parent / "parsed-copy-state"
-        shutil.copytree(own, kept, symlinks=True)
-        PARSED_STATE["dir"] = kept
-        return own
-    own = state_dir(db)
-    shutil.copytree(PARSED_STATE["dir"], own, symlinks=True)
-    return own
+        shutil.copytree(TEMPLATE_STATE["dir"], kept, symlinks=True)
+        try:
+            with database_state(db, kept.parent):
+                dbt.parse(validate_vars({"as_of": AS_OF}))
+        except BaseException:
+            shutil.rmtree(kept, ignore_errors=True)  # the next named copy tries again
+            raise
+    return kept
 
 
 @contextlib.contextmanager
@@ -350,25 +344,23 @@ def database_copy(template: Database):
     its state directory would: a run on it is a user's next run, which keeps the docs site, not
     a first one (test_dbt_docs and the tests on ``fresh_db`` and ``demo_db`` run first runs).
     The first copy open in a worker takes the worker's copy name, and its parse is partial (see
-    PARSED_STATE); a second one open at the same time gets a name of its own and parses in
+    _parsed_state); a second one open at the same time gets a name of its own and parses in
     full. The copy's state directory goes with it (some 20 MB a database)."""
     shared = TEMPLATE_STATE.get("dir") is not None and TEMPLATE_STATE.get("db") == template.dbname
-    named = shared and not PARSED_STATE.get("busy")
-    if named:
-        part = _copy_part()  # a copy left by a test that crashed is dropped first
-        SCRATCH.drop(dataclasses.replace(SCRATCH.server, dbname=f"{SCRATCH.prefix}_{part}"))
-    db = SCRATCH.create(part if named else None, template=template)
+    named = shared and not NAMED_COPY["open"]
+    part = f"{TEMPLATE_STATE['db'].removeprefix(SCRATCH.prefix + '_')}_copy" if named else None
+    db = SCRATCH.create(part, template=template)
     own = state_dir(db)  # decided once, for both ends
-    PARSED_STATE["busy"] = PARSED_STATE.get("busy") or named
+    if named:
+        NAMED_COPY["open"] = True
     try:
-        if named:
-            _parsed_state(db)
-        elif shared:
-            shutil.copytree(TEMPLATE_STATE["dir"], own, symlinks=True)
+        if shared:
+            source = _parsed_state(db) if named else TEMPLATE_STATE["dir"]
+            shutil.copytree(source, own, symlinks=True)
         yield db
     finally:
         if named:
-            PARSED_STATE["busy"] = False
+            NAMED_COPY["open"] = False
         SCRATCH.drop(db)
         shutil.rmtree(own, ignore_errors=True)
 

@@ -124,9 +124,10 @@ def test_docs_are_generated_again_only_when_the_project_vars_or_catalog_change(
 def test_a_build_writes_its_run_results_and_an_info_log_but_no_manifest(
     fresh_db, tmp_path, monkeypatch
 ):
-    """dbt.parse and dbt.build leave manifest.json to the docs (writing it was half of a warm
-    parse and a tenth of a warm build); the build's run_results.json is written, a failed
-    build's too; dbt.log is at info level unless DBT_LOG_LEVEL_FILE says otherwise."""
+    """dbt.migrate, dbt.parse, dbt.build and dbt.build_race_data leave manifest.json to the
+    docs (writing it was half of a warm parse and a tenth of a warm build); each build's
+    run_results.json is written, a failed build's too; dbt.log is at info level unless
+    DBT_LOG_LEVEL_FILE says otherwise."""
     demo_races(fresh_db)
     for key, value in fresh_db.libpq_env().items():
         monkeypatch.setenv(key, value)
@@ -135,7 +136,7 @@ def test_a_build_writes_its_run_results_and_an_info_log_but_no_manifest(
     monkeypatch.setenv("DBT_LOG_PATH", str(logs))
     variables = {"as_of": AS_OF}
     dbt.migrate(variables)
-    (target / "manifest.json").unlink()  # run-operation writes one, as every dbt command did
+    assert not (target / "manifest.json").exists()
 
     # No raw tables yet: the models reading them fail, and the build says so.
     with pytest.raises(RacemapError, match="dbt build failed"):
@@ -149,6 +150,13 @@ def test_a_build_writes_its_run_results_and_an_info_log_but_no_manifest(
     built = json.loads((target / "run_results.json").read_text())
     assert built["args"]["which"] == "build" and len(built["results"]) > 100
     assert {result["status"] for result in built["results"]} <= {"success", "pass"}
+    assert not (target / "manifest.json").exists()
+    # racemap sync's build: the race data marts and their checks (empty before any sync).
+    dbt.build_race_data(variables)
+    race_data = json.loads((target / "run_results.json").read_text())
+    built_ids = {result["unique_id"] for result in race_data["results"]}
+    assert "model.racemap.race_laps" in built_ids
+    assert "model.racemap.race_openf1_mapping" not in built_ids
     assert not (target / "manifest.json").exists()
     log = (logs / "dbt.log").read_text()
     assert "[info ]" in log and "[debug]" not in log

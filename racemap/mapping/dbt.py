@@ -80,7 +80,9 @@ def require(outcome: DbtOutcome) -> DbtOutcome:
 
 
 def migrate(variables: dict | None = None) -> None:
-    require(invoke(["run-operation", "migrate_races"], variables))
+    """The one-time migration of the races table (``macros/migrate_races.sql``); no
+    ``manifest.json`` (the docs write theirs)."""
+    require(invoke(["run-operation", "--no-write-json", "migrate_races"], variables))
 
 
 def parse(variables: dict | None = None):
@@ -125,9 +127,11 @@ RACE_DATA_SELECT = (RACE_DATA_TAG, "stg_app__results", "race_driver_links")
 def build_race_data(variables: dict | None = None) -> DbtOutcome:
     """``dbt build --select tag:race_data stg_app__results race_driver_links``: the race data
     marts and race_data_checks with their tests (after a sync; empty, and passing, before any),
-    and the driver link read from the application's results again."""
-    args = ["build", "--select", *RACE_DATA_SELECT, "--exclude-resource-type", "unit_test"]
-    return require(invoke(args, variables))
+    and the driver link read from the application's results again. Its ``run_results.json``,
+    without a ``manifest.json``, as :func:`build`."""
+    args = ["build", "--no-write-json", "--select", *RACE_DATA_SELECT]
+    args += ["--exclude-resource-type", "unit_test"]
+    return require(_with_run_results(invoke(args, variables)))
 
 
 DOCS_FILES = {

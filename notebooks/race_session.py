@@ -29,6 +29,8 @@ print(
 # %%
 import pandas as pd
 
+from racemap.reporting.report_data import table
+
 fields = [
     "meeting_name",
     "circuit_short_name",
@@ -38,12 +40,17 @@ fields = [
     "session_type",
     "date_end",
 ]
-pd.DataFrame(
-    {
-        "meeting": {f: found.meeting.get(f) for f in fields},
-        "race session": {f: found.session.get(f) for f in fields},
-    }
-).dropna(how="all")
+table(
+    pd.DataFrame(
+        {
+            "meeting": {f: found.meeting.get(f) for f in fields},
+            "race session": {f: found.session.get(f) for f in fields},
+        }
+    )
+    .dropna(how="all")
+    .rename_axis("field")
+    .reset_index()
+)
 
 # %%
 from racemap.reporting import race_page
@@ -77,9 +84,7 @@ race_page.image(race_page.stint_chart(stints), "tyre stints") if len(stints) els
 # ## Pit stops
 
 # %%
-from IPython.display import display
-
-display(pit_stops if len(pit_stops) else "no pit stops recorded")
+race_page.pit_stop_table(pit_stops)
 
 # %% [markdown]
 # ## Positions over the race

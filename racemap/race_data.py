@@ -56,9 +56,11 @@ class RaceDataResult:
 def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
     """Per race of the sync, in the order synced, the version of the race data its page shows:
     when it last changed (the latest ``loaded_at`` or ``removed_at`` of its sessions' rows in
-    the race data tables: a row new, changed, listed again or no longer listed) and a digest
-    of the marts' rows the page shows (``race_page.shown_digests``: the application's driver
-    ids change them too). A race with no row is left out: it has no page."""
+    the race data tables: a row new, changed, listed again or no longer listed), a digest of
+    the marts' rows the page shows (``race_page.shown_digests``: the application's driver ids
+    change them too), and of the code that lays the page out
+    (``race_page.page_code_version``: a page an earlier release rendered is rendered again).
+    A race with no row is left out: it has no page."""
     keys = sorted({s.session_key for s in result.sessions})
     if not keys:
         return {}
@@ -86,7 +88,10 @@ def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
         if at is not None:
             version = at.astimezone(UTC).isoformat()  # the same text whatever the TimeZone
             versions[session.race_id] = max(versions.get(session.race_id, version), version)
-    return {race: f"{at} rows {shown.get(race, 'none')}" for race, at in versions.items()}
+    page = race_page.page_code_version()
+    return {
+        race: f"{at} rows {shown.get(race, 'none')} page {page}" for race, at in versions.items()
+    }
 
 
 def page_version(pages_dir: Path, race_id: str) -> str | None:

@@ -285,7 +285,7 @@ def test_attention_seasons_are_years_and_the_summary_has_a_header():
         {"race_id": "1125", "season": 2024, "race_name": "Chinese Grand Prix"},
         {"race_id": "x", "season": None, "race_name": None, "reason": "invalid_race"},
     ]
-    html = report_data.table(report_data.attention_frame(rows)).to_html()
+    html = report_data.table(report_data.attention_frame(rows)).data
     assert ">2024<" in html and "2024.0" not in html
     table = report_data.summary_table({"run_id": "r1", "verdict": "ok"})
     assert list(table.columns) == ["this run"] and table.loc["verdict", "this run"] == "ok"

@@ -23,6 +23,7 @@ from racemap.openf1.endpoints import Fetch
 from racemap.openf1.loader import ensure_raw_tables, store
 from racemap.openf1.snapshot import read_session_snapshot, read_snapshot
 from racemap.paths import SNAPSHOT_DIR
+from racemap.reporting import race_page
 from racemap.testing.openf1_server import serve
 
 BASE = "https://openf1.test/v1"
@@ -437,6 +438,18 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         assert "-> race page" not in out
         assert f"race pages of {len(pages)} races kept: their race data did not change" in out
         assert sorted(p.name for p in (tmp_path / "races").glob("*.html")) == pages
+        # A page an earlier release laid out (another notebook or race_page.py) is rendered
+        # again, its data unchanged: the version a page keeps names the code that rendered it.
+        notebook = tmp_path / "races" / "1138.ipynb"
+        content = json.loads(notebook.read_text())
+        parameters = content["metadata"]["papermill"]["parameters"]
+        current = f" page {race_page.page_code_version()}"
+        assert parameters["data_version"].endswith(current)
+        parameters["data_version"] = parameters["data_version"].replace(current, " page 0ld")
+        notebook.write_text(json.dumps(content))
+        assert cli.main([*args, "--endpoints", "laps,stints"]) == 0
+        rendered = [o for o in capsys.readouterr().out.splitlines() if o.startswith("-> race page")]
+        assert rendered == ["-> race page of race 1138"]
         # A page missing from the published set is rendered again, though nothing changed; a
         # lap of race 1125 that differs from the recording is loaded again: a newer version.
         (tmp_path / "races" / "1138.html").unlink()
@@ -456,6 +469,17 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         out = capsys.readouterr().out
         rendered = [line for line in out.splitlines() if line.startswith("-> race page")]
         assert rendered == ["-> race page of race 1138"] and "kept" not in out
+
+
+def test_the_page_code_version_follows_the_notebook_and_the_module(tmp_path):
+    copies = []
+    for source in race_page.PAGE_SOURCES:
+        copy = tmp_path / source.name
+        copy.write_bytes(source.read_bytes())
+        copies.append(copy)
+    assert race_page.page_code_version(copies) == race_page.page_code_version()
+    copies[0].write_bytes(copies[0].read_bytes().replace(b"Pit stops", b"Pit stops."))
+    assert race_page.page_code_version(copies) != race_page.page_code_version()
 
 
 def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from racemap.paths import NOTEBOOKS_DIR
+
 NOTEBOOK = "race_session"
+# What lays a page out: its notebook and this module (the readers, tables and charts).
+PAGE_SOURCES = (NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb", Path(__file__))
 COMPOUND_COLOURS = {
     "SOFT": "#da291c",
     "MEDIUM": "#ffd12e",
@@ -100,6 +104,15 @@ def shown_digests(conn, race_ids, kind: str = "race") -> dict[str, str]:
         race_id: hashlib.sha256("\n".join(found).encode()).hexdigest()[:16]
         for race_id, found in parts.items()
     }
+
+
+def page_code_version(sources=PAGE_SOURCES) -> str:
+    """A digest of the code that lays a page out (``sources``: the notebook and this module): a
+    page another release rendered is another version, rendered again by the next sync."""
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def read(conn, mart: str, race_id, kind: str = "race") -> pd.DataFrame:
@@ -189,11 +202,28 @@ def stint_chart(frame: pd.DataFrame):
     return fig
 
 
+def pit_stop_table(frame: pd.DataFrame):
+    """The pit stops as a table (report_data.table: escaped, no index), or a line when there are
+    none; a column OpenF1 left empty for the whole session (``stop_duration`` before 2025) is
+    left out, durations in tenths of a second."""
+    from IPython.display import Markdown
+
+    from racemap.reporting.report_data import table
+
+    if frame.empty:
+        return Markdown("No pit stops recorded.")
+    shown = frame.dropna(axis="columns", how="all")
+    durations = [c for c in ("pit_duration", "stop_duration", "lane_duration") if c in shown]
+    return table(shown, dict.fromkeys(durations, "{:.1f}"))
+
+
 def position_chart(frame: pd.DataFrame):
-    """Each driver's position over the session (a step from each change)."""
+    """Each driver's position over the session (a step from each change), P1 at the top."""
     fig, ax = _figure("Positions over the race")
     for label, rows in frame.assign(label=_label(frame)).groupby("label", sort=True):
         ax.step(rows["recorded_at"], rows["position"], where="post", linewidth=0.8, label=label)
+    if frame["position"].notna().any():
+        ax.set_yticks(range(1, int(frame["position"].max()) + 1))
     ax.invert_yaxis()
     ax.set_ylabel("position")
     ax.set_xlabel("time (UTC)")

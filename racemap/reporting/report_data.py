@@ -7,6 +7,7 @@ the environment (``DATABASE_URL``, inherited by the papermill kernel); the run's
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -221,13 +222,32 @@ def mapped_without_keys(conn) -> tuple[str, pd.DataFrame]:
 
 def table(frame: pd.DataFrame, formats: dict | None = None):
     """A DataFrame for reading: no index, text left-aligned, every value HTML-escaped (race
-    names and ids come from the application's tables: user input)."""
-    return (
-        frame.style.hide(axis="index")
+    names and ids come from the application's tables: user input), and the same rows as plain
+    text for a reader of the notebook's text. The same data gives the same output: the id its
+    CSS is scoped by comes from its content, not pandas' random one (and a Styler's own plain
+    text is its memory address)."""
+    content = frame.to_csv(index=False).encode()
+    styled = (
+        frame.style.set_uuid(hashlib.sha256(content).hexdigest()[:10])
+        .hide(axis="index")
         .format(formats or {}, na_rep="-", escape="html")
         .set_properties(**{"text-align": "left"})
         .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
     )
+    return Table(styled.to_html(), frame.to_string(index=False, na_rep="-"))
+
+
+class Table:
+    """A report's table as a notebook shows it: ``data`` the HTML, ``text`` the plain text."""
+
+    def __init__(self, data: str, text: str):
+        self.data, self.text = data, text
+
+    def _repr_html_(self) -> str:
+        return self.data
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def line_and_table(line: str, frame: pd.DataFrame) -> list:

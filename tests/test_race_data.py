@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 
+import pandas as pd
 import pytest
 from conftest import AS_OF, database_copy, query
 
@@ -372,3 +373,22 @@ def test_racemap_run_race_data_syncs_the_runs_seasons(mapped_template, tmp_path,
         assert cli.main(args[:-1]) in (0, 3)
         assert json.loads((reports / "summary.json").read_text())["run_id"] != first
         assert (reports / "races" / "1098.html").exists()
+
+
+def test_chart_legends_list_acronyms_then_car_numbers_in_order():
+    from racemap.reporting.race_page import _by_driver
+
+    frame = pd.DataFrame(
+        {
+            "driver_number": [10, 2, 18, 1, 44, 2],
+            "name_acronym": [None, None, None, "VER", "HAM", None],
+            "lap_number": [1, 1, 1, 1, 1, 2],
+        }
+    )
+    assert [(label, len(rows)) for label, rows in _by_driver(frame)] == [
+        ("HAM", 1),
+        ("VER", 1),
+        ("2", 2),
+        ("10", 1),
+        ("18", 1),
+    ]

@@ -18,6 +18,7 @@ from racemap.paths import NOTEBOOKS_DIR
 NOTEBOOK = "race_session"
 # What lays a page out: its notebook and this module (the readers, tables and charts).
 PAGE_SOURCES = (NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb", Path(__file__))
+PIT_DURATIONS = ("pit_duration", "stop_duration", "lane_duration")
 COMPOUND_COLOURS = {
     "SOFT": "#da291c",
     "MEDIUM": "#ffd12e",
@@ -146,6 +147,18 @@ def _label(frame: pd.DataFrame) -> pd.Series:
     return frame["name_acronym"].fillna(frame["driver_number"].astype(str))
 
 
+def _by_driver(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) per driver for a chart's lines and legend: by acronym, then the cars
+    without one by number (2 before 10, not after 18)."""
+
+    def order(group):
+        label, rows = group
+        numbered = rows["name_acronym"].isna().all()
+        return (numbered, "" if numbered else label, rows["driver_number"].min())
+
+    return sorted(frame.assign(label=_label(frame)).groupby("label", sort=False), key=order)
+
+
 def _figure(title: str, width: float = 10, height: float = 5):
     """A matplotlib Figure outside pyplot: nothing is shown twice, nothing is left open."""
     from matplotlib.figure import Figure
@@ -169,7 +182,7 @@ def lap_time_chart(frame: pd.DataFrame):
     """Lap time (s) by lap, one line per driver; untimed laps and pit-out laps left out."""
     fig, ax = _figure("Lap times by driver")
     timed = frame[frame["lap_duration"].notna() & ~frame["is_pit_out_lap"].astype(bool)]
-    for label, rows in timed.assign(label=_label(timed)).groupby("label", sort=True):
+    for label, rows in _by_driver(timed):
         ax.plot(rows["lap_number"], rows["lap_duration"], linewidth=0.8, label=label)
     ax.set_xlabel("lap")
     ax.set_ylabel("lap time (s)")
@@ -204,23 +217,23 @@ def stint_chart(frame: pd.DataFrame):
 
 def pit_stop_table(frame: pd.DataFrame):
     """The pit stops as a table (report_data.table: escaped, no index), or a line when there are
-    none; a column OpenF1 left empty for the whole session (``stop_duration`` before 2025) is
-    left out, durations in tenths of a second."""
+    none; a duration OpenF1 left empty for the whole session (``stop_duration`` before 2025) is
+    left out, the others shown to a tenth of a second. The driver columns always stay (an empty
+    ``driver_id`` says the application's results do not link the car)."""
     from IPython.display import Markdown
 
     from racemap.reporting.report_data import table
 
     if frame.empty:
         return Markdown("No pit stops recorded.")
-    shown = frame.dropna(axis="columns", how="all")
-    durations = [c for c in ("pit_duration", "stop_duration", "lane_duration") if c in shown]
-    return table(shown, dict.fromkeys(durations, "{:.1f}"))
+    shown = frame.drop(columns=[c for c in PIT_DURATIONS if c in frame and frame[c].isna().all()])
+    return table(shown, {c: "{:.1f}" for c in PIT_DURATIONS if c in shown})
 
 
 def position_chart(frame: pd.DataFrame):
     """Each driver's position over the session (a step from each change), P1 at the top."""
     fig, ax = _figure("Positions over the race")
-    for label, rows in frame.assign(label=_label(frame)).groupby("label", sort=True):
+    for label, rows in _by_driver(frame):
         ax.step(rows["recorded_at"], rows["position"], where="post", linewidth=0.8, label=label)
     if frame["position"].notna().any():
         ax.set_yticks(range(1, int(frame["position"].max()) + 1))

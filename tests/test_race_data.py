@@ -392,3 +392,19 @@ def test_chart_legends_list_acronyms_then_car_numbers_in_order():
         ("10", 1),
         ("18", 1),
     ]
+
+
+def test_twenty_cars_get_twenty_colours():
+    from racemap.reporting.race_page import lap_time_chart
+
+    laps = pd.DataFrame(
+        {
+            "driver_number": [n for n in range(1, 21) for _ in range(3)],
+            "name_acronym": [None] * 60,
+            "lap_number": [1, 2, 3] * 20,
+            "lap_duration": [90.0 + n / 10 for n in range(60)],
+            "is_pit_out_lap": [False] * 60,
+        }
+    )
+    lines = lap_time_chart(laps).axes[0].get_lines()
+    assert len(lines) == 20 and len({line.get_color() for line in lines}) == 20

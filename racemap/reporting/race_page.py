@@ -160,11 +160,15 @@ def _by_driver(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def _figure(title: str, width: float = 10, height: float = 5):
-    """A matplotlib Figure outside pyplot: nothing is shown twice, nothing is left open."""
+    """A matplotlib Figure outside pyplot: nothing is shown twice, nothing is left open. Its
+    lines take tab20's colours: a grid of 20 cars gets 20 colours (the default cycle has 10, so
+    two cars shared each)."""
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height))
     ax = fig.subplots()
+    ax.set_prop_cycle(color=colormaps["tab20"].colors)
     ax.set_title(title)
     return fig, ax
 

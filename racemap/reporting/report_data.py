@@ -226,15 +226,15 @@ def table(frame: pd.DataFrame, formats: dict | None = None):
     text for a reader of the notebook's text. The same data gives the same output: the id its
     CSS is scoped by comes from its content, not pandas' random one (and a Styler's own plain
     text is its memory address)."""
-    content = frame.to_csv(index=False).encode()
+    text = frame.to_string(index=False, na_rep="-")
     styled = (
-        frame.style.set_uuid(hashlib.sha256(content).hexdigest()[:10])
+        frame.style.set_uuid(hashlib.sha256(text.encode()).hexdigest()[:10])
         .hide(axis="index")
         .format(formats or {}, na_rep="-", escape="html")
         .set_properties(**{"text-align": "left"})
         .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
     )
-    return Table(styled.to_html(), frame.to_string(index=False, na_rep="-"))
+    return Table(styled.to_html(), text)
 
 
 class Table:

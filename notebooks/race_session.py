@@ -61,11 +61,12 @@ with db.transaction() as conn:
     pit_stops = race_page.pit_stops(conn, race_id, session_kind)
     positions = race_page.positions(conn, race_id, session_kind)
     weather = race_page.weather(conn, race_id, session_kind)
+drivers = pd.concat([f["driver_number"] for f in (laps, stints, pit_stops, positions)]).nunique()
 print(
-    f"{session_kind}: {laps['driver_number'].nunique()} drivers, {len(laps)} laps, "
+    f"{session_kind}: {drivers} drivers, {len(laps)} laps, "
     f"{len(stints)} stints, {len(pit_stops)} pit stops, {len(positions)} position changes, "
     f"{len(weather)} weather readings"
-    + ("" if len(laps) or len(positions) else " (no race data: run racemap sync)")
+    + ("" if drivers or len(weather) else " (no race data: run racemap sync)")
 )
 
 # %% [markdown]
@@ -78,7 +79,7 @@ race_page.image(race_page.lap_time_chart(laps), "lap times by driver") if len(la
 # ## Tyre stints
 
 # %%
-race_page.image(race_page.stint_chart(stints), "tyre stints") if len(stints) else None
+race_page.image(race_page.stint_chart(stints, positions), "tyre stints") if len(stints) else None
 
 # %% [markdown]
 # ## Pit stops

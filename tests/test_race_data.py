@@ -137,11 +137,11 @@ def test_race_pages_in_one_kernel_are_the_pages_each_kernel_of_its_own_renders(s
     unmapped = "833"  # British GP 1950: before OpenF1, no keys, so its page stops in a cell
     with runtime.database_state(db, load_environment().racemap_state_dir):
         shared, shared_failures = render_pages(
-            [SINGAPORE_2024, unmapped, "1121", "1125"], tmp_path / "shared", lambda _: None
+            [SINGAPORE_2024, unmapped, "1121", "1125", "1148"], tmp_path / "shared", lambda _: None
         )
         assert _kernels() == []
         alone, alone_failures = render_pages(
-            [SINGAPORE_2024, "1121", "1125"],
+            [SINGAPORE_2024, "1121", "1125", "1148"],
             tmp_path / "alone",
             lambda _: None,
             shared_kernel=False,
@@ -153,15 +153,24 @@ def test_race_pages_in_one_kernel_are_the_pages_each_kernel_of_its_own_renders(s
             "1138.html",
             "1121.html",
             "1125.html",
+            "1148.html",
         ]
     )
     assert alone_failures == [] and len(shared_failures) == 1
     assert shared_failures[0].startswith(f"race page of race {unmapped}: race page failed")
     assert "not mapped" in shared_failures[0]
-    for race_id in (SINGAPORE_2024, "1121", "1125"):
+    for race_id in (SINGAPORE_2024, "1121", "1125", "1148"):
         page = f"races/{race_id}.ipynb"
         assert _cells(tmp_path / "shared" / page) == _cells(tmp_path / "alone" / page), race_id
         assert _cells(tmp_path / "shared" / page)[1][1] == 1  # the first code cell is In [1]
+    # Bahrain 2025 (session 10014): no laps recorded, the drivers counted from the other data.
+    printed = [
+        output.get("text", "")
+        for _kind, _n, outputs in _cells(tmp_path / "shared" / "races/1148.ipynb")
+        for output in outputs or []
+    ]
+    summary = "race: 20 drivers, 0 laps, 62 stints, 42 pit stops, 1179 position changes"
+    assert summary in "".join(printed)
 
 
 def test_a_shared_kernel_that_died_between_pages_is_replaced(synced, tmp_path):
@@ -408,3 +417,48 @@ def test_twenty_cars_get_twenty_colours():
     )
     lines = lap_time_chart(laps).axes[0].get_lines()
     assert len(lines) == 20 and len({line.get_color() for line in lines}) == 20
+
+
+def _stints(rows):
+    return pd.DataFrame(
+        rows, columns=["driver_number", "name_acronym", "compound", "lap_start", "lap_end"]
+    )
+
+
+def test_tyre_stints_run_in_the_order_at_the_end_and_name_their_compounds():
+    from racemap.reporting.race_page import stint_chart
+
+    stints = _stints(
+        [
+            (1, "VER", "MEDIUM", 1, 20),
+            (1, "VER", "HARD", 21, 50),
+            (4, "NOR", "SOFT", 1, 50),
+            (81, None, None, 1, 12),  # no compound sent: grey, and the legend says so
+        ]
+    )
+    positions = pd.DataFrame(
+        {
+            "driver_number": [1, 4, 81, 1, 4, 81, 4],
+            "recorded_at": pd.to_datetime(
+                ["2024-09-22T12:00"] * 3 + ["2024-09-22T13:00"] * 2 + ["2024-09-22T13:01"] * 2
+            ),
+            "position": [2, 1, 3, 1, 2, 2, 3],  # VER takes the lead, then car 81 passes NOR
+        }
+    )
+    ax = stint_chart(stints, positions).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["VER", "81", "NOR"]
+    assert ax.get_ylabel() == "order at the end of the session"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "soft",
+        "medium",
+        "hard",
+        "other or not known",
+    ]
+    # A car the positions do not place (a recording that starts after the start): the order
+    # at the end is not known, the chart takes the legends' order.
+    ax = stint_chart(stints, positions[positions["driver_number"] != 4]).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["NOR", "VER", "81"]
+    assert ax.get_ylabel() == "by name"
+    ax = stint_chart(stints[stints["driver_number"] != 81]).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["NOR", "VER"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["soft", "medium", "hard"]

@@ -26,6 +26,7 @@ COMPOUND_COLOURS = {
     "INTERMEDIATE": "#43b02a",
     "WET": "#0067ad",
 }
+UNKNOWN_COMPOUND_COLOUR = "#888888"
 
 
 def _built(cur, table: str) -> bool:
@@ -197,24 +198,58 @@ def lap_time_chart(frame: pd.DataFrame):
     return fig
 
 
-def stint_chart(frame: pd.DataFrame):
-    """One bar per stint, from its first to its last lap, coloured by compound."""
+def finishing_order(positions: pd.DataFrame) -> dict[int, int]:
+    """Each car's position in its last row of ``positions`` (its place at the end of the session,
+    or where it stopped), by car number."""
+    if positions.empty:
+        return {}
+    last = positions.dropna(subset=["position"]).sort_values("recorded_at")
+    last = last.groupby("driver_number")["position"].last()
+    return {int(number): int(position) for number, position in last.items()}
+
+
+def stint_chart(frame: pd.DataFrame, positions: pd.DataFrame | None = None):
+    """One bar per stint, from its first to its last lap, coloured by compound (a legend names
+    the compounds shown). Drivers top to bottom in their order at the end of the session when
+    ``positions`` place every car of the chart; else (no positions, or a car with none: a
+    recording that starts after the start leaves out a car that never changed place) in the
+    legends' order, by name."""
+    from matplotlib.patches import Patch
+
     fig, ax = _figure("Tyre stints", height=6)
     known = frame[frame["lap_start"].notna() & frame["lap_end"].notna()]
-    known = known.assign(label=_label(known))
-    labels = list(dict.fromkeys(known["label"]))
+    at_end = finishing_order(positions) if positions is not None else {}
+    placed = bool(at_end) and all(int(n) in at_end for n in known["driver_number"].unique())
+    if placed:
+        numbers = sorted(known["driver_number"].unique(), key=lambda n: (at_end[int(n)], n))
+        drivers = [(_label(known[known["driver_number"] == n]).iloc[0], [n]) for n in numbers]
+    else:
+        drivers = [(label, rows["driver_number"].unique()) for label, rows in _by_driver(known)]
+    rows_of = {number: i for i, (_label_, numbers) in enumerate(drivers) for number in numbers}
     for _index, row in known.iterrows():
         ax.barh(
-            labels.index(row["label"]),
+            rows_of[row["driver_number"]],
             row["lap_end"] - row["lap_start"] + 1,
             left=row["lap_start"] - 0.5,
-            color=COMPOUND_COLOURS.get(row["compound"], "#888888"),
+            color=COMPOUND_COLOURS.get(row["compound"], UNKNOWN_COMPOUND_COLOUR),
             edgecolor="black",
             linewidth=0.5,
         )
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(drivers)), [label for label, _numbers in drivers])
     ax.invert_yaxis()
     ax.set_xlabel("lap")
+    ax.set_ylabel("order at the end of the session" if placed else "by name")
+    shown = set(known["compound"].dropna())
+    legend = [(name, colour) for name, colour in COMPOUND_COLOURS.items() if name in shown]
+    if known["compound"].isna().any() or shown - set(COMPOUND_COLOURS):
+        legend.append(("other or not known", UNKNOWN_COMPOUND_COLOUR))
+    if legend:
+        ax.legend(
+            handles=[Patch(facecolor=c, edgecolor="black", label=n.lower()) for n, c in legend],
+            fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+        )
     fig.tight_layout()
     return fig
 

@@ -73,13 +73,13 @@ print(
 # ## Lap times by driver
 
 # %%
-race_page.image(race_page.lap_time_chart(laps), "lap times by driver") if len(laps) else None
+race_page.chart(laps, race_page.lap_time_chart, "lap times by driver", "lap times")
 
 # %% [markdown]
 # ## Tyre stints
 
 # %%
-race_page.image(race_page.stint_chart(stints, positions), "tyre stints") if len(stints) else None
+race_page.chart(stints, race_page.stint_chart, "tyre stints", "tyre stints", positions=positions)
 
 # %% [markdown]
 # ## Pit stops
@@ -91,12 +91,10 @@ race_page.pit_stop_table(pit_stops)
 # ## Positions over the race
 
 # %%
-race_page.image(race_page.position_chart(positions), "positions over the race") if len(
-    positions
-) else None
+race_page.chart(positions, race_page.position_chart, "positions over the race", "positions")
 
 # %% [markdown]
 # ## Weather
 
 # %%
-race_page.image(race_page.weather_chart(weather), "weather") if len(weather) else None
+race_page.chart(weather, race_page.weather_chart, "weather", "weather readings")

@@ -171,6 +171,10 @@ def test_race_pages_in_one_kernel_are_the_pages_each_kernel_of_its_own_renders(s
     ]
     summary = "race: 20 drivers, 0 laps, 62 stints, 42 pit stops, 1179 position changes"
     assert summary in "".join(printed)
+    # Bahrain 2024 (session 9472): no positions, no pit stops: a line says so under each heading.
+    bahrain = json.dumps(_cells(tmp_path / "shared" / "races/1121.ipynb"))
+    assert "No positions recorded for this session." in bahrain
+    assert "No pit stops recorded for this session." in bahrain
 
 
 def test_a_shared_kernel_that_died_between_pages_is_replaced(synced, tmp_path):
@@ -458,7 +462,7 @@ def test_tyre_stints_run_in_the_order_at_the_end_and_name_their_compounds():
     # at the end is not known, the chart takes the legends' order.
     ax = stint_chart(stints, positions[positions["driver_number"] != 4]).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["NOR", "VER", "81"]
-    assert ax.get_ylabel() == "by name"
+    assert ax.get_ylabel() == "driver"
     ax = stint_chart(stints[stints["driver_number"] != 81]).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["NOR", "VER"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["soft", "medium", "hard"]

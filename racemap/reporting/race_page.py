@@ -174,13 +174,17 @@ def _figure(title: str, width: float = 10, height: float = 5):
     return fig, ax
 
 
-def image(fig, alt: str):
-    """The figure as an embedded PNG for the page, with its alt text."""
-    from IPython.display import Image
+def chart(frame: pd.DataFrame, draw, alt: str, what: str, **options):
+    """``draw(frame, **options)`` as an embedded PNG for the page, with its alt text; when
+    ``frame`` is empty, a line saying the session has no ``what`` (nothing synced, or nothing
+    OpenF1 recorded), not a heading over nothing."""
+    from IPython.display import Image, Markdown
 
     from racemap.reporting.report_data import png
 
-    return Image(png(fig), metadata={"alt": alt})
+    if frame.empty:
+        return Markdown(f"No {what} recorded for this session.")
+    return Image(png(draw(frame, **options)), metadata={"alt": alt})
 
 
 def lap_time_chart(frame: pd.DataFrame):
@@ -238,7 +242,7 @@ def stint_chart(frame: pd.DataFrame, positions: pd.DataFrame | None = None):
     ax.set_yticks(range(len(drivers)), [label for label, _numbers in drivers])
     ax.invert_yaxis()
     ax.set_xlabel("lap")
-    ax.set_ylabel("order at the end of the session" if placed else "by name")
+    ax.set_ylabel("order at the end of the session" if placed else "driver")
     shown = set(known["compound"].dropna())
     legend = [(name, colour) for name, colour in COMPOUND_COLOURS.items() if name in shown]
     if known["compound"].isna().any() or shown - set(COMPOUND_COLOURS):
@@ -264,7 +268,7 @@ def pit_stop_table(frame: pd.DataFrame):
     from racemap.reporting.report_data import table
 
     if frame.empty:
-        return Markdown("No pit stops recorded.")
+        return Markdown("No pit stops recorded for this session.")
     shown = frame.drop(columns=[c for c in PIT_DURATIONS if c in frame and frame[c].isna().all()])
     return table(shown, {c: "{:.1f}" for c in PIT_DURATIONS if c in shown})
 

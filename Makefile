@@ -56,7 +56,7 @@ test: $(STAMP)
 # Three workers, a test file each (pytest-xdist; each file's fixtures are built once): a run
 # waits on PostgreSQL, its kernels and its GX worker part of the time, so three keep two cores
 # busy. Give PYTEST_ARGS to choose ("-p no:xdist tests/test_apply.py" runs one file alone).
-PYTEST_ARGS ?= -n 3 --dist loadfile
+PYTEST_ARGS ?= -n 3 --dist loadfile --no-loadscope-reorder
 
 pytest: $(STAMP)
 	$(TEST_SERVER) $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -9,7 +9,8 @@ race_keys.race_id,
         race_keys.session_key,
         race_keys.driver_id,
         {{ data }}.driver_number,
-        race_keys.name_acronym
+        race_keys.name_acronym,
+        race_keys.team_colour
 {%- endmacro %}
 
 {% macro race_data_driver_join(data) -%}

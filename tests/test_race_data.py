@@ -466,3 +466,30 @@ def test_tyre_stints_run_in_the_order_at_the_end_and_name_their_compounds():
     ax = stint_chart(stints[stints["driver_number"] != 81]).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["NOR", "VER"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["soft", "medium", "hard"]
+
+
+def test_lines_take_the_team_colour_and_a_teammate_is_dashed():
+    from matplotlib.colors import to_hex
+
+    from racemap.reporting.race_page import position_chart
+
+    positions = pd.DataFrame(
+        {
+            "driver_number": [1, 11, 4, 81, 99, 4],
+            "name_acronym": ["VER", "PER", "NOR", "PIA", "XXX", "NOR"],
+            # OpenF1's colours; one not a colour at all (a recording's typo, say)
+            "team_colour": ["3671C6", "3671c6", "FF8000", "FF8000", "#zz", "FF8000"],
+            "recorded_at": pd.to_datetime(["2024-09-22T12:00"] * 5 + ["2024-09-22T12:30"]),
+            "position": [1, 2, 3, 4, 5, 3],
+        }
+    )
+    lines = {line.get_label(): line for line in position_chart(positions).axes[0].get_lines()}
+    drawn = {
+        label: (to_hex(line.get_color()), line.get_linestyle()) for label, line in lines.items()
+    }
+    assert drawn["NOR"] == ("#ff8000", "-") and drawn["PIA"] == ("#ff8000", "--")
+    assert drawn["PER"] == ("#3671c6", "-") and drawn["VER"] == ("#3671c6", "--")
+    assert drawn["XXX"][0] not in ("#ff8000", "#3671c6") and drawn["XXX"][1] == "-"
+    # Each line holds its last position to the last change of all (the end of the session).
+    ends = {label: (line.get_xdata()[-1], line.get_ydata()[-1]) for label, line in lines.items()}
+    assert ends["VER"] == (pd.Timestamp("2024-09-22T12:30"), 1)

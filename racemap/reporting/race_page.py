@@ -9,6 +9,9 @@ Each reader returns an empty frame when the race has no race data (no sync yet).
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import Counter
+from itertools import cycle
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +30,8 @@ COMPOUND_COLOURS = {
     "WET": "#0067ad",
 }
 UNKNOWN_COMPOUND_COLOUR = "#888888"
+TEAM_COLOUR = re.compile(r"[0-9A-Fa-f]{6}")  # as OpenF1 sends it: 3671C6, no '#'
+TEAMMATE_STYLES = ("-", "--", ":", "-.")  # a team's first car solid, its second dashed
 
 
 def _built(cur, table: str) -> bool:
@@ -53,7 +58,8 @@ def _read(conn, table: str, columns: str, race_id: str, kind: str, order: str) -
 MARTS = {
     "laps": (
         "race_laps",
-        "driver_id, driver_number, name_acronym, lap_number, lap_duration, is_pit_out_lap",
+        "driver_id, driver_number, name_acronym, team_colour, lap_number, lap_duration,"
+        " is_pit_out_lap",
         "driver_number, lap_number",
     ),
     "stints": (
@@ -69,7 +75,7 @@ MARTS = {
     ),
     "positions": (
         "race_positions",
-        "driver_id, driver_number, name_acronym, recorded_at, position",
+        "driver_id, driver_number, name_acronym, team_colour, recorded_at, position",
         "recorded_at, driver_number",
     ),
     "weather": (
@@ -160,6 +166,29 @@ def _by_driver(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return sorted(frame.assign(label=_label(frame)).groupby("label", sort=False), key=order)
 
 
+def _line_styles(drivers: list[tuple[str, pd.DataFrame]]) -> dict[str, dict]:
+    """Per label of ``drivers`` (from _by_driver), the colour and style of its line: the team's
+    colour (OpenF1's ``team_colour``, when drivers was synced), the team's first car in that
+    order solid and its second dashed; a driver without a readable colour takes the next of
+    tab20's 20 colours."""
+    from matplotlib import colormaps
+
+    spare = cycle(colormaps["tab20"].colors)
+    cars_of_team: Counter = Counter()
+    styles = {}
+    for label, rows in drivers:
+        colours = rows["team_colour"].dropna() if "team_colour" in rows else pd.Series(dtype=object)
+        colour = str(colours.iloc[0]) if len(colours) else ""
+        if TEAM_COLOUR.fullmatch(colour):
+            team = colour.upper()
+            style = TEAMMATE_STYLES[cars_of_team[team] % len(TEAMMATE_STYLES)]
+            cars_of_team[team] += 1
+            styles[label] = {"color": f"#{team}", "linestyle": style}
+        else:
+            styles[label] = {"color": next(spare), "linestyle": "-"}
+    return styles
+
+
 def _figure(title: str, width: float = 10, height: float = 5):
     """A matplotlib Figure outside pyplot: nothing is shown twice, nothing is left open. Its
     lines take tab20's colours: a grid of 20 cars gets 20 colours (the default cycle has 10, so
@@ -188,11 +217,16 @@ def chart(frame: pd.DataFrame, draw, alt: str, what: str, **options):
 
 
 def lap_time_chart(frame: pd.DataFrame):
-    """Lap time (s) by lap, one line per driver; untimed laps and pit-out laps left out."""
+    """Lap time (s) by lap, one line per driver (_line_styles: in team colours); untimed laps
+    and pit-out laps left out."""
     fig, ax = _figure("Lap times by driver")
     timed = frame[frame["lap_duration"].notna() & ~frame["is_pit_out_lap"].astype(bool)]
-    for label, rows in _by_driver(timed):
-        ax.plot(rows["lap_number"], rows["lap_duration"], linewidth=0.8, label=label)
+    drivers = _by_driver(timed)
+    styles = _line_styles(drivers)
+    for label, rows in drivers:
+        ax.plot(
+            rows["lap_number"], rows["lap_duration"], linewidth=0.8, label=label, **styles[label]
+        )
     ax.set_xlabel("lap")
     ax.set_ylabel("lap time (s)")
     if not timed.empty:  # the slowest laps (safety car, pit in) would flatten the rest
@@ -274,10 +308,22 @@ def pit_stop_table(frame: pd.DataFrame):
 
 
 def position_chart(frame: pd.DataFrame):
-    """Each driver's position over the session (a step from each change), P1 at the top."""
+    """Each driver's position over the session (a step from each change, held to the session's
+    last change), P1 at the top; one line per driver in team colours (_line_styles)."""
     fig, ax = _figure("Positions over the race")
-    for label, rows in _by_driver(frame):
-        ax.step(rows["recorded_at"], rows["position"], where="post", linewidth=0.8, label=label)
+    drivers = _by_driver(frame)
+    styles = _line_styles(drivers)
+    end = frame["recorded_at"].max()
+    for label, rows in drivers:
+        # A position holds until the next change: each line runs on to the last change of all.
+        ax.step(
+            [*rows["recorded_at"], end],
+            [*rows["position"], rows["position"].iloc[-1]],
+            where="post",
+            linewidth=0.8,
+            label=label,
+            **styles[label],
+        )
     if frame["position"].notna().any():
         ax.set_yticks(range(1, int(frame["position"].max()) + 1))
     ax.invert_yaxis()

@@ -13,6 +13,7 @@ race_id = "1125"  # the application's race id (Chinese GP 2024: a sprint weekend
 offline = True  # True: as racemap run loaded them; False: the OpenF1 API ($OPENF1_URL)
 session_kind = "race"  # race, sprint or qualifying: the session of the race data below
 data_version = None  # set by racemap sync: the version of the race data this page shows
+drivers = []  # acronyms or car numbers (["VER", "NOR"], [1, 4]): only these in the charts
 
 # %%
 from racemap.db import resolve_database
@@ -61,25 +62,34 @@ with db.transaction() as conn:
     pit_stops = race_page.pit_stops(conn, race_id, session_kind)
     positions = race_page.positions(conn, race_id, session_kind)
     weather = race_page.weather(conn, race_id, session_kind)
-drivers = pd.concat([f["driver_number"] for f in (laps, stints, pit_stops, positions)]).nunique()
+cars = pd.concat([f["driver_number"] for f in (laps, stints, pit_stops, positions)]).nunique()
+drivers = race_page.choose(drivers, laps, stints, pit_stops, positions)
 print(
-    f"{session_kind}: {drivers} drivers, {len(laps)} laps, "
+    f"{session_kind}: {cars} drivers, {len(laps)} laps, "
     f"{len(stints)} stints, {len(pit_stops)} pit stops, {len(positions)} position changes, "
     f"{len(weather)} weather readings"
-    + ("" if drivers or len(weather) else " (no race data: run racemap sync)")
+    + ("" if cars or len(weather) else " (no race data: run racemap sync)")
 )
 
 # %% [markdown]
 # ## Lap times by driver
 
 # %%
-race_page.chart(laps, race_page.lap_time_chart, "lap times by driver", "lap times")
+race_page.chart(
+    race_page.only(laps, drivers), race_page.lap_time_chart, "lap times by driver", "lap times"
+)
 
 # %% [markdown]
 # ## Tyre stints
 
 # %%
-race_page.chart(stints, race_page.stint_chart, "tyre stints", "tyre stints", positions=positions)
+race_page.chart(
+    race_page.only(stints, drivers),
+    race_page.stint_chart,
+    "tyre stints",
+    "tyre stints",
+    positions=race_page.only(positions, drivers),
+)
 
 # %% [markdown]
 # ## Pit stops
@@ -91,7 +101,12 @@ race_page.pit_stop_table(pit_stops)
 # ## Positions over the race
 
 # %%
-race_page.chart(positions, race_page.position_chart, "positions over the race", "positions")
+race_page.chart(
+    race_page.only(positions, drivers),
+    race_page.position_chart,
+    "positions over the race",
+    "positions",
+)
 
 # %% [markdown]
 # ## Weather

@@ -493,3 +493,25 @@ def test_lines_take_the_team_colour_and_a_teammate_is_dashed():
     # Each line holds its last position to the last change of all (the end of the session).
     ends = {label: (line.get_xdata()[-1], line.get_ydata()[-1]) for label, line in lines.items()}
     assert ends["VER"] == (pd.Timestamp("2024-09-22T12:30"), 1)
+
+
+def test_a_page_can_show_chosen_drivers_and_a_typo_names_the_choices():
+    from racemap.errors import UsageError
+    from racemap.reporting.race_page import choose, only
+
+    laps = pd.DataFrame(
+        {"driver_number": [1, 4, 81, 2], "name_acronym": ["VER", "NOR", "PIA", None]}
+    )
+    positions = laps.iloc[[0, 2]]  # NOR never changed place: no position row
+    wanted = choose(["nor", 81, " 2 "], laps, positions)
+    assert wanted == ["NOR", "81", "2"]
+    assert list(only(laps, wanted)["driver_number"]) == [4, 81, 2]
+    assert list(only(positions, wanted)["driver_number"]) == [81]
+    assert only(laps, choose([], laps)) is laps
+    with pytest.raises(UsageError) as raised:
+        choose(["VER", "NRO", 44], laps, positions)
+    assert str(raised.value) == (
+        "no driver NRO, 44 in this session's race data: choose among NOR, PIA, VER, 2"
+    )
+    with pytest.raises(UsageError, match="none \\(no race data: run racemap sync\\)"):
+        choose(["VER"], laps.iloc[0:0])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from racemap.errors import UsageError
 from racemap.paths import NOTEBOOKS_DIR
 
 NOTEBOOK = "race_session"
@@ -32,6 +33,31 @@ COMPOUND_COLOURS = {
 UNKNOWN_COMPOUND_COLOUR = "#888888"
 TEAM_COLOUR = re.compile(r"[0-9A-Fa-f]{6}")  # as OpenF1 sends it: 3671C6, no '#'
 TEAMMATE_STYLES = ("-", "--", ":", "-.")  # a team's first car solid, its second dashed
+
+
+def choose(drivers, *frames: pd.DataFrame) -> list[str]:
+    """``drivers`` (acronyms or car numbers: ``["VER", 4]``) as :func:`only` matches them,
+    each checked against the rows of ``frames`` (the session's data): a driver none of them
+    has is an error naming those they have, so a typo is not a chart with a line missing."""
+    wanted = [str(d).strip().upper() for d in drivers or ()]
+    rows = pd.concat([f[["driver_number", "name_acronym"]] for f in frames])
+    here = set(rows["name_acronym"].dropna().str.upper()) | set(rows["driver_number"].astype(str))
+    missing = [d for d in wanted if d not in here]
+    if missing:
+        labels = sorted(set(_label(rows)), key=lambda label: (label.isdigit(), label.zfill(3)))
+        raise UsageError(
+            f"no driver {', '.join(missing)} in this session's race data: choose among "
+            f"{', '.join(labels) or 'none (no race data: run racemap sync)'}"
+        )
+    return wanted
+
+
+def only(frame: pd.DataFrame, drivers: list[str]) -> pd.DataFrame:
+    """The rows of ``frame`` of ``drivers`` (from :func:`choose`); every row when empty."""
+    if not drivers:
+        return frame
+    acronyms = frame["name_acronym"].fillna("").str.upper()
+    return frame[acronyms.isin(drivers) | frame["driver_number"].astype(str).isin(drivers)]
 
 
 def _built(cur, table: str) -> bool:

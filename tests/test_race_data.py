@@ -515,3 +515,6 @@ def test_a_page_can_show_chosen_drivers_and_a_typo_names_the_choices():
     )
     with pytest.raises(UsageError, match="none \\(no race data: run racemap sync\\)"):
         choose(["VER"], laps.iloc[0:0])
+    # No drivers synced (Brazil 2024): no acronym at all, car numbers still choose.
+    numbered = pd.DataFrame({"driver_number": [1, 44], "name_acronym": [float("nan")] * 2})
+    assert list(only(numbered, choose([44], numbered))["driver_number"]) == [44]

@@ -41,7 +41,8 @@ def choose(drivers, *frames: pd.DataFrame) -> list[str]:
     has is an error naming those they have, so a typo is not a chart with a line missing."""
     wanted = [str(d).strip().upper() for d in drivers or ()]
     rows = pd.concat([f[["driver_number", "name_acronym"]] for f in frames])
-    here = set(rows["name_acronym"].dropna().str.upper()) | set(rows["driver_number"].astype(str))
+    acronyms = rows["name_acronym"].dropna().astype(str).str.upper()
+    here = set(acronyms) | set(rows["driver_number"].astype(str))
     missing = [d for d in wanted if d not in here]
     if missing:
         labels = sorted(set(_label(rows)), key=lambda label: (label.isdigit(), label.zfill(3)))
@@ -56,7 +57,7 @@ def only(frame: pd.DataFrame, drivers: list[str]) -> pd.DataFrame:
     """The rows of ``frame`` of ``drivers`` (from :func:`choose`); every row when empty."""
     if not drivers:
         return frame
-    acronyms = frame["name_acronym"].fillna("").str.upper()
+    acronyms = frame["name_acronym"].astype("string").fillna("").str.upper()
     return frame[acronyms.isin(drivers) | frame["driver_number"].astype(str).isin(drivers)]
 
 

@@ -41,11 +41,9 @@ def choose(drivers, *frames: pd.DataFrame) -> list[str]:
     has is an error naming those they have, so a typo is not a chart with a line missing."""
     wanted = [str(d).strip().upper() for d in drivers or ()]
     rows = pd.concat([f[["driver_number", "name_acronym"]] for f in frames])
-    acronyms = rows["name_acronym"].dropna().astype(str).str.upper()
-    here = set(acronyms) | set(rows["driver_number"].astype(str))
-    missing = [d for d in wanted if d not in here]
+    missing = [d for d in wanted if only(rows, [d]).empty]
     if missing:
-        labels = sorted(set(_label(rows)), key=lambda label: (label.isdigit(), label.zfill(3)))
+        labels = [label for label, _rows in _by_driver(rows)]
         raise UsageError(
             f"no driver {', '.join(missing)} in this session's race data: choose among "
             f"{', '.join(labels) or 'none (no race data: run racemap sync)'}"
@@ -204,8 +202,7 @@ def _line_styles(drivers: list[tuple[str, pd.DataFrame]]) -> dict[str, dict]:
     cars_of_team: Counter = Counter()
     styles = {}
     for label, rows in drivers:
-        colours = rows["team_colour"].dropna() if "team_colour" in rows else pd.Series(dtype=object)
-        colour = str(colours.iloc[0]) if len(colours) else ""
+        colour = next((str(c) for c in rows.get("team_colour", ()) if pd.notna(c)), "")
         if TEAM_COLOUR.fullmatch(colour):
             team = colour.upper()
             style = TEAMMATE_STYLES[cars_of_team[team] % len(TEAMMATE_STYLES)]
@@ -217,9 +214,9 @@ def _line_styles(drivers: list[tuple[str, pd.DataFrame]]) -> dict[str, dict]:
 
 
 def _figure(title: str, width: float = 10, height: float = 5):
-    """A matplotlib Figure outside pyplot: nothing is shown twice, nothing is left open. Its
-    lines take tab20's colours: a grid of 20 cars gets 20 colours (the default cycle has 10, so
-    two cars shared each)."""
+    """A matplotlib Figure outside pyplot: nothing is shown twice, nothing is left open. A line
+    drawn without a colour of its own (the weather's) takes the next of tab20's; the drivers'
+    lines take theirs from _line_styles."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
@@ -230,16 +227,23 @@ def _figure(title: str, width: float = 10, height: float = 5):
     return fig, ax
 
 
+def nothing_recorded(what: str):
+    """The line a section shows when the session has no ``what`` (nothing synced, or nothing
+    OpenF1 recorded), not a heading over nothing."""
+    from IPython.display import Markdown
+
+    return Markdown(f"No {what} recorded for this session.")
+
+
 def chart(frame: pd.DataFrame, draw, alt: str, what: str, **options):
     """``draw(frame, **options)`` as an embedded PNG for the page, with its alt text; when
-    ``frame`` is empty, a line saying the session has no ``what`` (nothing synced, or nothing
-    OpenF1 recorded), not a heading over nothing."""
-    from IPython.display import Image, Markdown
+    ``frame`` is empty, :func:`nothing_recorded` of ``what``."""
+    from IPython.display import Image
 
     from racemap.reporting.report_data import png
 
     if frame.empty:
-        return Markdown(f"No {what} recorded for this session.")
+        return nothing_recorded(what)
     return Image(png(draw(frame, **options)), metadata={"alt": alt})
 
 
@@ -324,12 +328,10 @@ def pit_stop_table(frame: pd.DataFrame):
     none; a duration OpenF1 left empty for the whole session (``stop_duration`` before 2025) is
     left out, the others shown to a tenth of a second. The driver columns always stay (an empty
     ``driver_id`` says the application's results do not link the car)."""
-    from IPython.display import Markdown
-
     from racemap.reporting.report_data import table
 
     if frame.empty:
-        return Markdown("No pit stops recorded for this session.")
+        return nothing_recorded("pit stops")
     shown = frame.drop(columns=[c for c in PIT_DURATIONS if c in frame and frame[c].isna().all()])
     return table(shown, {c: "{:.1f}" for c in PIT_DURATIONS if c in shown})
 

@@ -5,8 +5,8 @@
 # Grand Prix race session: with `offline=True`, as `racemap run` loaded them into the database
 # (any season it loaded, live or from the bundled snapshot); else from the OpenF1 API. A race
 # without keys stops here with `not mapped: <reason>`. Then the race data `racemap sync` loaded
-# for the session (`session_kind`), from the marts under the application's ids: lap times, tyre
-# stints, pit stops, positions and weather (racemap/reporting/race_page.py).
+# for the session (`session_kind`), from the marts under the application's ids: the result, lap
+# times, tyre stints, pit stops, positions and weather (racemap/reporting/race_page.py).
 
 # %% tags=["parameters"]
 race_id = "1125"  # the application's race id (Chinese GP 2024: a sprint weekend)
@@ -62,14 +62,21 @@ with db.transaction() as conn:
     pit_stops = race_page.pit_stops(conn, race_id, session_kind)
     positions = race_page.positions(conn, race_id, session_kind)
     weather = race_page.weather(conn, race_id, session_kind)
+    result = race_page.classification(conn, race_id, session_kind)
 cars = pd.concat([f["driver_number"] for f in (laps, stints, pit_stops, positions)]).nunique()
-drivers = race_page.choose(drivers, laps, stints, pit_stops, positions)
+drivers = race_page.choose(drivers, laps, stints, pit_stops, positions, result)
 print(
     f"{session_kind}: {cars} drivers, {len(laps)} laps, "
     f"{len(stints)} stints, {len(pit_stops)} pit stops, {len(positions)} position changes, "
     f"{len(weather)} weather readings"
     + ("" if cars or len(weather) else " (no race data: run racemap sync)")
 )
+
+# %% [markdown]
+# ## Result
+
+# %%
+race_page.classification_table(result)
 
 # %% [markdown]
 # ## Lap times by driver
@@ -89,6 +96,7 @@ race_page.chart(
     "tyre stints",
     "tyre stints",
     positions=race_page.only(positions, drivers),
+    classification=race_page.only(result, drivers),
 )
 
 # %% [markdown]

@@ -28,6 +28,7 @@ MARTS = (
     "race_control_messages",
     "race_intervals",
     "race_overtakes",
+    "race_classification",
 )
 
 
@@ -171,6 +172,9 @@ def test_race_pages_in_one_kernel_are_the_pages_each_kernel_of_its_own_renders(s
     ]
     summary = "race: 20 drivers, 0 laps, 62 stints, 42 pit stops, 1179 position changes"
     assert summary in "".join(printed)
+    # Singapore 2024: the result first, Norris's winning time on its first row.
+    singapore = json.dumps(_cells(tmp_path / "shared" / "races/1138.ipynb"))
+    assert re.search(r"1 +NOR +4 +846 +62 +1:40:52.571 +25 +finished", singapore)
     # Bahrain 2024 (session 9472): no positions, no pit stops: a line says so under each heading.
     bahrain = json.dumps(_cells(tmp_path / "shared" / "races/1121.ipynb"))
     assert "No positions recorded for this session." in bahrain
@@ -252,6 +256,66 @@ def test_every_mart_carries_the_keys_and_the_quirks_survive(synced):
         "select driver_number from racemap.race_stints"
         " where race_id = '1141' and lap_start is null",
     ) == [(18,)]
+
+
+def test_the_result_of_a_synced_session_is_openf1s_under_the_applications_ids(synced):
+    db, _result = synced
+    rows = query(
+        db,
+        "select name_acronym, driver_id, position, number_of_laps, duration_seconds,"
+        " gap_to_leader_seconds, gap_to_leader_laps, result_status"
+        " from racemap.race_classification where race_id = '1138' and session_kind = 'race'"
+        " order by position nulls last",
+    )
+    assert len(rows) == 20 and [r[0] for r in rows[:3]] == ["NOR", "VER", "PIA"]
+    linked = links(db, SINGAPORE_2024)
+    assert rows[0][1] == linked[4] and rows[1][1] == linked[1]  # the application's drivers
+    winner, second, eighth = rows[0], rows[1], rows[7]
+    assert (float(winner[4]), float(winner[5]), winner[7]) == (6052.571, 0.0, "finished")
+    assert float(second[5]) == 20.945 and second[4] is not None
+    assert (eighth[0], eighth[4], eighth[5], eighth[6]) == ("ALO", None, None, 1)  # "+1 LAP"
+    # Magnussen retired on lap 57 and is classified 19th; Albon retired on lap 15, unclassified.
+    assert rows[18][:4] == ("MAG", linked[20], 19, 57) and rows[18][7] == "retired"
+    assert rows[19][:4] == ("ALB", linked[23], None, 15) and rows[19][7] == "retired"
+    # Only the synced sessions: the bundled snapshot has the results of 70 races.
+    synced_sessions = query(
+        db,
+        "select count(distinct session_key) from racemap.race_classification"
+        " union all select count(distinct session_key) from racemap.race_positions"
+        " where session_key not in (select session_key from racemap.race_classification)",
+    )
+    assert synced_sessions == [(25,), (0,)]
+
+
+def test_the_result_table_shows_times_gaps_and_what_became_of_each_car():
+    from racemap.reporting.race_page import classification_table
+
+    frame = pd.DataFrame(
+        {
+            "driver_id": ["846", "830", "4", "825", None],
+            "driver_number": [4, 1, 14, 20, 23],
+            "name_acronym": ["NOR", "VER", "ALO", "MAG", None],
+            "position": [1, 2, 8, 19, None],
+            "number_of_laps": [62, 62, 61, 57, 15],
+            "points": [25.0, 18.0, 4.0, 0.0, 0.5],
+            "duration_seconds": [6052.571, 6073.516, None, None, None],
+            "gap_to_leader_seconds": [0, 20.945, None, None, None],
+            "gap_to_leader_laps": [None, None, 1, None, None],
+            "result_status": ["finished", "finished", "finished", "retired", "not_classified"],
+        }
+    )
+    text = repr(classification_table(frame))
+    lines = [line.split() for line in text.splitlines()]
+    assert lines[0] == ["position", "driver", "car", "driver_id", "laps", "time", "or", "gap"] + [
+        "points",
+        "status",
+    ]
+    assert lines[1] == ["1", "NOR", "4", "846", "62", "1:40:52.571", "25", "finished"]
+    assert lines[2] == ["2", "VER", "1", "830", "62", "+20.945", "18", "finished"]
+    assert lines[3] == ["8", "ALO", "14", "4", "61", "+1", "lap", "4", "finished"]
+    assert lines[5] == ["-", "23", "23", "-", "15", "0.5", "not", "classified"]
+    assert "1.000000" not in classification_table(frame)._repr_html_()
+    assert "No result recorded" in classification_table(frame.iloc[0:0]).data
 
 
 def test_final_positions_and_lap_counts_agree_with_the_results(synced):
@@ -336,7 +400,7 @@ def test_racemap_sync_exits_3_when_a_result_disagrees_and_renders_the_race_page(
 def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced, tmp_path, capsys):
     """No OpenF1 row is new, but the application re-keys Piastri (car 81): the marts carry the
     new driver id, so the next sync renders race 1138's page again, showing it; a sync after
-    that keeps the page."""
+    that keeps the page; a result corrected afterwards renders it again."""
     db, _result = synced
     with database_copy(db) as copy:
         reports = tmp_path / "reports"
@@ -365,6 +429,17 @@ def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced
         assert cli.main(args) == 0
         out = capsys.readouterr().out
         assert "-> race page" not in out and "race pages of 1 races kept" in out
+        # OpenF1 corrects the result after the race (Magnussen disqualified), and a run loads
+        # it: the next sync shows the corrected result.
+        query(
+            copy,
+            "update raw.openf1_session_results set dsq = true, position = null"
+            " where session_key = 9606 and driver_number = 20",
+        )
+        assert cli.main(args) == 0
+        assert "-> race page of race 1138" in capsys.readouterr().out
+        page = (reports / "races" / "1138.html").read_text(encoding="utf-8")
+        assert "disqualified" in page
 
 
 def test_racemap_run_race_data_syncs_the_runs_seasons(mapped_template, tmp_path, capsys):
@@ -463,6 +538,14 @@ def test_tyre_stints_run_in_the_order_at_the_end_and_name_their_compounds():
     ax = stint_chart(stints, positions[positions["driver_number"] != 4]).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["NOR", "VER", "81"]
     assert ax.get_ylabel() == "driver"
+    # The session's result orders them when there is one: the classified cars by position,
+    # then the others by laps completed (car 81 retired, unclassified).
+    result = pd.DataFrame(
+        {"driver_number": [4, 81, 1], "position": [1, None, 2], "number_of_laps": [50, 12, 50]}
+    )
+    ax = stint_chart(stints, positions, result).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["NOR", "VER", "81"]
+    assert ax.get_ylabel() == "result order"
     ax = stint_chart(stints[stints["driver_number"] != 81]).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["NOR", "VER"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["soft", "medium", "hard"]

@@ -103,6 +103,12 @@ MARTS = {
         "driver_id, driver_number, name_acronym, team_colour, recorded_at, position",
         "recorded_at, driver_number",
     ),
+    "classification": (
+        "race_classification",
+        "driver_id, driver_number, name_acronym, position, number_of_laps, points,"
+        " duration_seconds, gap_to_leader_seconds, gap_to_leader_laps, result_status",
+        "position nulls last, number_of_laps desc nulls last, driver_number",
+    ),
     "weather": (
         "race_weather",
         "recorded_at, air_temperature, track_temperature, humidity, rainfall, wind_speed",
@@ -172,6 +178,10 @@ def positions(conn, race_id, kind: str = "race") -> pd.DataFrame:
 
 def weather(conn, race_id, kind: str = "race") -> pd.DataFrame:
     return read(conn, "weather", race_id, kind)
+
+
+def classification(conn, race_id, kind: str = "race") -> pd.DataFrame:
+    return read(conn, "classification", race_id, kind)
 
 
 def _label(frame: pd.DataFrame) -> pd.Series:
@@ -267,27 +277,40 @@ def lap_time_chart(frame: pd.DataFrame):
     return fig
 
 
-def finishing_order(positions: pd.DataFrame) -> dict[int, int]:
-    """Each car's position in its last row of ``positions`` (its place at the end of the session,
-    or where it stopped), by car number."""
-    if positions.empty:
-        return {}
+def finishing_order(positions: pd.DataFrame, classification: pd.DataFrame | None = None):
+    """Each car's place at the end of the session, by car number, and where it comes from:
+    OpenF1's classification when the session has one (``classification``: the classified cars
+    by position, then the others by laps completed, most first), else each car's position in
+    its last row of ``positions`` (where it was when the recording ended or it stopped)."""
+    if classification is not None and not classification.empty:
+        ranked = classification.sort_values(
+            ["position", "number_of_laps", "driver_number"],
+            ascending=[True, False, True],
+            na_position="last",
+        )
+        return {int(n): place for place, n in enumerate(ranked["driver_number"], 1)}, "result"
+    if positions is None or positions.empty:
+        return {}, None
     last = positions.dropna(subset=["position"]).sort_values("recorded_at")
     last = last.groupby("driver_number")["position"].last()
-    return {int(number): int(position) for number, position in last.items()}
+    return {int(number): int(position) for number, position in last.items()}, "positions"
 
 
-def stint_chart(frame: pd.DataFrame, positions: pd.DataFrame | None = None):
+def stint_chart(
+    frame: pd.DataFrame,
+    positions: pd.DataFrame | None = None,
+    classification: pd.DataFrame | None = None,
+):
     """One bar per stint, from its first to its last lap, coloured by compound (a legend names
-    the compounds shown). Drivers top to bottom in their order at the end of the session when
-    ``positions`` place every car of the chart; else (no positions, or a car with none: a
-    recording that starts after the start leaves out a car that never changed place) in the
-    legends' order, by name."""
+    the compounds shown). Drivers top to bottom in the session's result (``classification``),
+    else in their order at the end of the recorded ``positions`` (finishing_order), when that
+    places every car of the chart; else (neither, or a car with none: a recording that starts
+    after the start leaves out a car that never changed place) in the legends' order."""
     from matplotlib.patches import Patch
 
     fig, ax = _figure("Tyre stints", height=6)
     known = frame[frame["lap_start"].notna() & frame["lap_end"].notna()]
-    at_end = finishing_order(positions) if positions is not None else {}
+    at_end, source = finishing_order(positions, classification)
     placed = bool(at_end) and all(int(n) in at_end for n in known["driver_number"].unique())
     if placed:
         numbers = sorted(known["driver_number"].unique(), key=lambda n: (at_end[int(n)], n))
@@ -307,7 +330,8 @@ def stint_chart(frame: pd.DataFrame, positions: pd.DataFrame | None = None):
     ax.set_yticks(range(len(drivers)), [label for label, _numbers in drivers])
     ax.invert_yaxis()
     ax.set_xlabel("lap")
-    ax.set_ylabel("order at the end of the session" if placed else "driver")
+    ylabel = {"result": "result order", "positions": "order at the end of the session"}
+    ax.set_ylabel(ylabel[source] if placed else "driver")
     shown = set(known["compound"].dropna())
     legend = [(name, colour) for name, colour in COMPOUND_COLOURS.items() if name in shown]
     if known["compound"].isna().any() or shown - set(COMPOUND_COLOURS):
@@ -321,6 +345,56 @@ def stint_chart(frame: pd.DataFrame, positions: pd.DataFrame | None = None):
         )
     fig.tight_layout()
     return fig
+
+
+def _race_time(seconds: float) -> str:
+    """A race time as F1 writes it: 1:40:52.571 (or 32:04.660 under an hour)."""
+    minutes, rest = divmod(float(seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{rest:06.3f}" if hours else f"{minutes}:{rest:06.3f}"
+
+
+def _time_or_gap(row) -> str:
+    """The winner's time, a finisher's gap (+20.945), a lapped car's laps (+1 lap); else ''."""
+    if pd.notna(row["gap_to_leader_seconds"]) and row["gap_to_leader_seconds"] > 0:
+        return f"+{float(row['gap_to_leader_seconds']):.3f}"
+    if pd.notna(row["duration_seconds"]):
+        return _race_time(row["duration_seconds"])
+    if pd.notna(row["gap_to_leader_laps"]):
+        laps = int(row["gap_to_leader_laps"])
+        return f"+{laps} lap" + ("s" if laps > 1 else "")
+    return ""
+
+
+def _whole(column: pd.Series) -> pd.Series:
+    """Whole numbers as text to show (1, not 1.000000), a missing one as missing ('-')."""
+    return pd.Series(
+        [str(int(v)) if pd.notna(v) else None for v in column], index=column.index, dtype="str"
+    )
+
+
+def classification_table(frame: pd.DataFrame):
+    """OpenF1's result of the session as a table (report_data.table: escaped, no index): the
+    classified cars by position, then the others by laps completed; the winner's time, the
+    others' gaps; what became of each car (``result_status``). A line when the session has no
+    result loaded (racemap run loads them; qualifying's three times are not shown)."""
+    from racemap.reporting.report_data import table
+
+    if frame.empty:
+        return nothing_recorded("result")
+    shown = pd.DataFrame(
+        {
+            "position": _whole(frame["position"]),
+            "driver": _label(frame),
+            "car": frame["driver_number"],
+            "driver_id": frame["driver_id"],
+            "laps": _whole(frame["number_of_laps"]),
+            "time or gap": frame.apply(_time_or_gap, axis=1),
+            "points": frame["points"].map(lambda p: f"{float(p):g}" if pd.notna(p) else None),
+            "status": frame["result_status"].str.replace("_", " "),
+        }
+    )
+    return table(shown)
 
 
 def pit_stop_table(frame: pd.DataFrame):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -302,7 +303,11 @@ def test_the_result_table_shows_times_gaps_and_what_became_of_each_car():
             "gap_to_leader_seconds": [0, 20.945, None, None, None],
             "gap_to_leader_laps": [None, None, 1, None, None],
             "result_status": ["finished", "finished", "finished", "retired", "not_classified"],
-        }
+            "q1_seconds": [None] * 5,
+            "q2_seconds": [None] * 5,
+            "q3_seconds": [None] * 5,
+        },
+        index=[3, 5, 7, 9, 11],  # as the rows of chosen drivers have it
     )
     text = repr(classification_table(frame))
     lines = [line.split() for line in text.splitlines()]
@@ -315,6 +320,19 @@ def test_the_result_table_shows_times_gaps_and_what_became_of_each_car():
     assert lines[3] == ["8", "ALO", "14", "4", "61", "+1", "lap", "4", "finished"]
     assert lines[5] == ["-", "23", "23", "-", "15", "0.5", "not", "classified"]
     assert "1.000000" not in classification_table(frame)._repr_html_()
+    # A qualifying: each part's best lap, no race time (Leclerc crashed in Q3, Singapore 2024).
+    qualifying = frame.iloc[:2].assign(
+        duration_seconds=None,
+        gap_to_leader_seconds=None,
+        q1_seconds=[90.002, 90.786],
+        q2_seconds=[90.007, 89.747],
+        q3_seconds=[89.525, None],
+        points=None,
+    )
+    lines = [line.split() for line in repr(classification_table(qualifying)).splitlines()]
+    assert lines[0][5:] == ["Q1", "Q2", "Q3", "points", "status"]
+    assert lines[1][5:8] == ["1:30.002", "1:30.007", "1:29.525"]
+    assert lines[2][5:9] == ["1:30.786", "1:29.747", "-", "-"]
     assert "No result recorded" in classification_table(frame.iloc[0:0]).data
 
 
@@ -440,6 +458,27 @@ def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced
         assert "-> race page of race 1138" in capsys.readouterr().out
         page = (reports / "races" / "1138.html").read_text(encoding="utf-8")
         assert "disqualified" in page
+
+
+def test_a_sync_before_any_run_of_a_new_release_types_the_results_as_it_does(
+    synced, tmp_path, capsys
+):
+    """The session results' view as an earlier release left it (no q1_seconds): a sync, before
+    any run, builds it again with the race data, so the result it shows is this release's."""
+    db, _result = synced
+    with database_copy(db) as copy:
+        query(
+            copy,
+            "alter view racemap_staging.stg_openf1__session_results"
+            " rename column q1_seconds to earlier_column",
+        )
+        args = sync_args(copy, tmp_path, "--race-id", "1138", "--endpoints", "laps")
+        assert cli.main(args) == 0, capsys.readouterr()
+        assert query(
+            copy,
+            "select q1_seconds, q3_seconds from racemap_staging.stg_openf1__session_results"
+            " where session_key = 9602 and driver_number = 4",  # Singapore 2024: Norris's pole
+        ) == [(Decimal("90.002"), Decimal("89.525"))]
 
 
 def test_racemap_run_race_data_syncs_the_runs_seasons(mapped_template, tmp_path, capsys):

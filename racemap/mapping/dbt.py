@@ -119,15 +119,23 @@ def _with_run_results(outcome: DbtOutcome) -> DbtOutcome:
     return outcome
 
 
-# What a sync builds: the race data, and the driver link from the application's results as they
-# are now (the checks compare final positions with them).
-RACE_DATA_SELECT = (RACE_DATA_TAG, "stg_app__results", "race_driver_links")
+# What a sync builds: the race data, the driver link from the application's results as they
+# are now (the checks compare final positions with them), and the view of OpenF1's session
+# results race_classification reads (a sync after an upgrade, before any run, reads it as this
+# release types it).
+RACE_DATA_SELECT = (
+    RACE_DATA_TAG,
+    "stg_app__results",
+    "race_driver_links",
+    "stg_openf1__session_results",
+)
 
 
 def build_race_data(variables: dict | None = None) -> DbtOutcome:
-    """``dbt build --select tag:race_data stg_app__results race_driver_links``: the race data
-    marts and race_data_checks with their tests (after a sync; empty, and passing, before any),
-    and the driver link read from the application's results again. Its ``run_results.json``,
+    """``dbt build --select tag:race_data stg_app__results race_driver_links
+    stg_openf1__session_results``: the race data marts and race_data_checks with their tests
+    (after a sync; empty, and passing, before any), the driver link read from the
+    application's results again, and the session results' view. Its ``run_results.json``,
     without a ``manifest.json``, as :func:`build`."""
     args = ["build", "--no-write-json", "--select", *RACE_DATA_SELECT]
     args += ["--exclude-resource-type", "unit_test"]

@@ -33,6 +33,7 @@ COMPOUND_COLOURS = {
 UNKNOWN_COMPOUND_COLOUR = "#888888"
 TEAM_COLOUR = re.compile(r"[0-9A-Fa-f]{6}")  # as OpenF1 sends it: 3671C6, no '#'
 TEAMMATE_STYLES = ("-", "--", ":", "-.")  # a team's first car solid, its second dashed
+QUALIFYING_PARTS = ("q1", "q2", "q3")  # race_classification's q1_seconds ...
 
 
 def choose(drivers, *frames: pd.DataFrame) -> list[str]:
@@ -106,7 +107,8 @@ MARTS = {
     "classification": (
         "race_classification",
         "driver_id, driver_number, name_acronym, position, number_of_laps, points,"
-        " duration_seconds, gap_to_leader_seconds, gap_to_leader_laps, result_status",
+        " duration_seconds, gap_to_leader_seconds, gap_to_leader_laps, q1_seconds, q2_seconds,"
+        " q3_seconds, result_status",
         "position nulls last, number_of_laps desc nulls last, driver_number",
     ),
     "weather": (
@@ -347,8 +349,10 @@ def stint_chart(
     return fig
 
 
-def _race_time(seconds: float) -> str:
-    """A race time as F1 writes it: 1:40:52.571 (or 32:04.660 under an hour)."""
+def _race_time(seconds) -> str | None:
+    """A time as F1 writes it: 1:40:52.571, 32:04.660 under an hour; None when missing."""
+    if pd.isna(seconds):
+        return None
     minutes, rest = divmod(float(seconds), 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}:{minutes:02d}:{rest:06.3f}" if hours else f"{minutes}:{rest:06.3f}"
@@ -375,9 +379,10 @@ def _whole(column: pd.Series) -> pd.Series:
 
 def classification_table(frame: pd.DataFrame):
     """OpenF1's result of the session as a table (report_data.table: escaped, no index): the
-    classified cars by position, then the others by laps completed; the winner's time, the
-    others' gaps; what became of each car (``result_status``). A line when the session has no
-    result loaded (racemap run loads them; qualifying's three times are not shown)."""
+    classified cars by position, then the others by laps completed; the winner's time and the
+    others' gaps, or a qualifying's best lap in each part (Q1, Q2, Q3); points; what became of
+    each car (``result_status``). A line when the session has no result (racemap run loads
+    them)."""
     from racemap.reporting.report_data import table
 
     if frame.empty:
@@ -389,11 +394,17 @@ def classification_table(frame: pd.DataFrame):
             "car": frame["driver_number"],
             "driver_id": frame["driver_id"],
             "laps": _whole(frame["number_of_laps"]),
-            "time or gap": frame.apply(_time_or_gap, axis=1),
-            "points": frame["points"].map(lambda p: f"{float(p):g}" if pd.notna(p) else None),
-            "status": frame["result_status"].str.replace("_", " "),
         }
     )
+    parts = [p for p in QUALIFYING_PARTS if frame[f"{p}_seconds"].notna().any()]
+    for part in parts:
+        times = [_race_time(t) for t in frame[f"{part}_seconds"]]
+        shown[part.upper()] = pd.Series(times, index=frame.index, dtype="str")
+    if not parts:
+        shown["time or gap"] = frame.apply(_time_or_gap, axis=1)
+    points = [f"{float(p):g}" if pd.notna(p) else None for p in frame["points"]]
+    shown["points"] = pd.Series(points, index=frame.index, dtype="str")
+    shown["status"] = frame["result_status"].str.replace("_", " ")
     return table(shown)
 
 

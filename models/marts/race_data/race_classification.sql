@@ -2,8 +2,8 @@
     The session's result as OpenF1 classified it (session_result, loaded by racemap run), for
     every synced session of a mapped race: one row per (race_id, session_kind, driver_number).
     position is null for a car not classified; a car retired late in the race can still be
-    classified (is_dnf and a position). Race and sprint times are seconds; qualifying's three
-    times per car stay in duration and gap_to_leader as OpenF1 sends them (jsonb arrays).
+    classified (is_dnf and a position). Race and sprint times are seconds, as are qualifying's
+    three best laps per car (q1_seconds ... q3_seconds); duration and gap_to_leader as sent.
     The race page shows it and orders its tyre stints by it.
 -#}
 with
@@ -27,6 +27,9 @@ final as (
         cast(
             substring(session_results.gap_to_leader #>> '{}' from '^\+(\d+) LAPS?$') as integer
         ) as gap_to_leader_laps,
+        session_results.q1_seconds,
+        session_results.q2_seconds,
+        session_results.q3_seconds,
         session_results.duration,
         session_results.gap_to_leader,
         case

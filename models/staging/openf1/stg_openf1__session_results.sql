@@ -4,7 +4,8 @@
     race, a 3-element array (Q1, Q2, Q3) for qualifying, a string such as "+1 LAP" for a lapped
     car's gap (data/README.md). position is null when the car was not classified; three
     disqualifications carry no dsq flag (2023 United States GP cars 44 and 16, 2024 Belgian GP
-    car 63).
+    car 63). q1_seconds ... q3_seconds: a qualifying's duration array, one best lap per part.
+    racemap sync builds it again too (race_classification reads it).
 -#}
 with
 
@@ -32,6 +33,12 @@ renamed as (
             when jsonb_typeof(gap_to_leader) = 'number'
                 then cast(gap_to_leader #>> '{}' as numeric)
         end as gap_to_leader_seconds,
+        {%- for part in ['q1', 'q2', 'q3'] %}
+        case
+            when jsonb_typeof(duration) = 'array'
+                then cast(duration ->> {{ loop.index0 }} as numeric)
+        end as {{ part }}_seconds,
+        {%- endfor %}
         position is not null as is_classified,
         source = 'live' as is_live,
         fetched_at,

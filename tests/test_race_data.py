@@ -336,6 +336,30 @@ def test_the_result_table_shows_times_gaps_and_what_became_of_each_car():
     assert "No result recorded" in classification_table(frame.iloc[0:0]).data
 
 
+def test_the_pit_stop_table_reads_as_a_list_of_stops():
+    from racemap.reporting.race_page import pit_stop_table
+
+    stops = pd.DataFrame(
+        {
+            "driver_id": ["817", None],
+            "driver_number": [3, 99],
+            "name_acronym": ["RIC", None],
+            "lap_number": [10, 11],
+            "pit_duration": [Decimal("30.312"), Decimal("29.06")],
+            "stop_duration": [None, None],  # OpenF1 sends it from 2025 only
+        }
+    )
+    lines = [line.split() for line in repr(pit_stop_table(stops)).splitlines()]
+    assert lines == [
+        ["lap", "driver", "car", "driver_id", "in", "the", "pit", "lane", "(s)"],
+        ["10", "RIC", "3", "817", "30.312"],
+        ["11", "99", "99", "-", "29.060"],
+    ]
+    html = pit_stop_table(stops.assign(stop_duration=[2.44, None]))._repr_html_()
+    assert ">30.3<" in html and ">2.4<" in html and "stationary (s)" in html
+    assert "No pit stops recorded" in pit_stop_table(stops.iloc[0:0]).data
+
+
 def test_final_positions_and_lap_counts_agree_with_the_results(synced):
     db, _result = synced
     assert query(db, "select count(*) from racemap.race_data_checks") == [(0,)]

@@ -22,7 +22,8 @@ from racemap.paths import NOTEBOOKS_DIR
 NOTEBOOK = "race_session"
 # What lays a page out: its notebook and this module (the readers, tables and charts).
 PAGE_SOURCES = (NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb", Path(__file__))
-PIT_DURATIONS = ("pit_duration", "stop_duration", "lane_duration")
+# race_pit_stops' durations the page shows, and their headings.
+PIT_DURATIONS = {"pit_duration": "in the pit lane (s)", "stop_duration": "stationary (s)"}
 COMPOUND_COLOURS = {
     "SOFT": "#da291c",
     "MEDIUM": "#ffd12e",
@@ -409,16 +410,27 @@ def classification_table(frame: pd.DataFrame):
 
 
 def pit_stop_table(frame: pd.DataFrame):
-    """The pit stops as a table (report_data.table: escaped, no index), or a line when there are
-    none; a duration OpenF1 left empty for the whole session (``stop_duration`` before 2025) is
-    left out, the others shown to a tenth of a second. The driver columns always stay (an empty
-    ``driver_id`` says the application's results do not link the car)."""
+    """The pit stops in the order they were made, as a table (report_data.table: escaped, no
+    index): the lap, the driver (acronym, else car number), the car, the application's driver id
+    (empty when its results do not link the car) and the durations to a tenth of a second (a
+    duration OpenF1 left empty for the whole session, ``stop_duration`` before 2025, is left
+    out); a line when there are none."""
     from racemap.reporting.report_data import table
 
     if frame.empty:
         return nothing_recorded("pit stops")
-    shown = frame.drop(columns=[c for c in PIT_DURATIONS if c in frame and frame[c].isna().all()])
-    return table(shown, {c: "{:.1f}" for c in PIT_DURATIONS if c in shown})
+    shown = pd.DataFrame(
+        {
+            "lap": _whole(frame["lap_number"]),
+            "driver": _label(frame),
+            "car": frame["driver_number"],
+            "driver_id": frame["driver_id"],
+        }
+    )
+    for column, heading in PIT_DURATIONS.items():
+        if column in frame and frame[column].notna().any():
+            shown[heading] = frame[column].astype(float)
+    return table(shown, {h: "{:.1f}" for h in PIT_DURATIONS.values() if h in shown})
 
 
 def position_chart(frame: pd.DataFrame):

@@ -352,8 +352,8 @@ def test_the_pit_stop_table_reads_as_a_list_of_stops():
     lines = [line.split() for line in repr(pit_stop_table(stops)).splitlines()]
     assert lines == [
         ["lap", "driver", "car", "driver_id", "in", "the", "pit", "lane", "(s)"],
-        ["10", "RIC", "3", "817", "30.312"],
-        ["11", "99", "99", "-", "29.060"],
+        ["10", "RIC", "3", "817", "30.3"],
+        ["11", "99", "99", "-", "29.1"],
     ]
     html = pit_stop_table(stops.assign(stop_duration=[2.44, None]))._repr_html_()
     assert ">30.3<" in html and ">2.4<" in html and "stationary (s)" in html

@@ -378,6 +378,12 @@ def _whole(column: pd.Series) -> pd.Series:
     )
 
 
+def _driver_columns(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """A table's columns naming the driver of each row: the acronym (else the car number), the
+    car, and the application's driver id (empty when its results do not link the car)."""
+    return {"driver": _label(frame), "car": frame["driver_number"], "driver_id": frame["driver_id"]}
+
+
 def classification_table(frame: pd.DataFrame):
     """OpenF1's result of the session as a table (report_data.table: escaped, no index): the
     classified cars by position, then the others by laps completed; the winner's time and the
@@ -391,9 +397,7 @@ def classification_table(frame: pd.DataFrame):
     shown = pd.DataFrame(
         {
             "position": _whole(frame["position"]),
-            "driver": _label(frame),
-            "car": frame["driver_number"],
-            "driver_id": frame["driver_id"],
+            **_driver_columns(frame),
             "laps": _whole(frame["number_of_laps"]),
         }
     )
@@ -419,14 +423,7 @@ def pit_stop_table(frame: pd.DataFrame):
 
     if frame.empty:
         return nothing_recorded("pit stops")
-    shown = pd.DataFrame(
-        {
-            "lap": _whole(frame["lap_number"]),
-            "driver": _label(frame),
-            "car": frame["driver_number"],
-            "driver_id": frame["driver_id"],
-        }
-    )
+    shown = pd.DataFrame({"lap": _whole(frame["lap_number"]), **_driver_columns(frame)})
     for column, heading in PIT_DURATIONS.items():
         if column in frame and frame[column].notna().any():
             shown[heading] = frame[column].astype(float)

@@ -2,11 +2,12 @@
 # # A race: its OpenF1 sessions and race data
 #
 # Looks up the race's `openf1_meeting_key` and `openf1_session_key`, then the meeting and the
-# Grand Prix race session: with `offline=True`, as `racemap run` loaded them into the database
-# (any season it loaded, live or from the bundled snapshot); else from the OpenF1 API. A race
-# without keys stops here with `not mapped: <reason>`. Then the race data `racemap sync` loaded
-# for the session (`session_kind`), from the marts under the application's ids: the result, lap
-# times, tyre stints, pit stops, positions and weather (racemap/reporting/race_page.py).
+# session of `session_kind` (the Grand Prix race by default): with `offline=True`, as `racemap
+# run` loaded them into the database (any season it loaded, live or from the bundled snapshot);
+# else from the OpenF1 API. A race without keys, or a weekend without that session, stops here
+# with `not mapped: <reason>`. Then the race data `racemap sync` loaded for the session, from the
+# marts under the application's ids: the result, lap times, tyre stints, pit stops, positions
+# and weather (racemap/reporting/race_page.py).
 
 # %% tags=["parameters"]
 race_id = "1125"  # the application's race id (Chinese GP 2024: a sprint weekend)
@@ -21,10 +22,11 @@ from racemap.mapping.race_session import race_session
 
 db = resolve_database()
 with db.transaction() as conn:
-    found = race_session(conn, race_id, offline=offline)
+    found = race_session(conn, race_id, offline=offline, kind=session_kind)
 print(
     f"race {found.keys.race_id}: meeting_key {found.keys.meeting_key}, "
     f"session_key {found.keys.session_key} ({found.source})"
+    + ("" if session_kind == "race" else f"; {session_kind}: {found.session['session_key']}")
 )
 
 # %%
@@ -45,7 +47,7 @@ table(
     pd.DataFrame(
         {
             "meeting": {f: found.meeting.get(f) for f in fields},
-            "race session": {f: found.session.get(f) for f in fields},
+            f"{session_kind.replace('_', ' ')} session": {f: found.session.get(f) for f in fields},
         }
     )
     .dropna(how="all")

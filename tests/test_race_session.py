@@ -32,6 +32,22 @@ def test_mapped_race_offline(mapped_demo, tmp_path, monkeypatch):
     assert "Chinese Grand Prix" in text and "Sprint" not in text
 
 
+def test_a_sprint_page_shows_the_sprint_and_a_weekend_without_one_says_so(
+    mapped_demo, tmp_path, monkeypatch
+):
+    db, _result, _reports = mapped_demo
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    params = {"race_id": "1125", "offline": True, "session_kind": "sprint"}
+    text = _outputs(execute("race_session", tmp_path, params))
+    assert (
+        "race 1125: meeting_key 1233, session_key 9673 (loaded by racemap run); sprint: 9672"
+        in (text)
+    )
+    assert "sprint session" in text and "2024-04-20T03:00:00+00:00" in text  # the sprint's start
+    with pytest.raises(RacemapError, match="not mapped: no sprint session in meeting 1141"):
+        execute("race_session", tmp_path, {**params, "race_id": "1098"})
+
+
 def test_mapped_race_from_a_local_openf1(mapped_demo, tmp_path, monkeypatch):
     db, _result, _reports = mapped_demo
     monkeypatch.setenv("DATABASE_URL", db.url)

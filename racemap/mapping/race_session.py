@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from psycopg2 import sql
 
 from racemap.errors import RacemapError
-from racemap.mapping.lookup import RaceKeys, race_keys
+from racemap.mapping.lookup import RaceKeys, race_keys, session_key_for_race
 from racemap.openf1 import endpoints
 from racemap.openf1.client import OpenF1Client
 from racemap.settings import RacesTable
@@ -54,31 +54,36 @@ def race_session(
     offline: bool = False,
     client: OpenF1Client | None = None,
     races: RacesTable | None = None,
+    kind: str = "race",
 ) -> RaceSession:
     """Look the race's keys up (NotMapped with the reason when it has none), then fetch the
-    meeting and the session: from OpenF1 (two requests), or offline as the runs loaded them
-    into ``raw.openf1_meetings`` and ``raw.openf1_sessions`` (any season a run loaded, from
-    OpenF1 or the bundled snapshot)."""
+    meeting and the session of ``kind`` of its weekend (the race by default; NotMapped when the
+    weekend has none, "no sprint session in meeting ..."): from OpenF1 (two requests), or
+    offline as the runs loaded them into ``raw.openf1_meetings`` and ``raw.openf1_sessions``
+    (any season a run loaded, from OpenF1 or the bundled snapshot)."""
     keys = race_keys(conn, race_id, races)
+    session_key = (
+        keys.session_key if kind == "race" else session_key_for_race(conn, race_id, kind, races)
+    )
     if offline:
         meetings = _loaded(conn, "meetings", "meeting_key", keys.meeting_key)
-        sessions = _loaded(conn, "sessions", "session_key", keys.session_key)
+        sessions = _loaded(conn, "sessions", "session_key", session_key)
         source = LOADED
     else:
         own = client is None
         client = client or OpenF1Client()
         try:
             meetings = client.query("meetings", meeting_key=keys.meeting_key)
-            sessions = client.query("sessions", session_key=keys.session_key)
+            sessions = client.query("sessions", session_key=session_key)
         finally:
             if own:
                 client.close()
         source = "OpenF1 API"
     meeting = _one(meetings, f"meeting {keys.meeting_key}", source)
-    session = _one(sessions, f"session {keys.session_key}", source)
+    session = _one(sessions, f"session {session_key}", source)
     if session.get("meeting_key") != keys.meeting_key:
         raise RacemapError(
-            f"session {keys.session_key} belongs to meeting {session.get('meeting_key')}, "
+            f"session {session_key} belongs to meeting {session.get('meeting_key')}, "
             f"not {keys.meeting_key}"
         )
     return RaceSession(keys, meeting, session, source)

@@ -108,13 +108,13 @@ race_page.chart(
 race_page.pit_stop_table(pit_stops)
 
 # %% [markdown]
-# ## Positions over the race
+# ## Positions over the session
 
 # %%
 race_page.chart(
     race_page.only(positions, drivers),
     race_page.position_chart,
-    "positions over the race",
+    "positions over the session",
     "positions",
 )
 

@@ -331,8 +331,11 @@ def test_the_result_table_shows_times_gaps_and_what_became_of_each_car():
     )
     lines = [line.split() for line in repr(classification_table(qualifying)).splitlines()]
     assert lines[0][5:] == ["Q1", "Q2", "Q3", "points", "status"]
-    assert lines[1][5:8] == ["1:30.002", "1:30.007", "1:29.525"]
+    assert lines[1][5:] == ["1:30.002", "1:30.007", "1:29.525", "-", "-"]
     assert lines[2][5:9] == ["1:30.786", "1:29.747", "-", "-"]
+    crashed = qualifying.assign(result_status=["finished", "retired"])
+    lines = [line.split() for line in repr(classification_table(crashed)).splitlines()]
+    assert lines[1][-1] == "-" and lines[2][-1] == "retired"
     assert "No result recorded" in classification_table(frame.iloc[0:0]).data
 
 
@@ -434,7 +437,7 @@ def test_racemap_sync_exits_3_when_a_result_disagrees_and_renders_the_race_page(
     charts = re.findall(
         r'<img alt="([^"]*)" src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}', page
     )
-    assert charts == ["lap times by driver", "tyre stints", "positions over the race", "weather"]
+    assert charts == ["lap times by driver", "tyre stints", "positions over the session", "weather"]
     assert "&lt;b&gt;PIA" in page and "<b>PIA" not in page  # the pit stops table, escaped
     assert "Singapore" in page
 

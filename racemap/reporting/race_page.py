@@ -388,7 +388,8 @@ def classification_table(frame: pd.DataFrame):
     """OpenF1's result of the session as a table (report_data.table: escaped, no index): the
     classified cars by position, then the others by laps completed; the winner's time and the
     others' gaps, or a qualifying's best lap in each part (Q1, Q2, Q3); points; what became of
-    each car (``result_status``). A line when the session has no result (racemap run loads
+    each car (``result_status``; in a qualifying, only a car that did not set its times
+    normally). A line when the session has no result (racemap run loads
     them)."""
     from racemap.reporting.report_data import table
 
@@ -409,7 +410,9 @@ def classification_table(frame: pd.DataFrame):
         shown["time or gap"] = frame.apply(_time_or_gap, axis=1)
     points = [f"{float(p):g}" if pd.notna(p) else None for p in frame["points"]]
     shown["points"] = pd.Series(points, index=frame.index, dtype="str")
-    shown["status"] = frame["result_status"].str.replace("_", " ")
+    status = frame["result_status"].str.replace("_", " ")
+    # In a qualifying every car that set a time "finished": only the exceptions are news.
+    shown["status"] = status.mask(status.eq("finished")) if parts else status
     return table(shown)
 
 
@@ -433,7 +436,7 @@ def pit_stop_table(frame: pd.DataFrame):
 def position_chart(frame: pd.DataFrame):
     """Each driver's position over the session (a step from each change, held to the session's
     last change), P1 at the top; one line per driver in team colours (_line_styles)."""
-    fig, ax = _figure("Positions over the race")
+    fig, ax = _figure("Positions over the session")
     drivers = _by_driver(frame)
     styles = _line_styles(drivers)
     end = frame["recorded_at"].max()

@@ -59,12 +59,12 @@ table(
 from racemap.reporting import race_page
 
 with db.transaction() as conn:
-    laps = race_page.laps(conn, race_id, session_kind)
-    stints = race_page.stints(conn, race_id, session_kind)
-    pit_stops = race_page.pit_stops(conn, race_id, session_kind)
-    positions = race_page.positions(conn, race_id, session_kind)
-    weather = race_page.weather(conn, race_id, session_kind)
-    result = race_page.classification(conn, race_id, session_kind)
+    laps = race_page.read(conn, "laps", race_id, session_kind)
+    stints = race_page.read(conn, "stints", race_id, session_kind)
+    pit_stops = race_page.read(conn, "pit_stops", race_id, session_kind)
+    positions = race_page.read(conn, "positions", race_id, session_kind)
+    weather = race_page.read(conn, "weather", race_id, session_kind)
+    result = race_page.read(conn, "classification", race_id, session_kind)
 cars = pd.concat([f["driver_number"] for f in (laps, stints, pit_stops, positions)]).nunique()
 drivers = race_page.choose(drivers, laps, stints, pit_stops, positions, result)
 print(

@@ -163,30 +163,6 @@ def read(conn, mart: str, race_id, kind: str = "race") -> pd.DataFrame:
     return _read(conn, table, columns, race_id, kind, order)
 
 
-def laps(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return read(conn, "laps", race_id, kind)
-
-
-def stints(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return read(conn, "stints", race_id, kind)
-
-
-def pit_stops(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return read(conn, "pit_stops", race_id, kind)
-
-
-def positions(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return read(conn, "positions", race_id, kind)
-
-
-def weather(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return read(conn, "weather", race_id, kind)
-
-
-def classification(conn, race_id, kind: str = "race") -> pd.DataFrame:
-    return read(conn, "classification", race_id, kind)
-
-
 def _label(frame: pd.DataFrame) -> pd.Series:
     """A driver's label: the acronym, else the car number."""
     return frame["name_acronym"].fillna(frame["driver_number"].astype(str))

@@ -326,10 +326,8 @@ def stint_chart(
     return fig
 
 
-def _race_time(seconds) -> str | None:
-    """A time as F1 writes it: 1:40:52.571, 32:04.660 under an hour; None when missing."""
-    if pd.isna(seconds):
-        return None
+def _race_time(seconds) -> str:
+    """A time as F1 writes it: 1:40:52.571, 32:04.660 under an hour."""
     minutes, rest = divmod(float(seconds), 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}:{minutes:02d}:{rest:06.3f}" if hours else f"{minutes}:{rest:06.3f}"
@@ -347,10 +345,11 @@ def _time_or_gap(row) -> str:
     return ""
 
 
-def _whole(column: pd.Series) -> pd.Series:
-    """Whole numbers as text to show (1, not 1.000000), a missing one as missing ('-')."""
+def _text(column: pd.Series, to_text=lambda v: str(int(v))) -> pd.Series:
+    """``column`` as the text a table shows, ``to_text`` of each value (by default a whole
+    number: 1, not 1.000000); a missing value stays missing (shown as '-')."""
     return pd.Series(
-        [str(int(v)) if pd.notna(v) else None for v in column], index=column.index, dtype="str"
+        [to_text(v) if pd.notna(v) else None for v in column], index=column.index, dtype="str"
     )
 
 
@@ -373,19 +372,17 @@ def classification_table(frame: pd.DataFrame):
         return nothing_recorded("result")
     shown = pd.DataFrame(
         {
-            "position": _whole(frame["position"]),
+            "position": _text(frame["position"]),
             **_driver_columns(frame),
-            "laps": _whole(frame["number_of_laps"]),
+            "laps": _text(frame["number_of_laps"]),
         }
     )
     parts = [p for p in QUALIFYING_PARTS if frame[f"{p}_seconds"].notna().any()]
     for part in parts:
-        times = [_race_time(t) for t in frame[f"{part}_seconds"]]
-        shown[part.upper()] = pd.Series(times, index=frame.index, dtype="str")
+        shown[part.upper()] = _text(frame[f"{part}_seconds"], _race_time)
     if not parts:
         shown["time or gap"] = frame.apply(_time_or_gap, axis=1)
-    points = [f"{float(p):g}" if pd.notna(p) else None for p in frame["points"]]
-    shown["points"] = pd.Series(points, index=frame.index, dtype="str")
+    shown["points"] = _text(frame["points"], lambda p: f"{float(p):g}")
     status = frame["result_status"].str.replace("_", " ")
     # In a qualifying every car that set a time "finished": only the exceptions are news.
     shown["status"] = status.mask(status.eq("finished")) if parts else status
@@ -402,7 +399,7 @@ def pit_stop_table(frame: pd.DataFrame):
 
     if frame.empty:
         return nothing_recorded("pit stops")
-    shown = pd.DataFrame({"lap": _whole(frame["lap_number"]), **_driver_columns(frame)})
+    shown = pd.DataFrame({"lap": _text(frame["lap_number"]), **_driver_columns(frame)})
     for column, heading in PIT_DURATIONS.items():
         if column in frame and frame[column].notna().any():
             shown[heading] = frame[column].astype(float)

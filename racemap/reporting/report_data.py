@@ -225,7 +225,8 @@ def table(frame: pd.DataFrame, formats: dict | None = None):
     names and ids come from the application's tables: user input), and the same rows as plain
     text for a reader of the notebook's text. The same data gives the same output: the id its
     CSS is scoped by comes from its content, not pandas' random one (and a Styler's own plain
-    text is its memory address). ``formats`` (column: format string) apply to both."""
+    text is its memory address). ``formats`` (column: format string) are applied once, for both.
+    """
     formatted = frame.assign(
         **{
             column: [format_.format(v) if pd.notna(v) else None for v in frame[column]]
@@ -234,9 +235,9 @@ def table(frame: pd.DataFrame, formats: dict | None = None):
     )
     text = formatted.to_string(index=False, na_rep="-")
     styled = (
-        frame.style.set_uuid(hashlib.sha256(text.encode()).hexdigest()[:10])
+        formatted.style.set_uuid(hashlib.sha256(text.encode()).hexdigest()[:10])
         .hide(axis="index")
-        .format(formats or {}, na_rep="-", escape="html")
+        .format(na_rep="-", escape="html")
         .set_properties(**{"text-align": "left"})
         .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
     )

@@ -288,6 +288,11 @@ def test_the_result_of_a_synced_session_is_openf1s_under_the_applications_ids(sy
     assert synced_sessions == [(25,), (0,)]
 
 
+def _words(table) -> list[list[str]]:
+    """A report table's plain text, as a reader of the notebook's text sees it: words by line."""
+    return [line.split() for line in repr(table).splitlines()]
+
+
 def test_the_result_table_shows_times_gaps_and_what_became_of_each_car():
     from racemap.reporting.race_page import classification_table
 
@@ -309,8 +314,7 @@ def test_the_result_table_shows_times_gaps_and_what_became_of_each_car():
         },
         index=[3, 5, 7, 9, 11],  # as the rows of chosen drivers have it
     )
-    text = repr(classification_table(frame))
-    lines = [line.split() for line in text.splitlines()]
+    lines = _words(classification_table(frame))
     assert lines[0] == ["position", "driver", "car", "driver_id", "laps", "time", "or", "gap"] + [
         "points",
         "status",
@@ -329,12 +333,12 @@ def test_the_result_table_shows_times_gaps_and_what_became_of_each_car():
         q3_seconds=[89.525, None],
         points=None,
     )
-    lines = [line.split() for line in repr(classification_table(qualifying)).splitlines()]
+    lines = _words(classification_table(qualifying))
     assert lines[0][5:] == ["Q1", "Q2", "Q3", "points", "status"]
     assert lines[1][5:] == ["1:30.002", "1:30.007", "1:29.525", "-", "-"]
     assert lines[2][5:9] == ["1:30.786", "1:29.747", "-", "-"]
     crashed = qualifying.assign(result_status=["finished", "retired"])
-    lines = [line.split() for line in repr(classification_table(crashed)).splitlines()]
+    lines = _words(classification_table(crashed))
     assert lines[1][-1] == "-" and lines[2][-1] == "retired"
     assert "No result recorded" in classification_table(frame.iloc[0:0]).data
 
@@ -352,7 +356,7 @@ def test_the_pit_stop_table_reads_as_a_list_of_stops():
             "stop_duration": [None, None],  # OpenF1 sends it from 2025 only
         }
     )
-    lines = [line.split() for line in repr(pit_stop_table(stops)).splitlines()]
+    lines = _words(pit_stop_table(stops))
     assert lines == [
         ["lap", "driver", "car", "driver_id", "in", "the", "pit", "lane", "(s)"],
         ["10", "RIC", "3", "817", "30.3"],

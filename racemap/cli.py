@@ -402,35 +402,36 @@ def cmd_sync(args) -> int:
 
 
 def _sync_and_check(args, reports_dir: Path, seasons, **selection):
-    """race_data.sync_and_check under the run lock, with the OpenF1 source of ``args``
-    (``racemap sync`` and ``racemap run --race-data``)."""
+    """race_data.sync_and_check under the run lock, with the OpenF1 source and the settings of
+    ``args`` (``racemap sync`` and ``racemap run --race-data``)."""
     from racemap import runtime
     from racemap.openf1.client import OpenF1Client
     from racemap.pipeline import new_run_id
-    from racemap.race_data import sync_and_check
+    from racemap.race_data import RaceDataRun, sync_and_check
     from racemap.settings import parse_vars
 
     variables = parse_vars(args.var)
     db = _db(args)
-    run_id = new_run_id()
     client = (
         None
         if args.offline
         else OpenF1Client(base_url=args.openf1_url, environment=args.environment)
     )
+    run = RaceDataRun(
+        db,
+        reports_dir,
+        new_run_id(),
+        seasons,
+        offline=args.offline,
+        client=client,
+        refresh=args.refresh,
+        variables=variables,
+        env=args.environment,
+        **selection,
+    )
     try:
-        with runtime.run_lock(db, run_id, args.lock_timeout):
-            return sync_and_check(
-                db,
-                reports_dir,
-                run_id,
-                seasons,
-                offline=args.offline,
-                client=client,
-                refresh=args.refresh,
-                variables=variables,
-                **selection,
-            )
+        with runtime.run_lock(db, run.run_id, args.lock_timeout):
+            return sync_and_check(run)
     finally:
         if client is not None:
             client.close()

@@ -33,8 +33,32 @@ from racemap import verdict as verdicts
 from racemap.db import Database
 from racemap.errors import RacemapError
 from racemap.openf1 import endpoints
+from racemap.openf1.client import OpenF1Client
 from racemap.openf1.sync import DEFAULT_KINDS, SyncResult, sync_race_data
 from racemap.reporting import race_page, reports
+from racemap.settings import Environment, load_environment
+
+
+@dataclass(frozen=True)
+class RaceDataRun:
+    """What one sync's steps read, built once at the edge (``racemap sync``, ``racemap run
+    --race-data``, a test): each step's one argument. ``env`` is the settings the caller
+    read; built without one, the environment is read once, here."""
+
+    db: Database
+    reports_dir: Path  # the database's report set (reports/<database name>/)
+    run_id: str
+    seasons: Sequence[int] | None = None  # None: every season (with race_ids, say)
+    race_ids: Sequence[str] = ()
+    kinds: Sequence[str] = DEFAULT_KINDS
+    chosen: Sequence[endpoints.Endpoint] = endpoints.DEFAULT_RACE_DATA
+    offline: bool = False  # the bundled snapshot, else ``client``
+    client: OpenF1Client | None = None
+    refresh: bool = False  # fetch settled sessions again, render every page again
+    variables: dict | None = None  # the dbt vars, validated
+    pages: bool = True
+    log: Callable[[str], None] = print
+    env: Environment = field(default_factory=load_environment)
 
 
 @dataclass
@@ -114,34 +138,25 @@ def races_to_render(versions: dict[str, str], pages_dir: Path) -> list[str]:
     return [r for r, version in versions.items() if page_version(pages_dir, r) != version]
 
 
-def build_and_check(
-    db: Database,
-    reports_dir: Path,
-    run_id: str,
-    variables: dict | None = None,
-    log: Callable[[str], None] = print,
-    state: Path | None = None,
-):
-    """Steps 2 and 3: the marts built, then checked; (failures, attention lines). Run inside
-    ``runtime.database_state`` (``state``: its directory) or, without one, in its own."""
-    from racemap.settings import load_environment
-
-    env = load_environment()
+def build_and_check(run: RaceDataRun, out: Path, state: Path | None = None):
+    """Steps 2 and 3: the marts built, then checked, their Data Docs written into ``out``;
+    (failures, attention lines). Run inside ``runtime.database_state`` (``state``: its
+    directory) or, without one, in its own."""
     if state is None:
-        with runtime.database_state(db, env.racemap_state_dir) as own:
-            return build_and_check(db, reports_dir, run_id, variables, log, own)
+        with runtime.database_state(run.db, run.env.racemap_state_dir) as own:
+            return build_and_check(run, out, own)
     from racemap.checks import race_data as checks
     from racemap.mapping import dbt
 
-    log("-> dbt build --select tag:race_data")
-    dbt.build_race_data(variables)
-    log("-> race data checks")
+    run.log("-> dbt build --select tag:race_data")
+    dbt.build_race_data(run.variables)
+    run.log("-> race data checks")
     outcome = checks.run_checkpoint(
-        db,
-        Path(reports_dir),
-        f"{run_id}-race_data",
+        run.db,
+        Path(out),
+        f"{run.run_id}-race_data",
         gx_root=state / "gx-root",
-        keep_runs=env.racemap_data_docs_runs,
+        keep_runs=run.env.racemap_data_docs_runs,
     )
     return outcome.failed, outcome.attention
 
@@ -180,59 +195,42 @@ def render_pages(
     return pages, failures
 
 
-def sync_and_check(
-    db: Database,
-    reports_dir: Path,
-    run_id: str,
-    seasons: Sequence[int] | None = None,
-    race_ids: Sequence[str] = (),
-    kinds: Sequence[str] = DEFAULT_KINDS,
-    chosen: Sequence[endpoints.Endpoint] = endpoints.DEFAULT_RACE_DATA,
-    offline: bool = False,
-    client=None,
-    refresh: bool = False,
-    variables: dict | None = None,
-    pages: bool = True,
-    log: Callable[[str], None] = print,
-) -> RaceDataResult:
+def sync_and_check(run: RaceDataRun) -> RaceDataResult:
     """Steps 1 to 4 under the caller's run lock. A RacemapError of the load or the build
     propagates (the caller prints its one line, exit 1)."""
-    from racemap.settings import load_environment
-
     synced = sync_race_data(
-        db,
-        seasons,
-        race_ids,
-        kinds,
-        chosen,
-        offline=offline,
-        client=client,
-        refresh=refresh,
-        run_id=run_id,
-        log=log,
+        run.db,
+        run.seasons,
+        run.race_ids,
+        run.kinds,
+        run.chosen,
+        offline=run.offline,
+        client=run.client,
+        refresh=run.refresh,
+        run_id=run.run_id,
+        environment=run.env,
+        log=run.log,
     )
     result = RaceDataResult(synced)
-    with runtime.database_state(db, load_environment().racemap_state_dir) as state:
+    with runtime.database_state(run.db, run.env.racemap_state_dir) as state:
         # The database's published report set again, with new Data Docs and race pages: written
         # aside and published whole, so a reader never sees half of it.
-        report_set = reports.ReportSet(reports_dir, run_id)
+        report_set = reports.ReportSet(run.reports_dir, run.run_id)
         try:
-            reports.carry_over(reports_dir, report_set.dir, skip=("validation",))
-            result.failures, result.attention = build_and_check(
-                db, report_set.dir, run_id, variables, log, state
-            )
-            if pages and not result.failures:
-                versions = data_versions(db, synced)
+            reports.carry_over(run.reports_dir, report_set.dir, skip=("validation",))
+            result.failures, result.attention = build_and_check(run, report_set.dir, state)
+            if run.pages and not result.failures:
+                versions = data_versions(run.db, synced)
                 # --refresh renders every page again (the application's results, say, changed).
                 races = (
                     list(versions)
-                    if refresh
+                    if run.refresh
                     else races_to_render(versions, report_set.dir / "races")
                 )
                 if kept := len(versions) - len(races):
-                    log(f"race pages of {kept} races kept: their race data did not change")
-                written, page_failures = render_pages(races, report_set.dir, log, versions)
-                result.pages = [Path(reports_dir) / "races" / page.name for page in written]
+                    run.log(f"race pages of {kept} races kept: their race data did not change")
+                written, page_failures = render_pages(races, report_set.dir, run.log, versions)
+                result.pages = [Path(run.reports_dir) / "races" / page.name for page in written]
                 result.failures += page_failures
             report_set.publish()
         finally:

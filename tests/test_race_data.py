@@ -17,7 +17,7 @@ from conftest import AS_OF, database_copy, query
 from racemap import cli
 from racemap.errors import RacemapError
 from racemap.mapping import lookup
-from racemap.race_data import build_and_check, sync_and_check
+from racemap.race_data import RaceDataRun, build_and_check, sync_and_check
 
 SINGAPORE_2024 = "1138"  # session 9606, recorded: 20 cars, 1179 laps
 MARTS = (
@@ -39,9 +39,13 @@ def synced(mapped_template, tmp_path_factory):
     with database_copy(mapped_template[0]) as db:
         reports = tmp_path_factory.mktemp("race-data-reports")
         result = sync_and_check(
-            db, reports, "module-sync", seasons=[2023, 2024, 2025], offline=True, pages=False
+            RaceDataRun(db, reports, "module-sync", [2023, 2024, 2025], offline=True, pages=False)
         )
         yield db, result
+
+
+def quiet_run(db, reports, run_id: str) -> RaceDataRun:
+    return RaceDataRun(db, reports, run_id, log=lambda _line: None)
 
 
 def links(db, race_id: str) -> dict[int, str]:
@@ -70,7 +74,7 @@ def sync_args(db, reports, *extra) -> list[str]:
 def test_before_any_sync_the_marts_build_empty_and_the_checks_pass(mapped_template, tmp_path):
     with database_copy(mapped_template[0]) as db:
         assert query(db, "select to_regclass('racemap.race_laps')") == [(None,)]  # not a run's
-        failures, attention = build_and_check(db, tmp_path, "empty", log=lambda _line: None)
+        failures, attention = build_and_check(quiet_run(db, tmp_path, "empty"), tmp_path)
         assert failures == [] and attention == []
         for mart in (*MARTS, "race_data_checks"):
             assert query(db, f"select count(*) from racemap.{mart}") == [(0,)], mart
@@ -402,7 +406,7 @@ def test_overlapping_stints_and_a_moved_position_are_attention_naming_race_and_d
                 " and driver_number = 81 and date = (select max(date) from raw.openf1_position"
                 " where session_key = 9606 and driver_number = 81)"
             )
-        failures, attention = build_and_check(copy, tmp_path, "moved", log=lambda _line: None)
+        failures, attention = build_and_check(quiet_run(copy, tmp_path, "moved"), tmp_path)
     assert failures == []
     text = "\n".join(attention)
     assert f"race 1138 (race): driver {numbers[44]} (car 44 HAM): stints_overlap: stint 2" in text

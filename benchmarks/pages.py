@@ -55,7 +55,7 @@ def measure_pages(db: Database, race_ids: list[str], rounds: int, log=print) -> 
     """The pages of ``race_ids`` (their race data synced in ``db``) rendered ``rounds`` times
     with one kernel for them all and with a kernel each, alternating which goes first."""
     from racemap import runtime
-    from racemap.race_data import render_pages
+    from racemap.race_data import Page, render_pages
     from racemap.settings import load_environment
 
     if rounds < 1:
@@ -73,7 +73,10 @@ def measure_pages(db: Database, race_ids: list[str], rounds: int, log=print) -> 
                 out = Path(tmp) / f"{n}-{name.replace(' ', '_')}"
                 start = time.perf_counter()
                 _pages, failures = render_pages(
-                    race_ids, out, log=lambda _line: None, shared_kernel=name == SHARED
+                    [Page(r) for r in race_ids],
+                    out,
+                    log=lambda _line: None,
+                    shared_kernel=name == SHARED,
                 )
                 seconds[name].append(round(time.perf_counter() - start, 3))
                 if failures:

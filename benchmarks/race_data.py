@@ -117,7 +117,7 @@ def bench_race_data(
 def _measure(db: Database, season: int, reference_sessions: int, log) -> dict:
     from racemap.openf1 import endpoints
     from racemap.openf1.client import OpenF1Client
-    from racemap.openf1.sync import sync_race_data
+    from racemap.openf1.sync import SyncRun, sync_race_data
     from racemap.testing.openf1_server import serve
 
     sessions = _season_sessions(season)
@@ -130,12 +130,12 @@ def _measure(db: Database, season: int, reference_sessions: int, log) -> dict:
         with OpenF1Client(
             base_url=server.base_url, max_requests=RATE_MAX_REQUESTS, period=RATE_PERIOD
         ) as client:
-            synced = sync_race_data(db, [season], client=client, log=lambda _line: None)
+            synced = sync_race_data(SyncRun(db, [season], client=client, log=lambda _line: None))
             sync_seconds = time.perf_counter() - start
             sync_server_requests = server.requests
             server.reset()  # the second sync: every session settled, nothing asked
             start = time.perf_counter()
-            again = sync_race_data(db, [season], client=client, log=lambda _line: None)
+            again = sync_race_data(SyncRun(db, [season], client=client, log=lambda _line: None))
             second_seconds = time.perf_counter() - start
 
         sample = sessions[: max(1, reference_sessions)]

@@ -406,6 +406,7 @@ def _sync_and_check(args, reports_dir: Path, seasons, **selection):
     ``args`` (``racemap sync`` and ``racemap run --race-data``)."""
     from racemap import runtime
     from racemap.openf1.client import OpenF1Client
+    from racemap.openf1.sync import SyncRun
     from racemap.pipeline import new_run_id
     from racemap.race_data import RaceDataRun, sync_and_check
     from racemap.settings import parse_vars
@@ -417,21 +418,19 @@ def _sync_and_check(args, reports_dir: Path, seasons, **selection):
         if args.offline
         else OpenF1Client(base_url=args.openf1_url, environment=args.environment)
     )
-    run = RaceDataRun(
+    sync = SyncRun(
         db,
-        reports_dir,
-        new_run_id(),
         seasons,
         offline=args.offline,
         client=client,
         refresh=args.refresh,
-        variables=variables,
+        run_id=new_run_id(),
         env=args.environment,
         **selection,
     )
     try:
-        with runtime.run_lock(db, run.run_id, args.lock_timeout):
-            return sync_and_check(run)
+        with runtime.run_lock(db, sync.run_id, args.lock_timeout):
+            return sync_and_check(RaceDataRun(sync, reports_dir, variables))
     finally:
         if client is not None:
             client.close()

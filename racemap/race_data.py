@@ -6,9 +6,10 @@ pages, and give the verdict (``racemap run --race-data`` runs the same after the
    (and the driver link again, from the application's results as they are now);
 3. the Great Expectations checkpoint ``race_data`` (racemap/checks/race_data.py): a failed check
    of the race data is attention, naming the race and the driver;
-4. the race page (notebooks/race_session.ipynb) of each race whose page is missing or shows an
-   older version of its race data (:func:`data_versions`), into
-   ``<reports>/races/<race_id>.ipynb`` and ``.html``; the other races keep their pages.
+4. the page (notebooks/race_session.ipynb) of each synced session whose page is missing or
+   shows an older version of its race data (:func:`data_versions`), into
+   ``<reports>/races/<race_id>.ipynb`` and ``.html`` for a race, ``races/sprint/<race_id>.*``
+   for a sprint (``race_page.page_path``); the other pages are kept.
 
 Steps 3 and 4 write a new report set of the database (the published one carried over, with new
 Data Docs and race pages) and publish it whole, as a run does (racemap/reporting/reports.py).
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
+from typing import NamedTuple
 
 from psycopg2 import sql
 
@@ -33,32 +35,37 @@ from racemap import verdict as verdicts
 from racemap.db import Database
 from racemap.errors import RacemapError
 from racemap.openf1 import endpoints
-from racemap.openf1.client import OpenF1Client
-from racemap.openf1.sync import DEFAULT_KINDS, SyncResult, sync_race_data
+from racemap.openf1.sync import SyncResult, SyncRun, sync_race_data
 from racemap.reporting import race_page, reports
-from racemap.settings import Environment, load_environment
+from racemap.settings import Environment
 
 
 @dataclass(frozen=True)
 class RaceDataRun:
     """What one sync's steps read, built once at the edge (``racemap sync``, ``racemap run
-    --race-data``, a test): each step's one argument. ``env`` is the settings the caller
-    read; built without one, the environment is read once, here."""
+    --race-data``, a test): the sync's request and settings (``sync``), and where its reports
+    go; each step's one argument."""
 
-    db: Database
+    sync: SyncRun
     reports_dir: Path  # the database's report set (reports/<database name>/)
-    run_id: str
-    seasons: Sequence[int] | None = None  # None: every season (with race_ids, say)
-    race_ids: Sequence[str] = ()
-    kinds: Sequence[str] = DEFAULT_KINDS
-    chosen: Sequence[endpoints.Endpoint] = endpoints.DEFAULT_RACE_DATA
-    offline: bool = False  # the bundled snapshot, else ``client``
-    client: OpenF1Client | None = None
-    refresh: bool = False  # fetch settled sessions again, render every page again
     variables: dict | None = None  # the dbt vars, validated
     pages: bool = True
-    log: Callable[[str], None] = print
-    env: Environment = field(default_factory=load_environment)
+
+    @property
+    def db(self) -> Database:
+        return self.sync.db
+
+    @property
+    def env(self) -> Environment:
+        return self.sync.env
+
+    @property
+    def run_id(self) -> str:
+        return self.sync.run_id
+
+    @property
+    def log(self) -> Callable[[str], None]:
+        return self.sync.log
 
 
 @dataclass
@@ -77,14 +84,28 @@ class RaceDataResult:
         return verdicts.exit_code(self.verdict)
 
 
-def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
-    """Per race of the sync, in the order synced, the version of the race data its page shows:
-    when it last changed (the latest ``loaded_at`` or ``removed_at`` of its sessions' rows in
-    the race data tables: a row new, changed, listed again or no longer listed), a digest of
-    the marts' rows the page shows (``race_page.shown_digests``: the application's driver ids
-    change them too), and of the code that lays the page out
+class Page(NamedTuple):
+    """A page of the sync: the race's session of ``kind`` (race, sprint, ...)."""
+
+    race_id: str
+    kind: str = "race"
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} page of race {self.race_id}"
+
+    def path(self, reports_dir: Path, suffix: str = ".html") -> Path:
+        return race_page.page_path(reports_dir, self.race_id, self.kind, suffix)
+
+
+def data_versions(db: Database, result: SyncResult) -> dict[Page, str]:
+    """Per session of the sync with race data, in the order synced, the version of the race
+    data its page shows: when it last changed (the latest ``loaded_at`` or ``removed_at`` of
+    the session's rows in the race data tables: a row new, changed, listed again or no longer
+    listed), a digest of the marts' rows the page shows (``race_page.shown_digests``: the
+    application's driver ids change them too), and of the code that lays the page out
     (``race_page.page_code_version``: a page an earlier release rendered is rendered again).
-    A race with no row is left out: it has no page."""
+    A session with no row is left out: it has no page."""
     keys = sorted({s.session_key for s in result.sessions})
     if not keys:
         return {}
@@ -105,37 +126,43 @@ def data_versions(db: Database, result: SyncResult) -> dict[str, str]:
         changed = dict(cur.fetchall())
         # What the page shows also comes from the application (its driver ids, through its
         # results): a page whose rows changed with no OpenF1 row new is another version too.
-        shown = race_page.shown_digests(conn, sorted({s.race_id for s in result.sessions}))
-    versions: dict[str, str] = {}
+        shown = {
+            kind: race_page.shown_digests(
+                conn, sorted({s.race_id for s in result.sessions if s.session_kind == kind}), kind
+            )
+            for kind in {s.session_kind for s in result.sessions}
+        }
+    versions: dict[Page, str] = {}
     for session in result.sessions:
         at = changed.get(session.session_key)
         if at is not None:
+            page = Page(session.race_id, session.session_kind)
             version = at.astimezone(UTC).isoformat()  # the same text whatever the TimeZone
-            versions[session.race_id] = max(versions.get(session.race_id, version), version)
-    page = race_page.page_code_version()
+            versions[page] = max(versions.get(page, version), version)
+    code = race_page.page_code_version()
     return {
-        race: f"{at} rows {shown.get(race, 'none')} page {page}" for race, at in versions.items()
+        page: f"{at} rows {shown[page.kind].get(page.race_id, 'none')} page {code}"
+        for page, at in versions.items()
     }
 
 
-def page_version(pages_dir: Path, race_id: str) -> str | None:
-    """The race data version the race's published page shows (its ``data_version`` parameter),
-    None without a page (or an HTML page without its notebook)."""
-    html, notebook = Path(pages_dir) / f"{race_id}.html", Path(pages_dir) / f"{race_id}.ipynb"
-    if not html.exists():
+def page_version(pages_dir: Path, page: Page) -> str | None:
+    """The race data version the published page shows (its ``data_version`` parameter), None
+    without a page (or an HTML page without its notebook). ``pages_dir``: the report set."""
+    if not page.path(pages_dir).exists():
         return None
     try:
-        metadata = json.loads(notebook.read_text())["metadata"]
+        metadata = json.loads(page.path(pages_dir, ".ipynb").read_text())["metadata"]
         return metadata["papermill"]["parameters"].get("data_version")
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def races_to_render(versions: dict[str, str], pages_dir: Path) -> list[str]:
-    """The races whose page is missing or shows an older version of their race data, in the
-    order synced. A race whose data is as its page shows keeps its page (``--offline`` loads
-    every session again: a second sync renders nothing)."""
-    return [r for r, version in versions.items() if page_version(pages_dir, r) != version]
+def pages_to_render(versions: dict[Page, str], reports_dir: Path) -> list[Page]:
+    """The pages missing or showing an older version of their race data, in the order synced.
+    A page whose data is as it shows is kept (``--offline`` loads every session again: a
+    second sync renders nothing)."""
+    return [p for p, version in versions.items() if page_version(reports_dir, p) != version]
 
 
 def build_and_check(run: RaceDataRun, out: Path, state: Path | None = None):
@@ -162,10 +189,10 @@ def build_and_check(run: RaceDataRun, out: Path, state: Path | None = None):
 
 
 def render_pages(
-    race_ids: Sequence[str],
+    pages: Sequence[Page],
     reports_dir: Path,
     log: Callable[[str], None] = print,
-    versions: dict[str, str] | None = None,
+    versions: dict[Page, str] | None = None,
     shared_kernel: bool = True,
 ) -> tuple[list[Path], list[str]]:
     """Step 4, inside ``runtime.database_state`` (the page's kernel reads the database from the
@@ -175,42 +202,31 @@ def render_pages(
     The pages share one kernel (``notebooks.SharedKernel``: a new session for each page), which
     saves each page after the first its kernel's start and imports; ``shared_kernel=False``
     (the plain call ``racemap bench --parts pages`` measures it against) starts one per page."""
-    from racemap.reporting import race_page
     from racemap.reporting.notebooks import SharedKernel
 
-    pages: list[Path] = []
+    written: list[Path] = []
     failures: list[str] = []
     with SharedKernel() if shared_kernel else contextlib.nullcontext() as kernel:
-        for race_id in race_ids:
-            log(f"-> race page of race {race_id}")
+        for page in pages:
+            log(f"-> {page.label}")
             try:
-                version = (versions or {}).get(race_id)
-                pages.append(
-                    race_page.render(race_id, reports_dir, data_version=version, kernel=kernel)
+                version = (versions or {}).get(page)
+                written.append(
+                    race_page.render(
+                        page.race_id, reports_dir, page.kind, data_version=version, kernel=kernel
+                    )
                 )
             except RacemapError as exc:
-                failures.append(f"race page of race {race_id}: {exc}")
+                failures.append(f"{page.label}: {exc}")
                 # The executed notebook stays, to read why; the HTML of before shows other data.
-                (Path(reports_dir) / "races" / f"{race_id}.html").unlink(missing_ok=True)
-    return pages, failures
+                page.path(reports_dir).unlink(missing_ok=True)
+    return written, failures
 
 
 def sync_and_check(run: RaceDataRun) -> RaceDataResult:
     """Steps 1 to 4 under the caller's run lock. A RacemapError of the load or the build
     propagates (the caller prints its one line, exit 1)."""
-    synced = sync_race_data(
-        run.db,
-        run.seasons,
-        run.race_ids,
-        run.kinds,
-        run.chosen,
-        offline=run.offline,
-        client=run.client,
-        refresh=run.refresh,
-        run_id=run.run_id,
-        environment=run.env,
-        log=run.log,
-    )
+    synced = sync_race_data(run.sync)
     result = RaceDataResult(synced)
     with runtime.database_state(run.db, run.env.racemap_state_dir) as state:
         # The database's published report set again, with new Data Docs and race pages: written
@@ -222,15 +238,17 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
             if run.pages and not result.failures:
                 versions = data_versions(run.db, synced)
                 # --refresh renders every page again (the application's results, say, changed).
-                races = (
+                pages = (
                     list(versions)
-                    if run.refresh
-                    else races_to_render(versions, report_set.dir / "races")
+                    if run.sync.refresh
+                    else pages_to_render(versions, report_set.dir)
                 )
-                if kept := len(versions) - len(races):
-                    run.log(f"race pages of {kept} races kept: their race data did not change")
-                written, page_failures = render_pages(races, report_set.dir, run.log, versions)
-                result.pages = [Path(run.reports_dir) / "races" / page.name for page in written]
+                if kept := len(versions) - len(pages):
+                    run.log(f"pages of {kept} sessions kept: their race data did not change")
+                written, page_failures = render_pages(pages, report_set.dir, run.log, versions)
+                result.pages = [
+                    Path(run.reports_dir) / page.relative_to(report_set.dir) for page in written
+                ]
                 result.failures += page_failures
             report_set.publish()
         finally:

@@ -17,6 +17,7 @@ from conftest import AS_OF, database_copy, query
 from racemap import cli
 from racemap.errors import RacemapError
 from racemap.mapping import lookup
+from racemap.openf1.sync import SyncRun
 from racemap.race_data import RaceDataRun, build_and_check, sync_and_check
 
 SINGAPORE_2024 = "1138"  # session 9606, recorded: 20 cars, 1179 laps
@@ -39,13 +40,17 @@ def synced(mapped_template, tmp_path_factory):
     with database_copy(mapped_template[0]) as db:
         reports = tmp_path_factory.mktemp("race-data-reports")
         result = sync_and_check(
-            RaceDataRun(db, reports, "module-sync", [2023, 2024, 2025], offline=True, pages=False)
+            RaceDataRun(
+                SyncRun(db, [2023, 2024, 2025], offline=True, run_id="module-sync"),
+                reports,
+                pages=False,
+            )
         )
         yield db, result
 
 
 def quiet_run(db, reports, run_id: str) -> RaceDataRun:
-    return RaceDataRun(db, reports, run_id, log=lambda _line: None)
+    return RaceDataRun(SyncRun(db, run_id=run_id, log=lambda _line: None), reports)
 
 
 def links(db, race_id: str) -> dict[int, str]:
@@ -136,18 +141,19 @@ def test_race_pages_in_one_kernel_are_the_pages_each_kernel_of_its_own_renders(s
     figure or prompt number of the page before), a failing page leaves the next one its kernel,
     and no kernel outlives the pages."""
     from racemap import runtime
-    from racemap.race_data import render_pages
+    from racemap.race_data import Page, render_pages
     from racemap.settings import load_environment
 
     db, _result = synced
     unmapped = "833"  # British GP 1950: before OpenF1, no keys, so its page stops in a cell
+    races = [SINGAPORE_2024, unmapped, "1121", "1125", "1148"]
     with runtime.database_state(db, load_environment().racemap_state_dir):
         shared, shared_failures = render_pages(
-            [SINGAPORE_2024, unmapped, "1121", "1125", "1148"], tmp_path / "shared", lambda _: None
+            [Page(r) for r in races], tmp_path / "shared", lambda _: None
         )
         assert _kernels() == []
         alone, alone_failures = render_pages(
-            [SINGAPORE_2024, "1121", "1125", "1148"],
+            [Page(r) for r in races if r != unmapped],
             tmp_path / "alone",
             lambda _: None,
             shared_kernel=False,
@@ -196,7 +202,7 @@ def test_a_shared_kernel_that_died_between_pages_is_replaced(synced, tmp_path):
     import psutil
 
     from racemap import runtime
-    from racemap.race_data import render_pages
+    from racemap.race_data import Page, render_pages
     from racemap.settings import load_environment
 
     killed = []
@@ -216,7 +222,7 @@ def test_a_shared_kernel_that_died_between_pages_is_replaced(synced, tmp_path):
     db, _result = synced
     with runtime.database_state(db, load_environment().racemap_state_dir):
         pages, failures = render_pages(
-            [SINGAPORE_2024, "1121"], tmp_path, kill_before_the_second_page
+            [Page(SINGAPORE_2024), Page("1121")], tmp_path, kill_before_the_second_page
         )
     assert killed and failures == []
     assert [p.name for p in pages] == ["1138.html", "1121.html"]
@@ -481,7 +487,7 @@ def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced
         assert "rekeyed-81" in page
         assert cli.main(args) == 0
         out = capsys.readouterr().out
-        assert "-> race page" not in out and "race pages of 1 races kept" in out
+        assert "-> race page" not in out and "pages of 1 sessions kept" in out
         # OpenF1 corrects the result after the race (Magnussen disqualified), and a run loads
         # it: the next sync shows the corrected result.
         query(
@@ -493,6 +499,41 @@ def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced
         assert "-> race page of race 1138" in capsys.readouterr().out
         page = (reports / "races" / "1138.html").read_text(encoding="utf-8")
         assert "disqualified" in page
+
+
+def test_a_sprint_synced_gets_its_own_page_rendered_when_its_own_data_changes(
+    synced, tmp_path, capsys
+):
+    """The 2024 Chinese GP (race 1125) had a sprint (session 9672, positions recorded): the
+    sync renders its page into races/sprint/1125.html beside the race's races/1125.html. Each
+    page has its own version: a sprint row that changes renders the sprint's page alone."""
+    db, _result = synced
+    with database_copy(db) as copy:
+        reports = tmp_path / "reports"
+        args = sync_args(copy, reports, "--race-id", "1125", "--endpoints", "position,laps")
+        assert cli.main(args) == 0
+        out = capsys.readouterr().out
+        assert "-> race page of race 1125" in out and "-> sprint page of race 1125" in out
+        assert f"race page: {reports / 'races' / 'sprint' / '1125.html'}" in out
+        assert sorted(p.name for p in (reports / "races").glob("*.html")) == ["1125.html"]
+        sprint = (reports / "races" / "sprint" / "1125.html").read_text(encoding="utf-8")
+        race = (reports / "races" / "1125.html").read_text(encoding="utf-8")
+        assert "; sprint: 9672" in sprint and "; sprint: 9672" not in race
+        assert "Positions over the session" in sprint
+        assert cli.main(args) == 0
+        assert "pages of 2 sessions kept" in capsys.readouterr().out
+        # A sprint row that differs from the recording is loaded again: a newer version of the
+        # sprint's data only.
+        query(
+            copy,
+            "update raw.openf1_position set record = record || '{\"edited\": true}'"
+            " where session_key = 9672 and driver_number = 1",
+        )
+        assert cli.main(args) == 0
+        out = capsys.readouterr().out
+        rendered = [line for line in out.splitlines() if line.startswith("-> ")]
+        assert "-> sprint page of race 1125" in rendered
+        assert "-> race page of race 1125" not in rendered and "pages of 1 sessions kept" in out
 
 
 def test_a_sync_before_any_run_of_a_new_release_types_the_results_as_it_does(

@@ -72,7 +72,7 @@ def client(base_url: str = BASE, **kwargs) -> OpenF1Client:
 def run_sync(db, c=None, lines=None, **kwargs):
     kwargs.setdefault("seasons", None)
     log = lines.append if lines is not None else lambda _line: None
-    return sync.sync_race_data(db, client=c, log=log, **kwargs)
+    return sync.sync_race_data(sync.SyncRun(db, client=c, log=log, **kwargs))
 
 
 def select(db, statement: sql.Composed, params=()) -> list[tuple]:
@@ -436,7 +436,7 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         assert cli.main([*args, "--endpoints", "laps,stints"]) == 0
         out = capsys.readouterr().out
         assert "-> race page" not in out
-        assert f"race pages of {len(pages)} races kept: their race data did not change" in out
+        assert f"pages of {len(pages)} sessions kept: their race data did not change" in out
         assert sorted(p.name for p in (tmp_path / "races").glob("*.html")) == pages
         # A page an earlier release laid out (another notebook or race_page.py) is rendered
         # again, its data unchanged: the version a page keeps names the code that rendered it.
@@ -462,7 +462,7 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         out = capsys.readouterr().out
         rendered = [line for line in out.splitlines() if line.startswith("-> race page")]
         assert sorted(rendered) == ["-> race page of race 1125", "-> race page of race 1138"]
-        assert f"race pages of {len(pages) - 2} races kept" in out
+        assert f"pages of {len(pages) - 2} sessions kept" in out
         assert (tmp_path / "races" / "1138.html").exists()
         # --refresh renders the pages again, the data unchanged.
         assert cli.main([*args, "--endpoints", "laps", "--race-id", "1138", "--refresh"]) == 0

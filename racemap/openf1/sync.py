@@ -149,44 +149,48 @@ def mapped_sessions(
 
 
 # -- the sync --------------------------------------------------------------------------------------
-def sync_race_data(
-    db: Database,
-    seasons: Sequence[int] | None = None,
-    race_ids: Sequence[str] = (),
-    kinds: Sequence[str] = DEFAULT_KINDS,
-    chosen: Sequence[Endpoint] = endpoints.DEFAULT_RACE_DATA,
-    offline: bool = False,
-    client: OpenF1Client | None = None,
-    refresh: bool = False,
-    run_id: str | None = None,
-    today: datetime | None = None,
-    settle_days: float | None = None,
-    environment: Environment | None = None,
-    log: Callable[[str], None] = print,
-) -> SyncResult:
-    """Load ``chosen`` endpoints of the mapped sessions; see the module's docstring.
+@dataclass(frozen=True)
+class SyncRun:
+    """One sync's request, built once by its caller (``racemap sync``, ``racemap run
+    --race-data``, the bench, a test): :func:`sync_race_data`'s one argument. ``env`` is the
+    settings the caller read; built without one, the environment is read once, here."""
 
-    ``seasons`` None means every season (with ``race_ids``, say). ``today`` pins the calendar
-    for tests; ``settle_days`` defaults to ``OPENF1_SETTLE_DAYS`` (14). The first failing fetch
-    stops the sync with a RacemapError, after it is audited; what earlier fetches committed
-    stays. No run lock is taken here: the caller holds it (``racemap sync``, ``racemap run``).
-    """
-    run_id = run_id or uuid.uuid4().hex
-    env = environment or load_environment()  # the caller's settings, else read here once
-    settle_days = env.openf1_settle_days if settle_days is None else settle_days
-    now = today or datetime.now(UTC)
+    db: Database
+    seasons: Sequence[int] | None = None  # None: every season (with race_ids, say)
+    race_ids: Sequence[str] = ()
+    kinds: Sequence[str] = DEFAULT_KINDS
+    chosen: Sequence[Endpoint] = endpoints.DEFAULT_RACE_DATA
+    offline: bool = False  # the bundled snapshot, else ``client``
+    client: OpenF1Client | None = None
+    refresh: bool = False  # fetch settled sessions again
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    today: datetime | None = None  # pins the calendar (tests)
+    settle_days: float | None = None  # default: OPENF1_SETTLE_DAYS (14)
+    log: Callable[[str], None] = print
+    env: Environment = field(default_factory=load_environment)
+
+
+def sync_race_data(run: SyncRun) -> SyncResult:
+    """Load the ``chosen`` endpoints of the mapped sessions; see the module's docstring.
+
+    The first failing fetch stops the sync with a RacemapError, after it is audited; what
+    earlier fetches committed stays. No run lock is taken here: the caller holds it (``racemap
+    sync``, ``racemap run``)."""
+    db, env, log, offline, chosen = run.db, run.env, run.log, run.offline, run.chosen
+    settle_days = env.openf1_settle_days if run.settle_days is None else run.settle_days
+    now = run.today or datetime.now(UTC)
     ensure_raw_tables(db)
     with db.transaction() as conn:
-        sessions = mapped_sessions(conn, seasons, race_ids, kinds)
-    result = SyncResult(run_id, sessions=sessions)
+        sessions = mapped_sessions(conn, run.seasons, run.race_ids, run.kinds)
+    result = SyncResult(run.run_id, sessions=sessions)
     if not sessions:
         log("no mapped session to sync: racemap run maps the races first (--seasons, --sessions)")
         return result
-    settled = set() if refresh or offline else _settled(db, sessions, chosen, now, settle_days)
+    settled = set() if run.refresh or offline else _settled(db, sessions, chosen, now, settle_days)
     where = "in the bundled snapshot" if offline else "from OpenF1 yet"
     unrecorded = 0  # offline, a session the snapshot has no recording of is counted, no line
     with (
-        counted_client(client, offline, result, env) as client,
+        counted_client(run.client, offline, result, env) as client,
         _progress(len(sessions) * len(chosen), "race data", env.ci) as bar,
     ):
         for session in sessions:
@@ -197,7 +201,7 @@ def sync_race_data(
                 if (endpoint.name, key) in settled:
                     load = EndpointLoad(endpoint.name, "skipped", session_key=key)
                 else:
-                    load = _sync_one(db, client, endpoint, session, offline, run_id, now)
+                    load = _sync_one(db, client, endpoint, session, offline, run.run_id, now)
                 if load.status == "empty":
                     empty.append(endpoint.name)
                 result.loads.append(load)

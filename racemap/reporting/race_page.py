@@ -1,7 +1,8 @@
 """The analyst's race page: the race data marts of one race's session as tables and charts.
 
 notebooks/race_session.ipynb calls these (a thin notebook); :func:`render` executes it with
-papermill into ``<reports>/races/<race_id>.ipynb`` and exports it to ``<race_id>.html`` (charts
+papermill into ``<reports>/races/<race_id>.ipynb`` (a sprint's page into
+``races/sprint/<race_id>.ipynb``: :func:`page_path`) and exports it to HTML beside it (charts
 embedded as images, every value HTML-escaped by pandas and nbconvert), offline.
 Each reader returns an empty frame when the race has no race data (no sync yet).
 """
@@ -449,6 +450,16 @@ def weather_chart(frame: pd.DataFrame):
     return fig
 
 
+def page_path(
+    reports_dir: Path | str, race_id: str, session_kind: str = "race", suffix: str = ".html"
+) -> Path:
+    """Where the page of the race's session of ``session_kind`` goes: ``races/<race_id>.html``
+    for the race, ``races/<kind>/<race_id>.html`` for another session (the races folder holds
+    one page a race, a sprint's is in ``races/sprint/``); ``suffix`` ``.ipynb``: its notebook."""
+    races = Path(reports_dir) / "races"
+    return (races if session_kind == "race" else races / session_kind) / f"{race_id}{suffix}"
+
+
 def render(
     race_id: str,
     reports_dir: Path | str,
@@ -456,16 +467,16 @@ def render(
     data_version: str | None = None,
     kernel=None,
 ) -> Path:
-    """Execute the race page for ``race_id`` into ``<reports>/races/<race_id>.ipynb`` and export
-    it to ``<race_id>.html``; the HTML's path. Offline: the page reads the marts only.
-    ``data_version``: the race data version it shows, kept as a parameter of the page.
-    ``kernel``: a ``notebooks.SharedKernel`` the pages of one sync share, else one of its own."""
+    """Execute the page of the race's session of ``session_kind`` into ``<reports>/races/
+    <race_id>.ipynb`` (:func:`page_path`) and export it to HTML beside it; the HTML's path.
+    Offline: the page reads the marts only. ``data_version``: the race data version it shows,
+    kept as a parameter of the page. ``kernel``: a ``notebooks.SharedKernel`` the pages of one
+    sync share, else one of its own."""
     from racemap.reporting import notebooks
 
-    out_dir = Path(reports_dir) / "races"
     output = notebooks.run(
         NOTEBOOK,
-        out_dir / f"{race_id}.ipynb",
+        page_path(reports_dir, race_id, session_kind, ".ipynb"),
         {
             "race_id": str(race_id),
             "offline": True,
@@ -473,7 +484,7 @@ def render(
             "data_version": data_version,
         },
         timeout=600,
-        label="race page",
+        label=f"{session_kind} page",
         kernel=kernel,
     )
-    return notebooks.export_html(output, out_dir / f"{race_id}.html")
+    return notebooks.export_html(output, page_path(reports_dir, race_id, session_kind))

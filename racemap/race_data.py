@@ -146,13 +146,13 @@ def data_versions(db: Database, result: SyncResult) -> dict[Page, str]:
     }
 
 
-def page_version(pages_dir: Path, page: Page) -> str | None:
-    """The race data version the published page shows (its ``data_version`` parameter), None
-    without a page (or an HTML page without its notebook). ``pages_dir``: the report set."""
-    if not page.path(pages_dir).exists():
+def page_version(reports_dir: Path, page: Page) -> str | None:
+    """The race data version the page in the report set ``reports_dir`` shows (its
+    ``data_version`` parameter), None without a page (or an HTML page without its notebook)."""
+    if not page.path(reports_dir).exists():
         return None
     try:
-        metadata = json.loads(page.path(pages_dir, ".ipynb").read_text())["metadata"]
+        metadata = json.loads(page.path(reports_dir, ".ipynb").read_text())["metadata"]
         return metadata["papermill"]["parameters"].get("data_version")
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -365,7 +365,7 @@ def run(options: RunOptions) -> RunResult:
                 )
                 ctx.report_set = reports.ReportSet(ctx.reports_dir, ctx.run_id)
                 # The race pages are racemap sync's: kept until a sync renders them again.
-                reports.carry_over(ctx.reports_dir, ctx.out, only=("races",))
+                reports.carry_over(ctx.reports_dir, ctx.out, only=reports.SYNC_REPORTS)
             result = _run_locked(ctx)
             # The verdict stands only once everything the run promised is in place.
             with ctx.stages.stage("publish"):

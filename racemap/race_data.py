@@ -12,7 +12,8 @@ pages, and give the verdict (``racemap run --race-data`` runs the same after the
    for a sprint (``race_page.page_path``); the other pages are kept.
 
 Steps 3 and 4 write a new report set of the database (the published one carried over, with new
-Data Docs and race pages) and publish it whole, as a run does (racemap/reporting/reports.py).
+Data Docs and race pages, and ``race_pages.html`` listing the pages) and publish it whole, as a
+run does (racemap/reporting/reports.py).
 
 The verdict follows the run's rule: ``failed`` (exit 1) when a step fails, ``attention`` (exit 3)
 when a check names a race, ``ok`` (exit 0) otherwise.
@@ -250,6 +251,8 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
                     Path(run.reports_dir) / page.relative_to(report_set.dir) for page in written
                 ]
                 result.failures += page_failures
+                with run.db.transaction() as conn:
+                    race_page.write_index(conn, report_set.dir)
             report_set.publish()
         finally:
             report_set.release()

@@ -19,6 +19,7 @@ from racemap.errors import RacemapError
 from racemap.mapping import lookup
 from racemap.openf1.sync import SyncRun
 from racemap.race_data import RaceDataRun, build_and_check, sync_and_check
+from racemap.reporting import race_page
 
 SINGAPORE_2024 = "1138"  # session 9606, recorded: 20 cars, 1179 laps
 MARTS = (
@@ -520,6 +521,16 @@ def test_a_sprint_synced_gets_its_own_page_rendered_when_its_own_data_changes(
         race = (reports / "races" / "1125.html").read_text(encoding="utf-8")
         assert "; sprint: 9672" in sprint and "; sprint: 9672" not in race
         assert "Positions over the session" in sprint
+        # race_pages.html lists both, the race's first, each link to its page.
+        index = (reports / "race_pages.html").read_text(encoding="utf-8")
+        row = r"<tr><td>(.*?)</td>.*?<td>(\w+)</td><td>(\d+)</td>\s*<td><a href=\"(.*?)\""
+        rows = re.findall(row, index, re.S)
+        assert rows == [
+            ("1125", "race", "9673", "races/1125.html"),
+            ("1125", "sprint", "9672", "races/sprint/1125.html"),
+        ]
+        assert "<td>2024</td><td>Chinese Grand Prix</td><td>2024-04-21</td>" in index
+        assert all((reports / href).is_file() for *_cells, href in rows)
         assert cli.main(args) == 0
         assert "pages of 2 sessions kept" in capsys.readouterr().out
         # A sprint row that differs from the recording is loaded again: a newer version of the
@@ -534,6 +545,27 @@ def test_a_sprint_synced_gets_its_own_page_rendered_when_its_own_data_changes(
         rendered = [line for line in out.splitlines() if line.startswith("-> ")]
         assert "-> sprint page of race 1125" in rendered
         assert "-> race page of race 1125" not in rendered and "pages of 1 sessions kept" in out
+
+
+def test_the_index_of_the_race_pages_escapes_the_applications_race_names(synced, tmp_path):
+    """race_pages.html shows the application's race names (user input) as text, never markup,
+    and a page whose race is no longer mapped with dashes."""
+    db, _result = synced
+    (tmp_path / "races" / "sprint").mkdir(parents=True)
+    for page in ("races/1138.html", "races/sprint/1125.html", "races/gone & back.html"):
+        (tmp_path / page).write_text("a page")
+    with database_copy(db) as copy:
+        query(
+            copy,
+            "update racemap.race_openf1_mapping set race_name = '<script>alert(1)</script> GP'"
+            " where race_id = '1138'",
+        )
+        with copy.transaction() as conn:
+            index = race_page.write_index(conn, tmp_path).read_text(encoding="utf-8")
+    assert "<script>" not in index and "&lt;script&gt;alert(1)&lt;/script&gt; GP" in index
+    assert "3 pages of 3 races" in index
+    assert '<a href="races/gone%20%26%20back.html">' in index
+    assert "<tr><td>gone &amp; back</td><td>-</td><td>-</td><td>-</td><td>race</td>" in index
 
 
 def test_a_sync_before_any_run_of_a_new_release_types_the_results_as_it_does(
@@ -576,6 +608,7 @@ def test_racemap_run_race_data_syncs_the_runs_seasons(mapped_template, tmp_path,
         assert cli.main(args[:-1]) in (0, 3)
         assert json.loads((reports / "summary.json").read_text())["run_id"] != first
         assert (reports / "races" / "1098.html").exists()
+        assert "races/1098.html" in (reports / "race_pages.html").read_text(encoding="utf-8")
 
 
 def test_chart_legends_list_acronyms_then_car_numbers_in_order():

@@ -5,6 +5,7 @@ papermill into ``<reports>/races/<race_id>.ipynb`` (a sprint's page into
 ``races/sprint/<race_id>.ipynb``: :func:`page_path`) and exports it to HTML beside it (charts
 embedded as images, every value HTML-escaped by pandas and nbconvert), offline.
 Each reader returns an empty frame when the race has no race data (no sync yet).
+:func:`write_index` lists a report set's pages in ``race_pages.html``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from racemap.errors import UsageError
 from racemap.paths import NOTEBOOKS_DIR
 
 NOTEBOOK = "race_session"
+INDEX = "race_pages.html"  # the report set's list of its race pages, beside mapping_report.html
 # What lays a page out: its notebook and this module (the readers, tables and charts).
 PAGE_SOURCES = (NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb", Path(__file__))
 # race_pit_stops' durations the page shows, and their headings.
@@ -488,3 +490,90 @@ def render(
         kernel=kernel,
     )
     return notebooks.export_html(output, page_path(reports_dir, race_id, session_kind))
+
+
+# The index of a report set's pages: every value escaped by Jinja's autoescape (race names are
+# the application's), each link quoted.
+INDEX_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Race pages</title>
+<style>
+body { font-family: sans-serif; margin: 2em; }
+table { border-collapse: collapse; }
+th, td { padding: 0.3em 0.8em; text-align: left; border-bottom: 1px solid #ddd; }
+</style></head>
+<body>
+<h1>Race pages</h1>
+<p>{{ pages | length }} pages of {{ races }} races, rendered by <code>racemap sync</code>: each
+shows one session's race data under the application's race and driver ids.</p>
+<table>
+<thead><tr><th>race</th><th>season</th><th>name</th><th>date</th><th>session</th>
+<th>session key</th><th>page</th></tr></thead>
+<tbody>
+{%- for page in pages %}
+<tr><td>{{ page.race_id }}</td><td>{{ page.season }}</td><td>{{ page.race_name }}</td>
+{#- #}<td>{{ page.date }}</td><td>{{ page.kind }}</td><td>{{ page.session_key }}</td>
+{#- #}<td><a href="{{ page.href }}">{{ page.path }}</a></td></tr>
+{%- endfor %}
+</tbody></table>
+</body></html>
+"""
+
+
+def published_pages(reports_dir: Path | str) -> list[tuple[str, str]]:
+    """(race_id, session_kind) of each page in the report set: ``races/<race_id>.html`` a
+    race's, ``races/<kind>/<race_id>.html`` another session's (:func:`page_path`)."""
+    races = Path(reports_dir) / "races"
+    return [
+        (page.name.removesuffix(".html"), "race" if page.parent == races else page.parent.name)
+        for page in [*races.glob("*.html"), *races.glob("*/*.html")]
+    ]
+
+
+def write_index(conn, reports_dir: Path | str) -> Path:
+    """``<reports>/race_pages.html``: the set's pages, oldest race first (the race's page before
+    its other sessions'), each with the race's season, name and date and the session's key from
+    the mapping (``-`` for a page whose race is no longer mapped)."""
+    from urllib.parse import quote
+
+    from jinja2 import Environment
+
+    reports_dir = Path(reports_dir)
+    pages = published_pages(reports_dir)
+    known: dict[tuple[str, str], tuple] = {}
+    with conn.cursor() as cur:
+        if _built(cur, "race_openf1_sessions"):
+            cur.execute(
+                "select m.race_id::text, s.session_kind, m.season, m.race_name,"
+                " m.race_start_at, s.session_key"
+                " from racemap.race_openf1_mapping m"
+                " join racemap.race_openf1_sessions s on s.race_id::text = m.race_id::text"
+                " where m.race_id::text = any(%s)",
+                (sorted({race_id for race_id, _kind in pages}),),
+            )
+            known = {(row[0], row[1]): row[2:] for row in cur.fetchall()}
+    rows = []
+    for race_id, kind in pages:
+        season, name, starts_at, session_key = known.get((race_id, kind), (None,) * 4)
+        date = starts_at.date().isoformat() if starts_at else None
+        rows.append(
+            {
+                "race_id": race_id,
+                "kind": kind,
+                "season": "-" if season is None else season,
+                "race_name": name or "-",
+                "date": date or "-",
+                "session_key": "-" if session_key is None else session_key,
+                "path": page_path(".", race_id, kind).as_posix(),
+                "href": quote(page_path(".", race_id, kind).as_posix()),
+                "order": (date is None, date or "", race_id, kind != "race", kind),
+            }
+        )
+    rows.sort(key=lambda row: row["order"])
+    html = (
+        Environment(autoescape=True)
+        .from_string(INDEX_TEMPLATE)
+        .render(pages=rows, races=len({row["race_id"] for row in rows}))
+    )
+    index = reports_dir / INDEX
+    index.write_text(html, encoding="utf-8")
+    return index

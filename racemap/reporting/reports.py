@@ -25,7 +25,10 @@ REPORT_SET = (
     "notebooks",
     "dbt-docs",
     "races",  # the race pages of racemap sync: a run carries them over, a sync renews them
+    "race_pages.html",  # their index (race_page.INDEX)
 )
+# What racemap sync writes into the set and a run carries over: the race pages and their index.
+SYNC_REPORTS = ("races", "race_pages.html")
 UNMAPPED_COLUMNS = [
     "race_id",
     "year",

@@ -552,8 +552,8 @@ def test_the_index_of_the_race_pages_escapes_the_applications_race_names(synced,
     and a page whose race is no longer mapped with dashes."""
     db, _result = synced
     (tmp_path / "races" / "sprint").mkdir(parents=True)
-    for page in ("races/1138.html", "races/sprint/1125.html", "races/gone & back.html"):
-        (tmp_path / page).write_text("a page")
+    for race_id, kind in (("1138", "race"), ("1125", "sprint"), ("gone & back", "race")):
+        race_page.page_path(tmp_path, race_id, kind).write_text("a page")
     with database_copy(db) as copy:
         query(
             copy,
@@ -564,8 +564,26 @@ def test_the_index_of_the_race_pages_escapes_the_applications_race_names(synced,
             index = race_page.write_index(conn, tmp_path).read_text(encoding="utf-8")
     assert "<script>" not in index and "&lt;script&gt;alert(1)&lt;/script&gt; GP" in index
     assert "3 pages of 3 races" in index
-    assert '<a href="races/gone%20%26%20back.html">' in index
+    # The file is races/gone%20%26%20back.html: its link quotes the % signs again.
+    assert '<a href="races/gone%2520%2526%2520back.html">races/gone%20%26%20back.html</a>' in index
     assert "<tr><td>gone &amp; back</td><td>-</td><td>-</td><td>-</td><td>race</td>" in index
+
+
+def test_a_race_id_is_one_file_name_in_the_races_folder(tmp_path):
+    """The application's race ids are user input: a page's path stays in the races folder
+    whatever the id holds, and the index reads the id back from it."""
+    race_ids = ("../../escaped", "a/b", "1138", "50% off", "..")
+    folders = {"race": tmp_path / "races", "sprint": tmp_path / "races" / "sprint"}
+    for race_id in race_ids:
+        for kind, folder in folders.items():
+            path = race_page.page_path(tmp_path, race_id, kind)
+            assert path.resolve().parent == folder.resolve(), (race_id, kind)
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text("a page")
+    assert sorted(race_page.published_pages(tmp_path)) == sorted(
+        (race_id, kind) for race_id in race_ids for kind in folders
+    )
+    assert race_page.page_path(tmp_path, "1138").name == "1138.html"
 
 
 def test_a_sync_before_any_run_of_a_new_release_types_the_results_as_it_does(

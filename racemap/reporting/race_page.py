@@ -457,9 +457,14 @@ def page_path(
 ) -> Path:
     """Where the page of the race's session of ``session_kind`` goes: ``races/<race_id>.html``
     for the race, ``races/<kind>/<race_id>.html`` for another session (the races folder holds
-    one page a race, a sprint's is in ``races/sprint/``); ``suffix`` ``.ipynb``: its notebook."""
+    one page a race, a sprint's is in ``races/sprint/``); ``suffix`` ``.ipynb``: its notebook.
+    The race id is the application's: percent-encoded into one file name (``a/b`` is
+    ``a%2Fb``), so no id reaches another folder."""
+    from urllib.parse import quote
+
     races = Path(reports_dir) / "races"
-    return (races if session_kind == "race" else races / session_kind) / f"{race_id}{suffix}"
+    name = quote(str(race_id), safe="")
+    return (races if session_kind == "race" else races / session_kind) / f"{name}{suffix}"
 
 
 def render(
@@ -522,9 +527,14 @@ shows one session's race data under the application's race and driver ids.</p>
 def published_pages(reports_dir: Path | str) -> list[tuple[str, str]]:
     """(race_id, session_kind) of each page in the report set: ``races/<race_id>.html`` a
     race's, ``races/<kind>/<race_id>.html`` another session's (:func:`page_path`)."""
+    from urllib.parse import unquote
+
     races = Path(reports_dir) / "races"
     return [
-        (page.name.removesuffix(".html"), "race" if page.parent == races else page.parent.name)
+        (
+            unquote(page.name.removesuffix(".html")),
+            "race" if page.parent == races else page.parent.name,
+        )
         for page in [*races.glob("*.html"), *races.glob("*/*.html")]
     ]
 

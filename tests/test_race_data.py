@@ -488,7 +488,7 @@ def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced
         assert "rekeyed-81" in page
         assert cli.main(args) == 0
         out = capsys.readouterr().out
-        assert "-> race page" not in out and "pages of 1 sessions kept" in out
+        assert "-> race page" not in out and "pages of 1 session kept" in out
         # OpenF1 corrects the result after the race (Magnussen disqualified), and a run loads
         # it: the next sync shows the corrected result.
         query(
@@ -544,7 +544,7 @@ def test_a_sprint_synced_gets_its_own_page_rendered_when_its_own_data_changes(
         out = capsys.readouterr().out
         rendered = [line for line in out.splitlines() if line.startswith("-> ")]
         assert "-> sprint page of race 1125" in rendered
-        assert "-> race page of race 1125" not in rendered and "pages of 1 sessions kept" in out
+        assert "-> race page of race 1125" not in rendered and "pages of 1 session kept" in out
 
 
 def test_the_index_of_the_race_pages_escapes_the_applications_race_names(synced, tmp_path):

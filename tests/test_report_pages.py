@@ -1,4 +1,5 @@
-"""The pages people read: Data Docs and the mapping report, opened in headless Chromium.
+"""The pages people read: Data Docs, the mapping report and the race pages, opened in headless
+Chromium.
 
 One pipeline run for the module, with a DATABASE_URL that carries a password (the test server
 trusts local connections, so any password works): the reports and the GX context must not hold it.
@@ -63,7 +64,11 @@ class Page:
     screenshot: bytes
 
 
-def open_page(browser, path: Path, shot: Path, settle: float = 1.5) -> Page:
+def open_page(
+    browser, path: Path, shot: Path, settle: float = 1.5, follow: str | None = None
+) -> Page:
+    """``path`` loaded; with ``follow``, the page its link of that name leads to, clicked as a
+    reader would (the errors of both pages count)."""
     errors: list[str] = []
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     page = context.new_page()
@@ -82,6 +87,9 @@ def open_page(browser, path: Path, shot: Path, settle: float = 1.5) -> Page:
     )
     try:
         page.goto(path.resolve().as_uri(), wait_until="load", timeout=30_000)
+        if follow is not None:
+            page.get_by_role("link", name=follow, exact=True).click()
+            page.wait_for_load_state("load")
         page.wait_for_timeout(settle * 1000)  # scripts that run after load have their say
         html = page.content()
         text = page.inner_text("body")
@@ -173,6 +181,28 @@ def test_mapping_report_shows_the_coverage_chart(browser, secret_run, tmp_path):
     assert result.run_id in page.text
     assert "import " not in page.text  # code cells are left out of the page
     assert_not_blank(page.screenshot)
+
+
+def test_the_race_pages_index_leads_to_pages_that_open(browser, secret_run, tmp_path):
+    """race_pages.html of a sync, opened from the report set's top folder as a reader would: no
+    error, and its link to the 2024 Chinese GP's sprint opens that page, with its chart."""
+    from conftest import database_copy
+
+    from racemap import cli
+
+    reports = tmp_path / "reports"
+    with database_copy(secret_run[0]) as db:
+        args = ["sync", "--database-url", db.url, "--offline", "--race-id", "1125"]
+        assert cli.main([*args, "--endpoints", "position", "--reports-dir", str(reports)]) == 0
+    index = open_page(browser, reports / "race_pages.html", tmp_path / "race_pages.png")
+    assert index.errors == []
+    assert "2 pages of 1 race," in index.text and "Chinese Grand Prix" in index.text
+    link = "races/sprint/1125.html"
+    sprint = open_page(browser, reports / "race_pages.html", tmp_path / "sprint.png", follow=link)
+    assert sprint.errors == []
+    assert "; sprint: 9672" in sprint.text and "Positions over the session" in sprint.text
+    assert "data:image/png;base64," in sprint.html  # the chart, embedded
+    assert_not_blank(sprint.screenshot)
 
 
 def test_mapping_report_notebook_is_executed_and_stored_clean(secret_run):

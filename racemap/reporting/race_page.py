@@ -508,7 +508,8 @@ th, td { padding: 0.3em 0.8em; text-align: left; border-bottom: 1px solid #ddd; 
 </style></head>
 <body>
 <h1>Race pages</h1>
-<p>{{ pages | length }} pages of {{ races }} races, rendered by <code>racemap sync</code>: each
+<p>{{ pages | length }} page{{ "s" if pages | length != 1 }} of {{ races }} race
+{#- #}{{ "s" if races != 1 }}, rendered by <code>racemap sync</code>: each
 shows one session's race data under the application's race and driver ids.</p>
 <table>
 <thead><tr><th>race</th><th>season</th><th>name</th><th>date</th><th>session</th>

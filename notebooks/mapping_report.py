@@ -2,7 +2,8 @@
 # # racemap mapping report
 #
 # How the application's races map to OpenF1 after this run: first the races that need a person, then
-# coverage by season, the unmapped races by reason, the key updates of this run and the conflicts.
+# coverage by season, the unmapped races by reason, the key updates of this run and the conflicts;
+# last, the race pages `racemap sync` rendered.
 # `racemap run` executes this notebook with papermill after every run; the database comes from
 # `DATABASE_URL` (the embedded one when unset): never pass credentials as parameters.
 
@@ -123,3 +124,12 @@ if conflicts.empty and held.empty:
 else:
     display(report_data.table(conflicts))
     display(report_data.table(held))
+
+# %% [markdown]
+# ## Race pages
+#
+# The race data of each synced session under the application's ids, one page a session
+# (`racemap sync` renders them; a run keeps them): their list is `race_pages.html`.
+
+# %%
+display(Markdown(report_data.race_pages_line(reports_dir)))

@@ -586,6 +586,20 @@ def test_a_race_id_is_one_file_name_in_the_races_folder(tmp_path):
     assert race_page.page_path(tmp_path, "1138").name == "1138.html"
 
 
+def test_the_mapping_report_line_on_the_race_pages(tmp_path):
+    from racemap.reporting.report_data import race_pages_line
+
+    assert race_pages_line(tmp_path).startswith("_No race pages yet: `racemap sync` renders")
+    for race_id, kind in (("1125", "race"), ("1125", "sprint")):
+        path = race_page.page_path(tmp_path, race_id, kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("a page")
+    (tmp_path / race_page.INDEX).write_text("the index")
+    assert race_pages_line(tmp_path) == (
+        "2 race pages of 1 race, from `racemap sync`: [race_pages.html](race_pages.html)"
+    )
+
+
 def test_a_sync_before_any_run_of_a_new_release_types_the_results_as_it_does(
     synced, tmp_path, capsys
 ):
@@ -627,6 +641,10 @@ def test_racemap_run_race_data_syncs_the_runs_seasons(mapped_template, tmp_path,
         assert json.loads((reports / "summary.json").read_text())["run_id"] != first
         assert (reports / "races" / "1098.html").exists()
         assert "races/1098.html" in (reports / "race_pages.html").read_text(encoding="utf-8")
+        # Its mapping report counts the pages it kept and links their index.
+        report = (reports / "mapping_report.html").read_text(encoding="utf-8")
+        assert "1 race page of 1 race, from <code>racemap sync</code>" in report  # 1098's
+        assert '<a href="race_pages.html">race_pages.html</a>' in report
 
 
 def test_chart_legends_list_acronyms_then_car_numbers_in_order():

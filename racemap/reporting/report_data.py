@@ -220,6 +220,22 @@ def mapped_without_keys(conn) -> tuple[str, pd.DataFrame]:
     )
 
 
+def race_pages_line(reports_dir: Path) -> str:
+    """What the report set holds of ``racemap sync``'s race pages, linking their index (a
+    relative link: the index sits beside the report)."""
+    from racemap.reporting import race_page
+
+    pages = race_page.published_pages(reports_dir)
+    if not pages or not (Path(reports_dir) / race_page.INDEX).exists():
+        return "_No race pages yet: `racemap sync` renders one for each synced session._"
+    races = len({race_id for race_id, _kind in pages})
+    return (
+        f"{len(pages)} race page{'s' if len(pages) != 1 else ''} of {races} "
+        f"race{'s' if races != 1 else ''}, from `racemap sync`: "
+        f"[{race_page.INDEX}]({race_page.INDEX})"
+    )
+
+
 def table(frame: pd.DataFrame, formats: dict | None = None):
     """A DataFrame for reading: no index, text left-aligned, every value HTML-escaped (race
     names and ids come from the application's tables: user input), and the same rows as plain

@@ -245,8 +245,8 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
                     else pages_to_render(versions, report_set.dir)
                 )
                 if kept := len(versions) - len(pages):
-                    sessions = "session" if kept == 1 else "sessions"
-                    run.log(f"pages of {kept} {sessions} kept: their race data did not change")
+                    kept_sessions = race_page.plural(kept, "session")
+                    run.log(f"pages of {kept_sessions} kept: their race data did not change")
                 written, page_failures = render_pages(pages, report_set.dir, run.log, versions)
                 result.pages = [
                     Path(run.reports_dir) / page.relative_to(report_set.dir) for page in written

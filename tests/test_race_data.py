@@ -547,13 +547,19 @@ def test_a_sprint_synced_gets_its_own_page_rendered_when_its_own_data_changes(
         assert "-> race page of race 1125" not in rendered and "pages of 1 session kept" in out
 
 
+def stand_in_pages(reports, pages) -> None:
+    """A file where racemap sync would write the page of each (race_id, session_kind)."""
+    for race_id, kind in pages:
+        path = race_page.page_path(reports, race_id, kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("a page")
+
+
 def test_the_index_of_the_race_pages_escapes_the_applications_race_names(synced, tmp_path):
     """race_pages.html shows the application's race names (user input) as text, never markup,
     and a page whose race is no longer mapped with dashes."""
     db, _result = synced
-    (tmp_path / "races" / "sprint").mkdir(parents=True)
-    for race_id, kind in (("1138", "race"), ("1125", "sprint"), ("gone & back", "race")):
-        race_page.page_path(tmp_path, race_id, kind).write_text("a page")
+    stand_in_pages(tmp_path, [("1138", "race"), ("1125", "sprint"), ("gone & back", "race")])
     with database_copy(db) as copy:
         query(
             copy,
@@ -574,15 +580,12 @@ def test_a_race_id_is_one_file_name_in_the_races_folder(tmp_path):
     whatever the id holds, and the index reads the id back from it."""
     race_ids = ("../../escaped", "a/b", "1138", "50% off", "..")
     folders = {"race": tmp_path / "races", "sprint": tmp_path / "races" / "sprint"}
-    for race_id in race_ids:
-        for kind, folder in folders.items():
-            path = race_page.page_path(tmp_path, race_id, kind)
-            assert path.resolve().parent == folder.resolve(), (race_id, kind)
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text("a page")
-    assert sorted(race_page.published_pages(tmp_path)) == sorted(
-        (race_id, kind) for race_id in race_ids for kind in folders
-    )
+    pages = [(race_id, kind) for race_id in race_ids for kind in folders]
+    for race_id, kind in pages:
+        path = race_page.page_path(tmp_path, race_id, kind)
+        assert path.resolve().parent == folders[kind].resolve(), (race_id, kind)
+    stand_in_pages(tmp_path, pages)
+    assert sorted(race_page.published_pages(tmp_path)) == sorted(pages)
     assert race_page.page_path(tmp_path, "1138").name == "1138.html"
 
 
@@ -590,10 +593,7 @@ def test_the_mapping_report_line_on_the_race_pages(tmp_path):
     from racemap.reporting.report_data import race_pages_line
 
     assert race_pages_line(tmp_path).startswith("_No race pages yet: `racemap sync` renders")
-    for race_id, kind in (("1125", "race"), ("1125", "sprint")):
-        path = race_page.page_path(tmp_path, race_id, kind)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("a page")
+    stand_in_pages(tmp_path, [("1125", "race"), ("1125", "sprint")])
     (tmp_path / race_page.INDEX).write_text("the index")
     assert race_pages_line(tmp_path) == (
         "2 race pages of 1 race, from `racemap sync`: [race_pages.html](race_pages.html)"

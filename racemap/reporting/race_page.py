@@ -508,9 +508,8 @@ th, td { padding: 0.3em 0.8em; text-align: left; border-bottom: 1px solid #ddd; 
 </style></head>
 <body>
 <h1>Race pages</h1>
-<p>{{ pages | length }} page{{ "s" if pages | length != 1 }} of {{ races }} race
-{#- #}{{ "s" if races != 1 }}, rendered by <code>racemap sync</code>: each
-shows one session's race data under the application's race and driver ids.</p>
+<p>{{ counted }}, rendered by <code>racemap sync</code>: each shows one session's race
+data under the application's race and driver ids.</p>
 <table>
 <thead><tr><th>race</th><th>season</th><th>name</th><th>date</th><th>session</th>
 <th>session key</th><th>page</th></tr></thead>
@@ -523,6 +522,16 @@ shows one session's race data under the application's race and driver ids.</p>
 </tbody></table>
 </body></html>
 """
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 page``, ``2 pages``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def count_pages(pages: list[tuple[str, str]], noun: str = "page") -> str:
+    """How many pages (``published_pages``) of how many races: ``2 pages of 1 race``."""
+    return f"{plural(len(pages), noun)} of {plural(len({race_id for race_id, _ in pages}), 'race')}"
 
 
 def published_pages(reports_dir: Path | str) -> list[tuple[str, str]]:
@@ -566,6 +575,7 @@ def write_index(conn, reports_dir: Path | str) -> Path:
     for race_id, kind in pages:
         season, name, starts_at, session_key = known.get((race_id, kind), (None,) * 4)
         date = starts_at.date().isoformat() if starts_at else None
+        path = page_path(".", race_id, kind).as_posix()
         rows.append(
             {
                 "race_id": race_id,
@@ -574,8 +584,8 @@ def write_index(conn, reports_dir: Path | str) -> Path:
                 "race_name": name or "-",
                 "date": date or "-",
                 "session_key": "-" if session_key is None else session_key,
-                "path": page_path(".", race_id, kind).as_posix(),
-                "href": quote(page_path(".", race_id, kind).as_posix()),
+                "path": path,
+                "href": quote(path),
                 "order": (date is None, date or "", race_id, kind != "race", kind),
             }
         )
@@ -583,7 +593,7 @@ def write_index(conn, reports_dir: Path | str) -> Path:
     html = (
         Environment(autoescape=True)
         .from_string(INDEX_TEMPLATE)
-        .render(pages=rows, races=len({row["race_id"] for row in rows}))
+        .render(pages=rows, counted=count_pages(pages))
     )
     index = reports_dir / INDEX
     index.write_text(html, encoding="utf-8")

@@ -228,12 +228,8 @@ def race_pages_line(reports_dir: Path) -> str:
     pages = race_page.published_pages(reports_dir)
     if not pages or not (Path(reports_dir) / race_page.INDEX).exists():
         return "_No race pages yet: `racemap sync` renders one for each synced session._"
-    races = len({race_id for race_id, _kind in pages})
-    return (
-        f"{len(pages)} race page{'s' if len(pages) != 1 else ''} of {races} "
-        f"race{'s' if races != 1 else ''}, from `racemap sync`: "
-        f"[{race_page.INDEX}]({race_page.INDEX})"
-    )
+    counted = race_page.count_pages(pages, "race page")
+    return f"{counted}, from `racemap sync`: [{race_page.INDEX}]({race_page.INDEX})"
 
 
 def table(frame: pd.DataFrame, formats: dict | None = None):

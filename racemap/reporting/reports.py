@@ -14,6 +14,9 @@ from racemap.db import query_dicts
 from racemap.errors import RacemapError
 from racemap.paths import DEFAULT_REPORTS_DIR
 
+# What racemap sync writes into the report set and a run carries over, until a sync renews
+# them: the race pages and their index (race_page.INDEX).
+SYNC_REPORTS = ("races", "race_pages.html")
 # The report set a run writes (DESIGN.md's fixed paths), replaced as a whole when a run ends.
 REPORT_SET = (
     "summary.json",
@@ -24,11 +27,8 @@ REPORT_SET = (
     "validation",
     "notebooks",
     "dbt-docs",
-    "races",  # the race pages of racemap sync: a run carries them over, a sync renews them
-    "race_pages.html",  # their index (race_page.INDEX)
+    *SYNC_REPORTS,
 )
-# What racemap sync writes into the set and a run carries over: the race pages and their index.
-SYNC_REPORTS = ("races", "race_pages.html")
 UNMAPPED_COLUMNS = [
     "race_id",
     "year",

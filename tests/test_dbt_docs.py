@@ -4,6 +4,7 @@ to marts."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import AS_OF, demo_races
@@ -122,12 +123,13 @@ def test_docs_are_generated_again_only_when_the_project_vars_or_catalog_change(
 
 
 def test_a_build_writes_its_run_results_and_an_info_log_but_no_manifest(
-    fresh_db, tmp_path, monkeypatch
+    fresh_db, tmp_path, monkeypatch, capsys
 ):
     """dbt.migrate, dbt.parse, dbt.build and dbt.build_race_data leave manifest.json to the
     docs (writing it was half of a warm parse and a tenth of a warm build); each build's
     run_results.json is written, a failed build's too; dbt.log is at info level unless
-    DBT_LOG_LEVEL_FILE says otherwise."""
+    DBT_LOG_LEVEL_FILE says otherwise. A failed build is one line with each node's cause and
+    the log's path, and dbt prints nothing of its own."""
     demo_races(fresh_db)
     for key, value in fresh_db.libpq_env().items():
         monkeypatch.setenv(key, value)
@@ -139,8 +141,14 @@ def test_a_build_writes_its_run_results_and_an_info_log_but_no_manifest(
     assert not (target / "manifest.json").exists()
 
     # No raw tables yet: the models reading them fail, and the build says so.
-    with pytest.raises(RacemapError, match="dbt build failed"):
+    with pytest.raises(RacemapError, match="dbt build failed") as failed_build:
         dbt.build(variables, dbt.parse(variables))
+    message = str(failed_build.value)
+    assert "\n" not in message
+    assert re.search(r': relation "raw\.openf1_\w+" does not exist; ', message), message
+    assert message.endswith(f"(in full: {logs / 'dbt.log'})"), message
+    assert "Database Error" not in message
+    assert capsys.readouterr().out == ""
     failed = json.loads((target / "run_results.json").read_text())
     assert "error" in {result["status"] for result in failed["results"]}
 

@@ -36,28 +36,25 @@ def _start(db, reports: Path, stdout=subprocess.PIPE) -> subprocess.Popen:
 
 
 @contextmanager
-def _held_in_the_apply(db, reports: Path):
-    """A run started and held inside the apply's transaction; the block gets its process (its
-    standard error piped) while it waits there, and the hold goes at the block's end.
-
-    The test locks racemap.mapping_history first: the run's apply locks its rows, records the
-    run in racemap.mapping_runs, then waits on that lock to write the history.
-    """
+def _held(db, reports: Path, lock: str, waiting: str, stage: str):
+    """A run started and held where it waits on a lock the test holds (``lock``, taken first);
+    the block gets its process (its standard output and error piped) once a statement of the run
+    matching ``waiting`` waits on it, and the hold goes at the block's end."""
     holder = db.connect()
     try:
         with holder.cursor() as cur:
-            cur.execute("lock table racemap.mapping_history in share mode")  # blocks writes only
-        proc = _start(db, reports, stdout=subprocess.DEVNULL)
+            cur.execute(lock)
+        proc = _start(db, reports)
         try:
             deadline = time.monotonic() + 300
             while not query(
                 db,
                 "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                " and datname = current_database()"
-                " and query ilike '%%insert into racemap.mapping_history%%'",
+                " and datname = current_database() and query ilike %s",
+                (waiting,),
             )[0][0]:
-                assert proc.poll() is None, "the run ended before its apply wrote history"
-                assert time.monotonic() < deadline, "the run never reached the apply's history"
+                assert proc.poll() is None, f"the run ended before it waited in {stage}"
+                assert time.monotonic() < deadline, f"the run never waited in {stage}"
                 time.sleep(0.2)
         except BaseException:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -65,8 +62,33 @@ def _held_in_the_apply(db, reports: Path):
             raise
         yield proc
     finally:
-        holder.rollback()  # the apply's insert returns; a signal sent takes effect there
+        holder.rollback()  # the run's statement returns; a signal sent takes effect there
         holder.close()
+
+
+def _held_in_the_apply(db, reports: Path):
+    """A run held inside the apply's transaction. The test locks racemap.mapping_history first:
+    the run's apply locks its rows, records the run in racemap.mapping_runs, then waits on that
+    lock to write the history."""
+    return _held(
+        db,
+        reports,
+        "lock table racemap.mapping_history in share mode",  # blocks writes only
+        "%insert into racemap.mapping_history%",
+        "apply",
+    )
+
+
+def _held_in_the_build(db, reports: Path):
+    """A run held while dbt builds (db: a mapped copy, whose models exist): the test locks an
+    intermediate model's table, which only the build touches, and dbt waits to replace it."""
+    return _held(
+        db,
+        reports,
+        "lock table racemap_intermediate.int_meetings_summarised in access exclusive mode",
+        "%int_meetings_summarised%",
+        "dbt_build",
+    )
 
 
 def _kill_inside_the_apply(db, reports: Path) -> None:
@@ -126,7 +148,8 @@ def _assert_one_line(stderr: str, stage: str) -> None:
 def _interrupt_at(db, reports: Path, stage: str, signum: int, whole_group: bool):
     """Start a run and send ``signum`` as soon as ``stage`` starts: to the whole process group
     (as a terminal's Ctrl-C does, or a SIGKILL with its kernel) or to racemap alone (as a
-    scheduler's SIGTERM). (exit code, standard error)."""
+    scheduler's SIGTERM). (exit code, standard error); standard output after the signal holds
+    no traceback (of dbt's, a kernel's or racemap's)."""
     proc = _start(db, reports)
     try:
         for line in proc.stdout:
@@ -136,19 +159,31 @@ def _interrupt_at(db, reports: Path, stage: str, signum: int, whole_group: bool)
         else:
             raise AssertionError(f"the run ended before stage {stage}: {proc.stderr.read()}")
     finally:
-        _out, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=300)
+    if signum != signal.SIGKILL:
+        for noise in ("Traceback", "Encountered an error"):
+            assert noise not in out, out[-3000:]
     return proc.returncode, err
 
 
-def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):
-    # Ctrl-C in a terminal (SIGINT to the process group) while dbt builds.
-    code, err = _interrupt_at(demo_db, tmp_path / "r", "dbt_build", signal.SIGINT, True)
-    assert code == 130
+def test_ctrl_c_while_dbt_builds_is_one_line_and_nothing_of_dbts(applied_db, tmp_path):
+    # Ctrl-C in a terminal (SIGINT to the process group) while dbt runs a model's statement.
+    with _held_in_the_build(applied_db, tmp_path / "r") as proc:
+        os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130
     _assert_one_line(err, "dbt_build")
-    assert _last_run(demo_db) == ("failed", "dbt_build", "interrupted during dbt_build")
+    # dbt's own "Encountered an error" and its traceback of the interrupt, and its CANCEL
+    # lines, do not reach the terminal either.
+    assert out.splitlines()[-1] == "-> dbt_build", out[-3000:]
+    assert _last_run(applied_db) == ("failed", "dbt_build", "interrupted during dbt_build")
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert (summary["verdict"], summary["stopped_at"]) == ("failed", "dbt_build")
+    # The cancelled statement left the model as it was.
+    assert query(applied_db, "select count(*) > 0 from racemap.mapping_updates") == [(True,)]
 
+
+def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):
     # SIGTERM (a scheduler stopping the job) to racemap alone, while it loads.
     code, err = _interrupt_at(demo_db, tmp_path / "r", "load", signal.SIGTERM, False)
     assert code == 143

@@ -51,7 +51,11 @@ def invoke(
         *_vars_arg(variables),
     ]
     if quiet:
-        full = ["--quiet", "--no-use-colors", *full]
+        # Nothing of dbt's on the console, its errors included: racemap says a failure in one
+        # line (the failed nodes and their messages), and ``logs/dbt.log`` and
+        # ``target/run_results.json`` hold the rest. (``--quiet`` kept dbt's error events, and
+        # on Ctrl-C those are "Encountered an error" and a whole traceback.)
+        full = ["--log-level", "none", "--no-use-colors", *full]
     result = dbtRunner(manifest=manifest).invoke(full)
     if isinstance(result.exception, KeyboardInterrupt):
         raise result.exception  # Ctrl-C while dbt ran: the run stops, not "dbt failed"
@@ -62,8 +66,7 @@ def invoke(
         if status in {"error", "fail", "runtime error"}:
             node = getattr(item, "node", None)
             name = getattr(node, "name", None) or getattr(item, "unique_id", "?")
-            message = (getattr(item, "message", "") or "").strip().splitlines()
-            failures.append(f"{name}: {message[0] if message else status}")
+            failures.append(f"{name}: {_cause(getattr(item, 'message', '') or '') or status}")
     if not result.success and not failures:
         # dbt's first line is a heading ("Database Error"): the cause is on the next ones.
         lines = [line.strip() for line in str(result.exception or "").splitlines()]
@@ -71,11 +74,23 @@ def invoke(
     return DbtOutcome(args[0], bool(result.success), failures, results, result.result)
 
 
+def _cause(message: str) -> str:
+    """A node's message in one line: an error's first line is a heading ("Database Error in
+    test x (path)"), its cause the next one ('relation "raw.y" does not exist')."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and " Error in " in lines[0]:
+        del lines[0]
+    return lines[0] if lines else ""
+
+
 def require(outcome: DbtOutcome) -> DbtOutcome:
+    """The outcome, or the failure as one line: the first five failed nodes with their causes,
+    and where dbt's log holds the rest."""
     if not outcome.success:
         shown = "; ".join(outcome.failures[:5])
         more = f" (+{len(outcome.failures) - 5} more)" if len(outcome.failures) > 5 else ""
-        raise RacemapError(f"dbt {outcome.command} failed: {shown}{more}")
+        log = log_path() / "dbt.log"
+        raise RacemapError(f"dbt {outcome.command} failed: {shown}{more} (in full: {log})")
     return outcome
 
 
@@ -244,6 +259,11 @@ def cold_start_note() -> str:
 def target_path() -> Path:
     """dbt's target path: $DBT_TARGET_PATH (a run's: the database's own), else the project's."""
     return Path(os.environ.get("DBT_TARGET_PATH") or Path(project_dir()) / "target")
+
+
+def log_path() -> Path:
+    """dbt's log path: $DBT_LOG_PATH (a run's: the database's own), else the project's."""
+    return Path(os.environ.get("DBT_LOG_PATH") or Path(project_dir()) / "logs")
 
 
 def _project_schemas(manifest) -> list[str]:

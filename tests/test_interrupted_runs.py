@@ -249,3 +249,33 @@ def test_an_interrupt_python_dropped_stops_the_run_at_the_stages_end():
     assert done.returncode == 130
     # One line: no "Exception ignored in" report of the dropped KeyboardInterrupt.
     assert done.stderr == "racemap: interrupted\n", done.stderr
+
+
+# Ctrl-C before dbt has read its flags (in a sync, the process's first dbt command): dbt's
+# import-time console logger was still in place and printed its "Encountered an error" and
+# traceback of the interrupt.
+_INTERRUPT_BEFORE_DBT_READS_ITS_FLAGS = """
+from dbt.cli.flags import Flags
+from racemap.errors import Interrupted
+from racemap.mapping.dbt import invoke
+
+def interrupted(self, *args, **kwargs):
+    raise Interrupted("interrupted", 2)
+
+Flags.__init__ = interrupted
+try:
+    invoke(["parse", "--no-write-json"])
+except Interrupted:
+    pass
+"""
+
+
+def test_an_interrupt_before_dbt_reads_its_flags_prints_nothing_of_dbts():
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT_BEFORE_DBT_READS_ITS_FLAGS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (done.stdout, done.stderr) == ("", "")

@@ -58,3 +58,37 @@ def test_a_shared_kernel_is_stopped_at_once_when_its_notebooks_are_done():
     kernel.close()
     assert process.returncode == -signal.SIGKILL
     assert not kernel.log_path.parent.exists()
+
+
+def test_a_kernel_that_dies_in_a_notebook_is_the_error_racemap_reports_alone(
+    tmp_path, caplog, monkeypatch
+):
+    """nbclient logs "Kernel died while waiting for execute reply." through papermill's logger
+    before it raises; with no handler of racemap's, Python printed that record on standard error
+    above racemap's one line (seen on a Ctrl-C'd run's load). The exception is what racemap
+    reports; papermill's warnings still reach standard error."""
+    import logging
+
+    import nbformat
+    import pytest
+    from nbclient.exceptions import DeadKernelError
+
+    from racemap.reporting import notebooks
+
+    book = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+            "language_info": {"name": "python"},
+        }
+    )
+    book.cells = [
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import os, signal; os.kill(os.getpid(), signal.SIGKILL)"),
+    ]
+    nbformat.write(book, tmp_path / "dies.ipynb")
+    monkeypatch.setattr(notebooks, "NOTEBOOKS_DIR", tmp_path)
+    with pytest.raises(DeadKernelError):
+        notebooks.execute("dies", tmp_path / "out", {"x": 2})
+    logging.getLogger("papermill").warning("a warning of papermill's")
+    logged = [record.getMessage() for record in caplog.records]
+    assert logged == ["a warning of papermill's"]

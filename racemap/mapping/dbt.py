@@ -31,17 +31,23 @@ def project_dir() -> str:
     return str(load_environment().racemap_dbt_project_dir)
 
 
-def invoke(
-    args: list[str], variables: dict | None = None, quiet: bool = True, manifest=None
-) -> DbtOutcome:
+def invoke(args: list[str], variables: dict | None = None, manifest=None) -> DbtOutcome:
     """Run one dbt command against the project; the caller has exported the PG* variables.
+
+    Nothing of dbt's reaches the console, its errors included: racemap says a failure in one
+    line (:func:`require`), and ``logs/dbt.log`` and ``target/run_results.json`` hold the rest.
+    (``--quiet`` kept dbt's error events: on Ctrl-C, "Encountered an error" and a traceback.)
 
     ``manifest``: the project as ``parse`` returned it (with the same vars), so this command
     does not parse again (dbtRunner's ``manifest``)."""
     from dbt.cli.main import dbtRunner
+    from dbt_common.events.event_manager_client import cleanup_event_logger
 
     full = [
         *args,
+        "--log-level",
+        "none",
+        "--no-use-colors",
         "--project-dir",
         project_dir(),
         "--profiles-dir",
@@ -50,12 +56,9 @@ def invoke(
         load_environment().dbt_log_level_file,
         *_vars_arg(variables),
     ]
-    if quiet:
-        # Nothing of dbt's on the console, its errors included: racemap says a failure in one
-        # line (the failed nodes and their messages), and ``logs/dbt.log`` and
-        # ``target/run_results.json`` hold the rest. (``--quiet`` kept dbt's error events, and
-        # on Ctrl-C those are "Encountered an error" and a whole traceback.)
-        full = ["--log-level", "none", "--no-use-colors", *full]
+    # dbt's loggers until it has read these flags: at import, one on the console (info,
+    # colours); Ctrl-C before the flags were read printed dbt's traceback through it.
+    cleanup_event_logger()
     result = dbtRunner(manifest=manifest).invoke(full)
     if isinstance(result.exception, KeyboardInterrupt):
         raise result.exception  # Ctrl-C while dbt ran: the run stops, not "dbt failed"

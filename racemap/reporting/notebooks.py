@@ -39,6 +39,17 @@ def _kernel_manager_class(log_path: Path):
     return LoggedKernelManager
 
 
+@functools.cache
+def _papermill_errors_raised_not_logged() -> None:
+    """papermill's logger (nbclient logs through it) without its error records: each comes just
+    before the exception racemap reports in its one line ("Kernel died while waiting for
+    execute reply." on Ctrl-C during a notebook; "Timeout waiting for execute reply"). Its
+    warnings (an unknown parameter) still reach standard error."""
+    import logging
+
+    logging.getLogger("papermill").addFilter(lambda record: record.levelno < logging.ERROR)
+
+
 def _last_line(path: Path) -> str:
     try:
         lines = path.read_text(errors="replace").splitlines()
@@ -67,6 +78,7 @@ def run(
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    _papermill_errors_raised_not_logged()
     with contextlib.ExitStack() as stack:
         if kernel is None:
             private = stack.enter_context(tempfile.TemporaryDirectory(prefix="racemap-kernel-"))

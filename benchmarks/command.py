@@ -89,6 +89,8 @@ def run(
         warm = WarmDatabase(reports=Path(warm_dir) / "reports")
         report["server"] = server.display
         report["scratch_databases"] = f"{scratch.prefix}_*" + (" (kept)" if keep else " (dropped)")
+        if orphans := scratch.drop_orphans():  # of benches and test sessions killed here
+            log(f"dropped what killed benches or test sessions left: {', '.join(orphans)}")
         try:
             report["machine"]["postgres"] = scratch.server_version()
             measurements = {

@@ -47,8 +47,22 @@ os.environ.update(_ENV)
 SERVER_URL = _SERVER.url
 
 
+ORPHANS: list[str] = []  # scratch databases and roles of killed test sessions, dropped
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    """The session's controller (or a session without xdist) drops what killed test sessions
+    and benchmarks of this host left on the server (``Scratch.drop_orphans``)."""
+    if not hasattr(session.config, "workerinput"):
+        ORPHANS.extend(SCRATCH.drop_orphans())
+
+
 def pytest_report_header(config):
-    return None if _ANNOUNCED else SERVER_LINE
+    lines = [] if _ANNOUNCED else [SERVER_LINE]
+    if ORPHANS:
+        lines.append(f"dropped what killed test sessions left: {', '.join(ORPHANS)}")
+    return lines or None
 
 
 # The files that take longest (worker seconds, pytest -n 3 on 2 cores, junit, 2026-12-05),
@@ -135,13 +149,18 @@ def _isolated_tool_dirs(tmp_path_factory):
             os.environ[key] = value
 
 
-# The fixtures' databases: created on the test server, dropped after use.
-SCRATCH = Scratch(parse_database_url(SERVER_URL), prefix="racemap_test")
+# The fixtures' databases: created on the test server, dropped after use; orphans (of a killed
+# session) once the session's controller has ended: pytest-xdist's workers are its children.
+SCRATCH = Scratch(
+    parse_database_url(SERVER_URL),
+    prefix="racemap_test",
+    owner_pid=os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid(),
+)
 
 
 def create_database(prefix: str = "racemap_test", template: Database | None = None) -> Database:
     """An empty database, or a copy of ``template`` (PostgreSQL copies it file by file)."""
-    return Scratch(SCRATCH.server, prefix=prefix).create(template=template)
+    return dataclasses.replace(SCRATCH, prefix=prefix, created=[]).create(template=template)
 
 
 def drop_database(db: Database) -> None:

@@ -47,7 +47,7 @@ os.environ.update(_ENV)
 SERVER_URL = _SERVER.url
 
 
-ORPHANS: list[str] = []  # scratch databases and roles of killed test sessions, dropped
+ORPHANS: list[str] = []  # scratch databases and roles of killed test sessions and benches
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -61,7 +61,7 @@ def pytest_sessionstart(session):
 def pytest_report_header(config):
     lines = [] if _ANNOUNCED else [SERVER_LINE]
     if ORPHANS:
-        lines.append(f"dropped what killed test sessions left: {', '.join(ORPHANS)}")
+        lines.append(f"dropped what killed test sessions or benches left: {', '.join(ORPHANS)}")
     return lines or None
 
 

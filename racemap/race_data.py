@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -34,7 +35,7 @@ from psycopg2 import sql
 from racemap import runtime
 from racemap import verdict as verdicts
 from racemap.db import Database
-from racemap.errors import RacemapError
+from racemap.errors import Interrupted, RacemapError
 from racemap.openf1 import endpoints
 from racemap.openf1.sync import SyncResult, SyncRun, sync_race_data
 from racemap.reporting import race_page, reports
@@ -166,26 +167,31 @@ def pages_to_render(versions: dict[Page, str], reports_dir: Path) -> list[Page]:
     return [p for p, version in versions.items() if page_version(reports_dir, p) != version]
 
 
-def build_and_check(run: RaceDataRun, out: Path, state: Path | None = None):
+def build_and_check(run: RaceDataRun, out: Path, state: Path | None = None, stages=None):
     """Steps 2 and 3: the marts built, then checked, their Data Docs written into ``out``;
     (failures, attention lines). Run inside ``runtime.database_state`` (``state``: its
-    directory) or, without one, in its own."""
+    directory) or, without one, in its own. ``stages``: the sync's (``pipeline.Stages``), to
+    name the one an interrupt stops."""
     if state is None:
         with runtime.database_state(run.db, run.env.racemap_state_dir) as own:
-            return build_and_check(run, out, own)
+            return build_and_check(run, out, own, stages)
     from racemap.checks import race_data as checks
     from racemap.mapping import dbt
+    from racemap.pipeline import Stages
 
+    stages = stages or Stages(lambda _line: None)
     run.log("-> dbt build --select tag:race_data")
-    dbt.build_race_data(run.variables)
+    with stages.stage("dbt_build"):
+        dbt.build_race_data(run.variables)
     run.log("-> race data checks")
-    outcome = checks.run_checkpoint(
-        run.db,
-        Path(out),
-        f"{run.run_id}-race_data",
-        gx_root=state / "gx-root",
-        keep_runs=run.env.racemap_data_docs_runs,
-    )
+    with stages.stage("validate"):
+        outcome = checks.run_checkpoint(
+            run.db,
+            Path(out),
+            f"{run.run_id}-race_data",
+            gx_root=state / "gx-root",
+            keep_runs=run.env.racemap_data_docs_runs,
+        )
     return outcome.failed, outcome.attention
 
 
@@ -224,10 +230,27 @@ def render_pages(
     return written, failures
 
 
+# The sync's stages, as a Ctrl-C or SIGTERM names them ("interrupted during dbt_build").
+SYNC_STAGES = ("load", "dbt_build", "validate", "pages")
+
+
 def sync_and_check(run: RaceDataRun) -> RaceDataResult:
     """Steps 1 to 4 under the caller's run lock. A RacemapError of the load or the build
-    propagates (the caller prints its one line, exit 1)."""
-    synced = sync_race_data(run.sync)
+    propagates (the caller prints its one line, exit 1); an interrupt names the stage it
+    stopped (:data:`SYNC_STAGES`), as a run's does."""
+    from racemap.pipeline import Stages, failure_message
+
+    stages = Stages(lambda _line: None)  # the steps print their own lines
+    try:
+        return _sync_and_check(run, stages)
+    except KeyboardInterrupt as exc:
+        message = failure_message(exc, stages.current)
+        raise Interrupted(message, getattr(exc, "signum", signal.SIGINT)) from None
+
+
+def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:
+    with stages.stage("load"):
+        synced = sync_race_data(run.sync)
     result = RaceDataResult(synced)
     with runtime.database_state(run.db, run.env.racemap_state_dir) as state:
         # The database's published report set again, with new Data Docs and race pages: written
@@ -235,7 +258,7 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
         report_set = reports.ReportSet(run.reports_dir, run.run_id)
         try:
             reports.carry_over(run.reports_dir, report_set.dir, skip=("validation",))
-            result.failures, result.attention = build_and_check(run, report_set.dir, state)
+            result.failures, result.attention = build_and_check(run, report_set.dir, state, stages)
             if run.pages and not result.failures:
                 versions = data_versions(run.db, synced)
                 # --refresh renders every page again (the application's results, say, changed).
@@ -247,13 +270,14 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
                 if kept := len(versions) - len(pages):
                     kept_sessions = race_page.plural(kept, "session")
                     run.log(f"pages of {kept_sessions} kept: their race data did not change")
-                written, page_failures = render_pages(pages, report_set.dir, run.log, versions)
+                with stages.stage("pages"):
+                    written, page_failures = render_pages(pages, report_set.dir, run.log, versions)
+                    with run.db.transaction() as conn:
+                        race_page.write_index(conn, report_set.dir)
                 result.pages = [
                     Path(run.reports_dir) / page.relative_to(report_set.dir) for page in written
                 ]
                 result.failures += page_failures
-                with run.db.transaction() as conn:
-                    race_page.write_index(conn, report_set.dir)
             report_set.publish()
         finally:
             report_set.release()

@@ -26,25 +26,32 @@ def _kill_at(db, reports: Path, stage: str) -> None:
     assert code == -signal.SIGKILL
 
 
-def _start(db, reports: Path, stdout=subprocess.PIPE) -> subprocess.Popen:
-    """``racemap run`` in a session of its own (a signal can reach its whole process group, as a
-    terminal's does), its standard error piped."""
+def _start(db, reports: Path, command: str = "run") -> subprocess.Popen:
+    """``racemap run`` (or ``command``: ``sync``) offline in a session of its own (a signal can
+    reach its whole process group, as a terminal's does), its output and standard error piped."""
     args, env = run_command(db, reports)
+    args[args.index("run")] = command
     return subprocess.Popen(
-        args, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
 
 
 @contextmanager
-def _held(db, reports: Path, lock: str, waiting: str, stage: str):
-    """A run started and held where it waits on a lock the test holds (``lock``, taken first);
-    the block gets its process (its standard output and error piped) once a statement of the run
-    matching ``waiting`` waits on it, and the hold goes at the block's end."""
+def _held(db, reports: Path, lock: str, waiting: str, stage: str, command: str = "run"):
+    """A run (or ``command``) started and held where it waits on a lock the test holds
+    (``lock``, taken first); the block gets its process (its standard output and error piped)
+    once a statement of the run matching ``waiting`` waits on it, and the hold goes at the
+    block's end."""
     holder = db.connect()
     try:
         with holder.cursor() as cur:
             cur.execute(lock)
-        proc = _start(db, reports)
+        proc = _start(db, reports, command)
         try:
             deadline = time.monotonic() + 300
             while not query(
@@ -181,6 +188,27 @@ def test_ctrl_c_while_dbt_builds_is_one_line_and_nothing_of_dbts(applied_db, tmp
     assert (summary["verdict"], summary["stopped_at"]) == ("failed", "dbt_build")
     # The cancelled statement left the model as it was.
     assert query(applied_db, "select count(*) > 0 from racemap.mapping_updates") == [(True,)]
+
+
+def test_ctrl_c_during_a_sync_names_its_stage(applied_db, tmp_path):
+    """A sync's build replaces the driver link of the run (racemap.race_driver_links): held
+    there on a lock the test holds, Ctrl-C stops it with one line naming the stage."""
+    with _held(
+        applied_db,
+        tmp_path / "r",
+        "lock table racemap.race_driver_links in access exclusive mode",
+        "%alter table%race_driver_links%",
+        "the sync's dbt_build",
+        command="sync",
+    ) as proc:
+        os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    _assert_one_line(err, "dbt_build")
+    assert "-> dbt build --select tag:race_data" in out
+    assert "Traceback" not in out, out[-3000:]
+    # The published report set is the run's: the interrupted sync published nothing.
+    assert not (tmp_path / "r" / "race_pages.html").exists()
 
 
 def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):

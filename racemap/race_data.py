@@ -230,14 +230,11 @@ def render_pages(
     return written, failures
 
 
-# The sync's stages, as a Ctrl-C or SIGTERM names them ("interrupted during dbt_build").
-SYNC_STAGES = ("load", "dbt_build", "validate", "pages")
-
-
 def sync_and_check(run: RaceDataRun) -> RaceDataResult:
     """Steps 1 to 4 under the caller's run lock. A RacemapError of the load or the build
     propagates (the caller prints its one line, exit 1); an interrupt names the stage it
-    stopped (:data:`SYNC_STAGES`), as a run's does."""
+    stopped (load, dbt_build, validate, pages: "interrupted during dbt_build"), as a run's
+    does."""
     from racemap.pipeline import Stages, failure_message
 
     stages = Stages(lambda _line: None)  # the steps print their own lines

@@ -26,10 +26,10 @@ def _kill_at(db, reports: Path, stage: str) -> None:
     assert code == -signal.SIGKILL
 
 
-def _start(db, reports: Path, command: str = "run") -> subprocess.Popen:
+def _start(db, reports: Path, command: str = "run", *extra: str) -> subprocess.Popen:
     """``racemap run`` (or ``command``: ``sync``) offline in a session of its own (a signal can
     reach its whole process group, as a terminal's does), its output and standard error piped."""
-    args, env = run_command(db, reports)
+    args, env = run_command(db, reports, *extra)
     args[args.index("run")] = command
     return subprocess.Popen(
         args,
@@ -42,16 +42,16 @@ def _start(db, reports: Path, command: str = "run") -> subprocess.Popen:
 
 
 @contextmanager
-def _held(db, reports: Path, lock: str, waiting: str, stage: str, command: str = "run"):
-    """A run (or ``command``) started and held where it waits on a lock the test holds
-    (``lock``, taken first); the block gets its process (its standard output and error piped)
-    once a statement of the run matching ``waiting`` waits on it, and the hold goes at the
-    block's end."""
+def _held(db, reports: Path, lock: str, waiting: str, stage: str, *command: str):
+    """A run (or ``command`` with its options) started and held where it waits on a lock the
+    test holds (``lock``, taken first); the block gets its process (its standard output and
+    error piped) once a statement of the run matching ``waiting`` waits on it, and the hold goes
+    at the block's end."""
     holder = db.connect()
     try:
         with holder.cursor() as cur:
             cur.execute(lock)
-        proc = _start(db, reports, command)
+        proc = _start(db, reports, *(command or ["run"]))
         try:
             deadline = time.monotonic() + 300
             while not query(
@@ -199,7 +199,7 @@ def test_ctrl_c_during_a_sync_names_its_stage(applied_db, tmp_path):
         "lock table racemap.race_driver_links in access exclusive mode",
         "%alter table%race_driver_links%",
         "the sync's dbt_build",
-        command="sync",
+        *("sync", "--race-id", "1125", "--sessions", "sprint"),  # one session to load
     ) as proc:
         os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=300)

@@ -7,9 +7,7 @@ here, with the README's routine grants but none on public.results.
 
 from __future__ import annotations
 
-import uuid
-
-from conftest import SERVER_URL, drop_database, query, run_pipeline
+from conftest import SCRATCH, SERVER_URL, query, run_pipeline
 
 from racemap.cli import main as cli_main
 from racemap.db import parse_database_url
@@ -35,12 +33,10 @@ def test_a_results_table_without_a_driver_column_skips_the_driver_link(applied_d
 
 
 def test_a_results_table_the_role_cannot_read_skips_the_check(demo_db, tmp_path):
-    role = f"racemap_noresults_{uuid.uuid4().hex[:8]}"
-    with demo_db.transaction() as conn, conn.cursor() as cur:
-        cur.execute(f'create role "{role}" login password %s', ("runner-pw",))
-        cur.execute(f'grant select on public.races to "{role}"')  # not public.results
-        cur.execute(f'grant create on database "{demo_db.dbname}" to "{role}"')
-    try:
+    with SCRATCH.role(demo_db, password="runner-pw") as role:
+        with demo_db.transaction() as conn, conn.cursor() as cur:
+            cur.execute(f'grant select on public.races to "{role}"')  # not public.results
+            cur.execute(f'grant create on database "{demo_db.dbname}" to "{role}"')
         assert cli_main(["migrate", "--database-url", demo_db.url]) == 0  # as the owner
         with demo_db.transaction() as conn, conn.cursor() as cur:
             cur.execute(
@@ -56,10 +52,3 @@ def test_a_results_table_the_role_cannot_read_skips_the_check(demo_db, tmp_path)
             f"public.results to {role} to check each mapping against the results)"
         ]
         assert result.summary["results_check"] == {"no_results": 70}
-    finally:
-        drop_database(demo_db)
-        admin = parse_database_url(SERVER_URL).connect()
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f'drop role if exists "{role}"')
-        admin.close()

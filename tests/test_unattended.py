@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import uuid
 
 import pytest
-from conftest import SERVER_URL, database_copy, query, run_command, run_pipeline
+from conftest import SCRATCH, SERVER_URL, database_copy, query, run_command, run_pipeline
 
 from racemap import runtime
 from racemap.cli import main as cli_main
@@ -77,23 +76,13 @@ def test_a_second_run_gives_up_naming_the_run_that_holds_the_lock(mapped_demo, t
 def runner_role(demo_db):
     """A role that may only read the races table, update its two key columns (granted after
     the migration) and create schemas in the database: the routine grants of the README."""
-    role = f"racemap_runner_{uuid.uuid4().hex[:8]}"
     password = "runner-pw"
-    with demo_db.transaction() as conn, conn.cursor() as cur:
-        cur.execute(f'create role "{role}" login password %s', (password,))
-        cur.execute(f'grant select on public.races, public.results to "{role}"')
-        cur.execute(f'grant create on database "{demo_db.dbname}" to "{role}"')
-    server = parse_database_url(SERVER_URL)
-    url = f"postgresql://{role}:{password}@{server.host}:{server.port}/{demo_db.dbname}"
-    yield role, url
-    from conftest import drop_database
-
-    drop_database(demo_db)
-    admin = server.connect()
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'drop role if exists "{role}"')
-    admin.close()
+    with SCRATCH.role(demo_db, password=password) as role:
+        with demo_db.transaction() as conn, conn.cursor() as cur:
+            cur.execute(f'grant select on public.races, public.results to "{role}"')
+            cur.execute(f'grant create on database "{demo_db.dbname}" to "{role}"')
+        server = parse_database_url(SERVER_URL)
+        yield role, f"postgresql://{role}:{password}@{server.host}:{server.port}/{demo_db.dbname}"
 
 
 def test_a_least_privileged_role_runs_after_racemap_migrate(demo_db, runner_role, tmp_path):
@@ -199,26 +188,12 @@ def test_a_role_without_any_grant_is_told_the_grants_not_that_the_table_is_missi
 ):
     """information_schema hides what a role may not read: racemap looks the table and its
     columns up in pg_class and pg_attribute, so the line names the grants to give."""
-    role = f"racemap_nogrant_{uuid.uuid4().hex[:8]}"
     assert cli_main(["migrate", "--database-url", demo_db.url]) == 0
-    with demo_db.transaction() as conn, conn.cursor() as cur:
-        cur.execute(f'create role "{role}" login password %s', ("nogrant-pw",))
     server = parse_database_url(SERVER_URL)
-    url = f"postgresql://{role}:nogrant-pw@{server.host}:{server.port}/{demo_db.dbname}"
-    try:
+    with SCRATCH.role(demo_db, password="nogrant-pw") as role:
+        url = f"postgresql://{role}:nogrant-pw@{server.host}:{server.port}/{demo_db.dbname}"
         with pytest.raises(RacemapError) as info:
             run_pipeline(parse_database_url(url), tmp_path / "reports")
         message = str(info.value)
         assert message.startswith("this role cannot run racemap: ")
         assert f"grant select on public.races to {role}" in message and "\n" not in message
-    finally:
-        admin = server.connect()
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity where usename = %s",
-                (role,),
-            )
-            cur.execute(f'drop owned by "{role}"')
-            cur.execute(f'drop role "{role}"')
-        admin.close()

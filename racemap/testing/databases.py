@@ -172,12 +172,15 @@ class Scratch:
             self.drop(db)
 
     @contextmanager
-    def role(self, *databases: Database) -> Iterator[str]:
-        """A login role of its own (no privilege granted) for the block; afterwards whatever it
-        owns in ``databases`` is dropped, then the role."""
+    def role(self, *databases: Database, password: str | None = None) -> Iterator[str]:
+        """A login role of its own (no privilege granted; ``password``, if given) for the block;
+        afterwards whatever it owns in ``databases`` is dropped, then the role."""
         name = f"racemap_role_{uuid.uuid4().hex[:8]}"
         role = sql.Identifier(name)
-        self.execute(sql.SQL("create role {} login").format(role), self._label("role", name))
+        create = sql.SQL("create role {} login").format(role)
+        if password is not None:
+            create = sql.SQL("{} password {}").format(create, sql.Literal(password))
+        self.execute(create, self._label("role", name))
         try:
             yield name
         finally:

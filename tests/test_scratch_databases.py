@@ -5,14 +5,13 @@ one."""
 from __future__ import annotations
 
 import dataclasses
-import socket
 import subprocess
 import sys
 
 from conftest import SCRATCH
 from psycopg2 import sql
 
-from racemap.testing.databases import OWNER
+from racemap.testing.databases import OWNER, this_host
 
 
 def _databases(prefix: str) -> set[str]:
@@ -44,7 +43,7 @@ def test_the_orphans_of_an_ended_process_are_dropped_and_nothing_else():
     kept = dataclasses.replace(SCRATCH, prefix="racemap_test_kept", keep=True, created=[])
     orphan, alive, kept_db = ended.create(), running.create(), kept.create()
     elsewhere = running.create()
-    other_host = OWNER.format(host=socket.gethostname() + "-elsewhere", pid=ended.owner_pid)
+    other_host = OWNER.format(host=this_host() + "-elsewhere", pid=ended.owner_pid)
     SCRATCH.execute(
         sql.SQL("comment on database {} is {}").format(
             sql.Identifier(elsewhere.dbname), sql.Literal(other_host)
@@ -78,6 +77,6 @@ def test_a_test_sessions_databases_are_labelled_with_its_controller():
                 (db.dbname,),
             )
         )
-        assert comment == OWNER.format(host=socket.gethostname(), pid=SCRATCH.owner_pid)
+        assert comment == OWNER.format(host=this_host(), pid=SCRATCH.owner_pid)
     finally:
         SCRATCH.drop(db)

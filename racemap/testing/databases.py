@@ -50,6 +50,18 @@ def scratch_server(database_url: str | None = None) -> Iterator[Database]:
 
 # The comment on a scratch database or role: the host and the process it was made for.
 OWNER = "racemap scratch of {host} pid {pid}"
+
+
+def this_host() -> str:
+    """The host, and on Linux its process-id namespace (``vm/4026531836``): a pid names a
+    process only there (a container sharing the server and the host name has its own)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{''.join(filter(str.isdigit, namespace))}"
+
+
 _OWNER = re.compile(r"racemap scratch of (?P<host>\S+) pid (?P<pid>\d+)")
 # Scratch databases and roles on the server, with their comments (the owner).
 _LABELLED = """
@@ -85,19 +97,19 @@ class Scratch:
 
     def _label(self, kind: str, name: str) -> sql.Composed:
         """The statement that labels database or role ``name`` with its owner."""
-        owner = OWNER.format(host=socket.gethostname(), pid=self.owner_pid)
+        owner = OWNER.format(host=this_host(), pid=self.owner_pid)
         return sql.SQL("comment on {} {} is {}").format(
             sql.SQL(kind), sql.Identifier(name), sql.Literal(owner)
         )
 
     def drop_orphans(self) -> list[str]:
-        """Drop the labelled databases and roles of this host whose process has ended (a test
-        session or benchmark killed before its clean-up); the names dropped. A role still
-        owning something elsewhere is left."""
+        """Drop the labelled databases and roles of this host (:func:`this_host`) whose process
+        has ended (a test session or benchmark killed before its clean-up); the names dropped. A
+        role still owning something elsewhere is left."""
         import psycopg2
 
         dropped = []
-        host = socket.gethostname()
+        host = this_host()
         for kind, name, comment in self.execute(_LABELLED):
             owner = _OWNER.fullmatch(comment or "")
             if not owner or owner["host"] != host or _running(int(owner["pid"])):

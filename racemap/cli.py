@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 
 from racemap import verdict
-from racemap.errors import RacemapError, UsageError, check_interrupted, signals_handled
+from racemap.errors import (
+    Interrupted,
+    RacemapError,
+    UsageError,
+    check_interrupted,
+    signals_handled,
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -456,7 +462,12 @@ def _run_race_data(args, run_exit_code: int, reports_dir: Path) -> int:
 
     if run_exit_code == verdict.EXIT_FAILED:
         return run_exit_code
-    result = _sync_and_check(args, reports_dir, parse_seasons(args.seasons))
+    try:
+        result = _sync_and_check(args, reports_dir, parse_seasons(args.seasons))
+    except Interrupted as exc:  # the sync's stage, not the run's: the run is done and recorded
+        raise Interrupted(
+            f"{exc} of the race data sync (the run itself finished)", exc.signum
+        ) from None
     return verdict.worst_exit_code(run_exit_code, _race_data_verdict(result))
 
 

@@ -647,6 +647,30 @@ def test_racemap_run_race_data_syncs_the_runs_seasons(mapped_template, tmp_path,
         assert '<a href="race_pages.html">race_pages.html</a>' in report
 
 
+def test_run_race_data_interrupted_in_its_sync_says_the_run_finished(
+    applied_db, tmp_path, capsys, monkeypatch
+):
+    """A Ctrl-C during the sync of ``run --race-data`` (raised where the sync's build runs)
+    names the sync's stage, not the run's, which finished and is recorded with its verdict."""
+    import signal
+
+    from racemap import race_data
+    from racemap.errors import Interrupted
+
+    def interrupted_in_the_build(run):
+        raise Interrupted("interrupted during dbt_build", signal.SIGINT)
+
+    monkeypatch.setattr(race_data, "sync_and_check", interrupted_in_the_build)
+    reports = tmp_path / "reports"
+    args = ["run", "--database-url", applied_db.url, "--offline", "--seasons", "2023"]
+    args += ["--var", f"as_of={AS_OF}", "--reports-dir", str(reports), "--race-data"]
+    assert cli.main(args) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "racemap: interrupted during dbt_build of the race data sync (the run itself finished)"
+    ]
+    assert json.loads((reports / "summary.json").read_text())["verdict"] == "ok"
+
+
 def test_chart_legends_list_acronyms_then_car_numbers_in_order():
     from racemap.reporting.race_page import _by_driver
 

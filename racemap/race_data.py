@@ -246,36 +246,38 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
 
 
 def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:
-    with stages.stage("load"):
-        synced = sync_race_data(run.sync)
-    result = RaceDataResult(synced)
-    with runtime.database_state(run.db, run.env.racemap_state_dir) as state:
-        # The database's published report set again, with new Data Docs and race pages: written
-        # aside and published whole, so a reader never sees half of it.
-        report_set = reports.ReportSet(run.reports_dir, run.run_id)
-        try:
+    # The database's published report set again, with new Data Docs and race pages: written
+    # aside and published whole, so a reader never sees half of it. Made first: a reports
+    # folder that cannot be written stops the sync before it loads anything.
+    report_set = reports.ReportSet(run.reports_dir, run.run_id)
+    try:
+        with stages.stage("load"):
+            synced = sync_race_data(run.sync)
+        result = RaceDataResult(synced)
+        with runtime.database_state(run.db, run.env.racemap_state_dir) as state:
             reports.carry_over(run.reports_dir, report_set.dir, skip=("validation",))
             result.failures, result.attention = build_and_check(run, report_set.dir, state, stages)
             if run.pages and not result.failures:
-                versions = data_versions(run.db, synced)
-                # --refresh renders every page again (the application's results, say, changed).
-                pages = (
-                    list(versions)
-                    if run.sync.refresh
-                    else pages_to_render(versions, report_set.dir)
-                )
-                if kept := len(versions) - len(pages):
-                    kept_sessions = race_page.plural(kept, "session")
-                    run.log(f"pages of {kept_sessions} kept: their race data did not change")
-                with stages.stage("pages"):
-                    written, page_failures = render_pages(pages, report_set.dir, run.log, versions)
-                    with run.db.transaction() as conn:
-                        race_page.write_index(conn, report_set.dir)
-                result.pages = [
-                    Path(run.reports_dir) / page.relative_to(report_set.dir) for page in written
-                ]
+                result.pages, page_failures = _render_pages(run, synced, report_set.dir, stages)
                 result.failures += page_failures
             report_set.publish()
-        finally:
-            report_set.release()
+    finally:
+        report_set.discard()  # the published set stays; an unpublished one goes
     return result
+
+
+def _render_pages(run: RaceDataRun, synced: SyncResult, out: Path, stages):
+    """Step 4 for the sync: the pages whose data version changed (all with --refresh) rendered
+    into the report set ``out``, and the index; (the pages as published, failure lines)."""
+    versions = data_versions(run.db, synced)
+    # --refresh renders every page again (the application's results, say, changed).
+    pages = list(versions) if run.sync.refresh else pages_to_render(versions, out)
+    if kept := len(versions) - len(pages):
+        run.log(
+            f"pages of {race_page.plural(kept, 'session')} kept: their race data did not change"
+        )
+    with stages.stage("pages"):
+        written, failures = render_pages(pages, out, run.log, versions)
+        with run.db.transaction() as conn:
+            race_page.write_index(conn, out)
+    return [Path(run.reports_dir) / page.relative_to(out) for page in written], failures

@@ -22,7 +22,7 @@ from racemap.openf1.client import OpenF1Client
 from racemap.openf1.endpoints import Fetch
 from racemap.openf1.loader import ensure_raw_tables, store
 from racemap.openf1.snapshot import read_session_snapshot, read_snapshot
-from racemap.paths import SNAPSHOT_DIR
+from racemap.paths import DEFAULT_REPORTS_DIR, SNAPSHOT_DIR
 from racemap.reporting import race_page
 from racemap.testing.openf1_server import serve
 
@@ -493,9 +493,29 @@ def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):
         "racemap: no mapped races in this database (racemap.race_openf1_sessions is missing): "
         "run racemap run first"
     )
+    # The failed sync published nothing and left no folder in the reports.
+    assert not (DEFAULT_REPORTS_DIR / fresh_db.dbname).exists()
     with pytest.raises(UsageError):
         sync.parse_endpoints("location", ())
     assert sync.parse_endpoints("location", ("1140",)) == (endpoints.get("location"),)
+
+
+def test_a_reports_folder_it_cannot_write_stops_the_sync_before_it_loads(
+    mapped_demo, tmp_path, capsys
+):
+    db = mapped_demo[0]
+    (tmp_path / "a-file").write_text("")
+    laps_before = query(db, "select count(*) from raw.openf1_laps")
+    reports = tmp_path / "a-file" / "reports"
+    args = ["sync", "--database-url", db.url, "--offline", "--reports-dir", str(reports)]
+    assert cli.main(args) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith(f"racemap: cannot write the reports in {reports} ") and "\n" not in (
+        err.rstrip("\n")
+    )
+    assert "make that folder writable" in err
+    assert out == ""  # nothing loaded, built or rendered first
+    assert query(db, "select count(*) from raw.openf1_laps") == laps_before
 
 
 def test_after_an_offline_run_the_demo_races_sync_offline(mapped_template):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import json
@@ -84,6 +85,7 @@ class ReportSet:
         self.final = Path(reports_dir)
         self.dir = self.final / f"{RUN_PREFIX}{run_id}"
         self._lock = None
+        self._made_folder = not self.final.exists()
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._lock = _hold(self.dir)
@@ -106,6 +108,18 @@ class ReportSet:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+    def discard(self) -> None:
+        """Release this set and, unless it is the published one, remove it (a sync that stops
+        publishes nothing), with the reports folder if this set made it and it holds nothing
+        else: a sync that fails leaves the reports as they were."""
+        self.release()
+        if published(self.final) == self.dir.resolve():
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self._made_folder:
+            with contextlib.suppress(OSError):  # not empty: another set, or the user's files
+                self.final.rmdir()
 
 
 def unwritable(reports_dir: Path, exc: OSError) -> str:

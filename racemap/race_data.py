@@ -26,7 +26,7 @@ import json
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -237,12 +237,58 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
     does."""
     from racemap.pipeline import Stages, failure_message
 
+    started_at = datetime.now(UTC)
     stages = Stages(lambda _line: None)  # the steps print their own lines
     try:
-        return _sync_and_check(run, stages)
-    except KeyboardInterrupt as exc:
+        result = _sync_and_check(run, stages)
+    except BaseException as exc:  # recorded failed where it stopped, then on its way
         message = failure_message(exc, stages.current)
-        raise Interrupted(message, getattr(exc, "signum", signal.SIGINT)) from None
+        record_sync(run, started_at, verdicts.FAILED, stopped_at=stages.current, error=message)
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(message, getattr(exc, "signum", signal.SIGINT)) from None
+        raise
+    record_sync(run, started_at, result.verdict, result=result)
+    return result
+
+
+def record_sync(
+    run: RaceDataRun,
+    started_at: datetime,
+    verdict: str,
+    result: RaceDataResult | None = None,
+    stopped_at: str | None = None,
+    error: str | None = None,
+) -> None:
+    """``racemap.sync_runs``: this sync's verdict, as ``racemap.runs`` holds a run's (``racemap
+    status`` shows the last). Never raises: a sync that stopped before racemap's tables were
+    upgraded (the load does it first) is not recorded; one whose database cannot be reached is
+    not recorded either, and one line says so."""
+    failures = "; ".join(result.failures) if result and result.failures else None
+    try:
+        with run.db.transaction() as conn, conn.cursor() as cur:
+            cur.execute("select to_regclass('racemap.sync_runs')")
+            if cur.fetchone()[0] is None:
+                return
+            cur.execute(
+                "insert into racemap.sync_runs (run_id, started_at, verdict, stopped_at, error,"
+                " sessions, pages, attention_count) values (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " on conflict (run_id) do update set finished_at = now(),"
+                " verdict = excluded.verdict, stopped_at = excluded.stopped_at,"
+                " error = excluded.error",
+                (
+                    run.run_id,
+                    started_at,
+                    verdict,
+                    stopped_at,
+                    error or failures,
+                    len(result.sync.sessions) if result else None,
+                    len(result.pages) if result else None,
+                    len(result.attention) if result else 0,
+                ),
+            )
+    except Exception as exc:  # psycopg2.Error, RacemapError: the verdict stands, one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        run.log(f"sync {run.run_id} not recorded in racemap.sync_runs: {first}")
 
 
 def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:

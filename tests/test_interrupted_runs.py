@@ -209,6 +209,10 @@ def test_ctrl_c_during_a_sync_names_its_stage(applied_db, tmp_path):
     assert "Traceback" not in out, out[-3000:]
     # The published report set is the run's: the interrupted sync published nothing.
     assert not (tmp_path / "r" / "race_pages.html").exists()
+    # Recorded failed at its stage, as an interrupted run is (racemap.sync_runs).
+    assert query(applied_db, "select verdict, stopped_at, error from racemap.sync_runs") == [
+        ("failed", "dbt_build", "interrupted during dbt_build")
+    ]
 
 
 def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):

@@ -69,7 +69,7 @@ def everything(db) -> dict:
 
 
 def test_an_empty_database_upgrades_to_the_head_revision(fresh_db):
-    assert migrations.upgrade(fresh_db) == migrations.head() == "0005_race_data"
+    assert migrations.upgrade(fresh_db) == migrations.head() == "0006_sync_runs"
     with fresh_db.transaction() as conn:
         assert migrations.current(conn) == migrations.head()
     tables = columns(fresh_db)
@@ -87,6 +87,7 @@ def test_an_empty_database_upgrades_to_the_head_revision(fresh_db):
         ("racemap", "run_race_states"),
         ("racemap", "run_openf1_states"),
         ("racemap", "run_changes"),
+        ("racemap", "sync_runs"),
         *(("raw", f"openf1_{e.name}") for e in endpoints.RACE_DATA),
     }
     for endpoint in endpoints.REGISTRY:  # the registry and the tables agree

@@ -428,6 +428,13 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
             (1033,)
         ]
         assert (tmp_path / "races" / "1138.html").exists()
+        # Recorded as a run is (racemap.sync_runs), and racemap status shows it.
+        ((run_id, verdict, sessions, pages),) = query(
+            db, "select run_id, verdict, sessions, pages from racemap.sync_runs"
+        )
+        assert (verdict, sessions) == ("ok", 30) and pages > 0  # 2024: 24 races, 6 sprints
+        assert cli.main(["status", "--database-url", db.url]) == 0
+        assert f"last sync {run_id}, finished " in capsys.readouterr().out
         assert cli.main([*args, "--race-id", "1138", "--sessions", "race"]) == 0
         rendered = "-> race page of race 1138" in capsys.readouterr().out
         assert rendered  # positions, weather, ... are new for race 1138

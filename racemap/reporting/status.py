@@ -160,6 +160,7 @@ def collect(conn, env: Environment) -> dict:
     if not _exists(conn, "racemap.runs"):
         return {
             "last_run": None,
+            "last_sync": None,
             "attention": [],
             "unapplied": 0,
             "unapplied_why": [],
@@ -180,12 +181,25 @@ def collect(conn, env: Environment) -> dict:
         changes = summarise(changes_of(conn, last["run_id"]), last["previous_run_id"])
     return {
         "last_run": last,
+        "last_sync": last_sync(conn),
         "attention": attention,
         **_unapplied_state(conn),
         "race_data": race_data_checks.failed_check_rows(conn),
         "changes": changes,
         "freshness": freshness(conn, env),
     }
+
+
+def last_sync(conn) -> dict | None:
+    """The last ``racemap sync`` recorded (``racemap.sync_runs``), or None."""
+    if not _exists(conn, "racemap.sync_runs"):
+        return None
+    rows = query_dicts(
+        conn,
+        "select run_id, started_at, finished_at, verdict, stopped_at, error, sessions, pages,"
+        " attention_count from racemap.sync_runs order by finished_at desc limit 1",
+    )
+    return {k: _iso(v) for k, v in rows[0].items()} if rows else None
 
 
 def unapplied_why(conn) -> list[dict]:
@@ -234,6 +248,15 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
     )
     if last["verdict"] == verdicts.FAILED:
         err.append(f"failed at {last['stopped_at'] or '?'}: {last['error'] or 'see summary.json'}")
+    sync = state.get("last_sync")
+    if sync:
+        done = (
+            f"stopped at {sync['stopped_at'] or '?'}: {sync['error'] or 'see its output'}"
+            if sync["verdict"] == verdicts.FAILED
+            else f"{sync['sessions']} sessions, {sync['pages']} pages rendered"
+        )
+        finished = f"finished {sync['finished_at']}: {sync['verdict']}"
+        out.append(f"last sync {sync['run_id']}, {finished} ({done})")
     changes = state["changes"]
     out.append("changes   " + describe(changes) if changes else "changes   not recorded")
     for c in (changes or {}).get("list", [])[:20]:

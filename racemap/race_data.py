@@ -260,35 +260,23 @@ def record_sync(
     error: str | None = None,
 ) -> None:
     """``racemap.sync_runs``: this sync's verdict, as ``racemap.runs`` holds a run's (``racemap
-    status`` shows the last). Never raises: a sync that stopped before racemap's tables were
-    upgraded (the load does it first) is not recorded; one whose database cannot be reached is
-    not recorded either, and one line says so."""
+    status`` shows the last); never raises (``changes.record_verdict``). A sync that stopped
+    before racemap's tables were upgraded (its load does that first) is not recorded."""
+    from racemap.reporting.changes import record_verdict
+
     failures = "; ".join(result.failures) if result and result.failures else None
-    try:
-        with run.db.transaction() as conn, conn.cursor() as cur:
-            cur.execute("select to_regclass('racemap.sync_runs')")
-            if cur.fetchone()[0] is None:
-                return
-            cur.execute(
-                "insert into racemap.sync_runs (run_id, started_at, verdict, stopped_at, error,"
-                " sessions, pages, attention_count) values (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " on conflict (run_id) do update set finished_at = now(),"
-                " verdict = excluded.verdict, stopped_at = excluded.stopped_at,"
-                " error = excluded.error",
-                (
-                    run.run_id,
-                    started_at,
-                    verdict,
-                    stopped_at,
-                    error or failures,
-                    len(result.sync.sessions) if result else None,
-                    len(result.pages) if result else None,
-                    len(result.attention) if result else 0,
-                ),
-            )
-    except Exception as exc:  # psycopg2.Error, RacemapError: the verdict stands, one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        run.log(f"sync {run.run_id} not recorded in racemap.sync_runs: {first}")
+    row = {
+        "run_id": run.run_id,
+        "started_at": started_at,
+        "verdict": verdict,
+        "stopped_at": stopped_at,
+        "error": error or failures,
+        "sessions": len(result.sync.sessions) if result else None,
+        "pages": len(result.pages) if result else None,
+        "attention_count": len(result.attention) if result else 0,
+    }
+    updated = ("verdict", "stopped_at", "error")
+    record_verdict(run.db, "sync_runs", row, updated, f"sync {run.run_id}", run.log)
 
 
 def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:

@@ -283,42 +283,52 @@ def describe(changes: dict) -> str:
 
 
 def record_run(db, run_id: str, summary: dict, started_at: datetime, log=print) -> None:
-    """``racemap.runs``: this run's verdict and finish, as far as the database is reachable.
+    """``racemap.runs``: this run's verdict and finish, as far as the database is reachable
+    (:func:`record_verdict`)."""
+    changes = summary.get("changes") or {}
+    row = {
+        "run_id": run_id,
+        "started_at": started_at,
+        "verdict": summary["verdict"],
+        "stopped_at": summary.get("stopped_at"),
+        "error": summary.get("error"),
+        "dry_run": bool(summary.get("dry_run")),
+        "seasons": ",".join(str(s) for s in summary.get("seasons") or []),
+        "attention_count": len(summary.get("attention") or []),
+        "changes_count": changes.get("total") if changes else None,
+        "previous_run_id": changes.get("previous_run_id"),
+    }
+    updated = ("verdict", "stopped_at", "error", "attention_count", "changes_count")
+    record_verdict(db, "runs", row, updated, f"run {run_id}", log)
 
-    Never raises: a run that could not reach its database, or stopped before racemap's tables
-    existed, is recorded in its summary.json only (one line says so).
-    """
+
+def record_verdict(db, table: str, row: dict, updated: tuple, what: str, log=print) -> None:
+    """``row`` (its key ``run_id``) into ``racemap.<table>`` with ``finished_at`` now; a row
+    already there gets the ``updated`` columns and the new finish. The record of a run's or a
+    sync's verdict (``racemap.runs``, ``racemap.sync_runs``).
+
+    Never raises: a command that could not reach its database, or stopped before racemap's
+    tables existed, is not recorded (one line says so, for an error)."""
     from racemap.errors import RacemapError
 
-    changes = summary.get("changes") or {}
+    update = sql.SQL(", {0} = excluded.{0}")
+    statement = sql.SQL(
+        "insert into {} ({}, finished_at) values ({}, now())"
+        " on conflict (run_id) do update set finished_at = excluded.finished_at{}"
+    ).format(
+        sql.Identifier("racemap", table),
+        sql.SQL(", ").join(map(sql.Identifier, row)),
+        sql.SQL(", ").join(sql.Placeholder() * len(row)),
+        sql.SQL("").join(update.format(sql.Identifier(column)) for column in updated),
+    )
     try:
         with db.transaction() as conn, conn.cursor() as cur:
-            cur.execute("select to_regclass('racemap.runs')")
+            cur.execute("select to_regclass(%s)", (f"racemap.{table}",))
             if cur.fetchone()[0] is None:
                 return
-            cur.execute(
-                "insert into racemap.runs (run_id, started_at, finished_at, verdict, stopped_at,"
-                " error, dry_run, seasons, attention_count, changes_count, previous_run_id)"
-                " values (%s, %s, now(), %s, %s, %s, %s, %s, %s, %s, %s)"
-                " on conflict (run_id) do update set finished_at = excluded.finished_at,"
-                " verdict = excluded.verdict, stopped_at = excluded.stopped_at,"
-                " error = excluded.error, attention_count = excluded.attention_count,"
-                " changes_count = excluded.changes_count",
-                (
-                    run_id,
-                    started_at,
-                    summary["verdict"],
-                    summary.get("stopped_at"),
-                    summary.get("error"),
-                    bool(summary.get("dry_run")),
-                    ",".join(str(s) for s in summary.get("seasons") or []),
-                    len(summary.get("attention") or []),
-                    changes.get("total") if changes else None,
-                    changes.get("previous_run_id"),
-                ),
-            )
+            cur.execute(statement, list(row.values()))
     except RacemapError as exc:
-        log(f"run {run_id} not recorded in racemap.runs: {exc}")
+        log(f"{what} not recorded in racemap.{table}: {exc}")
     except Exception as exc:  # psycopg2.Error and the like: the verdict stands, one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log(f"run {run_id} not recorded in racemap.runs: {first}")
+        log(f"{what} not recorded in racemap.{table}: {first}")

@@ -38,7 +38,7 @@ from racemap.db import Database
 from racemap.errors import Interrupted, RacemapError
 from racemap.openf1 import endpoints
 from racemap.openf1.sync import SyncResult, SyncRun, sync_race_data
-from racemap.reporting import race_page, reports
+from racemap.reporting import plural, race_page, reports
 from racemap.settings import Environment
 
 
@@ -307,9 +307,7 @@ def _render_pages(run: RaceDataRun, synced: SyncResult, out: Path, stages):
     # --refresh renders every page again (the application's results, say, changed).
     pages = list(versions) if run.sync.refresh else pages_to_render(versions, out)
     if kept := len(versions) - len(pages):
-        run.log(
-            f"pages of {race_page.plural(kept, 'session')} kept: their race data did not change"
-        )
+        run.log(f"pages of {plural(kept, 'session')} kept: their race data did not change")
     with stages.stage("pages"):
         written, failures = render_pages(pages, out, run.log, versions)
         with run.db.transaction() as conn:

@@ -438,6 +438,8 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         assert cli.main([*args, "--race-id", "1138", "--sessions", "race"]) == 0
         rendered = "-> race page of race 1138" in capsys.readouterr().out
         assert rendered  # positions, weather, ... are new for race 1138
+        cli.main(["status", "--database-url", db.url])
+        assert ": ok (1 session, 1 page rendered)" in capsys.readouterr().out
         # The same sync again: the data is as it was, so every page is kept, none rendered.
         pages = sorted(p.name for p in (tmp_path / "races").glob("*.html"))
         assert cli.main([*args, "--endpoints", "laps,stints"]) == 0

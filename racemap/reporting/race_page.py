@@ -20,6 +20,7 @@ import pandas as pd
 
 from racemap.errors import UsageError
 from racemap.paths import NOTEBOOKS_DIR
+from racemap.reporting import plural
 
 NOTEBOOK = "race_session"
 INDEX = "race_pages.html"  # the report set's list of its race pages, beside mapping_report.html
@@ -522,11 +523,6 @@ data under the application's race and driver ids.</p>
 </tbody></table>
 </body></html>
 """
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 page``, ``2 pages``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def count_pages(pages: list[tuple[str, str]], noun: str = "page") -> str:

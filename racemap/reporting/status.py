@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from racemap import verdict as verdicts
 from racemap.checks import race_data as race_data_checks
 from racemap.db import query_dicts
+from racemap.reporting import plural
 from racemap.reporting.changes import changes_of, describe, summarise
 from racemap.reporting.reports import attention_line, attention_rows
 from racemap.settings import Environment
@@ -253,7 +254,7 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
         done = (
             f"stopped at {sync['stopped_at'] or '?'}: {sync['error'] or 'see its output'}"
             if sync["verdict"] == verdicts.FAILED
-            else f"{sync['sessions']} sessions, {sync['pages']} pages rendered"
+            else f"{plural(sync['sessions'], 'session')}, {plural(sync['pages'], 'page')} rendered"
         )
         finished = f"finished {sync['finished_at']}: {sync['verdict']}"
         out.append(f"last sync {sync['run_id']}, {finished} ({done})")

@@ -199,6 +199,21 @@ def test_restore_command(built_db):
     ) == [(0,)]
 
 
+def test_restore_where_no_run_was_says_so_and_creates_nothing(fresh_db, capsys):
+    """The wrong DATABASE_URL, or a database before its first run: one line, and racemap's
+    schemas are not made there."""
+    from racemap import cli
+
+    assert cli.main(["restore", "--database-url", fresh_db.url]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "racemap: nothing to restore: no apply has changed the races table yet"
+    ]
+    assert (
+        query(fresh_db, "select nspname from pg_namespace where nspname in ('raw', 'racemap')")
+        == []
+    )
+
+
 def test_new_race_is_mapped_by_the_next_run_and_nothing_else_moves(applied_db, tmp_path):
     # São Paulo 2025 enters the table after the last run, without keys (and without results).
     query(applied_db, "delete from public.results where race_id = '1165'")

@@ -502,8 +502,13 @@ def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):
         "racemap: no mapped races in this database (racemap.race_openf1_sessions is missing): "
         "run racemap run first"
     )
-    # The failed sync published nothing and left no folder in the reports.
+    # The failed sync published nothing and left no folder in the reports, and created
+    # nothing in a database racemap has not run on (the wrong DATABASE_URL, say).
     assert not (DEFAULT_REPORTS_DIR / fresh_db.dbname).exists()
+    assert (
+        query(fresh_db, "select nspname from pg_namespace where nspname in ('raw', 'racemap')")
+        == []
+    )
     with pytest.raises(UsageError):
         sync.parse_endpoints("location", ())
     assert sync.parse_endpoints("location", ("1140",)) == (endpoints.get("location"),)

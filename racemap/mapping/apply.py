@@ -18,7 +18,7 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
-from racemap.db import query_dicts
+from racemap.db import query_dicts, relation_exists
 from racemap.errors import RacemapError
 from racemap.settings import RacesTable
 
@@ -262,6 +262,8 @@ def restore_last_apply(
         "restore rolled back, nothing changed: {detail}, held by another race now: clear "
         "that race's keys (or run racemap run --allow-changes), then restore again",
     ) as (conn, cur):
+        if not relation_exists(conn, "racemap", "mapping_runs"):  # nothing made where no run was
+            raise RacemapError("nothing to restore: no apply has changed the races table yet")
         ensure_history_tables(conn)
         applies = query_dicts(
             conn,

@@ -109,15 +109,21 @@ def parse_endpoints(text: str | None, race_ids: Sequence[str] = ()) -> tuple[End
     return chosen
 
 
-def mapped_sessions(
-    conn, seasons: Sequence[int] | None, race_ids: Sequence[str], kinds: Sequence[str]
-) -> list[MappedSession]:
-    """The sessions of the mapped races to sync, in time order."""
+def require_mapped_races(conn) -> None:
+    """A racemap run has mapped this database's races: a sync of a database it has not (the
+    wrong DATABASE_URL, a run yet to come) stops in one line."""
     if not relation_exists(conn, "racemap", "race_openf1_sessions"):
         raise RacemapError(
             "no mapped races in this database (racemap.race_openf1_sessions is missing): "
             "run racemap run first"
         )
+
+
+def mapped_sessions(
+    conn, seasons: Sequence[int] | None, race_ids: Sequence[str], kinds: Sequence[str]
+) -> list[MappedSession]:
+    """The sessions of the mapped races to sync, in time order."""
+    require_mapped_races(conn)
     with conn.cursor() as cur:
         cur.execute(
             "select m.race_id::text, m.meeting_key, m.session_key, m.session_kind,"
@@ -179,6 +185,8 @@ def sync_race_data(run: SyncRun) -> SyncResult:
     db, env, log, offline, chosen = run.db, run.env, run.log, run.offline, run.chosen
     settle_days = env.openf1_settle_days if run.settle_days is None else run.settle_days
     now = run.today or datetime.now(UTC)
+    with db.transaction() as conn:  # before racemap's tables are made or upgraded
+        require_mapped_races(conn)
     ensure_raw_tables(db)
     with db.transaction() as conn:
         sessions = mapped_sessions(conn, run.seasons, run.race_ids, run.kinds)

@@ -409,9 +409,17 @@ def test_a_lap_openf1_no_longer_lists_is_marked_removed(fresh_db, httpx_mock):
 
 def test_future_sessions_cost_no_request(fresh_db, httpx_mock):
     map_races(fresh_db, [SINGAPORE_2024])
+    lines = []
     with client() as c:
-        result = run_sync(fresh_db, c, today=datetime(2024, 9, 1, tzinfo=UTC))
+        result = run_sync(fresh_db, c, lines, today=datetime(2024, 9, 1, tzinfo=UTC))
+        assert run_sync(fresh_db, c, lines, seasons=[2019]).sessions == []
     assert result.requests == 0 and result.count("not_started") == len(DEFAULT_NAMES)
+    assert lines == [
+        "1 session has not started yet: nothing to fetch for it",
+        "no mapped race/sprint session in 2019 to sync: racemap lookup --race-id ID says why a"
+        " race is not mapped (--seasons and --sessions choose others)",
+    ]
+    assert result.summary().startswith("synced 1 session: 0 fetches loaded 0 rows")
 
 
 # -- the command -----------------------------------------------------------------------------------

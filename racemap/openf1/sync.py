@@ -45,6 +45,7 @@ from racemap.openf1.settling import (
     session_is_settled,
 )
 from racemap.openf1.snapshot import read_session_snapshot
+from racemap.reporting import plural
 from racemap.settings import Environment, load_environment
 
 DEFAULT_KINDS = ("race", "sprint")
@@ -71,7 +72,7 @@ class SyncResult(LoadResult):
 
     def summary(self) -> str:
         return (
-            f"synced {len(self.sessions)} sessions: {self.count('ok')} fetches loaded "
+            f"synced {plural(len(self.sessions), 'session')}: {self.count('ok')} fetches loaded "
             f"{self.rows_loaded} rows ({self.rows_rejected} rejected), {self.count('empty')} "
             f"empty, {self.count('skipped')} settled, {self.count('not_started')} not started; "
             f"{self.requests} OpenF1 requests"
@@ -192,7 +193,11 @@ def sync_race_data(run: SyncRun) -> SyncResult:
         sessions = mapped_sessions(conn, run.seasons, run.race_ids, run.kinds)
     result = SyncResult(run.run_id, sessions=sessions)
     if not sessions:
-        log("no mapped session to sync: racemap run maps the races first (--seasons, --sessions)")
+        seasons = f" in {', '.join(map(str, run.seasons))}" if run.seasons else ""
+        log(
+            f"no mapped {'/'.join(run.kinds)} session{seasons} to sync: racemap lookup --race-id"
+            " ID says why a race is not mapped (--seasons and --sessions choose others)"
+        )
         return result
     settled = set() if run.refresh or offline else _settled(db, sessions, chosen, now, settle_days)
     where = "in the bundled snapshot" if offline else "from OpenF1 yet"
@@ -220,12 +225,17 @@ def sync_race_data(run: SyncRun) -> SyncResult:
                 log(f"no {', '.join(empty)} for {session.label} {where}")
     if unrecorded:
         log(
-            f"the bundled snapshot records no race data of {unrecorded} sessions: racemap sync"
-            " without --offline fetches them from OpenF1"
+            f"the bundled snapshot records no race data of {plural(unrecorded, 'session')}:"
+            f" racemap sync without --offline fetches {'it' if unrecorded == 1 else 'them'}"
+            " from OpenF1"
         )
     not_started = {x.session_key for x in result.loads if x.status == "not_started"}
     if not_started:
-        log(f"{len(not_started)} sessions have not started yet: nothing to fetch for them")
+        have = "has" if len(not_started) == 1 else "have"
+        log(
+            f"{plural(len(not_started), 'session')} {have} not started yet: nothing to fetch"
+            f" for {'it' if len(not_started) == 1 else 'them'}"
+        )
     return result
 
 

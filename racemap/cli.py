@@ -22,6 +22,7 @@ from racemap.errors import (
     check_interrupted,
     signals_handled,
 )
+from racemap.reporting import plural
 
 
 class Parser(argparse.ArgumentParser):
@@ -282,7 +283,8 @@ def cmd_restore(args) -> int:
     result = restore_last_apply(db, new_run_id(), races, target_run_id=args.run_id)
     for applied, restored_by in result.already_restored:
         print(f"run {applied} was already restored (by run {restored_by})")
-    print(f"restored {result.restored} races to their keys before run {result.restores_run_id}")
+    restored = plural(result.restored, "race")
+    print(f"restored {restored} to their keys before run {result.restores_run_id}")
     if result.skipped:
         print(f"left alone (changed since): {', '.join(result.skipped)}")
     print("to undo another apply: racemap restore --run-id RUN_ID")
@@ -363,7 +365,7 @@ def cmd_export(args) -> int:
     to_stdout = str(args.output) == "-"  # the data on standard output, the line beside it
     where = "standard output" if to_stdout else args.output
     stream = sys.stderr if to_stdout else sys.stdout
-    print(f"exported {count} races to {where} ({args.format})", file=stream)
+    print(f"exported {plural(count, 'race')} to {where} ({args.format})", file=stream)
     return verdict.EXIT_OK
 
 

@@ -245,6 +245,16 @@ def test_summary_is_complete_and_printed_as_a_table(secret_run):
     ):
         assert line in table.splitlines()
     assert "2023 100%" in table
+    # Counts of one read in the singular.
+    one = {
+        **summary,
+        "verdict": "attention",
+        "attention": [{"race_id": "1138"}],
+        "changes": {"total": 1, "previous_run_id": "r1", "counts": {"mapped": 1}},
+    }
+    lines = format_summary(one).splitlines()
+    assert "changes          1 change since run r1: 1 mapped" in lines
+    assert "verdict          attention (1 race needs attention)" in lines
 
 
 def test_no_secret_in_reports_or_the_gx_context(secret_run, mapped_template_state):

@@ -19,6 +19,7 @@ from datetime import datetime
 from psycopg2 import sql
 
 from racemap.db import query_dicts
+from racemap.reporting import plural
 from racemap.settings import RacesTable
 
 CHANGE_COLUMNS = ["kind", "race_id", "meeting_key", "session_key", "before", "after"]
@@ -279,7 +280,7 @@ def describe(changes: dict) -> str:
     if not changes["total"]:
         return f"nothing changed since run {changes['previous_run_id']}"
     counts = ", ".join(f"{n} {kind}" for kind, n in changes["counts"].items())
-    return f"{changes['total']} changes since run {changes['previous_run_id']}: {counts}"
+    return f"{plural(changes['total'], 'change')} since run {changes['previous_run_id']}: {counts}"
 
 
 def record_run(db, run_id: str, summary: dict, started_at: datetime, log=print) -> None:

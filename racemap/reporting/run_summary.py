@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from racemap.db import Database
 from racemap.reporting import changes as changes_mod
+from racemap.reporting import plural
 
 
 def run_header(run_id: str, db: Database | None, seasons, options, stopped_at) -> dict:
@@ -92,6 +93,11 @@ def format_summary(summary: dict) -> str:
         f"OpenF1 requests  {summary['openf1']['requests']}",
         f"changes          {changes_mod.describe(summary.get('changes'))}",
         f"verdict          {summary['verdict']}"
-        + (f" ({len(summary['attention'])} races need attention)" if summary["attention"] else ""),
+        + (f" ({_need(len(summary['attention']))} attention)" if summary["attention"] else ""),
     ]
     return "\n".join(lines)
+
+
+def _need(count: int) -> str:
+    """``1 race needs``, ``2 races need``."""
+    return f"{plural(count, 'race')} {'needs' if count == 1 else 'need'}"

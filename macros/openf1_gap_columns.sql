@@ -8,8 +8,11 @@ case
             when jsonb_typeof({{ gap }}) = 'number'
                 then cast({{ gap }} #>> '{}' as double precision)
         end as {{ gap }}_seconds,
-        cast(
-            substring({{ gap }} #>> '{}' from '^\+\s*([0-9]+)\s*LAPS?$') as integer
-        ) as {{ gap }}_laps,
+        {{ openf1_gap_laps(gap) }} as {{ gap }}_laps,
         nullif(trim({{ gap }} #>> '{}'), '') as {{ gap }}_text
+{%- endmacro %}
+
+{#- The n of an OpenF1 gap "+n LAP" / "+n LAPS" (a lapped car), else null. -#}
+{% macro openf1_gap_laps(gap) -%}
+cast(substring({{ gap }} #>> '{}' from '^\+\s*([0-9]+)\s*LAPS?$') as integer)
 {%- endmacro %}

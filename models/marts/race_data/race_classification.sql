@@ -24,9 +24,7 @@ final as (
         session_results.points,
         session_results.duration_seconds,
         session_results.gap_to_leader_seconds,
-        cast(
-            substring(session_results.gap_to_leader #>> '{}' from '^\+(\d+) LAPS?$') as integer
-        ) as gap_to_leader_laps,
+        session_results.gap_to_leader_laps,
         session_results.q1_seconds,
         session_results.q2_seconds,
         session_results.q3_seconds,

@@ -33,6 +33,7 @@ renamed as (
             when jsonb_typeof(gap_to_leader) = 'number'
                 then cast(gap_to_leader #>> '{}' as numeric)
         end as gap_to_leader_seconds,
+        {{ openf1_gap_laps('gap_to_leader') }} as gap_to_leader_laps,
         {%- for part in ['q1', 'q2', 'q3'] %}
         case
             when jsonb_typeof(duration) = 'array'

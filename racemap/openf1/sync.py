@@ -123,8 +123,8 @@ def require_mapped_races(conn) -> None:
 def mapped_sessions(
     conn, seasons: Sequence[int] | None, race_ids: Sequence[str], kinds: Sequence[str]
 ) -> list[MappedSession]:
-    """The sessions of the mapped races to sync, in time order."""
-    require_mapped_races(conn)
+    """The sessions of the mapped races to sync, in time order (the caller, :func:`sync_race_data`,
+    has checked :func:`require_mapped_races`, before it upgraded racemap's tables)."""
     with conn.cursor() as cur:
         cur.execute(
             "select m.race_id::text, m.meeting_key, m.session_key, m.session_kind,"

@@ -22,8 +22,14 @@ from racemap.verdict import signal_exit_code
 class RacemapError(Exception):
     """An expected failure: bad input, unreachable database, failed validation.
 
-    The CLI prints ``str(error)`` on one line and exits non-zero, without a traceback.
+    The CLI prints ``str(error)`` on one line and exits non-zero, without a traceback; a
+    notebook (JupyterLab, or the copy papermill writes) shows that line too.
     """
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows in place of the traceback: the one line, and the cells after it
+        do not run."""
+        return [str(self)]
 
 
 class UsageError(RacemapError):

@@ -46,6 +46,14 @@ def test_a_sprint_page_shows_the_sprint_and_a_weekend_without_one_says_so(
     assert "sprint session" in text and "2024-04-20T03:00:00+00:00" in text  # the sprint's start
     with pytest.raises(RacemapError, match="not mapped: no sprint session in meeting 1141"):
         execute("race_session", tmp_path, {**params, "race_id": "1098"})
+    # The notebook shows the one line, as the command line does, not a traceback (JupyterLab
+    # and the copy papermill writes; IPython renders a RacemapError's _render_traceback_).
+    executed = json.loads((tmp_path / "notebooks" / "race_session.ipynb").read_text())
+    (error,) = [
+        o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"
+    ]
+    assert error["ename"] == "NotMapped"
+    assert error["traceback"] == ["not mapped: no sprint session in meeting 1141 (race 1098)"]
 
 
 def test_mapped_race_from_a_local_openf1(mapped_demo, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ import pandas as pd
 
 from racemap import verdict as verdicts
 from racemap.db import query_dicts
+from racemap.errors import RacemapError
 from racemap.reporting.reports import UPDATE_COLUMNS
 
 COVERAGE_COLUMNS = [
@@ -284,12 +285,9 @@ def table_or_note(frame: pd.DataFrame, note: str):
     return Markdown(note) if frame.empty else table(frame)
 
 
-class NoRunYet(Exception):
-    """The notebook opened before any run on its database: one plain line, no traceback (IPython
-    shows ``_render_traceback_``), and the cells after it do not run."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [str(self)]
+class NoRunYet(RacemapError):
+    """The notebook opened before any run on its database: one plain line, no traceback (as
+    every RacemapError in a notebook), and the cells after it do not run."""
 
 
 def find_reports(reports_dir: str | Path | None = None) -> Path:

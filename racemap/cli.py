@@ -42,6 +42,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _race_id(text: str) -> str:
+    """A race id as the application's table holds it (text, kept as given), never blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a race id, e.g. --race-id 1125")
+    return text
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
@@ -132,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     lookup = sub.add_parser("lookup", help="a race's keys, or a meeting's race")
     _common(lookup)
     which = lookup.add_mutually_exclusive_group(required=True)
-    which.add_argument("--race-id")
+    which.add_argument("--race-id", type=_race_id)
     which.add_argument("--meeting-key", type=int)
     add_session_argument(lookup)
 
@@ -376,7 +383,9 @@ def add_sync_parser(sub) -> None:
         help="PostgreSQL URL (default: $DATABASE_URL, else the embedded database)",
     )
     sync.add_argument("--seasons", help="e.g. 2023-2025 (default: 2023 to this year)")
-    sync.add_argument("--race-id", action="append", default=[], metavar="ID", help="repeatable")
+    sync.add_argument(
+        "--race-id", action="append", default=[], type=_race_id, metavar="ID", help="repeatable"
+    )
     sync.add_argument("--sessions", help="session kinds, e.g. race,sprint,qualifying")
     sync.add_argument("--endpoints", help="e.g. laps,stints (default: all but car_data,location)")
     source = sync.add_mutually_exclusive_group()

@@ -504,6 +504,11 @@ def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):
     assert cli.main(["sync", "--database-url", url, "--endpoints", "laps,tyres"]) == 2
     assert cli.main(["sync", "--database-url", url, "--endpoints", "car_data"]) == 2
     assert cli.main(["sync", "--database-url", url, "--sessions", "warmup"]) == 2
+    for command in ("sync", "lookup"):  # a blank race id: it answered "no race with id in ..."
+        with pytest.raises(SystemExit) as stopped:  # argparse's usage exit
+            cli.main([command, "--database-url", url, "--race-id", " "])
+        assert stopped.value.code == 2
+        assert "argument --race-id: give a race id" in capsys.readouterr().err
     assert cli.main(["sync", "--database-url", url, "--offline"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
@@ -520,6 +525,28 @@ def test_racemap_sync_usage_and_failures_are_one_line(fresh_db, capsys):
     with pytest.raises(UsageError):
         sync.parse_endpoints("location", ())
     assert sync.parse_endpoints("location", ("1140",)) == (endpoints.get("location"),)
+
+
+def test_a_named_race_outside_the_seasons_given_is_told_so(mapped_template, capsys):
+    """--race-id with --seasons that leave its sessions out: one line naming their season (it
+    said the race had no mapped session, as if it were not mapped)."""
+    with database_copy(mapped_template[0]) as db:
+        args = ["sync", "--database-url", db.url, "--offline", "--race-id", "1138"]
+        assert cli.main([*args, "--seasons", "2023"]) == 1
+        assert capsys.readouterr().err.splitlines() == [
+            "racemap: race 1138: its race/sprint session is in 2024, not in --seasons 2023: leave"
+            " --seasons out (a named race needs none) or add the season"
+        ]
+        assert (
+            cli.main([*args, "--race-id", "1098", "--race-id", "99999", "--seasons", "2025"]) == 1
+        )
+        assert capsys.readouterr().err.splitlines() == [
+            "racemap: races 1098, 1138: their race/sprint sessions are in 2023, 2024, not in"
+            " --seasons 2025: leave --seasons out (a named race needs none) or add the season;"
+            " race 99999: no mapped race/sprint session (racemap lookup --race-id ID says why;"
+            " --sessions picks other kinds)"
+        ]
+        assert query(db, "select count(*) from raw.openf1_laps") == [(0,)]  # nothing loaded
 
 
 def test_a_reports_folder_it_cannot_write_stops_the_sync_before_it_loads(

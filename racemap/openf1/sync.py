@@ -124,7 +124,41 @@ def mapped_sessions(
     conn, seasons: Sequence[int] | None, race_ids: Sequence[str], kinds: Sequence[str]
 ) -> list[MappedSession]:
     """The sessions of the mapped races to sync, in time order (the caller, :func:`sync_race_data`,
-    has checked :func:`require_mapped_races`, before it upgraded racemap's tables)."""
+    has checked :func:`require_mapped_races`, before it upgraded racemap's tables). A race named
+    in ``race_ids`` with none of them stops the sync in one line: its sessions' seasons when
+    ``seasons`` leaves them out, else ask racemap lookup why."""
+    found = _mapped_sessions(conn, seasons, race_ids, kinds)
+    missing = sorted(set(map(str, race_ids)) - {s.race_id for s in found})
+    if not missing:
+        return found
+    elsewhere: dict[str, set[int]] = {}
+    if seasons is not None:
+        for s in _mapped_sessions(conn, None, missing, kinds):
+            elsewhere.setdefault(s.race_id, set()).add(s.season)
+    kind = "/".join(kinds)
+    parts = []
+    if outside := sorted(elsewhere):
+        years = ", ".join(map(str, sorted({y for race in outside for y in elsewhere[race]})))
+        named = (
+            f"race {outside[0]}: its {kind} session is"
+            if len(outside) == 1
+            else f"races {', '.join(outside)}: their {kind} sessions are"
+        )
+        parts.append(
+            f"{named} in {years}, not in --seasons {','.join(map(str, seasons))}: leave"
+            " --seasons out (a named race needs none) or add the season"
+        )
+    if unmapped := [race for race in missing if race not in elsewhere]:
+        parts.append(
+            f"race {', '.join(unmapped)}: no mapped {kind} session (racemap lookup --race-id ID"
+            " says why; --sessions picks other kinds)"
+        )
+    raise RacemapError("; ".join(parts))
+
+
+def _mapped_sessions(
+    conn, seasons: Sequence[int] | None, race_ids: Sequence[str], kinds: Sequence[str]
+) -> list[MappedSession]:
     with conn.cursor() as cur:
         cur.execute(
             "select m.race_id::text, m.meeting_key, m.session_key, m.session_kind,"
@@ -145,14 +179,7 @@ def mapped_sessions(
                 "seasons": list(seasons or []),
             },
         )
-        found = [MappedSession(*row) for row in cur.fetchall()]
-    missing = sorted(set(map(str, race_ids)) - {s.race_id for s in found})
-    if missing:
-        raise RacemapError(
-            f"race {', '.join(missing)}: no mapped {'/'.join(kinds)} session (racemap lookup "
-            "--race-id ID says why; --sessions picks other kinds)"
-        )
-    return found
+        return [MappedSession(*row) for row in cur.fetchall()]
 
 
 # -- the sync --------------------------------------------------------------------------------------

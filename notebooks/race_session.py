@@ -14,7 +14,7 @@ race_id = "1125"  # the application's race id (Chinese GP 2024: a sprint weekend
 offline = True  # True: as racemap run loaded them; False: the OpenF1 API ($OPENF1_URL)
 session_kind = "race"  # race, sprint or qualifying: the session of the race data below
 data_version = None  # set by racemap sync: the version of the race data this page shows
-drivers = []  # acronyms or car numbers (["VER", "NOR"], [1, 4]): only these in the charts
+drivers = []  # acronyms or car numbers (["VER", "NOR"], [1, 4], "VER,NOR"): only these in charts
 
 # %%
 from racemap.db import resolve_database

@@ -799,6 +799,11 @@ def test_a_page_can_show_chosen_drivers_and_a_typo_names_the_choices():
     assert list(only(laps, wanted)["driver_number"]) == [4, 81, 2]
     assert list(only(positions, wanted)["driver_number"]) == [81]
     assert only(laps, choose([], laps)) is laps
+    # As papermill's -p gives them: one acronym or car number, or a text listing several (a
+    # text was read letter by letter, "no driver N, O, R"; a number failed with a TypeError).
+    assert choose("NOR", laps) == ["NOR"] and choose(81, laps) == ["81"]
+    assert choose("nor, PIA 2", laps) == ["NOR", "PIA", "2"]
+    assert choose("", laps) == choose(None, laps) == []
     with pytest.raises(UsageError) as raised:
         choose(["VER", "NRO", 44], laps, positions)
     assert str(raised.value) == (

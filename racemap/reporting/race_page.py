@@ -42,10 +42,15 @@ QUALIFYING_PARTS = ("q1", "q2", "q3")  # race_classification's q1_seconds ...
 
 
 def choose(drivers, *frames: pd.DataFrame) -> list[str]:
-    """``drivers`` (acronyms or car numbers: ``["VER", 4]``) as :func:`only` matches them,
+    """``drivers`` (acronyms or car numbers: ``["VER", 4]``; as papermill's ``-p`` gives one,
+    also a single ``NOR`` or ``44`` or a text ``"NOR, PIA"``) as :func:`only` matches them,
     each checked against the rows of ``frames`` (the session's data): a driver none of them
     has is an error naming those they have, so a typo is not a chart with a line missing."""
-    wanted = [str(d).strip().upper() for d in drivers or ()]
+    if isinstance(drivers, str):
+        drivers = re.split(r"[\s,]+", drivers)
+    elif not isinstance(drivers, list | tuple | set):
+        drivers = [] if drivers is None else [drivers]
+    wanted = [str(d).strip().upper() for d in drivers if str(d).strip()]
     rows = pd.concat([f[["driver_number", "name_acronym"]] for f in frames])
     missing = [d for d in wanted if only(rows, [d]).empty]
     if missing:

@@ -331,7 +331,7 @@ def test_retry_after_is_honoured_until_it_exceeds_what_is_left(httpx_mock, clock
 @pytest.mark.parametrize(
     "error", [httpx.ConnectError("[Errno 101] Network is unreachable"), httpx.ConnectTimeout("")]
 )
-def test_the_network_down_line_says_what_to_do(httpx_mock, clock, error):
+def test_the_network_down_line_says_what_to_do(httpx_mock, clock, error, caplog):
     httpx_mock.add_exception(error, url=MEETINGS_2024, is_reusable=True)
     with client(clock) as c, pytest.raises(RacemapError) as failed:
         c.fetch("meetings", 2024)
@@ -339,6 +339,12 @@ def test_the_network_down_line_says_what_to_do(httpx_mock, clock, error):
         f"OpenF1 meetings for 2024 unreachable for 120 s ({type(error).__name__}, 9 attempts): "
         + NETWORK_LINE
     )
+    # While it waits, one warning (stderr, where nothing configures logging) says why and how
+    # to stop: the two minutes were silent after "-> load".
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"OpenF1 meetings for 2024: {type(error).__name__}; asking again for up to 120 s"
+        " (OPENF1_RETRY_SECONDS): Ctrl-C stops, --offline reads the bundled snapshot"
+    ]
 
 
 # -- filtered fetches -----------------------------------------------------------------------------

@@ -279,6 +279,14 @@ class OpenF1Client:
             reason = str(exc) if isinstance(exc, RetryableResponse) else type(exc).__name__
             pause = state.upcoming_sleep
             log.info("OpenF1 %s: %s; asking again in %.1f s", what, reason, pause)
+            if state.attempt_number == 1:  # once a fetch: what the wait is, and how to end it
+                log.warning(
+                    "OpenF1 %s: %s; asking again for up to %g s (OPENF1_RETRY_SECONDS): Ctrl-C "
+                    "stops, --offline reads the bundled snapshot",
+                    what,
+                    reason,
+                    self.retry_seconds,
+                )
 
         return before_sleep
 

@@ -72,11 +72,16 @@ def status_verdict(
     attention_rows: Iterable,
     stale_endpoints: Iterable,
     unapplied: int,
+    last_sync_verdict: str | None = None,
 ) -> str:
-    """``racemap status``: failed when no run is recorded or the last one failed; attention
-    when a race needs a person, the raw data is stale in season, or races are mapped but hold no
-    keys (their mapping is not applied: after ``racemap restore`` or a dry run, the keys are not
-    in place, which DESIGN.md counts as holding keys that are not the race's mapping)."""
+    """``racemap status``: failed when no run is recorded, the last one failed or the last
+    ``racemap sync`` failed (the race data is not what a sync promises until one finishes);
+    attention when a race needs a person (a race data check of the last sync included), the raw
+    data is stale in season, or races are mapped but hold no keys (their mapping is not applied:
+    after ``racemap restore`` or a dry run, the keys are not in place, which DESIGN.md counts as
+    holding keys that are not the race's mapping)."""
     failures = [last_run_verdict or "no run"] if last_run_verdict in (None, FAILED) else []
+    if last_sync_verdict == FAILED:
+        failures.append("last sync")
     attention = [*attention_rows, *stale_endpoints] + (["unapplied"] if unapplied else [])
     return decide(failures, attention)

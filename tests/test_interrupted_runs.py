@@ -213,6 +213,17 @@ def test_ctrl_c_during_a_sync_names_its_stage(applied_db, tmp_path):
     assert query(applied_db, "select verdict, stopped_at, error from racemap.sync_runs") == [
         ("failed", "dbt_build", "interrupted during dbt_build")
     ]
+    # racemap status fails until a sync finishes (it said ok: the run's verdict alone).
+    status = subprocess.run(
+        [sys.executable, "-m", "racemap.cli", "status", "--database-url", applied_db.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert status.returncode == 1, status.stderr
+    assert status.stderr.splitlines() == [
+        "last sync failed at dbt_build: interrupted during dbt_build: run racemap sync again"
+    ]
 
 
 def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):

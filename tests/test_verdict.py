@@ -317,6 +317,9 @@ def test_one_rule_decides_every_verdict():
     assert verdict.status_verdict("ok", [], [], 0) == "ok"
     assert verdict.status_verdict("ok", [], ["meetings"], 0) == "attention"
     assert verdict.status_verdict("ok", [], [], 70) == "attention"
+    # The last racemap sync: failed fails the status; ok or attention leaves it to the rest.
+    assert verdict.status_verdict("ok", [], [], 0, "failed") == "failed"
+    assert verdict.status_verdict("ok", [], [], 0, "attention") == "ok"
 
 
 def test_status_is_not_ok_while_mapped_races_hold_no_keys(applied_db, capsys):

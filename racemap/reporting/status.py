@@ -8,8 +8,8 @@ failed (``racemap.race_data_checks``: each names a race and a driver), the last 
 (``racemap.run_changes``) and the freshness of the raw OpenF1 data (``raw.openf1_loads``). The
 verdict and exit code are racemap/verdict.py's: 0 ok, 3 attention (a race needs a person, races
 do not hold their mapping's keys, a race data check failed, or the raw data is stale while a
-season runs), 1 failed (the last run failed, no run is recorded yet, or the database cannot be
-reached).
+season runs), 1 failed (the last run or the last sync failed, no run is recorded yet, or the
+database cannot be reached).
 
 **Freshness.** OpenF1 republishes its schedule while a season runs, so the raw data should be
 fetched at least weekly then: it is ``warn`` after ``RACEMAP_FRESHNESS_WARN_DAYS`` (3) days
@@ -233,6 +233,7 @@ def verdict(state: dict) -> str:
         [*state["attention"], *state["race_data"]],
         _stale(state),
         state["unapplied"],
+        (state.get("last_sync") or {}).get("verdict"),
     )
 
 
@@ -258,6 +259,11 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
         )
         finished = f"finished {sync['finished_at']}: {sync['verdict']}"
         out.append(f"last sync {sync['run_id']}, {finished} ({done})")
+        if sync["verdict"] == verdicts.FAILED:
+            err.append(
+                f"last sync failed at {sync['stopped_at'] or '?'}: "
+                f"{sync['error'] or 'see its output'}: run racemap sync again"
+            )
     changes = state["changes"]
     out.append("changes   " + describe(changes) if changes else "changes   not recorded")
     for c in (changes or {}).get("list", [])[:20]:

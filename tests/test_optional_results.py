@@ -7,7 +7,9 @@ here, with the README's routine grants but none on public.results.
 
 from __future__ import annotations
 
-from conftest import SCRATCH, SERVER_URL, query, run_pipeline
+import dataclasses
+
+from conftest import SCRATCH, query, run_pipeline
 
 from racemap.cli import main as cli_main
 from racemap.db import parse_database_url
@@ -42,8 +44,7 @@ def test_a_results_table_the_role_cannot_read_skips_the_check(demo_db, tmp_path)
             cur.execute(
                 f'grant update (openf1_meeting_key, openf1_session_key) on public.races to "{role}"'
             )
-        server = parse_database_url(SERVER_URL)
-        url = f"postgresql://{role}:runner-pw@{server.host}:{server.port}/{demo_db.dbname}"
+        url = dataclasses.replace(demo_db, user=role, password="runner-pw").url
         lines: list[str] = []
         result = run_pipeline(parse_database_url(url), tmp_path / "r", log=lines.append)
         assert (result.verdict, result.summary["mapped"]) == ("ok", 70)

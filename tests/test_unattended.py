@@ -3,11 +3,12 @@ can act on (restore, lookup). Real PostgreSQL, real runs in child processes."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import threading
 
 import pytest
-from conftest import SCRATCH, SERVER_URL, database_copy, query, run_command, run_pipeline
+from conftest import SCRATCH, database_copy, query, run_command, run_pipeline
 
 from racemap import runtime
 from racemap.cli import main as cli_main
@@ -81,8 +82,9 @@ def runner_role(demo_db):
         with demo_db.transaction() as conn, conn.cursor() as cur:
             cur.execute(f'grant select on public.races, public.results to "{role}"')
             cur.execute(f'grant create on database "{demo_db.dbname}" to "{role}"')
-        server = parse_database_url(SERVER_URL)
-        yield role, f"postgresql://{role}:{password}@{server.host}:{server.port}/{demo_db.dbname}"
+        # The role's URL from the database's own (a host and port, or the embedded server's
+        # socket directory, which a host:port URL cannot name).
+        yield role, dataclasses.replace(demo_db, user=role, password=password).url
 
 
 def test_a_least_privileged_role_runs_after_racemap_migrate(demo_db, runner_role, tmp_path):
@@ -189,9 +191,8 @@ def test_a_role_without_any_grant_is_told_the_grants_not_that_the_table_is_missi
     """information_schema hides what a role may not read: racemap looks the table and its
     columns up in pg_class and pg_attribute, so the line names the grants to give."""
     assert cli_main(["migrate", "--database-url", demo_db.url]) == 0
-    server = parse_database_url(SERVER_URL)
     with SCRATCH.role(demo_db, password="nogrant-pw") as role:
-        url = f"postgresql://{role}:nogrant-pw@{server.host}:{server.port}/{demo_db.dbname}"
+        url = dataclasses.replace(demo_db, user=role, password="nogrant-pw").url
         with pytest.raises(RacemapError) as info:
             run_pipeline(parse_database_url(url), tmp_path / "reports")
         message = str(info.value)

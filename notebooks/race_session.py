@@ -66,12 +66,13 @@ with db.transaction() as conn:
     weather = race_page.read(conn, "weather", race_id, session_kind)
     result = race_page.read(conn, "classification", race_id, session_kind)
 cars = pd.concat([f["driver_number"] for f in (laps, stints, pit_stops, positions)]).nunique()
-drivers = race_page.choose(drivers, laps, stints, pit_stops, positions, result)
+sync = race_page.sync_command(race_id, session_kind)
+drivers = race_page.choose(drivers, laps, stints, pit_stops, positions, result, sync=sync)
 print(
     f"{session_kind}: {cars} drivers, {len(laps)} laps, "
     f"{len(stints)} stints, {len(pit_stops)} pit stops, {len(positions)} position changes, "
     f"{len(weather)} weather readings"
-    + ("" if cars or len(weather) else " (no race data: run racemap sync)")
+    + ("" if cars or len(weather) else f" (no race data: run {sync})")
 )
 
 # %% [markdown]

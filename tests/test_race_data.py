@@ -788,7 +788,7 @@ def test_lines_take_the_team_colour_and_a_teammate_is_dashed():
 
 def test_a_page_can_show_chosen_drivers_and_a_typo_names_the_choices():
     from racemap.errors import UsageError
-    from racemap.reporting.race_page import choose, only
+    from racemap.reporting.race_page import choose, only, sync_command
 
     laps = pd.DataFrame(
         {"driver_number": [1, 4, 81, 2], "name_acronym": ["VER", "NOR", "PIA", None]}
@@ -811,6 +811,8 @@ def test_a_page_can_show_chosen_drivers_and_a_typo_names_the_choices():
     )
     with pytest.raises(UsageError, match="none \\(no race data: run racemap sync\\)"):
         choose(["VER"], laps.iloc[0:0])
+    with pytest.raises(UsageError, match="run racemap sync --race-id 1 --sessions qualifying"):
+        choose(["VER"], laps.iloc[0:0], sync=sync_command(1, "qualifying"))
     # No drivers synced (Brazil 2024): no acronym at all, car numbers still choose.
     numbered = pd.DataFrame({"driver_number": [1, 44], "name_acronym": [float("nan")] * 2})
     assert list(only(numbered, choose([44], numbered))["driver_number"]) == [44]

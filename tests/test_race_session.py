@@ -30,6 +30,10 @@ def test_mapped_race_offline(mapped_demo, tmp_path, monkeypatch):
     text = _outputs(executed)
     assert "race 1125: meeting_key 1233, session_key 9673 (loaded by racemap run)" in text
     assert "Chinese Grand Prix" in text and "Sprint" not in text
+    # No sync yet: the page says which sync loads its data.
+    assert "0 weather readings (no race data: run racemap sync --race-id 1125 --sessions race)" in (
+        text
+    )
 
 
 def test_a_sprint_page_shows_the_sprint_and_a_weekend_without_one_says_so(

@@ -41,11 +41,18 @@ TEAMMATE_STYLES = ("-", "--", ":", "-.")  # a team's first car solid, its second
 QUALIFYING_PARTS = ("q1", "q2", "q3")  # race_classification's q1_seconds ...
 
 
-def choose(drivers, *frames: pd.DataFrame) -> list[str]:
+def sync_command(race_id, session_kind: str) -> str:
+    """The sync that loads a page's race data: a plain ``racemap sync`` loads the race and
+    sprint sessions only, so a qualifying page without data names its kind."""
+    return f"racemap sync --race-id {race_id} --sessions {session_kind}"
+
+
+def choose(drivers, *frames: pd.DataFrame, sync: str = "racemap sync") -> list[str]:
     """``drivers`` (acronyms or car numbers: ``["VER", 4]``; as papermill's ``-p`` gives one,
     also a single ``NOR`` or ``44`` or a text ``"NOR, PIA"``) as :func:`only` matches them,
     each checked against the rows of ``frames`` (the session's data): a driver none of them
-    has is an error naming those they have, so a typo is not a chart with a line missing."""
+    has is an error naming those they have, so a typo is not a chart with a line missing
+    (``sync``: what to run when they have none, :func:`sync_command`)."""
     if isinstance(drivers, str):
         drivers = re.split(r"[\s,]+", drivers)
     elif not isinstance(drivers, list | tuple | set):
@@ -57,7 +64,7 @@ def choose(drivers, *frames: pd.DataFrame) -> list[str]:
         labels = [label for label, _rows in _by_driver(rows)]
         raise UsageError(
             f"no driver {', '.join(missing)} in this session's race data: choose among "
-            f"{', '.join(labels) or 'none (no race data: run racemap sync)'}"
+            f"{', '.join(labels) or f'none (no race data: run {sync})'}"
         )
     return wanted
 

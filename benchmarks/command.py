@@ -11,7 +11,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from racemap.errors import RacemapError
+from racemap.errors import UsageError
 from racemap.paths import DEFAULT_REPORTS_DIR
 from racemap.settings import load_environment, parse_vars
 from racemap.verdict import EXIT_FAILED, EXIT_OK
@@ -35,9 +35,9 @@ def parse_scales(text: str | None) -> list[int]:
     try:
         scales = sorted({int(part) for part in str(text).split(",") if part.strip()})
     except ValueError:
-        raise RacemapError(f"--scales {text!r}: give integers, e.g. 1,10,100") from None
+        raise UsageError(f"--scales {text!r}: give integers, e.g. 1,10,100") from None
     if not scales or min(scales) < 1:
-        raise RacemapError(f"--scales {text!r}: scales are copies of the real data, at least 1")
+        raise UsageError(f"--scales {text!r}: scales are copies of the real data, at least 1")
     return scales
 
 
@@ -47,8 +47,30 @@ def parse_parts(text: str | None) -> tuple[str, ...]:
     parts = tuple(p.strip() for p in str(text).split(",") if p.strip())
     unknown = [p for p in parts if p not in PARTS]
     if unknown or not parts:
-        raise RacemapError(f"--parts {text!r}: choose among {','.join(PARTS)}")
+        raise UsageError(f"--parts {text!r}: choose among {','.join(PARTS)}")
     return parts
+
+
+def _at_least_one(text: str) -> int:
+    """--rounds, --reference-races: a whole number from 1 (0 rounds measured nothing, and ran)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a whole number from 1, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"give a whole number from 1, not {text}")
+    return value
+
+
+def _seconds_or_zero(text: str) -> float:
+    """--max-build-seconds: 0 (never cancel) or more seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"give 0 (never) or more seconds, not {text}")
+    return value
 
 
 def run(
@@ -175,20 +197,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reference-races",
-        type=int,
+        type=_at_least_one,
         help="limit the per-race reference to the first N races and extrapolate (labelled)",
     )
     parser.add_argument("--parts", help=f"{','.join(PARTS)} (default: all)")
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=_at_least_one,
         default=DEFAULT_ROUNDS,
         help="end_to_end, devices, pages: rounds of each side, alternating (default %(default)s)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument(
         "--max-build-seconds",
-        type=float,
+        type=_seconds_or_zero,
         default=DEFAULT_MAX_BUILD_SECONDS,
         help="cancel a scale's dbt build after this long and report it unfinished (0: never)",
     )

@@ -173,3 +173,28 @@ def test_scratch_databases_are_dropped(tiny_report):
         (prefix + "%",),
     )
     assert rows == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--parts", "nosuch"], "--parts 'nosuch': choose among requests,"),
+        (["--scales", "abc"], "--scales 'abc': give integers"),
+        (["--scales", "0"], "at least 1"),
+        (["--rounds", "0"], "argument --rounds: give a whole number from 1, not 0"),
+        (["--reference-races", "-1"], "argument --reference-races: give a whole number from 1"),
+        (["--max-build-seconds", "-1"], "give 0 (never) or more seconds, not -1"),
+    ],
+)
+def test_bench_usage_errors_exit_2_before_anything_runs(args, expected, capsys):
+    """A bad option is a usage error (exit 2, one line), as in every command: --parts and
+    --scales exited 1, and --rounds 0 started a bench that measured nothing."""
+    from racemap.cli import main
+
+    try:
+        code = main(["bench", "--database-url", "postgresql://nobody@127.0.0.1:1/none", *args])
+    except SystemExit as stopped:  # argparse's own usage exit
+        code = stopped.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]

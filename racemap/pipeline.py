@@ -35,7 +35,7 @@ from racemap.mapping.results import prepare_results
 from racemap.openf1.client import OpenF1Client
 from racemap.openf1.loader import ensure_raw_tables, load_openf1
 from racemap.reporting import changes as changes_mod
-from racemap.reporting import notify, reports, run_summary, status
+from racemap.reporting import notify, plural, reports, run_summary, status
 from racemap.reporting.notebooks import NotebookRunner, export_html, html_exporter
 from racemap.settings import (
     Environment,
@@ -476,8 +476,8 @@ def _map_and_report(ctx: RunContext, notebooks: NotebookRunner) -> RunResult:
     db, out, stages, log = ctx.db, ctx.out, ctx.stages, ctx.log
     load = run_summary.load_counts(db, ctx.run_id)
     log(
-        f"loaded OpenF1 {', '.join(map(str, ctx.seasons))}: {load['rows_loaded']} rows, "
-        f"{load['rows_rejected']} rejected, {load['requests']} HTTP requests"
+        f"loaded OpenF1 {', '.join(map(str, ctx.seasons))}: {plural(load['rows_loaded'], 'row')}, "
+        f"{load['rows_rejected']} rejected, {plural(load['requests'], 'HTTP request')}"
     )
 
     with stages.stage("validate_raw"):

@@ -8,6 +8,7 @@ at the transport by pytest-httpx. No test touches the internet or sleeps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -420,6 +421,12 @@ def test_future_sessions_cost_no_request(fresh_db, httpx_mock):
         " race is not mapped (--seasons and --sessions choose others)",
     ]
     assert result.summary().startswith("synced 1 session: 0 fetches loaded 0 rows")
+    # One of each in the singular (it said "1 fetches loaded 1 rows ... 1 OpenF1 requests").
+    one = dataclasses.replace(
+        result, loads=[loader.EndpointLoad("laps", "ok", rows_loaded=1)], requests=1
+    )
+    assert one.summary().startswith("synced 1 session: 1 fetch loaded 1 row (0 rejected)")
+    assert one.summary().endswith("; 1 OpenF1 request")
 
 
 # -- the command -----------------------------------------------------------------------------------

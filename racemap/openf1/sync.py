@@ -72,10 +72,11 @@ class SyncResult(LoadResult):
 
     def summary(self) -> str:
         return (
-            f"synced {plural(len(self.sessions), 'session')}: {self.count('ok')} fetches loaded "
-            f"{self.rows_loaded} rows ({self.rows_rejected} rejected), {self.count('empty')} "
-            f"empty, {self.count('skipped')} settled, {self.count('not_started')} not started; "
-            f"{self.requests} OpenF1 requests"
+            f"synced {plural(len(self.sessions), 'session')}: "
+            f"{plural(self.count('ok'), 'fetch', 'fetches')} loaded "
+            f"{plural(self.rows_loaded, 'row')} ({self.rows_rejected} rejected), "
+            f"{self.count('empty')} empty, {self.count('skipped')} settled, "
+            f"{self.count('not_started')} not started; {plural(self.requests, 'OpenF1 request')}"
         )
 
 

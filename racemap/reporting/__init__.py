@@ -2,6 +2,6 @@
 counts ("1 page", "2 pages"), importable without pandas (``racemap status`` uses it)."""
 
 
-def plural(count: int, noun: str) -> str:
-    """``1 page``, ``2 pages``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 page``, ``2 pages``; ``nouns`` where the plural is not ``noun + s`` (``fetches``)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"

@@ -446,7 +446,7 @@ def _sync_and_check(args, reports_dir: Path, seasons, **selection):
         **selection,
     )
     try:
-        with runtime.run_lock(db, sync.run_id, args.lock_timeout):
+        with runtime.run_lock(db, sync.run_id, args.lock_timeout, command="sync"):
             return sync_and_check(RaceDataRun(sync, reports_dir, variables))
     finally:
         if client is not None:

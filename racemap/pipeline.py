@@ -228,7 +228,7 @@ def validate(
     stamp = new_run_id()
     outcomes = []
     with (
-        runtime.run_lock(db, stamp, lock_timeout),
+        runtime.run_lock(db, stamp, lock_timeout, command="validate"),
         runtime.database_state(db, env.racemap_state_dir) as state,
     ):
         # Its own database's report set: the published one with new Data Docs, whole.

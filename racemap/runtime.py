@@ -56,7 +56,8 @@ def database_state(db, root: Path | None = None):
         yield base
 
 
-def _holder(cur) -> str:
+def _holder(cur) -> tuple[str, str]:
+    """The command holding the lock (``run``, ``sync``, ``validate``) and a line naming it."""
     cur.execute(
         "select a.application_name, a.backend_start, a.pid from pg_locks l"
         " join pg_stat_activity a on a.pid = l.pid"
@@ -67,27 +68,37 @@ def _holder(cur) -> str:
     )
     row = cur.fetchone()
     if row is None:
-        return "another racemap run"
+        return "run", "another racemap run"
     name, started, pid = row
     words = (name or "").split()
-    if len(words) >= 3 and words[:2] == ["racemap", "run"]:
+    if len(words) >= 3 and words[0] == "racemap":
         host = words[3] if len(words) > 3 else "?"
-        return f"run {words[2]} on {host}, started {started:%Y-%m-%d %H:%M:%S %Z}"
-    return f"{name or 'a session'} (pid {pid}), started {started:%Y-%m-%d %H:%M:%S %Z}"
+        return words[1], (
+            f"{words[1]} {words[2]} on {host}, started {started:%Y-%m-%d %H:%M:%S %Z}"
+        )
+    return "run", f"{name or 'a session'} (pid {pid}), started {started:%Y-%m-%d %H:%M:%S %Z}"
 
 
 @contextmanager
-def run_lock(db, run_id: str, timeout: float = DEFAULT_LOCK_TIMEOUT, log=print, sleep=time.sleep):
+def run_lock(
+    db,
+    run_id: str,
+    timeout: float = DEFAULT_LOCK_TIMEOUT,
+    log=print,
+    sleep=time.sleep,
+    command: str = "run",
+):
     """Hold the run lock of ``db`` for the block, on a connection of its own.
 
-    A second run waits up to ``timeout`` seconds, then fails with one line naming the run that
-    holds the lock. The lock goes with the connection: a killed run never leaves it behind.
+    A second run (or sync, or validate: ``command``, named to whoever waits) waits up to
+    ``timeout`` seconds, then fails with one line naming the command that holds the lock. The
+    lock goes with the connection: a killed run never leaves it behind.
     """
     conn = db.connect()
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            label = f"racemap run {run_id} {socket.gethostname()}"[:63]
+            label = f"racemap {command} {run_id} {socket.gethostname()}"[:63]
             cur.execute("select set_config('application_name', %s, false)", (label,))
             deadline = time.monotonic() + max(0.0, timeout)
             waiting = False
@@ -95,12 +106,12 @@ def run_lock(db, run_id: str, timeout: float = DEFAULT_LOCK_TIMEOUT, log=print, 
                 cur.execute("select pg_try_advisory_lock(%s, %s)", LOCK_KEYS)
                 if cur.fetchone()[0]:
                     break
-                holder = _holder(cur)
+                holding, holder = _holder(cur)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise RacemapError(
-                        f"another racemap run holds {db.display}: {holder}; waited {timeout:g} s "
-                        "(--lock-timeout): try again when it has finished"
+                        f"another racemap {holding} holds {db.display}: {holder}; waited "
+                        f"{timeout:g} s (--lock-timeout): try again when it has finished"
                     )
                 if not waiting:
                     log(f"waiting for {holder} (up to {timeout:g} s)")

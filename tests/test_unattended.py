@@ -48,13 +48,15 @@ def test_concurrent_runs_on_one_and_on_two_databases(mapped_template, tmp_path):
             ) == [(70,)]
 
 
-def test_a_second_run_gives_up_naming_the_run_that_holds_the_lock(mapped_demo, tmp_path):
+@pytest.mark.parametrize("command", ["run", "sync"])
+def test_a_second_run_gives_up_naming_the_run_that_holds_the_lock(mapped_demo, tmp_path, command):
+    """The holder is named as what it is: a sync said "another racemap run holds"."""
     db = mapped_demo[0]
     inside = threading.Event()
     leave = threading.Event()
 
     def hold():
-        with runtime.run_lock(db, "20261125T120000Z-abcdef", timeout=5):
+        with runtime.run_lock(db, "20261125T120000Z-abcdef", timeout=5, command=command):
             inside.set()
             leave.wait(30)
 
@@ -68,8 +70,8 @@ def test_a_second_run_gives_up_naming_the_run_that_holds_the_lock(mapped_demo, t
         leave.set()
         holder.join()
     message = str(info.value)
-    assert "another racemap run holds" in message
-    assert "run 20261125T120000Z-abcdef on " in message and "started 20" in message
+    assert f"another racemap {command} holds" in message
+    assert f"{command} 20261125T120000Z-abcdef on " in message and "started 20" in message
     assert "--lock-timeout" in message and "\n" not in message
 
 

@@ -18,8 +18,10 @@ drivers = []  # acronyms or car numbers (["VER", "NOR"], [1, 4], "VER,NOR"): onl
 
 # %%
 from racemap.db import resolve_database
+from racemap.mapping.lookup import session_kind as known_kind
 from racemap.mapping.race_session import race_session
 
+session_kind = known_kind(session_kind)  # "Sprint", "sprint qualifying" as typed
 db = resolve_database()
 with db.transaction() as conn:
     found = race_session(conn, race_id, offline=offline, kind=session_kind)

@@ -19,7 +19,7 @@ from conftest import AS_OF, database_copy, gx_root, query, run_pipeline
 from racemap.checks.validate import run_checkpoint
 from racemap.errors import RacemapError
 from racemap.mapping import dbt
-from racemap.mapping.lookup import NotMapped, race_session_key, session_key_for_race
+from racemap.mapping.lookup import NotMapped, race_session_key, session_key_for_race, session_kind
 from racemap.mapping.results import prepare_results
 from racemap.reporting.export import COLUMNS, crosswalk_rows, write_crosswalk
 from racemap.settings import RacesTable
@@ -120,6 +120,15 @@ def test_lookups_by_kind_in_sql(mapped_demo):
         query(db, "select racemap.session_key_for_race('1098', 'sprint')")
     with pytest.raises(psycopg2.Error, match="unknown session kind fp1"):
         query(db, "select racemap.session_key_for_race('1125', 'fp1')")
+
+
+def test_a_session_kind_as_a_person_types_it():
+    """The race page's session_kind (a papermill -p value): 'Sprint' was an unknown kind."""
+    assert session_kind("Sprint") == "sprint"
+    assert session_kind(" sprint qualifying ") == "sprint_qualifying"
+    assert session_kind("Practice-1") == "practice_1"
+    with pytest.raises(RacemapError, match="unknown session kind 'fp1': one of practice_1, "):
+        session_kind("fp1")
 
 
 @pytest.mark.parametrize(

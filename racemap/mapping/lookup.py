@@ -11,6 +11,7 @@ there, which becomes :class:`NotMapped` here with the reason word.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import psycopg2
@@ -37,6 +38,15 @@ SESSION_KINDS = (
     "qualifying",
     "race",
 )
+
+
+def session_kind(text) -> str:
+    """A session kind as a person may type it (``Sprint``, ``sprint qualifying``,
+    ``practice-1``): one of SESSION_KINDS, else one line naming them."""
+    kind = re.sub(r"[\s-]+", "_", str(text).strip().lower())
+    if kind not in SESSION_KINDS:
+        raise RacemapError(f"unknown session kind {text!r}: one of {', '.join(SESSION_KINDS)}")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -93,8 +103,7 @@ def race_session_key(
     no keys, its weekend has no such session (a sprint on a weekend without one) or it is
     cancelled.
     """
-    if kind not in SESSION_KINDS:
-        raise RacemapError(f"unknown session kind {kind!r}: one of {', '.join(SESSION_KINDS)}")
+    kind = session_kind(kind)
     meeting_key, session_key = _lookup(
         conn,
         races,

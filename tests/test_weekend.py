@@ -274,6 +274,54 @@ def test_swapped_results_disagree_and_are_named_in_the_run_output(mapped_templat
         assert detail.startswith("P1 app 4 / OpenF1 44; P2 app 1 / OpenF1 81; ")
 
 
+def test_a_car_number_on_two_result_rows_links_no_driver_and_the_build_goes_on(
+    mapped_template, tmp_path
+):
+    """The application's results are user input: a car number on two rows of one race, or a row
+    without a number, failed the whole build (race_driver_links' uniqueness and not-null tests),
+    so no race was mapped."""
+    with database_copy(mapped_template[0]) as db:
+        # Singapore 2024 (race 1138): Piastri's row says car 4, Norris's; Russell's has none.
+        query(db, "update public.results set number = 4 where race_id = '1138' and number = 81")
+        query(db, "update public.results set number = null where race_id = '1138' and number = 63")
+        rebuild_and_validate(db, tmp_path)  # dbt.build raises when the build fails
+        links = query(
+            db,
+            "select car_number, driver_id, app_result_rows, link_detail, is_linked"
+            " from racemap.race_driver_links where race_id = '1138' and car_number in (4, 63, 81)"
+            " order by car_number",
+        )
+        ids = query(
+            db, "select driver_id from public.results where race_id = '1138' and number = 4"
+        )
+        named = ", ".join(sorted(str(i) for (i,) in ids))
+        assert links == [
+            (
+                4,
+                None,
+                2,
+                f"car 4 is on 2 rows of the application's results (drivers {named}): no"
+                " driver linked; fix the results",
+                False,
+            ),
+            (
+                63,
+                None,
+                0,
+                None,
+                False,
+            ),  # OpenF1's car 63 alone: the application's row has no number
+            (81, None, 0, None, False),
+        ]
+        # The results check names the race (P3 is car 81 in OpenF1, car 4 in the application).
+        ((check, detail),) = query(
+            db,
+            "select results_check, results_detail from racemap.race_openf1_mapping"
+            " where race_id = '1138'",
+        )
+        assert check == "disagree" and "P3 app 4 / OpenF1 81" in detail
+
+
 def test_results_not_published_yet_are_no_results_and_no_failure(mapped_template, tmp_path):
     with database_copy(mapped_template[0]) as db:
         # Abu Dhabi 2025 (race 1168) before OpenF1 published session 9839's results.

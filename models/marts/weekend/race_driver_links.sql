@@ -28,17 +28,36 @@ mapped_races as (
     where status = 'mapped'
 ),
 
+-- One row per car: a car number the application's results give to more than one row of a race
+-- (bad input: two drivers, or a row twice) links no driver, and link_detail names them; a row
+-- without a car number cannot be linked and is left out. Either made the build fail.
 app_cars as (
     select
         mapped_races.race_id,
         mapped_races.meeting_key,
         mapped_races.session_key,
         app_results.car_number,
-        app_results.driver_id,
-        app_results.position
+        case when count(*) = 1 then min(app_results.driver_id) end as driver_id,
+        case when count(*) = 1 then min(app_results.position) end as position,
+        count(*) as app_result_rows,
+        case
+            when count(*) > 1
+                then 'car ' || app_results.car_number || ' is on ' || count(*)
+                || ' rows of the application''s results (drivers '
+                || coalesce(
+                    string_agg(app_results.driver_id, ', ' order by app_results.driver_id), '?'
+                )
+                || '): no driver linked; fix the results'
+        end as link_detail
     from mapped_races
     inner join app_results
         on mapped_races.race_id = app_results.race_id
+    where app_results.car_number is not null
+    group by
+        mapped_races.race_id,
+        mapped_races.meeting_key,
+        mapped_races.session_key,
+        app_results.car_number
 ),
 
 openf1_cars as (
@@ -66,7 +85,11 @@ final as (
         openf1_cars.driver_number,
         app_cars.position as app_position,
         openf1_cars.position as openf1_position,
-        (app_cars.race_id is not null and openf1_cars.race_id is not null) as is_linked,
+        coalesce(app_cars.app_result_rows, 0) as app_result_rows,
+        app_cars.link_detail,
+        (
+            app_cars.app_result_rows = 1 and openf1_cars.race_id is not null
+        ) is true as is_linked,
         (
             app_cars.race_id is not null
             and openf1_cars.race_id is not null

@@ -15,3 +15,13 @@
 {% macro racemap_tolerance() -%}
     (interval '1 hour' * {{ var('match_tolerance_hours') | float }})
 {%- endmacro %}
+
+{#- A whole number read from a column of the application's (user input): an integer as it is,
+    text or numeric holding one ('4', ' 4 ', '4.0') cast, anything else ('x', '', '-1', '4.5')
+    null, so one bad value is a row without that number, not a failed build. -#}
+{% macro racemap_whole_number(expression) -%}
+    case
+        when trim(cast({{ expression }} as text)) ~ '^[0-9]{1,9}([.]0*)?$'
+            then cast(cast(trim(cast({{ expression }} as text)) as numeric) as integer)
+    end
+{%- endmacro %}

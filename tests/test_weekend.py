@@ -284,7 +284,21 @@ def test_a_car_number_on_two_result_rows_links_no_driver_and_the_build_goes_on(
         # Singapore 2024 (race 1138): Piastri's row says car 4, Norris's; Russell's has none.
         query(db, "update public.results set number = 4 where race_id = '1138' and number = 81")
         query(db, "update public.results set number = null where race_id = '1138' and number = 63")
+        # A text column of car numbers with one that is none (China 2024, race 1125: car 1 'x'),
+        # and positions as numeric: the cast failed the build.
+        query(db, "alter table public.results alter column number type text using number::text")
+        query(db, "alter table public.results alter column position type numeric(4, 1)")
+        query(db, "update public.results set number = 'x' where race_id = '1125' and number = '1'")
+        query(
+            db, "update public.results set number = ' 44 ' where race_id = '1125' and number = '44'"
+        )
         rebuild_and_validate(db, tmp_path)  # dbt.build raises when the build fails
+        assert query(
+            db,
+            "select car_number, position from racemap_staging.stg_app__results"
+            " where race_id = '1125' and (car_number is null or car_number in (44, 4))"
+            " order by car_number nulls first",
+        ) == [(None, 1), (4, 2), (44, 9)]  # Verstappen won, Norris second, Hamilton ninth
         links = query(
             db,
             "select car_number, driver_id, app_result_rows, link_detail, is_linked"
@@ -292,7 +306,7 @@ def test_a_car_number_on_two_result_rows_links_no_driver_and_the_build_goes_on(
             " order by car_number",
         )
         ids = query(
-            db, "select driver_id from public.results where race_id = '1138' and number = 4"
+            db, "select driver_id from public.results where race_id = '1138' and number = '4'"
         )
         named = ", ".join(sorted(str(i) for (i,) in ids))
         assert links == [

@@ -40,8 +40,8 @@ renamed as (
         {%- else -%}
         cast(null as text) as driver_id,
         {%- endif %}
-        cast({{ adapter.quote(var('result_number_column')) }} as integer) as car_number,
-        cast({{ adapter.quote(var('result_position_column')) }} as integer) as position
+        {{ racemap_whole_number(adapter.quote(var('result_number_column'))) }} as car_number,
+        {{ racemap_whole_number(adapter.quote(var('result_position_column'))) }} as position
     from source
 ),
 {%- else -%}

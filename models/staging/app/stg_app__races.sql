@@ -2,8 +2,11 @@
     The application's races, typed without failing on a bad row: column names come from vars,
     so any application table maps without editing SQL. A row whose date or time cannot be read
     keeps nulls there and says why in invalid_detail (the race becomes invalid_race downstream);
-    every other row maps as usual.
+    every other row maps as usual. A table, not a view: a view would hold a dependency on every
+    column of the application's table, which could then neither drop nor retype one after a run
+    (int_races_checked reads it once per build).
 -#}
+{{ config(materialized='table') }}
 {%- set time_column = var('race_time_column') -%}
 {%- set name_column = var('race_name_column') -%}
 

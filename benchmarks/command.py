@@ -11,6 +11,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from racemap.cli import seconds_option
 from racemap.errors import UsageError
 from racemap.paths import DEFAULT_REPORTS_DIR
 from racemap.settings import load_environment, parse_vars
@@ -59,17 +60,6 @@ def _at_least_one(text: str) -> int:
         raise argparse.ArgumentTypeError(f"give a whole number from 1, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"give a whole number from 1, not {text}")
-    return value
-
-
-def _seconds_or_zero(text: str) -> float:
-    """--max-build-seconds: 0 (never cancel) or more seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"give 0 (never) or more seconds, not {text}")
     return value
 
 
@@ -210,7 +200,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument(
         "--max-build-seconds",
-        type=_seconds_or_zero,
+        type=seconds_option,
         default=DEFAULT_MAX_BUILD_SECONDS,
         help="cancel a scale's dbt build after this long and report it unfinished (0: never)",
     )

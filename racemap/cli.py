@@ -32,7 +32,8 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"racemap: {message} (see {self.prog} --help)\n")
 
 
-def _seconds(text: str) -> float:
+def seconds_option(text: str) -> float:
+    """An argparse type: 0 or more seconds (--lock-timeout; racemap bench's --max-build-seconds)."""
     try:
         value = float(text)
     except ValueError:
@@ -67,7 +68,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _lock_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout",
-        type=_seconds,
+        type=seconds_option,
         default=600.0,
         metavar="SECONDS",
         help="how long to wait for another run on the same database (default 600)",

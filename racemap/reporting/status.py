@@ -252,18 +252,17 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
         err.append(f"failed at {last['stopped_at'] or '?'}: {last['error'] or 'see summary.json'}")
     sync = state.get("last_sync")
     if sync:
+        failed = sync["verdict"] == verdicts.FAILED
+        stopped = f"{sync['stopped_at'] or '?'}: {sync['error'] or 'see its output'}"
         done = (
-            f"stopped at {sync['stopped_at'] or '?'}: {sync['error'] or 'see its output'}"
-            if sync["verdict"] == verdicts.FAILED
+            f"stopped at {stopped}"
+            if failed
             else f"{plural(sync['sessions'], 'session')}, {plural(sync['pages'], 'page')} rendered"
         )
         finished = f"finished {sync['finished_at']}: {sync['verdict']}"
         out.append(f"last sync {sync['run_id']}, {finished} ({done})")
-        if sync["verdict"] == verdicts.FAILED:
-            err.append(
-                f"last sync failed at {sync['stopped_at'] or '?'}: "
-                f"{sync['error'] or 'see its output'}: run racemap sync again"
-            )
+        if failed:
+            err.append(f"last sync failed at {stopped}: run racemap sync again")
     changes = state["changes"]
     out.append("changes   " + describe(changes) if changes else "changes   not recorded")
     for c in (changes or {}).get("list", [])[:20]:

@@ -7,8 +7,6 @@
     list names until then.
 -#}
 
-{{ config(materialized='table') }}
-
 with
 
 matched as (

@@ -5,8 +5,6 @@
     summarised every session again).
 -#}
 
-{{ config(materialized='table') }}
-
 with
 
 meetings as (

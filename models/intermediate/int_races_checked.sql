@@ -9,8 +9,6 @@
     races_needing_attention reads the live ones (stg_app__race_keys).
 -#}
 
-{{ config(materialized='table') }}
-
 with
 
 races as (

@@ -12,8 +12,6 @@
          no_race_session (a meeting there, but no Race session), else no_meeting.
 -#}
 
-{{ config(materialized='table') }}
-
 with
 
 races as (

@@ -5,8 +5,6 @@
     what it is, and a low estimate is what makes the planner pick a nested loop).
 -#}
 
-{{ config(materialized='table') }}
-
 with
 
 sessions as (

@@ -14,8 +14,6 @@
     each is a hash join (an OR in a join condition is a nested loop: quadratic in the races).
 -#}
 
-{{ config(materialized='view') }}
-
 with
 
 -- NOT MATERIALIZED: read three times, each time as the table, with its statistics (a CTE scan

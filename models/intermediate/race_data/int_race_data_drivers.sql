@@ -13,8 +13,6 @@
     A table: read by every race data mart and the checks.
 -#}
 
-{{ config(materialized='table') }}
-
 with
 
 sessions as (

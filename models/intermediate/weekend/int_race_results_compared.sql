@@ -14,8 +14,6 @@
     A table: compared once per build, not once for each of its tests and for race_openf1_mapping.
 -#}
 
-{{ config(materialized='table') }}
-
 with
 
 matched as (

@@ -8,8 +8,6 @@
     for race_openf1_sessions.
 -#}
 
-{{ config(materialized='table') }}
-
 with
 
 sessions as (

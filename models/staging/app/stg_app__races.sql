@@ -6,7 +6,6 @@
     column of the application's table, which could then neither drop nor retype one after a run
     (int_races_checked reads it once per build).
 -#}
-{{ config(materialized='table') }}
 {%- set time_column = var('race_time_column') -%}
 {%- set name_column = var('race_name_column') -%}
 

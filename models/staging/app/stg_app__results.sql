@@ -4,9 +4,8 @@
     this is an empty relation of the same columns, and every race's results_check is no_results (racemap says so once).
 -#}
 -- depends_on: {{ source('app_results', 'results') }}
-{#- A table, not a view: a view would hold a dependency on the application's table, and the
-    application could no longer alter or drop it between runs. -#}
-{{ config(materialized='table') }}
+{#- A table (dbt_project.yml), not a view: a view would hold a dependency on the application's
+    table, and the application could no longer alter or drop it between runs. -#}
 {%- set results = adapter.get_relation(
     database=target.database,
     schema=var('results_schema'),

@@ -816,3 +816,29 @@ def test_a_page_can_show_chosen_drivers_and_a_typo_names_the_choices():
     # No drivers synced (Brazil 2024): no acronym at all, car numbers still choose.
     numbered = pd.DataFrame({"driver_number": [1, 44], "name_acronym": [float("nan")] * 2})
     assert list(only(numbered, choose([44], numbered))["driver_number"]) == [44]
+
+
+@pytest.mark.parametrize(
+    ("mart", "staging"),
+    [
+        ("race_laps", "stg_openf1__laps"),
+        ("race_stints", "stg_openf1__stints"),
+        ("race_pit_stops", "stg_openf1__pit"),
+        ("race_positions", "stg_openf1__position"),
+        ("race_weather", "stg_openf1__weather"),
+        ("race_overtakes", "stg_openf1__overtakes"),
+    ],
+)
+def test_every_synced_row_is_in_its_mart_once(synced, mart, staging):
+    """The join to the race keys (macro race_data_join) neither drops nor doubles a row of a
+    synced session: a car's rows, the session's own (weather), both cars of an overtake. The
+    snapshot has no race control or intervals (data/README.md): the dbt unit tests
+    test_race_control_messages_* cover messages about no car and about one."""
+    db, _result = synced
+    synced_rows = query(
+        db,
+        f"select count(*) from racemap_staging.{staging} where session_key in"
+        " (select session_key from racemap_intermediate.int_race_data_drivers)",
+    )
+    assert synced_rows != [(0,)], staging
+    assert query(db, f"select count(*) from racemap.{mart}") == synced_rows, mart

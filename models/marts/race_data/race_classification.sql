@@ -42,7 +42,7 @@ final as (
         session_results.is_dns,
         session_results.is_dsq
     from session_results
-    {{ race_data_driver_join('session_results') }}
+    {{ race_data_join('session_results') }}
 )
 
 select * from final

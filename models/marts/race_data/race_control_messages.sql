@@ -15,10 +15,7 @@ race_keys as (
 
 final as (
     select
-        race_keys.race_id,
-        race_keys.session_kind,
-        race_keys.meeting_key,
-        race_keys.session_key,
+        {{ race_data_session_keys() }},
         race_keys.driver_id,
         race_control.driver_number,
         race_control.issued_at,
@@ -30,9 +27,8 @@ final as (
         race_control.lap_number,
         race_control.qualifying_phase
     from race_control
-    inner join race_keys
-        on race_control.session_key = race_keys.session_key
-        and coalesce(race_control.driver_number, -1) = race_keys.join_driver_number
+    -- A message about no car (driver_number null) joins the session's own row.
+    {{ race_data_join('race_control', driver_number='coalesce(race_control.driver_number, -1)') }}
 )
 
 select * from final

@@ -278,7 +278,7 @@ final as (
         failures.check_name,
         failures.detail
     from failures
-    {{ race_data_driver_join('failures') }}
+    {{ race_data_join('failures') }}
 )
 
 select * from final

@@ -25,7 +25,7 @@ final as (
         intervals.interval_laps,
         intervals.interval_text
     from intervals
-    {{ race_data_driver_join('intervals') }}
+    {{ race_data_join('intervals') }}
 )
 
 select * from final

@@ -28,7 +28,7 @@ final as (
         laps.date_start,
         laps.is_pit_out_lap
     from laps
-    {{ race_data_driver_join('laps') }}
+    {{ race_data_join('laps') }}
 )
 
 select * from final

@@ -14,10 +14,7 @@ race_keys as (
 
 final as (
     select
-        overtaking.race_id,
-        overtaking.session_kind,
-        overtaking.meeting_key,
-        overtaking.session_key,
+        {{ race_data_session_keys('overtaking') }},
         overtaking.driver_id as overtaking_driver_id,
         overtakes.overtaking_driver_number,
         overtaken.driver_id as overtaken_driver_id,
@@ -25,12 +22,8 @@ final as (
         overtakes.overtook_at,
         overtakes.position
     from overtakes
-    inner join race_keys as overtaking
-        on overtakes.session_key = overtaking.session_key
-        and overtakes.overtaking_driver_number = overtaking.join_driver_number
-    inner join race_keys as overtaken
-        on overtakes.session_key = overtaken.session_key
-        and overtakes.overtaken_driver_number = overtaken.join_driver_number
+    {{ race_data_join('overtakes', 'overtakes.overtaking_driver_number', keys='overtaking') }}
+    {{ race_data_join('overtakes', 'overtakes.overtaken_driver_number', keys='overtaken') }}
 )
 
 select * from final

@@ -21,7 +21,7 @@ final as (
         pit.stop_duration,
         pit.lane_duration
     from pit
-    {{ race_data_driver_join('pit') }}
+    {{ race_data_join('pit') }}
 )
 
 select * from final

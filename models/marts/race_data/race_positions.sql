@@ -18,7 +18,7 @@ final as (
         positions.recorded_at,
         positions.position
     from positions
-    {{ race_data_driver_join('positions') }}
+    {{ race_data_join('positions') }}
 )
 
 select * from final

@@ -23,7 +23,7 @@ final as (
         stints.lap_end - stints.lap_start + 1 as lap_count,
         stints.tyre_age_at_start
     from stints
-    {{ race_data_driver_join('stints') }}
+    {{ race_data_join('stints') }}
 )
 
 select * from final

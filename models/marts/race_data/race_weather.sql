@@ -14,10 +14,7 @@ race_keys as (
 
 final as (
     select
-        race_keys.race_id,
-        race_keys.session_kind,
-        race_keys.meeting_key,
-        race_keys.session_key,
+        {{ race_data_session_keys() }},
         weather.recorded_at,
         weather.air_temperature,
         weather.track_temperature,
@@ -28,9 +25,7 @@ final as (
         weather.wind_speed,
         weather.wind_direction
     from weather
-    inner join race_keys
-        on weather.session_key = race_keys.session_key
-        and race_keys.join_driver_number = -1
+    {{ race_data_join('weather', driver_number='-1') }}
 )
 
 select * from final

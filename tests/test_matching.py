@@ -21,7 +21,10 @@ def test_2026_records_and_cancelled_meetings(applied_db, tmp_path):
     https://github.com/br-g/openf1/issues/367). No recorded 1282 record exists, so it is the
     1308 record with the facts of 1282 put in (the race's 15:00 UTC start is assumed). Race 1184
     is the 2026 round 16 of a third-party Ergast-style file, anibal-b/Data-Engineering-Final-
-    Project-Oct26 data/races.csv on GitHub (Sepang, 2026-10-04 07:00 UTC).
+    Project-Oct26 data/races.csv on GitHub (Sepang, 2026-10-04 07:00 UTC). The Spanish Grand Prix
+    at Madrid (meeting 1294, circuit 153 "Madring", race 2026-09-13 13:00 UTC) has no recorded
+    record either: the 1308 record with its facts (the race session's key is assumed), found
+    through the circuit map's madring row.
     """
     db = applied_db  # the demo, mapped over 2023-2025
     kl_meeting = sample_2026("kuala-lumpur-2026-race__meeting.json")
@@ -49,8 +52,40 @@ def test_2026_records_and_cancelled_meetings(applied_db, tmp_path):
         "date_start": "2026-04-12T15:00:00+00:00",
         "date_end": "2026-04-12T17:00:00+00:00",
     }
+    madring = {
+        "circuit_key": 153,
+        "circuit_short_name": "Madring",
+        "location": "Madrid",
+        "country_code": "ESP",
+        "country_name": "Spain",
+    }
+    madrid_meeting = {
+        **kl_meeting,
+        **madring,
+        "meeting_key": 1294,
+        "meeting_name": "Spanish Grand Prix",
+        "meeting_official_name": "FORMULA 1 SPANISH GRAND PRIX 2026",
+        "gmt_offset": "02:00:00",
+        "date_start": "2026-09-11T11:30:00+00:00",
+        "date_end": "2026-09-13T15:00:00+00:00",
+    }
+    madrid_race = {
+        **kl_race,
+        **madring,
+        "session_key": 11999,
+        "meeting_key": 1294,
+        "date_start": "2026-09-13T13:00:00+00:00",
+        "date_end": "2026-09-13T15:00:00+00:00",
+    }
     store_2026(
-        db, "meetings", [kl_meeting, sakhir_meeting, sample_2026("miami-2026-sprint__meeting.json")]
+        db,
+        "meetings",
+        [
+            kl_meeting,
+            sakhir_meeting,
+            madrid_meeting,
+            sample_2026("miami-2026-sprint__meeting.json"),
+        ],
     )
     store_2026(
         db,
@@ -58,16 +93,22 @@ def test_2026_records_and_cancelled_meetings(applied_db, tmp_path):
         [
             kl_race,
             sakhir_race,
+            madrid_race,
             sample_2026("miami-2026-sprint__session.json"),
             sample_2026("miami-2026-race__session.json"),
         ],
     )
     with db.transaction() as conn, conn.cursor() as cur:
         cur.execute(
+            "insert into public.circuits (id, circuit_ref, name, location, country)"
+            " values (81, 'madring', 'Madring', 'Madrid', 'Spain')"
+        )
+        cur.execute(
             "insert into public.races (id, year, round, circuit_id, name, date, time) values"
             " ('1184', 2026, 16, 'sepang', 'Bahrain Grand Prix in Malaysia', '2026-10-04',"
             "  '07:00'),"
-            " ('bahrain-2026', 2026, 4, 'bahrain', 'Bahrain Grand Prix', '2026-04-12', '15:00')"
+            " ('bahrain-2026', 2026, 4, 'bahrain', 'Bahrain Grand Prix', '2026-04-12', '15:00'),"
+            " ('madrid-2026', 2026, 14, 'madring', 'Spanish Grand Prix', '2026-09-13', '13:00')"
         )
     result = run_pipeline(db, tmp_path)
     # 2026 is loaded (from the samples only): its past races without a sample meeting need a
@@ -75,14 +116,15 @@ def test_2026_records_and_cancelled_meetings(applied_db, tmp_path):
     assert (result.verdict, result.exit_code, result.failures) == ("attention", 3, [])
     needing = {row["race_id"]: row["reason"] for row in result.attention}
     assert needing and set(needing.values()) == {"no_meeting"}
-    assert not {"1184", "1172", "bahrain-2026"} & set(needing)
+    assert not {"1184", "1172", "bahrain-2026", "madrid-2026"} & set(needing)
     rows = dict(
         (r[0], r[1:])
         for r in query(
             db,
             """
             select race_id, status, meeting_key, session_key, reason, delta_hours
-            from racemap.race_openf1_mapping where race_id in ('1184', '1172', 'bahrain-2026')
+            from racemap.race_openf1_mapping
+            where race_id in ('1184', '1172', 'bahrain-2026', 'madrid-2026')
         """,
         )
     )
@@ -91,6 +133,7 @@ def test_2026_records_and_cancelled_meetings(applied_db, tmp_path):
     assert rows["1172"][:4] == ("mapped", 1284, 11280, None)
     assert float(rows["1172"][4]) == -3.0
     assert rows["bahrain-2026"][:4] == ("unmapped", None, None, "cancelled")
+    assert rows["madrid-2026"][:4] == ("mapped", 1294, 11999, None)
     # the new fields are typed columns, and the whole record is kept
     assert query(
         db,
@@ -118,8 +161,13 @@ def test_custom_races_table_through_vars_and_seed(fresh_db, tmp_path, monkeypatc
     ergast = DATA_DIR / "ergast"
     with (ergast / "circuits.csv").open() as handle:
         ref_to_id = {r["circuitRef"]: r["circuitId"] for r in csv.DictReader(handle)}
+    # madring (2026) has no Ergast circuit id: the Ergast races have no race there.
     with (PROJECT_DIR / "seeds" / "circuit_map.csv").open() as handle:
-        seed = [{**r, "circuit_id": ref_to_id[r["circuit_id"]]} for r in csv.DictReader(handle)]
+        seed = [
+            {**r, "circuit_id": ref_to_id[r["circuit_id"]]}
+            for r in csv.DictReader(handle)
+            if r["circuit_id"] in ref_to_id
+        ]
     monkeypatch.setenv("RACEMAP_DBT_PROJECT_DIR", str(_project_copy(tmp_path, seed)))
 
     with (ergast / "races.csv").open() as handle:

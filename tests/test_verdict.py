@@ -54,15 +54,16 @@ MADRID = "Madrid Grand Prix <img src=x onerror=alert(1)>"  # names are user inpu
 
 
 def add_madrid(db) -> None:
-    """The real case: a race at Madrid's "Madring", which no circuit map had."""
+    """A race at a circuit the map lacks: an application naming Madrid's circuit `madrid` (the
+    circuit map, like Jolpica, says `madring`)."""
     with db.transaction() as conn, conn.cursor() as cur:
         cur.execute(
             "insert into public.circuits (id, circuit_ref, name, location, country)"
-            " values (81, 'madring', 'Madring', 'Madrid', 'Spain')"
+            " values (81, 'madrid', 'Madring', 'Madrid', 'Spain')"
         )
         cur.execute(
             "insert into public.races (id, year, round, circuit_id, name, date, time)"
-            " values ('madrid-2025', 2025, 25, 'madring', %s, '2025-09-14', '13:00:00')",
+            " values ('madrid-2025', 2025, 25, 'madrid', %s, '2025-09-14', '13:00:00')",
             (MADRID,),
         )
 
@@ -76,7 +77,7 @@ def test_a_circuit_missing_from_the_map_needs_attention_until_a_reviewed_skip(
     assert code == 3
     assert (
         f"attention: race madrid-2025 ({MADRID}, 2025): no_circuit_mapping: the race's "
-        "circuit is not in seeds/circuit_map.csv — add madring to seeds/circuit_map.csv"
+        "circuit is not in seeds/circuit_map.csv — add madrid to seeds/circuit_map.csv"
     ) in err
     summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
     assert summary["verdict"] == "attention"
@@ -107,7 +108,7 @@ def test_a_circuit_missing_from_the_map_needs_attention_until_a_reviewed_skip(
     for name in ("dbt_project.yml", "profiles.yml"):
         shutil.copyfile(PROJECT_DIR / name, project / name)
     with (project / "seeds" / "mapping_overrides.csv").open("a") as handle:
-        handle.write("madrid-2025,skip,,,no_circuit_mapping,reviewer,Madring not in OpenF1 yet\n")
+        handle.write("madrid-2025,skip,,,no_circuit_mapping,reviewer,our own circuit id\n")
     monkeypatch.setenv("RACEMAP_DBT_PROJECT_DIR", str(project))
     result = run_pipeline(applied_db, tmp_path / "reviewed")
     assert (result.verdict, result.exit_code) == ("ok", 0)

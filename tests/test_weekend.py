@@ -21,6 +21,8 @@ from racemap.errors import RacemapError
 from racemap.mapping import dbt
 from racemap.mapping.lookup import NotMapped, race_session_key, session_key_for_race, session_kind
 from racemap.mapping.results import prepare_results
+from racemap.openf1.sync import SyncRun
+from racemap.race_data import RaceDataRun, sync_and_check
 from racemap.reporting.export import COLUMNS, crosswalk_rows, write_crosswalk
 from racemap.settings import RacesTable
 
@@ -334,6 +336,24 @@ def test_a_car_number_on_two_result_rows_links_no_driver_and_the_build_goes_on(
             " where race_id = '1138'",
         )
         assert check == "disagree" and "P3 app 4 / OpenF1 81" in detail
+        # The race's synced data: the three cars have no driver id, and the sync names them.
+        result = sync_and_check(
+            RaceDataRun(
+                SyncRun(db, race_ids=["1138"], offline=True, log=lambda _line: None),
+                tmp_path / "sync",
+                pages=False,
+            )
+        )
+        assert (result.verdict, result.failures) == ("attention", [])
+        unlinked = sorted(line for line in result.attention if "driver_not_linked" in line)
+        assert unlinked == [
+            "race 1138 (race): driver (no id) (car 4 NOR): driver_not_linked: car 4 is on 2 rows"
+            f" of the application's results (drivers {named}): no driver linked; fix the results",
+            "race 1138 (race): driver (no id) (car 63 RUS): driver_not_linked: car 63 is on no"
+            " row of the application's results of the race: its race data has no driver id",
+            "race 1138 (race): driver (no id) (car 81 PIA): driver_not_linked: car 81 is on no"
+            " row of the application's results of the race: its race data has no driver id",
+        ]
 
 
 def test_results_not_published_yet_are_no_results_and_no_failure(mapped_template, tmp_path):

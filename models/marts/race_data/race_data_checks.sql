@@ -19,7 +19,11 @@
                           recording lacks (Norris, 2024 Singapore: no position row);
       lap_count           a classified car's completed laps in race_laps (its highest lap, less
                           a last one not completed) are not the session result's number_of_laps
-                          (sessions with laps).
+                          (sessions with laps);
+      driver_not_linked   a car of a race, sprint or qualifying session whose race data carries
+                          no driver id of the application, while the application has results
+                          for the race: its number is on several result rows (race_driver_links'
+                          link_detail) or on none. Practice is not checked (reserve drivers).
 -#}
 with
 
@@ -253,6 +257,35 @@ wrong_lap_counts as (
         and coalesce(completed_laps.laps_completed, 0) <> classified.number_of_laps
 ),
 
+-- The races the application has results for (else no car can be linked, and none is named).
+races_with_results as (
+    select distinct race_id
+    from links
+    where app_result_rows > 0
+),
+
+unlinked_cars as (
+    select
+        race_keys.session_key,
+        race_keys.driver_number,
+        'driver_not_linked' as check_name,
+        coalesce(
+            links.link_detail,
+            'car ' || race_keys.driver_number
+            || ' is on no row of the application''s results of the race: its race data has no'
+            || ' driver id'
+        ) as detail
+    from race_keys
+    inner join races_with_results
+        on race_keys.race_id = races_with_results.race_id
+    left join links
+        on race_keys.race_id = links.race_id
+        and race_keys.driver_number = links.car_number
+    where race_keys.driver_number is not null
+        and race_keys.driver_id is null
+        and race_keys.session_kind in ('race', 'sprint', 'qualifying', 'sprint_qualifying')
+),
+
 failures as (
     select * from duplicate_laps
     union all
@@ -265,6 +298,8 @@ failures as (
     select * from wrong_positions
     union all
     select * from wrong_lap_counts
+    union all
+    select * from unlinked_cars
 ),
 
 final as (

@@ -17,6 +17,7 @@ import importlib.util
 import os
 import pickle
 import shutil
+import tempfile
 from pathlib import Path
 
 import psycopg2
@@ -165,6 +166,17 @@ def create_database(prefix: str = "racemap_test", template: Database | None = No
 
 def drop_database(db: Database) -> None:
     SCRATCH.drop(db)
+
+
+@pytest.fixture
+def server_dir():
+    """A directory for a pgserver data directory, outside pytest's temporary root: pgserver
+    runs the server as its own user when the tests run as root, and every pytest session that
+    starts resets that root to mode 0700 (on a shared machine, while this one runs)."""
+    path = Path(tempfile.mkdtemp(prefix="racemap-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

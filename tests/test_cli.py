@@ -82,10 +82,10 @@ def test_bad_seasons_and_vars(tmp_path):
     assert_one_clear_line(done, "NAME=VALUE")
 
 
-def test_embedded_database_end_to_end(tmp_path, monkeypatch):
+def test_embedded_database_end_to_end(tmp_path, server_dir, monkeypatch):
     """No DATABASE_URL: pgserver in a data directory of its own, demo races created once."""
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    pgdata = tmp_path / "pgdata"
+    pgdata = server_dir / "pgdata"
     from racemap.pipeline import RunOptions, run
 
     def embedded_run(reports):
@@ -102,12 +102,18 @@ def test_embedded_database_end_to_end(tmp_path, monkeypatch):
             )
         )
 
-    first = embedded_run(tmp_path / "first")
-    assert first.exit_code == 0, first.failures
-    assert first.summary["database"].startswith("embedded PostgreSQL")
-    assert first.summary["mapped"] == 70 and first.summary["updates_applied"] == 70
-    second = embedded_run(tmp_path / "second")  # the data directory survives between runs
-    assert second.summary["mapped"] == 70 and second.summary["updates"] == 0
+    try:
+        first = embedded_run(tmp_path / "first")
+        assert first.exit_code == 0, first.failures
+        assert first.summary["database"].startswith("embedded PostgreSQL")
+        assert first.summary["mapped"] == 70 and first.summary["updates_applied"] == 70
+        second = embedded_run(tmp_path / "second")  # the data directory survives between runs
+        assert second.summary["mapped"] == 70 and second.summary["updates"] == 0
+    finally:
+        # Stopped here, before server_dir is removed, not at the interpreter's exit.
+        import pgserver
+
+        pgserver.get_server(pgdata).cleanup()
 
 
 def test_dbt_log_level_file_is_info_by_default_and_taken_in_any_case():

@@ -16,10 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -48,17 +46,6 @@ QUERY = (
     " (select client_dn from pg_stat_ssl where pid = pg_backend_pid()) as client_dn"
 )
 COMPONENTS = ("psycopg2", "libpq_env", "dbt", "great_expectations", "kernel_url", "kernel_env")
-
-
-@pytest.fixture
-def server_dir():
-    """A directory for a pgserver data directory, outside pytest's temporary root: pgserver
-    runs the server as its own user when the tests run as root, and every pytest session that
-    starts resets that root to mode 0700 (on a shared machine, while this one runs)."""
-    path = Path(tempfile.mkdtemp(prefix="racemap-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def restore_env(saved: dict) -> None:

@@ -91,10 +91,10 @@ final as (
             app_cars.app_result_rows = 1 and openf1_cars.race_id is not null
         ) is true as is_linked,
         (
-            app_cars.race_id is not null
+            app_cars.app_result_rows = 1
             and openf1_cars.race_id is not null
             and app_cars.position is not distinct from openf1_cars.position
-        ) as is_same_position,
+        ) is true as is_same_position,
         openf1_cars.is_dnf as is_openf1_dnf,
         openf1_cars.is_dns as is_openf1_dns,
         openf1_cars.is_dsq as is_openf1_dsq

@@ -20,6 +20,7 @@ from racemap.errors import (
     RacemapError,
     UsageError,
     check_interrupted,
+    missing_relation,
     signals_handled,
 )
 from racemap.reporting import plural
@@ -347,10 +348,13 @@ def cmd_status(args) -> int:
         return status_main(
             args.database_url or args.environment.database_url, args.json, args.environment
         )
-    except RacemapError as exc:
+    except Exception as exc:
+        error = exc if isinstance(exc, RacemapError) else missing_relation(exc)
+        if error is None:
+            raise
         if args.json:  # always JSON on standard output, the error in it
-            print(json.dumps({"verdict": verdict.FAILED, "error": _one_line(str(exc))}))
-        raise
+            print(json.dumps({"verdict": verdict.FAILED, "error": _one_line(str(error))}))
+        raise error from None
 
 
 def add_export_parser(sub) -> None:
@@ -545,6 +549,9 @@ def _command(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
         if args.environment.racemap_debug:
             raise
+        if (error := missing_relation(exc)) is not None:
+            print(f"racemap: {error}", file=sys.stderr)
+            return verdict.EXIT_FAILED
         print(
             f"racemap: unexpected {type(exc).__name__}: {_one_line(str(exc))[:300]} "
             "(set RACEMAP_DEBUG=1 for the traceback, and report it)",

@@ -37,6 +37,20 @@ class UsageError(RacemapError):
     exit code 2, like argparse's own usage errors."""
 
 
+def missing_relation(exc: BaseException) -> RacemapError | None:
+    """PostgreSQL's undefined table or column (psycopg2's, or wrapped by SQLAlchemy in Great
+    Expectations) as one line: a table or column dropped or renamed since the last build, the
+    application's (read live through racemap_staging.app_race_keys()) or racemap's own. None for
+    any other error."""
+    cause = getattr(exc, "orig", None) or exc
+    if getattr(cause, "pgcode", None) not in ("42P01", "42703"):  # undefined table, column
+        return None
+    said = (str(cause).strip().splitlines() or ["?"])[0][:200]
+    return RacemapError(
+        f"the database is not as racemap's last build left it ({said}): run racemap run"
+    )
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) or SIGTERM: the command stops with one line (``str``, e.g.
     ``interrupted during dbt_build``) and exit code 128 + the signal's number (130, 143)."""

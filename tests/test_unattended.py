@@ -4,6 +4,7 @@ can act on (restore, lookup). Real PostgreSQL, real runs in child processes."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import threading
 
@@ -202,7 +203,9 @@ def test_a_role_without_any_grant_is_told_the_grants_not_that_the_table_is_missi
         assert f"grant select on public.races to {role}" in message and "\n" not in message
 
 
-def test_after_a_run_the_application_may_drop_and_retype_its_own_columns(mapped_template, capsys):
+def test_after_a_run_the_application_may_drop_and_retype_its_own_columns(
+    mapped_template, tmp_path, capsys
+):
     """racemap's views over the races table tied every one of its columns (select *): after a
     run, the application could neither drop nor retype a column of its own table ("cannot alter
     type of a column used by a view or rule"), then not its id and key columns either, which a
@@ -224,10 +227,15 @@ def test_after_a_run_the_application_may_drop_and_retype_its_own_columns(mapped_
         query(db, "alter table public.races rename to races_before")
         capsys.readouterr()
         assert cli_main(["status", "--database-url", db.url]) == 1
-        assert capsys.readouterr().err.splitlines() == [
-            'racemap: the races table is not as the last build read it (relation "public.races"'
-            " does not exist): run racemap run"
-        ]
+        said = (
+            "the database is not as racemap's last build left it (relation"
+            ' "public.races" does not exist): run racemap run'
+        )
+        assert capsys.readouterr().err.splitlines() == [f"racemap: {said}"]
+        assert cli_main(["status", "--json", "--database-url", db.url]) == 1
+        assert json.loads(capsys.readouterr().out) == {"verdict": "failed", "error": said}
+        assert cli_main(["validate", "--database-url", db.url, "--reports-dir", str(tmp_path)]) == 1
+        assert capsys.readouterr().err.splitlines()[-1] == f"racemap: {said}"
         query(db, "create table public.races (like public.races_before including all)")
         query(db, "insert into public.races select * from public.races_before")
         assert cli_main(["status", "--database-url", db.url]) == 0

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import psycopg2
 import psycopg2.extensions
 
-from racemap.errors import RacemapError, UsageError
+from racemap.errors import RacemapError, UsageError, first_line
 from racemap.paths import EMBEDDED_PGDATA
 
 _SCHEMES = {"postgresql", "postgres", "postgresql+psycopg2"}
@@ -435,8 +435,9 @@ def start_embedded(pgdata: Path = EMBEDDED_PGDATA, cleanup_mode: str | None = "s
         server = pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
         info = server.get_postmaster_info()
     except Exception as exc:  # pgserver raises plain exceptions with long logs
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RacemapError(f"cannot start the embedded PostgreSQL in {pgdata}: {first}") from None
+        raise RacemapError(
+            f"cannot start the embedded PostgreSQL in {pgdata}: {first_line(exc)}"
+        ) from None
     finally:
         os.environ.update(saved)
     db = Database(

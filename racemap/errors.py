@@ -37,6 +37,12 @@ class UsageError(RacemapError):
     exit code 2, like argparse's own usage errors."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (a database's or a server's runs on for lines of
+    context), else the error's type name."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def missing_relation(exc: BaseException) -> RacemapError | None:
     """PostgreSQL's undefined table or column (psycopg2's, or wrapped by SQLAlchemy in Great
     Expectations) as one line: a table or column dropped or renamed since the last build, the
@@ -45,9 +51,9 @@ def missing_relation(exc: BaseException) -> RacemapError | None:
     cause = getattr(exc, "orig", None) or exc
     if getattr(cause, "pgcode", None) not in ("42P01", "42703"):  # undefined table, column
         return None
-    said = (str(cause).strip().splitlines() or ["?"])[0][:200]
     return RacemapError(
-        f"the database is not as racemap's last build left it ({said}): run racemap run"
+        f"the database is not as racemap's last build left it ({first_line(cause)[:200]}):"
+        " run racemap run"
     )
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg2
 
-from racemap.errors import RacemapError
+from racemap.errors import RacemapError, first_line
 
 SCHEMA = "racemap"  # the version table's schema (racemap.alembic_version)
 VERSION_TABLE = "alembic_version"
@@ -143,7 +143,7 @@ def upgrade(target, revision: str = "head") -> str:
 
 def _explain(error, dbname: str | None, user: str | None) -> str:
     """One line for a failed upgrade, naming the grant that is missing when one is."""
-    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    text = first_line(error)
     code = getattr(error, "pgcode", None)
     who = user or "the role"
     if code == "42501":  # insufficient_privilege

@@ -310,7 +310,7 @@ def record_verdict(db, table: str, row: dict, updated: tuple, what: str, log=pri
 
     Never raises: a command that could not reach its database, or stopped before racemap's
     tables existed, is not recorded (one line says so, for an error)."""
-    from racemap.errors import RacemapError
+    from racemap.errors import RacemapError, first_line
 
     update = sql.SQL(", {0} = excluded.{0}")
     statement = sql.SQL(
@@ -331,5 +331,4 @@ def record_verdict(db, table: str, row: dict, updated: tuple, what: str, log=pri
     except RacemapError as exc:
         log(f"{what} not recorded in racemap.{table}: {exc}")
     except Exception as exc:  # psycopg2.Error and the like: the verdict stands, one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log(f"{what} not recorded in racemap.{table}: {first}")
+        log(f"{what} not recorded in racemap.{table}: {first_line(exc)}")

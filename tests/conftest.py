@@ -170,9 +170,10 @@ def drop_database(db: Database) -> None:
 
 @pytest.fixture
 def server_dir():
-    """A directory for a pgserver data directory, outside pytest's temporary root: pgserver
-    runs the server as its own user when the tests run as root, and every pytest session that
-    starts resets that root to mode 0700 (on a shared machine, while this one runs)."""
+    """A short directory outside pytest's temporary root, removed after the test: for a
+    pgserver data directory (pgserver runs the server as its own user when the tests run as
+    root, and every pytest session that starts resets that root to mode 0700), or for a child
+    process's temporary files (a socket's path has at most 107 characters)."""
     path = Path(tempfile.mkdtemp(prefix="racemap-test-"))
     path.chmod(0o755)
     yield path

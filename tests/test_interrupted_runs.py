@@ -6,11 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,14 +22,11 @@ EXPECTED = Path(__file__).parent / "expected" / "mapping_2023_2025.csv"
 
 
 @pytest.fixture(autouse=True)
-def children_tmpdir(monkeypatch):
+def children_tmpdir(server_dir, monkeypatch):
     """The child runs' temporary files (a notebook kernel's directory and sockets) go to a
     directory of the test's own, removed after it: a SIGKILLed run cannot remove its own, and
-    each left one in /tmp. Short, not under pytest's root: a socket path has 107 characters."""
-    path = tempfile.mkdtemp(prefix="racemap-test-")
-    monkeypatch.setenv("TMPDIR", path)
-    yield
-    shutil.rmtree(path, ignore_errors=True)
+    each left one in /tmp."""
+    monkeypatch.setenv("TMPDIR", str(server_dir))
 
 
 def _kill_at(db, reports: Path, stage: str) -> None:

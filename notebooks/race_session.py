@@ -15,16 +15,20 @@ offline = True  # True: as racemap run loaded them; False: the OpenF1 API ($OPEN
 session_kind = "race"  # race, sprint or qualifying: the session of the race data below
 data_version = None  # set by racemap sync: the version of the race data this page shows
 drivers = []  # acronyms or car numbers (["VER", "NOR"], [1, 4], "VER,NOR"): only these in charts
+races = {}  # the races table when not public.races: races_schema, races_table, race_id_column
 
 # %%
 from racemap.db import resolve_database
 from racemap.mapping.lookup import session_kind as known_kind
 from racemap.mapping.race_session import race_session
+from racemap.settings import RacesTable
 
 session_kind = known_kind(session_kind)  # "Sprint", "sprint qualifying" as typed
 db = resolve_database()
 with db.transaction() as conn:
-    found = race_session(conn, race_id, offline=offline, kind=session_kind)
+    found = race_session(
+        conn, race_id, offline=offline, kind=session_kind, races=RacesTable.from_vars(races)
+    )
 print(
     f"race {found.keys.race_id}: meeting_key {found.keys.meeting_key}, "
     f"session_key {found.keys.session_key} ({found.source})"

@@ -39,7 +39,7 @@ from racemap.errors import Interrupted, RacemapError
 from racemap.openf1 import endpoints
 from racemap.openf1.sync import SyncResult, SyncRun, sync_race_data
 from racemap.reporting import plural, race_page, reports
-from racemap.settings import Environment
+from racemap.settings import Environment, RacesTable
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,7 @@ def render_pages(
     log: Callable[[str], None] = print,
     versions: dict[Page, str] | None = None,
     shared_kernel: bool = True,
+    races: RacesTable | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Step 4, inside ``runtime.database_state`` (the page's kernel reads the database from the
     environment written there): (the pages' HTML, a failure line per page that failed). Each
@@ -208,7 +209,8 @@ def render_pages(
 
     The pages share one kernel (``notebooks.SharedKernel``: a new session for each page), which
     saves each page after the first its kernel's start and imports; ``shared_kernel=False``
-    (the plain call ``racemap bench --parts pages`` measures it against) starts one per page."""
+    (the plain call ``racemap bench --parts pages`` measures it against) starts one per page.
+    ``races``: the application's races table, where each page looks its race's keys up."""
     from racemap.reporting.notebooks import SharedKernel
 
     written: list[Path] = []
@@ -220,7 +222,12 @@ def render_pages(
                 version = (versions or {}).get(page)
                 written.append(
                     race_page.render(
-                        page.race_id, reports_dir, page.kind, data_version=version, kernel=kernel
+                        page.race_id,
+                        reports_dir,
+                        page.kind,
+                        data_version=version,
+                        kernel=kernel,
+                        races=races,
                     )
                 )
             except RacemapError as exc:
@@ -309,7 +316,9 @@ def _render_pages(run: RaceDataRun, synced: SyncResult, out: Path, stages):
     if kept := len(versions) - len(pages):
         run.log(f"pages of {plural(kept, 'session')} kept: their race data did not change")
     with stages.stage("pages"):
-        written, failures = render_pages(pages, out, run.log, versions)
+        written, failures = render_pages(
+            pages, out, run.log, versions, races=RacesTable.from_vars(run.variables)
+        )
         with run.db.transaction() as conn:
             race_page.write_index(conn, out)
     return [Path(run.reports_dir) / page.relative_to(out) for page in written], failures

@@ -135,6 +135,15 @@ class RacesTable:
     def name(self) -> str:
         return f"{self.schema}.{self.table}"
 
+    def as_vars(self) -> dict[str, str]:
+        """The vars that name it (``races_schema``, ``races_table``, ``race_id_column``): what a
+        notebook that reads the races table is given (:meth:`from_vars` reads them back)."""
+        return {
+            "races_schema": self.schema,
+            "races_table": self.table,
+            "race_id_column": self.id_column,
+        }
+
 
 @contextmanager
 def temporary_environ(**values: str | None):

@@ -457,6 +457,27 @@ def test_racemap_sync_exits_3_when_a_result_disagrees_and_renders_the_race_page(
     assert "Singapore" in page
 
 
+def test_a_sync_of_a_races_table_the_vars_name_renders_its_page(synced, tmp_path, capsys):
+    """The races table moved to app.grand_prix: the sync, given the vars that name it, renders
+    the race's page (the page looks the race's keys up in that table, not in public.races)."""
+    db, _result = synced
+    with database_copy(db) as copy:
+        query(
+            copy,
+            "create schema app; alter table public.races set schema app;"
+            " alter table app.races rename to grand_prix",
+        )
+        reports = tmp_path / "reports"
+        named = ["--var", "races_schema=app", "--var", "races_table=grand_prix"]
+        args = sync_args(copy, reports, "--race-id", "1138", "--endpoints", "laps", *named)
+        code = cli.main(args)
+        captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "race page: " in captured.out and "race data verdict: ok" in captured.out
+    page = (reports / "races" / "1138.html").read_text(encoding="utf-8")
+    assert "race 1138: meeting_key 1246, session_key 9606" in page
+
+
 def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced, tmp_path, capsys):
     """No OpenF1 row is new, but the application re-keys Piastri (car 81): the marts carry the
     new driver id, so the next sync renders race 1138's page again, showing it; a sync after

@@ -21,6 +21,7 @@ import pandas as pd
 from racemap.errors import UsageError
 from racemap.paths import NOTEBOOKS_DIR
 from racemap.reporting import plural
+from racemap.settings import RacesTable
 
 NOTEBOOK = "race_session"
 INDEX = "race_pages.html"  # the report set's list of its race pages, beside mapping_report.html
@@ -486,13 +487,17 @@ def render(
     session_kind: str = "race",
     data_version: str | None = None,
     kernel=None,
+    races: RacesTable | None = None,
 ) -> Path:
     """Execute the page of the race's session of ``session_kind`` into ``<reports>/races/
     <race_id>.ipynb`` (:func:`page_path`) and export it to HTML beside it; the HTML's path.
     Offline: the page reads the marts only. ``data_version``: the race data version it shows,
     kept as a parameter of the page. ``kernel``: a ``notebooks.SharedKernel`` the pages of one
-    sync share, else one of its own."""
+    sync share, else one of its own. ``races``: the application's races table (default
+    public.races, the run's vars name another), where the page looks the race's keys up."""
     from racemap.reporting import notebooks
+
+    races = races or RacesTable.from_vars(None)
 
     output = notebooks.run(
         NOTEBOOK,
@@ -502,6 +507,7 @@ def render(
             "offline": True,
             "session_kind": session_kind,
             "data_version": data_version,
+            "races": races.as_vars(),
         },
         timeout=600,
         label=f"{session_kind} page",

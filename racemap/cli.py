@@ -466,7 +466,8 @@ def _race_data_verdict(result) -> int:
     for line in result.attention:
         print("attention: " + line, file=sys.stderr)
     if result.failures:
-        print("race data checks failed: " + "; ".join(result.failures), file=sys.stderr)
+        what = "race pages" if result.failed_at == "pages" else "race data checks"
+        print(f"{what} failed: " + "; ".join(result.failures), file=sys.stderr)
     print(f"race data verdict: {result.verdict}")
     return result.exit_code
 

@@ -22,7 +22,6 @@ when a check names a race, ``ok`` (exit 0) otherwise.
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +75,7 @@ class RaceDataResult:
     attention: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     pages: list[Path] = field(default_factory=list)
+    failed_at: str | None = None  # the step whose failures these are: validate or pages
 
     @property
     def verdict(self) -> str:
@@ -151,13 +151,8 @@ def data_versions(db: Database, result: SyncResult) -> dict[Page, str]:
 def page_version(reports_dir: Path, page: Page) -> str | None:
     """The race data version the page in the report set ``reports_dir`` shows (its
     ``data_version`` parameter), None without a page (or an HTML page without its notebook)."""
-    if not page.path(reports_dir).exists():
-        return None
-    try:
-        metadata = json.loads(page.path(reports_dir, ".ipynb").read_text())["metadata"]
-        return metadata["papermill"]["parameters"].get("data_version")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    path = page.path(reports_dir)
+    return race_page.page_parameter(path, "data_version") if path.exists() else None
 
 
 def pages_to_render(versions: dict[Page, str], reports_dir: Path) -> list[Page]:
@@ -230,7 +225,7 @@ def render_pages(
                         races=races,
                     )
                 )
-            except RacemapError as exc:
+            except (RacemapError, OSError) as exc:  # OSError: a page it could not write
                 failures.append(f"{page.label}: {exc}")
                 # The executed notebook stays, to read why; the HTML of before shows other data.
                 page.path(reports_dir).unlink(missing_ok=True)
@@ -254,7 +249,7 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(message, getattr(exc, "signum", signal.SIGINT)) from None
         raise
-    record_sync(run, started_at, result.verdict, result=result)
+    record_sync(run, started_at, result.verdict, result=result, stopped_at=result.failed_at)
     return result
 
 
@@ -298,9 +293,11 @@ def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:
         with runtime.database_state(run.db, run.env.racemap_state_dir) as state:
             reports.carry_over(run.reports_dir, report_set.dir, skip=("validation",))
             result.failures, result.attention = build_and_check(run, report_set.dir, state, stages)
-            if run.pages and not result.failures:
-                result.pages, page_failures = _render_pages(run, synced, report_set.dir, stages)
-                result.failures += page_failures
+            if result.failures:
+                result.failed_at = "validate"
+            elif run.pages:
+                result.pages, result.failures = _render_pages(run, synced, report_set.dir, stages)
+                result.failed_at = "pages" if result.failures else None
             report_set.publish()
     finally:
         report_set.discard()  # the published set stays; an unpublished one goes

@@ -478,6 +478,33 @@ def test_a_sync_of_a_races_table_the_vars_name_renders_its_page(synced, tmp_path
     assert "race 1138: meeting_key 1246, session_key 9606" in page
 
 
+def test_a_page_that_fails_is_a_failed_sync_stopped_at_pages(synced, tmp_path, capsys):
+    """The races table lost race 1138's keys after the run: the sync (which follows the
+    mapping) loads and builds, then the page cannot look the race up. The sync is failed at
+    the pages, and racemap status says so."""
+    db, _result = synced
+    with database_copy(db) as copy:
+        query(
+            copy,
+            "update public.races set openf1_meeting_key = null, openf1_session_key = null"
+            " where id = '1138'",
+        )
+        args = sync_args(copy, tmp_path / "reports", "--race-id", "1138", "--endpoints", "laps")
+        code = cli.main(args)
+        captured = capsys.readouterr()
+        recorded = query(
+            copy,
+            "select verdict, stopped_at from racemap.sync_runs order by started_at desc limit 1",
+        )
+        assert cli.main(["status", "--database-url", copy.url]) == 1
+        status_err = capsys.readouterr().err
+    assert code == 1, captured.err
+    assert "race pages failed: race page of race 1138: " in captured.err
+    assert "race data verdict: failed" in captured.out
+    assert recorded == [("failed", "pages")]
+    assert "last sync failed at pages: race page of race 1138: " in status_err
+
+
 def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced, tmp_path, capsys):
     """No OpenF1 row is new, but the application re-keys Piastri (car 81): the marts carry the
     new driver id, so the next sync renders race 1138's page again, showing it; a sync after
@@ -608,6 +635,24 @@ def test_a_race_id_is_one_file_name_in_the_races_folder(tmp_path):
     stand_in_pages(tmp_path, pages)
     assert sorted(race_page.published_pages(tmp_path)) == sorted(pages)
     assert race_page.page_path(tmp_path, "1138").name == "1138.html"
+
+
+def test_a_long_race_id_is_a_file_name_the_file_system_takes(tmp_path):
+    """An id whose percent-encoded form would pass 255 bytes keeps its start and ends with a
+    digest of the whole id: two long ids alike at the start get two pages; the index reads
+    each id from the page's notebook."""
+    import json
+
+    race_ids = ("Ü" * 60, "a" * 300, "a" * 299 + "b", "%" * 100)
+    for race_id in race_ids:
+        for suffix in (".html", ".ipynb"):
+            path = race_page.page_path(tmp_path, race_id, "sprint", suffix)
+            assert len(path.name.encode()) <= 255 and path.parent == tmp_path / "races" / "sprint"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            parameters = {"race_id": race_id, "session_kind": "sprint"}
+            path.write_text(json.dumps({"metadata": {"papermill": {"parameters": parameters}}}))
+    assert len({race_page.page_path(tmp_path, r) for r in race_ids}) == len(race_ids)
+    assert sorted(race_page.published_pages(tmp_path)) == sorted((r, "sprint") for r in race_ids)
 
 
 def test_the_mapping_report_line_on_the_race_pages(tmp_path):

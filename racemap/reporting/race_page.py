@@ -466,6 +466,10 @@ def weather_chart(frame: pd.DataFrame):
     return fig
 
 
+# A page's file name holds at most this many characters of its percent-encoded race id.
+PAGE_NAME_CHARS = 200
+
+
 def page_path(
     reports_dir: Path | str, race_id: str, session_kind: str = "race", suffix: str = ".html"
 ) -> Path:
@@ -473,11 +477,16 @@ def page_path(
     for the race, ``races/<kind>/<race_id>.html`` for another session (the races folder holds
     one page a race, a sprint's is in ``races/sprint/``); ``suffix`` ``.ipynb``: its notebook.
     The race id is the application's: percent-encoded into one file name (``a/b`` is
-    ``a%2Fb``), so no id reaches another folder."""
+    ``a%2Fb``), so no id reaches another folder; an encoded id longer than
+    :data:`PAGE_NAME_CHARS` keeps its start and ends with a digest of the whole id (a file name
+    has at most 255 bytes)."""
     from urllib.parse import quote
 
     races = Path(reports_dir) / "races"
     name = quote(str(race_id), safe="")
+    if len(name) > PAGE_NAME_CHARS:
+        start = re.sub(r"%[0-9A-F]?$", "", name[: PAGE_NAME_CHARS - 17])  # no cut escape
+        name = f"{start}~{hashlib.sha256(str(race_id).encode()).hexdigest()[:16]}"
     return (races if session_kind == "race" else races / session_kind) / f"{name}{suffix}"
 
 
@@ -556,11 +565,28 @@ def published_pages(reports_dir: Path | str) -> list[tuple[str, str]]:
     races = Path(reports_dir) / "races"
     return [
         (
-            unquote(page.name.removesuffix(".html")),
+            page_parameter(page, "race_id") or unquote(page.name.removesuffix(".html"))
+            if _DIGEST.search(page.stem)
+            else unquote(page.name.removesuffix(".html")),
             "race" if page.parent == races else page.parent.name,
         )
         for page in [*races.glob("*.html"), *races.glob("*/*.html")]
     ]
+
+
+# The end of a page name cut short (page_path): its race id is in the page's notebook.
+_DIGEST = re.compile(r"~[0-9a-f]{16}$")
+
+
+def page_parameter(page: Path, name: str):
+    """The papermill parameter ``name`` of the page's notebook beside it (None without one)."""
+    import json
+
+    try:
+        metadata = json.loads(page.with_suffix(".ipynb").read_text())["metadata"]
+        return metadata["papermill"]["parameters"].get(name)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def write_index(conn, reports_dir: Path | str) -> Path:

@@ -21,6 +21,8 @@ from racemap.errors import (
     UsageError,
     check_interrupted,
     missing_relation,
+    one_line,
+    printable,
     signals_handled,
 )
 from racemap.reporting import plural
@@ -210,7 +212,7 @@ def cmd_run(args) -> int:
     for row in result.attention:
         print("attention: " + attention_line(row), file=sys.stderr)
     if result.failures:
-        print("validation failed: " + "; ".join(result.failures), file=sys.stderr)
+        print(printable("validation failed: " + "; ".join(result.failures)), file=sys.stderr)
     if args.race_data:
         return _run_race_data(args, result.exit_code, result.reports_dir)
     return result.exit_code
@@ -243,12 +245,14 @@ def cmd_lookup(args) -> int:
         if args.race_id is not None:
             keys = race_keys(conn, args.race_id, races)
             print(
-                f"race {keys.race_id}: meeting_key {keys.meeting_key}, "
-                f"session_key {keys.session_key}"
+                printable(
+                    f"race {keys.race_id}: meeting_key {keys.meeting_key}, "
+                    f"session_key {keys.session_key}"
+                )
             )
         else:
             race_id = race_for_meeting(conn, args.meeting_key, races)
-            print(f"meeting {args.meeting_key}: race_id {race_id}")
+            print(printable(f"meeting {args.meeting_key}: race_id {race_id}"))
     return verdict.EXIT_OK
 
 
@@ -324,7 +328,7 @@ def cmd_validate(args) -> int:
         for line in result.attention:
             print("attention: " + line, file=sys.stderr)
     if result.failed:
-        print("validation failed: " + "; ".join(result.failed), file=sys.stderr)
+        print(printable("validation failed: " + "; ".join(result.failed)), file=sys.stderr)
     return verdict.exit_code(result.verdict)
 
 
@@ -353,7 +357,7 @@ def cmd_status(args) -> int:
         if error is None:
             raise
         if args.json:  # always JSON on standard output, the error in it
-            print(json.dumps({"verdict": verdict.FAILED, "error": _one_line(str(error))}))
+            print(json.dumps({"verdict": verdict.FAILED, "error": one_line(error)}))
         raise error from None
 
 
@@ -462,12 +466,12 @@ def _race_data_verdict(result) -> int:
     """What ``racemap sync`` (and ``run --race-data``) prints of its result; its exit code."""
     print(result.sync.summary())
     for page in result.pages:
-        print(f"race page: {page}")
+        print(printable(f"race page: {page}"))
     for line in result.attention:
         print("attention: " + line, file=sys.stderr)
     if result.failures:
         what = "race pages" if result.failed_at == "pages" else "race data checks"
-        print(f"{what} failed: " + "; ".join(result.failures), file=sys.stderr)
+        print(printable(f"{what} failed: " + "; ".join(result.failures)), file=sys.stderr)
     print(f"race data verdict: {result.verdict}")
     return result.exit_code
 
@@ -517,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         # Every environment variable, read and validated once, before any command runs.
         args.environment = load_environment()
     except UsageError as exc:
-        print(f"racemap: {exc}", file=sys.stderr)
+        print(f"racemap: {one_line(exc)}", file=sys.stderr)
         return verdict.EXIT_USAGE
     # Ctrl-C and SIGTERM stop the command with one line and exit 130 / 143, even where Python
     # dropped the interrupt (racemap.errors).
@@ -532,17 +536,17 @@ def _command(args: argparse.Namespace) -> int:
         check_interrupted()  # a signal that came and was dropped: not a command that succeeded
         return code
     except UsageError as exc:
-        print(f"racemap: {exc}", file=sys.stderr)
+        print(f"racemap: {one_line(exc)}", file=sys.stderr)
         return verdict.EXIT_USAGE
     except RacemapError as exc:
-        print(f"racemap: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"racemap: {one_line(exc)}", file=sys.stderr)
         return verdict.EXIT_FAILED
     except BrokenPipeError:  # the reader went away (`racemap export --output - | head`)
         _silence_stdout()
         return verdict.EXIT_SIGPIPE
     except OSError as exc:  # a folder or file it cannot use: what and where, one line
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"racemap: {exc.strerror or _one_line(str(exc))}{where}", file=sys.stderr)
+        print(printable(f"racemap: {exc.strerror or one_line(exc)}{where}"), file=sys.stderr)
         return verdict.EXIT_FAILED
     except KeyboardInterrupt as exc:  # Interrupted names the stage of a run
         print(f"racemap: {str(exc) or 'interrupted'}", file=sys.stderr)
@@ -554,7 +558,7 @@ def _command(args: argparse.Namespace) -> int:
             print(f"racemap: {error}", file=sys.stderr)
             return verdict.EXIT_FAILED
         print(
-            f"racemap: unexpected {type(exc).__name__}: {_one_line(str(exc))[:300]} "
+            f"racemap: unexpected {type(exc).__name__}: {one_line(exc)[:300]} "
             "(set RACEMAP_DEBUG=1 for the traceback, and report it)",
             file=sys.stderr,
         )
@@ -568,10 +572,6 @@ def _silence_stdout() -> None:
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def console() -> None:

@@ -37,6 +37,34 @@ class UsageError(RacemapError):
     exit code 2, like argparse's own usage errors."""
 
 
+# C0 and C1 controls, DEL, and the bidirectional marks, overrides and isolates: what can move a
+# terminal's cursor, colour it, end a line, or reorder what a line shows.
+_ESCAPES = {
+    code: repr(chr(code))[1:-1]
+    for code in (
+        *range(0x20),
+        *range(0x7F, 0xA0),
+        0x200E,
+        0x200F,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    )
+}
+
+
+def printable(text) -> str:
+    """``text`` for a line of output (it may hold the application's race names and ids, or
+    OpenF1's strings): each control character written as its escape (``\\n``, ``\\x1b``,
+    ``\\u202e``), so the text stays on its line and cannot drive the terminal."""
+    return str(text).translate(_ESCAPES)
+
+
+def one_line(text) -> str:
+    """A message on one line: its runs of white space (line breaks too) one space, any other
+    control character escaped (:func:`printable`)."""
+    return printable(" ".join(str(text).split()))
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an error's message (a database's or a server's runs on for lines of
     context), else the error's type name."""

@@ -231,3 +231,15 @@ def test_a_racemap_process_does_not_build_jsonschemas_iri_parsers():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # jsonschema keeps its other format checkers (uri from rfc3986-validator).
     assert done.stdout.split() == ["None", "False", "False", "True"]
+
+
+def test_user_text_on_the_console_stays_on_its_line():
+    from racemap.errors import one_line, printable
+
+    assert printable("Ctl\x1b[2J\rname\x08 \u202egnp.exe") == (
+        "Ctl\\x1b[2J\\rname\\x08 \\u202egnp.exe"
+    )
+    assert printable("Grand Prix de Montréal 🇨🇦 — “GP”") == "Grand Prix de Montréal 🇨🇦 — “GP”"
+    assert one_line("relation does not exist\nLINE 1: select\x1b[31m") == (
+        "relation does not exist LINE 1: select\\x1b[31m"
+    )

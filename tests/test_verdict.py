@@ -50,7 +50,10 @@ def test_the_demo_is_ok(mapped_demo):
     assert summary["verdict"] == "ok" and summary["attention"] == []
 
 
-MADRID = "Madrid Grand Prix <img src=x onerror=alert(1)>"  # names are user input: escaped
+# Names are user input: escaped in HTML; on the console, a line break or a terminal's escape
+# sequence in one is written as its escape, and the line stays one line.
+MADRID = "Madrid Grand Prix <img src=x onerror=alert(1)>\n\x1b]0;pwned\x07"
+MADRID_SHOWN = "Madrid Grand Prix <img src=x onerror=alert(1)>\\n\\x1b]0;pwned\\x07"
 
 
 def add_madrid(db) -> None:
@@ -76,9 +79,10 @@ def test_a_circuit_missing_from_the_map_needs_attention_until_a_reviewed_skip(
     err = capsys.readouterr().err
     assert code == 3
     assert (
-        f"attention: race madrid-2025 ({MADRID}, 2025): no_circuit_mapping: the race's "
+        f"attention: race madrid-2025 ({MADRID_SHOWN}, 2025): no_circuit_mapping: the race's "
         "circuit is not in seeds/circuit_map.csv — add madrid to seeds/circuit_map.csv"
     ) in err
+    assert "\x1b" not in err and "\x07" not in err
     summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
     assert summary["verdict"] == "attention"
     assert [(a["race_id"], a["kind"], a["reason"]) for a in summary["attention"]] == [

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from racemap.checks import validate
 from racemap.checks.validate import ATTENTION, ValidationOutcome
+from racemap.errors import printable
 
 CHECKPOINT = "race_data"
 CHECKS_QUERY = (
@@ -69,7 +70,7 @@ def attention_line(row: dict) -> str:
     """One line per failed check: the race, the session, the driver, what is wrong."""
     driver = f"driver {row['driver_id']}" if row.get("driver_id") else "driver (no id)"
     acronym = f" {row['name_acronym']}" if row.get("name_acronym") else ""
-    return (
+    return printable(  # the race's and driver's ids are the application's text, OpenF1's acronym
         f"race {row['race_id']} ({row['session_kind']}): {driver} (car {row['driver_number']}"
         f"{acronym}): {row['check_name']}: {row['detail']}"
     )

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from racemap.db import query_dicts
-from racemap.errors import RacemapError
+from racemap.errors import RacemapError, printable
 from racemap.paths import DEFAULT_REPORTS_DIR
 
 # What racemap sync writes into the report set and a run carries over, until a sync renews
@@ -275,7 +275,8 @@ def attention_rows(conn) -> list[dict]:
 def attention_line(row: dict) -> str:
     """One line per race: who, what is wrong, what to do."""
     season = f", {row['season']}" if row.get("season") else ""
-    return f"race {row['race_id']} ({row['race_name']}{season}): {row['detail']} — {row['action']}"
+    line = f"race {row['race_id']} ({row['race_name']}{season}): {row['detail']} — {row['action']}"
+    return printable(line)  # the race's id, name and detail are the application's text
 
 
 def write_summary(path: Path, summary: dict) -> Path:

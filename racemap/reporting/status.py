@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from racemap import verdict as verdicts
 from racemap.checks import race_data as race_data_checks
 from racemap.db import query_dicts
+from racemap.errors import printable
 from racemap.reporting import plural
 from racemap.reporting.changes import changes_of, describe, summarise
 from racemap.reporting.reports import attention_line, attention_rows
@@ -317,7 +318,7 @@ def main(database_url: str | None, as_json: bool, env: Environment) -> int:
     else:
         out, err = lines(state, db.display)
         for line in out:
-            print(line)
+            print(printable(line))
         for line in err:
-            print(line, file=sys.stderr)
+            print(printable(line), file=sys.stderr)
     return verdicts.exit_code(result)

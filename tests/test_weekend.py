@@ -484,6 +484,16 @@ def test_the_crosswalk_round_trips(mapped_demo, tmp_path, fmt):
     assert sum(r["status"] == "mapped" for r in back) == 70
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_a_name_with_line_breaks_and_quotes_stays_in_its_row(tmp_path, fmt):
+    """The application's names are user input: a bare CR, a line break, quotes and commas."""
+    row = {c.name: None for c in COLUMNS}
+    row.update(race_id="ctl-1", season=2024, race_name="Ctl\rname", status="mapped")
+    rows = [row, {**row, "race_id": "ctl-2", "race_name": 'Ctl\r\nname\n, "GP"; =1+1'}]
+    write_crosswalk(rows, fmt, tmp_path / f"out.{fmt}")
+    assert read_back(tmp_path / f"out.{fmt}", fmt) == rows
+
+
 @pytest.mark.parametrize(
     ("args", "code", "expected"),
     [

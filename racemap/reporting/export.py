@@ -128,7 +128,9 @@ def crosswalk_rows(conn, variables: dict | None = None) -> list[dict]:
 
 
 def _write_csv(rows: list[dict], handle) -> None:
-    writer = csv.DictWriter(handle, fieldnames=[c.name for c in COLUMNS], lineterminator="\n")
+    # RFC 4180's CRLF line ends (csv's default, as unmapped_races.csv): csv quotes a field that
+    # holds a character of the line end, so a name with a bare CR stays in its row.
+    writer = csv.DictWriter(handle, fieldnames=[c.name for c in COLUMNS])
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})

@@ -46,6 +46,17 @@ def seconds_option(text: str) -> float:
     return value
 
 
+def _http_url(text: str) -> str:
+    """An argparse type: an http(s) URL with a host (--openf1-url, --notify-url); the error
+    does not repeat the URL (it may carry a token)."""
+    from racemap.settings import http_url
+
+    try:
+        return http_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}: give http(s)://host/...") from None
+
+
 def _race_id(text: str) -> str:
     """A race id as the application's table holds it (text, kept as given), never blank."""
     if not text.strip():
@@ -110,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the bundled OpenF1 snapshot (data/openf1/snapshot)",
     )
     source.add_argument(
-        "--openf1-url", help="OpenF1 base URL (default: $OPENF1_URL or the public API)"
+        "--openf1-url",
+        type=_http_url,
+        help="OpenF1 base URL (default: $OPENF1_URL or the public API)",
     )
     run.add_argument("--refresh", action="store_true", help="fetch settled seasons again")
     run.add_argument("--dry-run", action="store_true", help="everything but the apply")
@@ -127,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--notify-url",
+        type=_http_url,
         help="webhook (e.g. Slack incoming) told of a run needing attention, failing or "
         "changing something (default: $RACEMAP_NOTIFY_URL)",
     )
@@ -399,7 +413,9 @@ def add_sync_parser(sub) -> None:
     sync.add_argument("--endpoints", help="e.g. laps,stints (default: all but car_data,location)")
     source = sync.add_mutually_exclusive_group()
     source.add_argument("--offline", action="store_true", help="read the bundled snapshot")
-    source.add_argument("--openf1-url", help="OpenF1 base URL (default: $OPENF1_URL or public)")
+    source.add_argument(
+        "--openf1-url", type=_http_url, help="OpenF1 base URL (default: $OPENF1_URL or public)"
+    )
     sync.add_argument(
         "--refresh",
         action="store_true",

@@ -204,6 +204,21 @@ def tools_environment(db=None, state: Path | None = None):
         yield
 
 
+def http_url(text: str) -> str:
+    """``text`` when it is an http(s) URL with a host (OpenF1's, a webhook's), else ValueError
+    (whose message never repeats the URL: it may carry a token)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. a port that is not a number
+        ok = False
+    if not ok:
+        raise ValueError("not an http(s) URL with a host")
+    return text
+
+
 def parse_seasons(text: str | None, today: datetime | None = None) -> list[int]:
     """``"2023-2025"``, ``"2024"`` or ``"2023,2025"``; default every season 2023..this year."""
     this_year = (today or datetime.now(UTC)).year
@@ -371,9 +386,7 @@ class Environment(BaseModel):
     @field_validator("openf1_url", "racemap_notify_url")
     @classmethod
     def _http_url(cls, value):
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("not an http(s) URL")
-        return value
+        return value if value is None else http_url(value)
 
     @field_validator("dbt_log_level_file", mode="before")
     @classmethod

@@ -193,12 +193,17 @@ def test_no_module_but_the_settings_writes_the_environment():
         (["run", "--lock-timeout", "-5"], "give 0 or more seconds, not -5"),
         (["validate", "--lock-timeout", "soon"], "not a number of seconds"),
         (["export", "--format", "xml", "--output", "x"], "invalid choice"),
+        (["run", "--openf1-url", "ftp://x/v1"], "not an http(s) URL with a host: give http"),
+        (["sync", "--openf1-url", "not a url"], "not an http(s) URL with a host"),
+        (["run", "--notify-url", "hooks.example/T0/s3cr3t"], "--notify-url: not an http(s) URL"),
+        (["run", "--notify-url", "https://"], "--notify-url: not an http(s) URL with a host"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args, fragment, tmp_path):
     done = racemap(*args, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and not done.stdout, done.stderr
+    assert "s3cr3t" not in done.stderr  # a URL's token is never repeated
     assert_one_clear_line(done, fragment)
     assert not any(tmp_path.iterdir())
 

@@ -478,14 +478,30 @@ def relation_exists(conn, schema: str, table: str) -> bool:
     """Whether ``schema.table`` exists, whatever this role may do with it: pg_class, not
     information_schema (which hides what the role has no privilege on, so a role without
     its grant was told the races table does not exist instead of which grant it lacks)."""
+    return relation_kind(conn, schema, table) is not None
+
+
+# pg_class.relkind of what a races table may be, in words.
+RELATION_KINDS = {
+    "r": "table",
+    "p": "partitioned table",
+    "v": "view",
+    "m": "materialized view",
+    "f": "foreign table",
+}
+
+
+def relation_kind(conn, schema: str, table: str) -> str | None:
+    """What ``schema.table`` is (:data:`RELATION_KINDS`' words), None when it does not exist."""
     with conn.cursor() as cur:
         cur.execute(
-            "select 1 from pg_catalog.pg_class c"
+            "select c.relkind from pg_catalog.pg_class c"
             " join pg_catalog.pg_namespace n on n.oid = c.relnamespace"
             " where n.nspname = %s and c.relname = %s",
             (schema, table),
         )
-        return cur.fetchone() is not None
+        row = cur.fetchone()
+    return None if row is None else RELATION_KINDS.get(row[0], f"relation of kind {row[0]}")
 
 
 def check_columns(conn, schema: str, table: str, columns: dict[str, str], emptiable=()) -> None:

@@ -25,6 +25,7 @@ from racemap.db import (
     check_columns,
     parse_database_url,
     relation_exists,
+    relation_kind,
     resolve_database,
 )
 from racemap.demo import create_demo_tables
@@ -169,13 +170,19 @@ def migrate_races(
     there. Only where it is allowed (the embedded demo, or a role that owns the table), never by
     a dry run: else one line saying who must run ``racemap migrate``."""
     with db.transaction() as conn:
-        if not relation_exists(conn, races.schema, races.table):
+        kind = relation_kind(conn, races.schema, races.table)
+        if kind is None:
             raise RacemapError(f"table {races.name} does not exist in {db.display}")
         missing = runtime.key_columns_missing(conn, races)
         may_migrate = runtime.may_migrate(conn, races)
     if not missing:
         return []
     lacks = f"{races.name} lacks {', '.join(missing)} (with a unique constraint)"
+    if kind not in ("table", "partitioned table"):
+        raise RacemapError(
+            f"{lacks}, and it is a {kind}: the keys need a table that can hold them, unique; "
+            "name the application's table with --var races_schema=... --var races_table=..."
+        )
     if dry_run:
         raise RacemapError(
             f"{lacks}: a dry run changes nothing, so run `racemap migrate` as the table's owner "

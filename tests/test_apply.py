@@ -289,3 +289,25 @@ def test_lookup_command(mapped_demo, args, code, expected):
     assert done.returncode == code
     out = done.stdout if code == 0 else done.stderr
     assert out.strip().splitlines()[-1] == expected
+
+
+def test_racemap_migrate_says_why_it_cannot_in_one_line(fresh_db, capsys):
+    """A view cannot hold the keys; keys held twice cannot be made unique: each is one line
+    with the cause (dbt's run-operation logged it only to dbt.log)."""
+    from racemap.cli import main as cli_main
+
+    query(
+        fresh_db,
+        "create table public.gp (id text, circuit_id text, name text, date date, time text,"
+        " openf1_meeting_key integer);"
+        " insert into public.gp (id, openf1_meeting_key) values ('a', 1229), ('b', 1229);"
+        " create view public.gp_view as select * from public.gp",
+    )
+    url = ["--database-url", fresh_db.url]
+    assert cli_main(["migrate", *url, "--var", "races_table=gp_view"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("racemap: public.gp_view lacks openf1_meeting_key, openf1_session_key")
+    assert "it is a view: the keys need a table" in err and err.count("\n") == 1
+    assert cli_main(["migrate", *url, "--var", "races_table=gp"]) == 1
+    err = capsys.readouterr().err
+    assert "migrate_races: could not create unique index" in err and err.count("\n") == 1

@@ -59,7 +59,14 @@ def invoke(args: list[str], variables: dict | None = None, manifest=None) -> Dbt
     # dbt's loggers until it has read these flags: at import, one on the console (info,
     # colours); Ctrl-C before the flags were read printed dbt's traceback through it.
     cleanup_event_logger()
-    result = dbtRunner(manifest=manifest).invoke(full)
+    # A run-operation's macro error reaches only dbt's log (an event), its result no message.
+    operation_errors: list[str] = []
+
+    def operation_error(event) -> None:
+        if event.info.name in ("RunningOperationCaughtError", "RunningOperationUncaughtError"):
+            operation_errors.append(str(event.data.exc))
+
+    result = dbtRunner(manifest=manifest, callbacks=[operation_error]).invoke(full)
     if isinstance(result.exception, KeyboardInterrupt):
         raise result.exception  # Ctrl-C while dbt ran: the run stops, not "dbt failed"
     failures = []
@@ -69,7 +76,8 @@ def invoke(args: list[str], variables: dict | None = None, manifest=None) -> Dbt
         if status in {"error", "fail", "runtime error"}:
             node = getattr(item, "node", None)
             name = getattr(node, "name", None) or getattr(item, "unique_id", "?")
-            failures.append(f"{name}: {_cause(getattr(item, 'message', '') or '') or status}")
+            message = getattr(item, "message", "") or "\n".join(operation_errors)
+            failures.append(f"{name}: {_cause(message) or status}")
     if not result.success and not failures:
         # dbt's first line is a heading ("Database Error"): the cause is on the next ones.
         lines = [line.strip() for line in str(result.exception or "").splitlines()]
@@ -79,10 +87,11 @@ def invoke(args: list[str], variables: dict | None = None, manifest=None) -> Dbt
 
 def _cause(message: str) -> str:
     """A node's message in one line: an error's first line is a heading ("Database Error in
-    test x (path)"), its cause the next one ('relation "raw.y" does not exist')."""
+    test x (path)", or "Database Error"), its cause the next one ('relation "raw.y" does not
+    exist')."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    if len(lines) > 1 and " Error in " in lines[0]:
-        del lines[0]
+    if len(lines) > 1 and (" Error in " in lines[0] or lines[0].endswith(" Error")):
+        del lines[0]  # also a run-operation's bare "Database Error"
     return lines[0] if lines else ""
 
 

@@ -327,7 +327,7 @@ def cmd_validate(args) -> int:
     threshold = coverage_threshold(variables)
     races = RacesTable.from_vars(variables)
     db = _db(args)
-    _require_a_run(db)
+    _require_a_run(db, races)
     reports_dir = _database_reports_dir(args)
     result = validate(db, races, threshold, reports_dir, args.environment, args.lock_timeout)
     for outcome in result.outcomes:
@@ -346,12 +346,16 @@ def cmd_validate(args) -> int:
     return verdict.exit_code(result.verdict)
 
 
-def _require_a_run(db) -> None:
-    """The checkpoints read what a run built: none yet is one line saying so."""
+def _require_a_run(db, races) -> None:
+    """The checkpoints read what a run built, and the races table: none yet, or no such table,
+    is one line saying so."""
     from racemap.db import relation_exists
+    from racemap.runtime import require_races_table
 
     with db.transaction() as conn:
         built = relation_exists(conn, "racemap", "race_openf1_mapping")
+        if built:
+            require_races_table(conn, races)
     if not built:
         raise RacemapError(
             f"no racemap run on {db.display} yet: run `racemap run` first "

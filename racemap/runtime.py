@@ -122,6 +122,17 @@ def run_lock(
         conn.close()  # releases the session-level lock
 
 
+def require_races_table(conn, races: RacesTable) -> None:
+    """One clear line when the races table the vars name is not in this database."""
+    from racemap.db import relation_exists
+
+    if not relation_exists(conn, races.schema, races.table):
+        raise RacemapError(
+            f"table {races.name} does not exist in this database: name the races table with "
+            "--var races_schema=... --var races_table=..., or check DATABASE_URL"
+        )
+
+
 def key_columns_missing(conn, races: RacesTable) -> list[str]:
     """Which of the two key columns (each with a one-column unique constraint) are missing."""
     with conn.cursor() as cur:

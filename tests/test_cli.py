@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import AS_OF, query
+from conftest import AS_OF, database_copy, query
 
 from racemap.db import Database
 
@@ -247,4 +247,14 @@ def test_user_text_on_the_console_stays_on_its_line():
     assert printable("Grand Prix de Montréal 🇨🇦 — “GP”") == "Grand Prix de Montréal 🇨🇦 — “GP”"
     assert one_line("relation does not exist\nLINE 1: select\x1b[31m") == (
         "relation does not exist LINE 1: select\\x1b[31m"
+    )
+
+
+def test_validate_of_a_races_table_that_is_not_there_says_so(mapped_template, tmp_path):
+    with database_copy(mapped_template[0]) as db:
+        args = ["--database-url", db.url, "--reports-dir", str(tmp_path)]
+        done = racemap("validate", *args, "--var", "races_table=grand_prix")
+    assert done.returncode == 1
+    assert_one_clear_line(
+        done, "table public.grand_prix does not exist in this database: name the races table"
     )

@@ -59,12 +59,9 @@ class RaceKeys:
 def _require_tables(conn, t: RacesTable) -> None:
     """One clear line when the races table or racemap's mapping is not there (yet)."""
     from racemap.db import relation_exists
+    from racemap.runtime import require_races_table
 
-    if not relation_exists(conn, t.schema, t.table):
-        raise RacemapError(
-            f"table {t.name} does not exist in this database: name the races table with "
-            "--var races_schema=... --var races_table=..., or check DATABASE_URL"
-        )
+    require_races_table(conn, t)
     if not relation_exists(conn, "racemap", "race_openf1_mapping"):
         raise RacemapError("racemap has not mapped this database yet: run `racemap run` first")
 

@@ -2,8 +2,16 @@
 
 Each endpoint is one :class:`Endpoint`, read by the records' validation, the loader, the client,
 the settling rules, the snapshot, the local OpenF1 server (racemap/testing/openf1_server.py) and
-scripts/build_snapshot.py. Adding an endpoint takes its entry here, the migration creating its raw
-table (racemap/migrations/versions/) and its staging model with its yml (models/staging/openf1/).
+scripts/build_snapshot.py. Adding an endpoint takes:
+
+- its record model (racemap/openf1/records.py: its fields and their types) and its entry here;
+- the migration creating its raw table (racemap/migrations/versions/; tests/test_migrations.py
+  checks the table against the entry, and names the newest revision);
+- its source table in models/staging/openf1/_openf1__sources.yml and its staging model with its
+  yml: a race data endpoint's in models/staging/openf1/race_data/, whose tag ``race_data`` is
+  what ``racemap sync`` builds (tests/test_endpoint_registry.py checks both).
+
+README.md ("Contributing": adding an OpenF1 endpoint) walks through it.
 
 How an endpoint is fetched (:class:`Fetch`):
 

@@ -147,6 +147,50 @@ def test_backoff_is_exponential_and_then_fails_loudly(httpx_mock, client, waits)
     assert waits == [1.0, 2.0, 4.0]
 
 
+def test_an_answer_that_trickles_is_timed_out_as_a_whole(waits):
+    """A byte every two seconds: each read is within httpx's timeout, the answer is not within
+    response_seconds; asked again, then one line (a fake clock: nothing really waits)."""
+    now = [0.0]
+    answer = json.dumps(snapshot("meetings", 2024)[:1]).encode()
+
+    class Trickle(httpx.SyncByteStream):
+        def __iter__(self):
+            for byte in answer:
+                now[0] += 2.0
+                yield bytes([byte])
+
+    def trickling(request):
+        return httpx.Response(200, stream=Trickle(), headers={"content-type": "application/json"})
+
+    with (
+        OpenF1Client(
+            base_url=BASE,
+            transport=httpx.MockTransport(trickling),
+            response_seconds=20.0,
+            attempts=2,
+            jitter=0.0,
+            sleep=waits,
+            clock=lambda: now[0],
+        ) as c,
+        pytest.raises(RacemapError, match=r"unreachable for \d+ s \(ReadTimeout, 2 attempts\)"),
+    ):
+        c.fetch("meetings", 2024)
+    assert now[0] < 2 * (20.0 + 2.0) + 1.0  # each attempt stopped at its deadline
+
+
+def test_a_compressed_answer_is_read_once_decoded(waits):
+    import gzip
+
+    meetings = snapshot("meetings", 2024)
+
+    def compressed(request):
+        body = gzip.compress(json.dumps(meetings).encode())
+        return httpx.Response(200, content=body, headers={"content-encoding": "gzip"})
+
+    with OpenF1Client(base_url=BASE, transport=httpx.MockTransport(compressed), sleep=waits) as c:
+        assert c.fetch("meetings", 2024).records == meetings
+
+
 def test_backoff_has_jitter_and_a_ceiling(httpx_mock, waits):
     for _ in range(5):
         httpx_mock.add_response(url=url("meetings", 2024), status_code=502)

@@ -158,7 +158,8 @@ class OpenF1Client:
     base_url: str | None = field(default=None, repr=False)  # None: the environment's OPENF1_URL
     max_requests: int | None = None  # None: $OPENF1_RATE_LIMIT, else 30 ...
     period: float | None = None  # ... per 10 seconds
-    timeout: float = 30.0
+    timeout: float = 30.0  # httpx's: to connect, and between two reads of an answer
+    response_seconds: float = 300.0  # an answer's whole body, however it trickles
     retry_seconds: float | None = None  # None: $OPENF1_RETRY_SECONDS, else 120
     attempts: int | None = None  # an extra cap on attempts per fetch; None: the time budget only
     backoff: float = 1.0
@@ -302,7 +303,7 @@ class OpenF1Client:
         def attempt() -> tuple[int, list]:
             budget.tries += 1
             self.limiter.acquire()
-            return interpret(self._http.get(f"{path}?{query}" if query else path))
+            return interpret(self._get(f"{path}?{query}" if query else path))
 
         retrying = Retrying(
             retry=retry_if_exception_type((RetryableResponse, *RETRY_ERRORS)),
@@ -329,6 +330,31 @@ class OpenF1Client:
                 f"OpenF1 {what} failed: {type(exc).__name__}: check --openf1-url / OPENF1_URL, "
                 f"or {OFFLINE_HINT}"
             ) from None
+
+    def _get(self, url: str) -> httpx.Response:
+        """GET ``url``, its whole answer read within :attr:`response_seconds`: httpx's timeout
+        bounds each read, so a server sending a byte every few seconds held a fetch for ever.
+        Too slow is a ReadTimeout, asked again like any timeout. (httpx has no total timeout.)
+        The answer is handed on decoded, without the headers of its encoding."""
+        deadline = self.clock() + self.response_seconds
+        with self._http.stream("GET", url) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if self.clock() > deadline:
+                    raise httpx.ReadTimeout(
+                        f"the answer took more than {self.response_seconds:.0f} s",
+                        request=response.request,
+                    )
+        encoding = ("content-encoding", "content-length", "transfer-encoding")
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in encoding]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=bytes(body),
+            request=response.request,
+            extensions=response.extensions,
+        )
 
     def _gave_up(self, what: str, exc: RetryableResponse, budget: _Budget) -> str:
         """The one line for an answer that stayed bad until the budget (or the cap) ran out."""

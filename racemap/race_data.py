@@ -282,12 +282,13 @@ def record_sync(
 
 
 def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:
-    # The database's published report set again, with new Data Docs and race pages: written
-    # aside and published whole, so a reader never sees half of it. Made first: a reports
-    # folder that cannot be written stops the sync before it loads anything.
-    report_set = reports.ReportSet(run.reports_dir, run.run_id)
+    report_set = None
     try:
         with stages.stage("load"):
+            # The database's published report set again, with new Data Docs and race pages:
+            # written aside and published whole, so a reader never sees half of it. Made first:
+            # a reports folder that cannot be written stops the sync before it loads anything.
+            report_set = reports.ReportSet(run.reports_dir, run.run_id)
             synced = sync_race_data(run.sync)
         result = RaceDataResult(synced)
         with runtime.database_state(run.db, run.env.racemap_state_dir) as state:
@@ -300,7 +301,8 @@ def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:
                 result.failed_at = "pages" if result.failures else None
             report_set.publish()
     finally:
-        report_set.discard()  # the published set stays; an unpublished one goes
+        if report_set is not None:
+            report_set.discard()  # the published set stays; an unpublished one goes
     return result
 
 

@@ -557,9 +557,11 @@ def test_a_named_race_outside_the_seasons_given_is_told_so(mapped_template, caps
 
 
 def test_a_reports_folder_it_cannot_write_stops_the_sync_before_it_loads(
-    mapped_demo, tmp_path, capsys
+    applied_db, tmp_path, capsys
 ):
-    db = mapped_demo[0]
+    """On a copy: the failed sync is recorded (racemap.sync_runs), and racemap status of the
+    shared mapped demo would say so to the tests after this one."""
+    db = applied_db
     (tmp_path / "a-file").write_text("")
     laps_before = query(db, "select count(*) from raw.openf1_laps")
     reports = tmp_path / "a-file" / "reports"
@@ -572,6 +574,7 @@ def test_a_reports_folder_it_cannot_write_stops_the_sync_before_it_loads(
     assert "make that folder writable" in err
     assert out == ""  # nothing loaded, built or rendered first
     assert query(db, "select count(*) from raw.openf1_laps") == laps_before
+    assert query(db, "select verdict, stopped_at from racemap.sync_runs") == [("failed", "load")]
 
 
 def test_after_an_offline_run_the_demo_races_sync_offline(mapped_template):

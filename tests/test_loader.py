@@ -290,6 +290,19 @@ BAD_RECORDS = {
         _set("date_start", 1709294400),
         "date_start: Value error, a timestamp must be an ISO 8601 string, not int",
     ),
+    # Text that is not an ISO date and time is not guessed at either (a Unix time, a date).
+    "date_start-as-unix-time-text": (
+        "sessions",
+        _set("date_start", "1709391600"),
+        "date_start: Value error, a timestamp must be an ISO 8601 date and time such as"
+        " 2024-03-02T15:00:00+00:00, not '1709391600'",
+    ),
+    "date_start-a-date-alone": (
+        "meetings",
+        _set("date_start", "2024-03-02"),
+        "date_start: Value error, a timestamp must be an ISO 8601 date and time such as"
+        " 2024-03-02T15:00:00+00:00, not '2024-03-02'",
+    ),
 }
 
 

@@ -160,6 +160,28 @@ def test_the_bundled_race_data_validates_without_a_reject():
             assert bad == [] and len(good) == len(records), e.name
 
 
+def test_a_race_data_date_is_an_iso_date_and_time_never_a_guess():
+    """As OpenF1 sends it, or as pandas wrote it in the recordings; a Unix time in text or a date
+    alone is a reject with its reason (they were read as a Unix time and as midnight UTC)."""
+    pit = {"session_key": 9606, "driver_number": 4, "lap_number": 28}
+    sent = [
+        "2024-09-22T12:58:04.193000+00:00",
+        "2024-09-22 12:58:04.193000+00:00",
+        "2024-09-22T12:58:04",
+    ]
+    good, bad = endpoints.get("pit").validate(
+        [{**pit, "driver_number": n, "date": d} for n, d in enumerate(sent)]
+    )
+    assert bad == [] and len(good) == 3  # three cars: one key each
+    guessed = [{**pit, "date": "1727009884"}, {**pit, "date": "2024-09-22"}]
+    good, bad = endpoints.get("pit").validate(guessed)
+    assert good == [] and [reason for _raw, reason in bad] == [
+        "date: Value error, a timestamp must be an ISO 8601 date and time such as"
+        f" 2024-03-02T15:00:00+00:00, not {d!r}"
+        for d in ("1727009884", "2024-09-22")
+    ]
+
+
 def test_an_offline_sync_reads_each_snapshot_file_once():
     """A sync asks every endpoint in turn, session after session: each file is read (and its
     JSON parsed) once, not again for each session (a cache smaller than the registry was)."""

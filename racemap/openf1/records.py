@@ -15,6 +15,7 @@ string such as ``"+1 LAP"``, or null; ``points`` is missing outside Race and Spr
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -29,11 +30,23 @@ from pydantic import (
     create_model,
 )
 
+# A date, then a time: what OpenF1 sends (2024-03-02T15:00:00+00:00) and what pandas wrote in
+# some recorded sessions (2024-09-22 11:07:46.576000+00:00).
+_DATE_AND_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
 
 def _must_be_text(value: object) -> object:
-    """OpenF1 sends ISO 8601 strings; a number here is a wrong type, not a Unix time to guess."""
-    if value is not None and not isinstance(value, str):
+    """OpenF1 sends ISO 8601 strings with a date and a time; a number, or text that is not one
+    ("1709391600", a date alone), is a wrong type, not a Unix time or a midnight to guess."""
+    if value is None:
+        return value
+    if not isinstance(value, str):
         raise ValueError(f"a timestamp must be an ISO 8601 string, not {type(value).__name__}")
+    if not _DATE_AND_TIME.match(value.strip()):
+        raise ValueError(
+            "a timestamp must be an ISO 8601 date and time such as 2024-03-02T15:00:00+00:00,"
+            f" not {value!r:.40}"
+        )
     return value
 
 

@@ -702,6 +702,90 @@ def test_a_bad_race_weekend_record_is_rejected_and_the_others_load(fresh_db, htt
     assert result.requests == 4 and result.rows_rejected == 1
 
 
+def test_nan_infinity_and_nul_are_rejects_not_a_failed_fetch(fresh_db, httpx_mock):
+    """Python's json reads NaN and Infinity, and a NUL in a string, none of which PostgreSQL
+    stores (numeric, jsonb, text): each such record is a reject with its reason, in a typed field
+    or in one kept only in ``record``, and its payload is quarantined with them as text; the
+    rest of the season loads. They failed the whole fetch with a multi-line database error."""
+    meetings = snapshot("meetings", 2024)
+    # Neither the first meeting nor the last: the results' key range stays 1228-1252.
+    meetings[3]["meeting_name"] = "Grand\x00Prix"
+    meetings[4]["circuit_layout"] = {"turns": [float("-inf")], "name\x00": "x"}  # unknown field
+    results = weekend("session_result", 1228, 1252)
+    results[0]["points"] = float("nan")
+    results[1]["gap_to_leader"] = [1.5, float("inf"), None]
+    grid = weekend("starting_grid", 1228, 1252)
+    grid[0]["lap_duration"] = float("inf")
+    # As a server writing Python's json sends them (pytest-httpx's json= refuses NaN).
+    bodies = {"meetings": meetings, "sessions": snapshot("sessions", 2024)}
+    for endpoint, body in bodies.items():
+        httpx_mock.add_response(url=url(endpoint, 2024), content=json.dumps(body).encode())
+    for endpoint, body in (("session_result", results), ("starting_grid", grid)):
+        httpx_mock.add_response(
+            url=weekend_url(endpoint, 1228, 1252), content=json.dumps(body).encode()
+        )
+
+    result = load(fresh_db, [2024])
+
+    unstorable = [r for r in rejects(fresh_db) if "NUL" in r[2] or "finite" in r[2]]
+    assert unstorable == [
+        (
+            "meetings",
+            2024,
+            "meeting_name: must not contain a NUL character (\\u0000)",
+            {**meetings[3], "meeting_name": "Grand\\u0000Prix"},
+        ),
+        (
+            "meetings",
+            2024,
+            "circuit_layout.turns.0: must be a finite number, not -Infinity;"
+            " circuit_layout: a field name must not contain a NUL character (\\u0000)",
+            {**meetings[4], "circuit_layout": {"turns": ["-Infinity"], "name\\u0000": "x"}},
+        ),
+        (
+            "session_result",
+            2024,
+            "points: must be a finite number, not NaN",
+            {**results[0], "points": "NaN"},
+        ),
+        (
+            "session_result",
+            2024,
+            "gap_to_leader.1: must be a finite number, not Infinity",
+            {**results[1], "gap_to_leader": [1.5, "Infinity", None]},
+        ),
+        (
+            "starting_grid",
+            2024,
+            "lap_duration: must be a finite number, not Infinity",
+            {**grid[0], "lap_duration": "Infinity"},
+        ),
+    ]
+    assert table_counts(fresh_db)[("meetings", 2024)] == 23
+    assert 0 < weekend_counts(fresh_db)[("session_result", 2024)] <= 2441 - 2
+    assert 0 < weekend_counts(fresh_db)[("starting_grid", 2024)] <= 599 - 1
+    assert [x.status for x in result.loads] == ["ok"] * 4
+    assert query(fresh_db, "select count(*) from raw.openf1_loads where error is not null") == [
+        (0,)
+    ]
+
+
+def test_a_failed_write_is_audited_on_one_line(fresh_db, httpx_mock, monkeypatch):
+    """PostgreSQL's errors run on for lines (LINE 1: ..., DETAIL, CONTEXT): the audit keeps the
+    first, as the command line does."""
+    import racemap.openf1.loader as loader
+
+    def breaks(cur, statement, rows, **kwargs):
+        cur.execute("select 'NaN'::jsonb")
+
+    monkeypatch.setattr(loader, "execute_values", breaks)
+    httpx_mock.add_response(url=url("meetings", 2024), json=snapshot("meetings", 2024))
+    with pytest.raises(Exception, match="invalid input syntax for type json"):
+        load(fresh_db, [2024], run_id="broken")
+    [(error,)] = query(fresh_db, "select error from raw.openf1_loads where run_id = 'broken'")
+    assert error == "InvalidTextRepresentation: invalid input syntax for type json"
+
+
 def test_only_the_seasons_own_meetings_load_and_an_unknown_meeting_is_rejected(
     fresh_db, httpx_mock
 ):

@@ -375,6 +375,26 @@ def test_rejects_are_quarantined_with_their_reason(fresh_db, httpx_mock):
     ) == [("laps", 9606)]
 
 
+def test_nan_infinity_and_nul_in_race_data_are_rejects(fresh_db, httpx_mock):
+    """In a number, a jsonb field or a string: a reject with its reason, the other laps load.
+    They failed the fetch (PostgreSQL stores none of them)."""
+    map_races(fresh_db, [SINGAPORE_2024])
+    body = recorded("laps", 9606)
+    body[0]["lap_duration"] = float("inf")
+    body[1]["segments_sector_1"] = [2049, float("nan")]
+    body[2]["comment"] = "\x00"
+    httpx_mock.add_response(url=laps_url(), content=json.dumps(body).encode())
+    with client() as c:
+        result = run_sync(fresh_db, c, chosen=[endpoints.get("laps")])
+    assert (result.rows_loaded, result.rows_rejected) == (1176, 3)
+    assert query(fresh_db, "select reason from raw.openf1_rejects order by reject_id") == [
+        ("lap_duration: must be a finite number, not Infinity",),
+        ("segments_sector_1.1: must be a finite number, not NaN",),
+        ("comment: must not contain a NUL character (\\u0000)",),
+    ]
+    assert loads(fresh_db, result.run_id) == [("laps", 9606, "ok", 1, 1176, 3)]
+
+
 def test_intervals_keep_empty_and_lapped_gaps_as_sent(fresh_db, httpx_mock):
     map_races(fresh_db, [SINGAPORE_2024])
     at = "2024-09-22T12:04:06.628000+00:00"

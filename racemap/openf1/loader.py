@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from racemap import migrations
 from racemap.db import Database
-from racemap.errors import RacemapError
+from racemap.errors import RacemapError, first_line
 from racemap.openf1 import endpoints
 from racemap.openf1.client import FetchResult, OpenF1Client, build_query
 from racemap.openf1.endpoints import Endpoint, Fetch
@@ -498,7 +498,10 @@ def fetch_and_store(db, client, fetch, run_id, offline, audit) -> EndpointLoad:
             )
     except Exception as exc:
         made = (client.requests_made - before) if client else 0
-        message = str(exc) if isinstance(exc, RacemapError) else f"{type(exc).__name__}: {exc}"
+        # One line: a database's error runs on for lines (LINE 1: ..., DETAIL, CONTEXT).
+        message = first_line(exc)
+        if not isinstance(exc, RacemapError):
+            message = f"{type(exc).__name__}: {message}"
         endpoint, season, url, key = audit
         # The audit must not hide the real error (e.g. when the database itself went away).
         with contextlib.suppress(Exception):

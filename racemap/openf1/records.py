@@ -15,6 +15,7 @@ string such as ``"+1 LAP"``, or null; ``points`` is missing outside Race and Spr
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -330,6 +331,69 @@ class Location(_Record):
     z: WholeInt | None = None
 
 
+# -- what PostgreSQL cannot store --------------------------------------------------------------
+# Python's json reads NaN, Infinity and -Infinity, and "\u0000" as a NUL character: PostgreSQL
+# stores none of them (not in numeric or double precision, not in jsonb, not in text), so a
+# record holding one, in any field, documented or kept only in ``record``, is a reject. Its
+# payload is quarantined with each of them as text ("NaN", "\\u0000").
+
+
+def _number_text(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "a NUL character (\\u0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone surrogate (not Unicode text)"
+    return None
+
+
+def _storable_text(value: str) -> str:
+    return value.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def unstorable(value: object, where: str = "") -> list[str]:
+    """Why PostgreSQL cannot store ``value`` (a record as OpenF1 sent it), one reason a place,
+    each naming its field (``gap_to_leader.1``); empty when it can."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where or 'record'}: must be a finite number, not {_number_text(value)}"]
+    if isinstance(value, str):
+        problem = _text_problem(value)
+        return [f"{where or 'record'}: must not contain {problem}"] if problem else []
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key)
+            if problem := _text_problem(name):
+                found.append(f"{where or 'record'}: a field name must not contain {problem}")
+                name = _storable_text(name)
+            found += unstorable(item, f"{where}.{name}" if where else name)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += unstorable(item, f"{where}.{i}" if where else str(i))
+    return found
+
+
+def storable(value: object) -> object:
+    """``value`` as PostgreSQL's jsonb can hold it: NaN and the infinities as their text, a NUL
+    as the text \\u0000 (a lone surrogate as its escape); ``value`` itself when it holds none."""
+    if not unstorable(value):
+        return value
+    if isinstance(value, float):
+        return _number_text(value)
+    if isinstance(value, str):
+        return _storable_text(value)
+    if isinstance(value, dict):
+        return {_storable_text(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def _reason(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
@@ -349,7 +413,10 @@ def validate(
     rejects: list[tuple[object, str]] = []
     for raw in records:
         if not isinstance(raw, dict):
-            rejects.append((raw, f"record is a JSON {type(raw).__name__}, not an object"))
+            rejects.append((storable(raw), f"record is a JSON {type(raw).__name__}, not an object"))
+            continue
+        if problems := unstorable(raw):
+            rejects.append((storable(raw), "; ".join(problems)))
             continue
         try:
             parsed = model.model_validate(raw)

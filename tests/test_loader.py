@@ -942,6 +942,84 @@ def test_a_meeting_openf1_no_longer_lists_is_marked_removed_then_back_when_liste
     ) == [(0,), (0,), (0,)]
 
 
+def removal_audit(db, run_id) -> list[tuple]:
+    return query(
+        db,
+        "select endpoint, status, rows_received, rows_loaded, rows_rejected, rows_removed,"
+        " removals_skipped from raw.openf1_loads where run_id = %s order by load_id",
+        (run_id,),
+    )
+
+
+def weekend_of_any_range(httpx_mock) -> None:
+    """The season's results and grid, whatever meeting-key range the loader asks for."""
+    for endpoint in WEEKEND:
+        httpx_mock.add_response(
+            url=re.compile(rf".*/v1/{endpoint}\?meeting_key.*$"), json=weekend(endpoint, 1228, 1252)
+        )
+
+
+def removed_meetings(db) -> list[int]:
+    return [k for (k,) in query(db, "select meeting_key from raw.openf1_meetings"
+                                " where removed_at is not null order by 1")]  # fmt: skip
+
+
+def test_a_key_sent_as_text_is_rejected_and_its_stored_row_is_not_removed(fresh_db, httpx_mock):
+    """meeting_key "1229": the record is a reject (a wrong type), but OpenF1 still lists meeting
+    1229, so the stored one stays current. It was marked removed (and every meeting, when every
+    key came as text), and dbt's relationships tests failed."""
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+
+    meetings = snapshot("meetings", 2024)
+    (bahrain,) = [m for m in meetings if m["meeting_key"] == 1229]
+    bahrain["meeting_key"] = "1229"
+    answer(httpx_mock, 2024, meetings, weekend_too=False)
+    weekend_of_any_range(httpx_mock)
+    load(fresh_db, [2024], refresh=True, run_id="one-as-text")
+    assert removed_meetings(fresh_db) == []
+    assert removal_audit(fresh_db, "one-as-text")[0] == ("meetings", "ok", 25, 24, 1, 0, None)
+
+    every = [{**m, "meeting_key": str(m["meeting_key"])} for m in snapshot("meetings", 2024)]
+    answer(httpx_mock, 2024, every, weekend_too=False)
+    weekend_of_any_range(httpx_mock)
+    load(fresh_db, [2024], refresh=True, run_id="all-as-text")
+    assert removed_meetings(fresh_db) == []
+    assert removal_audit(fresh_db, "all-as-text")[0] == ("meetings", "ok", 25, 0, 25, 0, None)
+    assert query(fresh_db, "select count(*) from raw.openf1_rejects") == [(26,)]
+
+
+@pytest.mark.parametrize(
+    "unreadable",
+    [_drop("meeting_key"), _set("meeting_key", "Bahrain"), _set("meeting_key", 1229.5)],
+    ids=["missing", "not-a-number", "a-fraction"],
+)
+def test_an_answer_with_a_key_it_cannot_read_removes_nothing(fresh_db, httpx_mock, unreadable):
+    """A record whose key cannot be read might be any meeting: a meeting missing from that
+    answer is not taken as gone. The audit row says why nothing was removed."""
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+    meetings = snapshot("meetings", 2024)
+    dropped = meetings.pop()["meeting_key"]  # the last meeting is not in the answer ...
+    unreadable(meetings[1])  # ... and one record's key cannot be read
+    answer(httpx_mock, 2024, meetings, weekend_too=False)
+    weekend_of_any_range(httpx_mock)
+
+    result = load(fresh_db, [2024], refresh=True, run_id="unreadable")
+
+    assert removed_meetings(fresh_db) == []
+    assert removal_audit(fresh_db, "unreadable")[0] == (
+        "meetings", "ok", 24, 23, 1, 0,
+        "removed nothing: 1 record whose key could not be read (raw.openf1_rejects)",
+    )  # fmt: skip
+    assert result.loads[0].removals_skipped and result.loads[0].rows_removed == 0
+
+    answer(httpx_mock, 2024, snapshot("meetings", 2024)[:-1], weekend_too=False)
+    weekend_of_any_range(httpx_mock)
+    load(fresh_db, [2024], refresh=True)  # an answer it can read: the meeting is gone
+    assert removed_meetings(fresh_db) == [dropped]
+
+
 def test_an_empty_answer_removes_nothing(fresh_db, httpx_mock):
     answer(httpx_mock, 2024)
     load(fresh_db, [2024])

@@ -450,6 +450,42 @@ def test_a_lap_openf1_no_longer_lists_is_marked_removed(fresh_db, httpx_mock):
     ) == [(body[0]["driver_number"], body[0]["lap_number"])]
 
 
+def test_a_lap_whose_key_comes_as_text_is_rejected_and_not_marked_removed(fresh_db, httpx_mock):
+    """session_key "9606": a reject, but the lap is still listed; it was marked removed."""
+    map_races(fresh_db, [SINGAPORE_2024])
+    body = recorded("laps", 9606)
+    httpx_mock.add_response(url=laps_url(), json=body)
+    as_text = [{**body[0], "session_key": "9606"}, *body[1:]]
+    httpx_mock.add_response(url=laps_url(), json=as_text)
+    with client() as c:
+        run_sync(fresh_db, c, chosen=[endpoints.get("laps")])
+        again = run_sync(fresh_db, c, chosen=[endpoints.get("laps")], refresh=True)
+    assert (again.rows_rejected, again.loads[0].rows_removed) == (1, 0)
+    assert query(fresh_db, "select count(*) from raw.openf1_laps where removed_at is not null") == [
+        (0,)
+    ]
+
+
+def test_an_answer_with_a_lap_key_it_cannot_read_removes_nothing(fresh_db, httpx_mock):
+    """A lap without its lap_number might be any lap: the lap missing from the answer is kept
+    current, and the sync says why nothing was removed."""
+    map_races(fresh_db, [SINGAPORE_2024])
+    body = recorded("laps", 9606)
+    httpx_mock.add_response(url=laps_url(), json=body)
+    unreadable = [{k: v for k, v in body[1].items() if k != "lap_number"}, *body[2:]]
+    httpx_mock.add_response(url=laps_url(), json=unreadable)  # body[0] is not in it
+    lines = []
+    with client() as c:
+        run_sync(fresh_db, c, chosen=[endpoints.get("laps")])
+        again = run_sync(fresh_db, c, lines, chosen=[endpoints.get("laps")], refresh=True)
+    assert (again.rows_rejected, again.loads[0].rows_removed) == (1, 0)
+    assert count(fresh_db, "laps", 9606) == 1179
+    assert lines == [
+        "laps of session 9606 (race 1140 race): removed nothing: 1 record whose key could not"
+        " be read (raw.openf1_rejects)"
+    ]
+
+
 def test_future_sessions_cost_no_request(fresh_db, httpx_mock):
     map_races(fresh_db, [SINGAPORE_2024])
     lines = []

@@ -40,6 +40,7 @@ from racemap.openf1.settling import (
     weekend_is_settled,
 )
 from racemap.openf1.snapshot import read_snapshot
+from racemap.reporting import plural
 from racemap.settings import Environment, load_environment
 
 WEEKEND_ENDPOINTS = endpoints.names(endpoints.SEASON_MEETINGS)  # session_result, starting_grid
@@ -64,6 +65,7 @@ class EndpointLoad:
     rows_rejected: int = 0
     rows_removed: int = 0
     requests: int = 0
+    removals_skipped: str | None = None  # why the fetch removed nothing it no longer listed
 
 
 @dataclass
@@ -114,18 +116,20 @@ def _upsert_sql(endpoint: Endpoint) -> sql.Composed:
     )
 
 
-def _listed_keys(endpoint: Endpoint, answer: list) -> list[tuple]:
+def _listed_keys(endpoint: Endpoint, answer: list) -> tuple[list[tuple], int]:
     """The keys of every record of an answer, rejected ones too: a record OpenF1 still lists,
-    even one that fails validation, is not removed."""
-    listed = []
+    even one that fails validation (a key sent as "1229"), is not removed. And how many records
+    have a key that cannot be read at all (missing, "Bahrain", not an object): any of them
+    might be a stored row, so such an answer removes nothing."""
+    listed, unreadable = [], 0
     for raw in answer:
-        if isinstance(raw, dict):
-            try:
-                key = endpoint.key_model.model_validate(raw)
-            except ValidationError:
-                continue
-            listed.append(tuple(getattr(key, k) for k in endpoint.keys))
-    return listed
+        try:
+            key = endpoint.key_model.model_validate(raw)
+        except ValidationError:
+            unreadable += 1
+            continue
+        listed.append(tuple(getattr(key, k) for k in endpoint.keys))
+    return listed, unreadable
 
 
 def _scope(fetched: FetchResult) -> tuple[sql.Composable, dict]:
@@ -140,17 +144,26 @@ def _scope(fetched: FetchResult) -> tuple[sql.Composable, dict]:
     return sql.SQL("t.session_key = %(session_key)s"), {"session_key": fetched.session_key}
 
 
-def _mark_removed(cur, fetched: FetchResult, source: str) -> int:
+def _mark_removed(cur, fetched: FetchResult, source: str) -> tuple[int, str | None]:
     """Rows of ``fetched``'s (endpoint, season) or (endpoint, session) that its answer no longer
     lists get ``removed_at = now()``; they are kept. A live answer is the authority on what
     OpenF1 lists: the rows it removes become ``live``, so that no snapshot brings them back; a
     snapshot only removes rows that came from a snapshot. An empty answer removes nothing: an
-    outage or a filter gone wrong is not a season (or a session) that vanished."""
+    outage or a filter gone wrong is not a season (or a session) that vanished. Nor does an
+    answer with a record whose key cannot be read: that record might be any stored row.
+
+    (rows removed, why none was when removals were skipped: the audit's ``removals_skipped``).
+    """
     if not fetched.records:
-        return 0
+        return 0, None
     endpoint = endpoints.get(fetched.endpoint)
     in_scope, params = _scope(fetched)
-    listed = _listed_keys(endpoint, fetched.records)
+    listed, unreadable = _listed_keys(endpoint, fetched.records)
+    if unreadable:
+        return 0, (
+            f"removed nothing: {plural(unreadable, 'record')} whose key could not be read"
+            " (raw.openf1_rejects)"
+        )
     arrays = {f"k{i}": [values[i] for values in listed] for i in range(len(endpoint.keys))}
     names = sql.SQL(", ").join(map(sql.Identifier, endpoint.keys))
     unnest = sql.SQL(", ").join(
@@ -175,7 +188,7 @@ def _mark_removed(cur, fetched: FetchResult, source: str) -> int:
         ),
         {"source": source, **params, **arrays},
     )
-    return cur.rowcount
+    return cur.rowcount, None
 
 
 def _row(endpoint: Endpoint, parsed, raw: dict) -> list:
@@ -298,10 +311,11 @@ def store(
                     cur, _upsert_sql(endpoint).as_string(cur), rows, page_size=500, fetch=True
                 )
             )
-        removed = _mark_removed(cur, fetched, source)
+        removed, removals_skipped = _mark_removed(cur, fetched, source)
         cur.execute(
-            "update raw.openf1_loads set rows_loaded = %s, rows_removed = %s where load_id = %s",
-            (written, removed, load_id),
+            "update raw.openf1_loads set rows_loaded = %s, rows_removed = %s,"
+            " removals_skipped = %s where load_id = %s",
+            (written, removed, removals_skipped, load_id),
         )
         if bad:
             execute_values(
@@ -322,6 +336,7 @@ def store(
         rows_rejected=len(bad),
         rows_removed=removed,
         requests=fetched.requests,
+        removals_skipped=removals_skipped,
     )
 
 

@@ -447,8 +447,30 @@ def sql_type(model: type[_Record], name: str) -> str:
     raise TypeError(f"{model.__name__}.{name}: a key must be an int, a datetime or a str")
 
 
+def _listed_int(value: object) -> object:
+    """A key as OpenF1 listed it, read to find which stored rows it still lists: an integer, a
+    float holding one, or a whole number in text ("1229"), which as a field is a reject."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    return _whole(value)
+
+
+def _listed_text(value: str) -> str:
+    if problem := _text_problem(value):
+        raise ValueError(f"must not contain {problem}")
+    return value
+
+
+_LISTED = {
+    int: Annotated[int, BeforeValidator(_listed_int)],
+    datetime: UtcDatetime,
+    str: Annotated[str, AfterValidator(_listed_text)],
+}
+
+
 def key_model(model: type[_Record], keys: tuple[str, ...]) -> type[_Record]:
-    """A model of the key fields alone: the keys of a record that fails validation elsewhere
-    (a record OpenF1 still lists is not marked removed)."""
-    fields = {k: (model.model_fields[k].annotation, model.model_fields[k]) for k in keys}
+    """A model of the key fields alone: the keys of every record of an answer, rejects too (a
+    record OpenF1 still lists is not marked removed). Readier than ``model``: a whole number in
+    text is that number; a key it cannot read (missing, "Bahrain", 1229.5) fails it."""
+    fields = {k: (_LISTED[model.model_fields[k].annotation], ...) for k in keys}
     return create_model(f"{model.__name__}Key", __base__=_Record, **fields)

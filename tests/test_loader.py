@@ -306,21 +306,42 @@ BAD_RECORDS = {
 }
 
 
+def orphans(endpoint: str, record: dict, span: tuple[int, int]) -> list[tuple]:
+    """The rejects a rejected meeting or session brings: the sessions of a meeting that is not
+    loaded, the results and grid rows (in the key range asked for) of a meeting or session that
+    is not loaded, each with the reason naming it."""
+    field = "meeting_key" if endpoint == "meetings" else "session_key"
+    key = record[field]
+    why = f"{field} {key} is not a loaded {endpoint.removesuffix('s')}"
+    found = []
+    if endpoint == "meetings":
+        found += [("sessions", s) for s in snapshot("sessions", 2024) if s[field] == key]
+    for weekend_endpoint in WEEKEND:
+        found += [
+            (weekend_endpoint, r) for r in weekend(weekend_endpoint, *span) if r[field] == key
+        ]
+    return [(e, 2024, why, r) for e, r in found]
+
+
 @pytest.mark.parametrize("case", BAD_RECORDS)
 def test_a_bad_record_is_rejected_and_the_good_ones_load(fresh_db, httpx_mock, case):
     endpoint, break_it, reason = BAD_RECORDS[case]
     records = {e: snapshot(e, 2024) for e in ("meetings", "sessions")}
     bad = records[endpoint][0]
+    original = dict(bad)
     break_it(bad)
     answer(httpx_mock, 2024, records["meetings"], records["sessions"])
 
     result = load(fresh_db, [2024])
 
+    # What the rejected meeting or session had is quarantined too, naming it (it loaded).
+    cascade = orphans(endpoint, original, meeting_range(records["meetings"], 2024))
     expected = {("meetings", 2024): 25, ("sessions", 2024): 123}
     expected[(endpoint, 2024)] -= 1
+    expected[("sessions", 2024)] -= sum(1 for e, *_ in cascade if e == "sessions")
     assert table_counts(fresh_db) == expected
-    assert rejects(fresh_db) == [(endpoint, 2024, reason, bad)]
-    assert result.requests == 4 and result.rows_rejected == 1
+    assert rejects(fresh_db) == [(endpoint, 2024, reason, bad), *cascade]
+    assert result.requests == 4 and result.rows_rejected == 1 + len(cascade)
 
 
 def test_unknown_fields_are_kept_in_the_record(fresh_db, httpx_mock):
@@ -341,13 +362,18 @@ def test_legacy_and_current_record_shapes_both_load(fresh_db, httpx_mock):
 
     result = load(fresh_db, [2024, 2026])
 
+    # The 2026 samples hold the Marina Bay and Suzuka sessions without their meetings: rejects.
     assert table_counts(fresh_db) == {
         ("meetings", 2024): 25,
         ("sessions", 2024): 123,
         ("meetings", 2026): 2,
-        ("sessions", 2026): 5,
+        ("sessions", 2026): 3,
     }
-    assert rejects(fresh_db) == [] and result.requests == 8
+    assert [r[:3] for r in rejects(fresh_db)] == [
+        ("sessions", 2026, "meeting_key 1296 is not a loaded meeting"),
+        ("sessions", 2026, "meeting_key 1281 is not a loaded meeting"),
+    ]
+    assert result.requests == 8
     shapes = query(
         fresh_db,
         "select year, count(date_end), count(is_cancelled), count(circuit_type),"
@@ -526,7 +552,7 @@ def test_the_current_season_is_always_fetched_again(fresh_db):
             ("starting_grid", 2026),
         ]
         assert load_counts(fresh_db, second.run_id)["requests"] == 4
-    assert table_counts(fresh_db)[("sessions", 2026)] == 5
+    assert table_counts(fresh_db)[("sessions", 2026)] == 3  # Marina Bay, Suzuka: no meeting
 
 
 # -- progress ----------------------------------------------------------------------------------
@@ -814,6 +840,50 @@ def test_only_the_seasons_own_meetings_load_and_an_unknown_meeting_is_rejected(
     assert audit(fresh_db, result.run_id)[2] == (
         "session_result", 2024, "ok", 200, 1, 2441 - 2 + 3 + 2, 2441 - 1, 1,
     )  # fmt: skip
+
+
+def test_a_session_or_result_whose_meeting_or_session_is_missing_is_a_reject(fresh_db, httpx_mock):
+    """The meetings answer lacks a meeting and the sessions answer a session: their sessions and
+    results are rejects naming what is missing, the rest of the season loads. They loaded, and
+    the raw check (every session's meeting exists) and dbt's relationships test failed the run."""
+    meetings, sessions = snapshot("meetings", 2024), snapshot("sessions", 2024)
+    gone = meetings.pop(5)["meeting_key"]
+    (race,) = [s for s in sessions if s["meeting_key"] == meetings[6]["meeting_key"]
+               and s["session_name"] == "Race"]  # fmt: skip
+    sessions.remove(race)
+    answer(httpx_mock, 2024, meetings, sessions)
+
+    result = load(fresh_db, [2024])
+
+    orphans = [s for s in sessions if s["meeting_key"] == gone]
+    results = weekend("session_result", 1228, 1252)
+    reasons = {}
+    for endpoint, _season, reason, _payload in rejects(fresh_db):
+        reasons[(endpoint, reason)] = reasons.get((endpoint, reason), 0) + 1
+    assert reasons == {
+        ("sessions", f"meeting_key {gone} is not a loaded meeting"): len(orphans),
+        ("session_result", f"meeting_key {gone} is not a loaded meeting"): sum(
+            1 for r in results if r["meeting_key"] == gone
+        ),
+        ("session_result", f"session_key {race['session_key']} is not a loaded session"): sum(
+            1 for r in results if r["session_key"] == race["session_key"]
+        ),
+        ("starting_grid", f"meeting_key {gone} is not a loaded meeting"): sum(
+            1 for r in weekend("starting_grid", 1228, 1252) if r["meeting_key"] == gone
+        ),
+    }
+    assert table_counts(fresh_db) == {
+        ("meetings", 2024): 24,
+        ("sessions", 2024): 123 - 1 - len(orphans),
+    }
+    assert query(
+        fresh_db,
+        "select count(*) from raw.openf1_sessions s where not exists"
+        " (select 1 from raw.openf1_meetings m where m.meeting_key = s.meeting_key)"
+        " union all select count(*) from raw.openf1_session_results r where not exists"
+        " (select 1 from raw.openf1_sessions s where s.session_key = r.session_key)",
+    ) == [(0,), (0,)]
+    assert [x.status for x in result.loads] == ["ok"] * 4
 
 
 def test_race_weekend_data_is_fetched_again_within_the_settle_window(

@@ -202,31 +202,34 @@ def _row(endpoint: Endpoint, parsed, raw: dict) -> list:
 def _in_season(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
     """(rows of ``fetched.season``, rejects) of validated records.
 
-    Meetings and sessions carry their ``year``. A session_result / starting_grid row belongs to
-    its meeting's season (``raw.openf1_meetings``; through ``raw.openf1_sessions`` when the record
+    Meetings and sessions carry their ``year``; a session whose meeting is not loaded (missing
+    from the meetings answer) is a reject. A session_result / starting_grid row belongs to its
+    meeting's season (``raw.openf1_meetings``; through ``raw.openf1_sessions`` when the record
     names no meeting, which then fills ``meeting_key``): a row of another loaded season (meeting
     keys are not chronological, so a key range may reach one) is left to that season's load; a
-    row whose meeting is not loaded at all is a reject.
+    row whose meeting, or session, is not loaded at all is a reject.
     """
     season = fetched.season
     fetch = endpoints.get(fetched.endpoint).fetch
     if fetch is Fetch.SESSION:
         return _in_session(conn, fetched, good)
-    if fetch is Fetch.SEASON:
-        return (
-            [(raw, p) for raw, p in good if p.year == season],
-            [
-                (raw, f"year {p.year} in a response for season {season}")
-                for raw, p in good
-                if p.year != season
-            ],
-        )
     with conn.cursor() as cur:
         cur.execute("select meeting_key, year from raw.openf1_meetings")
         years = dict(cur.fetchall())
         cur.execute("select session_key, meeting_key from raw.openf1_sessions")
         meeting_of = dict(cur.fetchall())
     kept, bad = [], []
+    if fetch is Fetch.SEASON:
+        endpoint = endpoints.get(fetched.endpoint)
+        of_a_meeting = "meeting_key" in endpoint.columns and "meeting_key" not in endpoint.keys
+        for raw, p in good:
+            if p.year != season:
+                bad.append((raw, f"year {p.year} in a response for season {season}"))
+            elif of_a_meeting and p.meeting_key not in years:
+                bad.append((raw, f"meeting_key {p.meeting_key} is not a loaded meeting"))
+            else:
+                kept.append((raw, p))
+        return kept, bad
     for raw, p in good:
         if p.meeting_key is None:
             p.meeting_key = meeting_of.get(p.session_key)
@@ -236,7 +239,11 @@ def _in_season(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
             )
         elif p.meeting_key not in years:
             bad.append((raw, f"meeting_key {p.meeting_key} is not a loaded meeting"))
-        elif years[p.meeting_key] == season:
+        elif years[p.meeting_key] != season:
+            continue
+        elif p.session_key not in meeting_of:
+            bad.append((raw, f"session_key {p.session_key} is not a loaded session"))
+        else:
             kept.append((raw, p))
     return kept, bad
 

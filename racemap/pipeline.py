@@ -482,9 +482,12 @@ def _map_and_report(ctx: RunContext, notebooks: NotebookRunner) -> RunResult:
     """After the load: check the raw data, build, apply, validate, record and report."""
     db, out, stages, log = ctx.db, ctx.out, ctx.stages, ctx.log
     load = run_summary.load_counts(db, ctx.run_id)
+    rejected = f"{load['rows_rejected']} rejected"
+    if load["rows_rejected"]:  # their fetches do not settle: the next run asks again
+        rejected += " (why: raw.openf1_rejects; fetched again by the next run)"
     log(
         f"loaded OpenF1 {', '.join(map(str, ctx.seasons))}: {plural(load['rows_loaded'], 'row')}, "
-        f"{load['rows_rejected']} rejected, {plural(load['requests'], 'HTTP request')}"
+        f"{rejected}, {plural(load['requests'], 'HTTP request')}"
     )
 
     with stages.stage("validate_raw"):

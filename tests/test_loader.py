@@ -476,6 +476,40 @@ def test_settled_seasons_are_not_fetched_again_unless_refresh(fresh_db, httpx_mo
     }
 
 
+def test_a_load_with_rejects_does_not_settle_its_season(fresh_db, httpx_mock):
+    """2024 is over: a clean first load settles it. A first load with a reject (meeting_key
+    "1229") did too, and every later run asked for nothing and failed the same way until
+    --refresh. Now the season is fetched again until a load of it has no reject."""
+    meetings = snapshot("meetings", 2024)
+    meetings[1]["meeting_key"] = str(meetings[1]["meeting_key"])
+    answer(httpx_mock, 2024, meetings)
+    first = load(fresh_db, [2024])
+    assert first.rows_rejected > 1  # the meeting, and its sessions and results
+
+    answer(httpx_mock, 2024)
+    second = load(fresh_db, [2024])
+    assert second.requests == 4 and second.rows_rejected == 0
+    assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
+
+    assert load(fresh_db, [2024]).requests == 0  # settled now
+
+
+def test_race_weekend_data_with_a_reject_is_fetched_again(fresh_db, httpx_mock):
+    grid = weekend("starting_grid", 1228, 1252)
+    grid[7]["position"] = "1"
+    answer(httpx_mock, 2024, grid=grid)
+    assert load(fresh_db, [2024]).rows_rejected == 1
+
+    httpx_mock.add_response(
+        url=weekend_url("starting_grid", 1228, 1252), json=weekend("starting_grid", 1228, 1252)
+    )
+    again = load(fresh_db, [2024])
+    assert [x.status for x in again.loads] == ["skipped", "skipped", "skipped", "ok"]
+    assert again.requests == 1 and again.rows_rejected == 0
+
+    assert load(fresh_db, [2024]).requests == 0
+
+
 def test_a_season_loaded_while_it_ran_is_fetched_again(fresh_db, httpx_mock):
     """Legacy OpenF1 lists only past sessions: a load from November 2025 lacks the last races."""
     answer(httpx_mock, 2025)

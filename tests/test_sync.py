@@ -290,6 +290,21 @@ def test_within_the_correction_window_a_session_is_fetched_again(fresh_db):
     assert again.requests == 1 and again.count("ok") == 1
 
 
+def test_a_session_fetched_with_a_reject_is_fetched_again(fresh_db, httpx_mock):
+    """Long after the race (settled once fetched), a fetch of its laps with a reject settled it;
+    now the laps are asked for again until an answer has none."""
+    map_races(fresh_db, [SINGAPORE_2024])
+    body = recorded("laps", 9606)
+    httpx_mock.add_response(url=laps_url(), json=[{**body[0], "lap_number": "1"}, *body[1:]])
+    httpx_mock.add_response(url=laps_url(), json=body)
+    laps = [endpoints.get("laps")]
+    with client() as c:
+        assert run_sync(fresh_db, c, chosen=laps).rows_rejected == 1
+        again = run_sync(fresh_db, c, chosen=laps)
+        assert (again.requests, again.rows_rejected, again.rows_loaded) == (1, 0, 1179)
+        assert run_sync(fresh_db, c, chosen=laps).requests == 0
+
+
 def test_a_killed_sync_keeps_what_it_wrote_and_the_next_one_resumes(fresh_db, monkeypatch):
     map_races(fresh_db, [SINGAPORE_2024])
     real_store, calls = loader.store, []

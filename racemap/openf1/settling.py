@@ -1,7 +1,7 @@
 """When a season's OpenF1 data need not be fetched again (the loader's incremental rule): its
 schedule once it is over and was loaded live after it ended, its results and grids once the
-correction window (``OPENF1_SETTLE_DAYS``) has passed; and the meeting-key range a season's
-race-weekend fetch asks for."""
+correction window (``OPENF1_SETTLE_DAYS``) has passed, each by a fetch without a reject; and
+the meeting-key range a season's race-weekend fetch asks for."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def season_is_settled(conn, season: int, today: datetime | None = None) -> bool:
     """True when ``season`` need not be fetched again: it is over and was loaded after it ended.
 
     Over: a season before this year whose last loaded session has ended. Loaded after it ended:
-    the latest fetch of each endpoint succeeded with rows and started in a later year. That
+    the latest fetch of each endpoint succeeded with rows, none rejected, and started in a later
+    year. A reject (a fetch that removed nothing for a key it could not read has one) may be
+    OpenF1's passing fault, so such a season is asked for again on the next run. The later year
     matters because legacy OpenF1 lists only sessions that have happened: a season loaded while
     it was running looks over (its last *known* session has ended) yet lacks its last races.
     A latest fetch that failed (a killed load) makes the season due again, so the next run
@@ -32,11 +34,13 @@ def season_is_settled(conn, season: int, today: datetime | None = None) -> bool:
     with conn.cursor() as cur:
         cur.execute(
             "select count(*) from ("
-            "  select distinct on (endpoint) endpoint, status, rows_loaded, started_at"
+            "  select distinct on (endpoint)"
+            "   endpoint, status, rows_loaded, rows_rejected, started_at"
             "  from raw.openf1_loads"
             "  where season = %s and url not like %s and endpoint = any(%s)"
             "  order by endpoint, load_id desc"
-            ") latest where status = 'ok' and rows_loaded > 0 and started_at >= %s",
+            ") latest where status = 'ok' and rows_loaded > 0 and rows_rejected = 0"
+            " and started_at >= %s",
             (
                 season,
                 f"{SNAPSHOT_URL_PREFIX}%",
@@ -66,8 +70,9 @@ def weekend_is_settled(
     every run until ``settle_days`` after the season's last session, then once more, then left.
 
     Settled: the season's schedule is settled (:func:`season_is_settled`) and the latest live
-    fetch of ``endpoint`` for the season succeeded with rows and started ``settle_days`` or more
-    after the end of the season's last session. Snapshot loads do not count.
+    fetch of ``endpoint`` for the season succeeded with rows, none rejected, and started
+    ``settle_days`` or more after the end of the season's last session. Snapshot loads do not
+    count.
     """
     if not season_is_settled(conn, season, today):
         return False
@@ -81,7 +86,7 @@ def weekend_is_settled(
         if last_end is None:
             return False
         cur.execute(
-            "select status = 'ok' and rows_loaded > 0 and started_at >= %s"
+            "select status = 'ok' and rows_loaded > 0 and rows_rejected = 0 and started_at >= %s"
             " from raw.openf1_loads where season = %s and endpoint = %s and url not like %s"
             " order by load_id desc limit 1",
             (
@@ -121,9 +126,10 @@ def session_is_settled(
     every sync until ``settle_days`` after ``ends_at``, then once more, then left.
 
     Settled: the latest live fetch of (``endpoint``, ``session_key``) in ``raw.openf1_loads``
-    succeeded and started ``settle_days`` or more after the session ended. An empty answer
-    fetched that late settles it too (OpenF1 has nothing for it: overtakes before 2024); a
-    failed latest fetch (a killed sync) makes it due again. Snapshot loads do not count.
+    succeeded with no reject and started ``settle_days`` or more after the session ended. An
+    empty answer fetched that late settles it too (OpenF1 has nothing for it: overtakes before
+    2024); a failed latest fetch (a killed sync), or one with a reject, makes it due again.
+    Snapshot loads do not count.
     """
     if ends_at is None:
         return False
@@ -133,7 +139,8 @@ def session_is_settled(
         return False
     with conn.cursor() as cur:
         cur.execute(
-            "select status = 'ok' and started_at >= %s from raw.openf1_loads"
+            "select status = 'ok' and rows_rejected = 0 and started_at >= %s"
+            " from raw.openf1_loads"
             " where endpoint = %s and session_key = %s and url not like %s"
             " order by load_id desc limit 1",
             (window_end, endpoint, session_key, f"{SNAPSHOT_URL_PREFIX}%"),

@@ -270,11 +270,15 @@ def test_one_request_per_endpoint_per_session_then_none_once_settled(fresh_db):
         first = run_sync(fresh_db, c)
         assert server.requests == first.requests == len(DEFAULT_NAMES)
         assert count(fresh_db, "laps", 9606) == 1179
-        assert {x.status for x in first.loads} == {"ok", "empty"}  # race_control, intervals
+        empty = [x.endpoint for x in first.loads if x.status == "empty"]
+        assert empty == ["race_control", "intervals"]  # not in the recording
         server.reset()
         second = run_sync(fresh_db, c)
-        assert server.requests == second.requests == 0
-        assert second.count("skipped") == len(DEFAULT_NAMES)
+        # Settled but the empty ones, asked for again: an empty answer settles nothing.
+        assert server.requests == second.requests == len(empty)
+        assert second.count("skipped") == len(DEFAULT_NAMES) - len(empty)
+        assert [x.endpoint for x in second.loads if x.status != "skipped"] == empty
+        server.reset()
         refreshed = run_sync(fresh_db, c, refresh=True)
         assert server.requests == refreshed.requests == len(DEFAULT_NAMES)
     assert count(fresh_db, "laps", 9606) == 1179
@@ -449,6 +453,20 @@ def test_an_empty_answer_is_one_line_and_removes_nothing(fresh_db, httpx_mock):
     assert result.count("empty") == 1
     assert lines == ["no laps for session 9606 (race 1140 race) from OpenF1 yet"]
     assert count(fresh_db, "laps", 9606) == 1179
+
+
+def test_an_empty_answer_does_not_settle_a_session(fresh_db, httpx_mock):
+    """Long after the race an empty answer (an outage, OpenF1 not done yet) settled the laps for
+    good: every later sync asked for nothing. Now they are asked for again until they come."""
+    map_races(fresh_db, [SINGAPORE_2024])
+    httpx_mock.add_response(url=laps_url(), json=[])
+    httpx_mock.add_response(url=laps_url(), json=recorded("laps", 9606))
+    laps = [endpoints.get("laps")]
+    with client() as c:
+        assert run_sync(fresh_db, c, chosen=laps).count("empty") == 1
+        again = run_sync(fresh_db, c, chosen=laps)
+        assert (again.requests, again.count("ok"), again.rows_loaded) == (1, 1, 1179)
+        assert run_sync(fresh_db, c, chosen=laps).requests == 0  # settled: it has rows
 
 
 def test_a_lap_openf1_no_longer_lists_is_marked_removed(fresh_db, httpx_mock):

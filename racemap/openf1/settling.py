@@ -126,10 +126,11 @@ def session_is_settled(
     every sync until ``settle_days`` after ``ends_at``, then once more, then left.
 
     Settled: the latest live fetch of (``endpoint``, ``session_key``) in ``raw.openf1_loads``
-    succeeded with no reject and started ``settle_days`` or more after the session ended. An
-    empty answer fetched that late settles it too (OpenF1 has nothing for it: overtakes before
-    2024); a failed latest fetch (a killed sync), or one with a reject, makes it due again.
-    Snapshot loads do not count.
+    succeeded with rows, none rejected, and started ``settle_days`` or more after the session
+    ended. An empty answer does not settle it, as it does not settle a season: an outage or
+    OpenF1 not done yet is not a session without data, so it costs one request per such
+    endpoint per sync (overtakes before 2024, which OpenF1 has none of, too). A failed latest
+    fetch (a killed sync), or one with a reject, makes it due again. Snapshot loads do not count.
     """
     if ends_at is None:
         return False
@@ -139,7 +140,7 @@ def session_is_settled(
         return False
     with conn.cursor() as cur:
         cur.execute(
-            "select status = 'ok' and rows_rejected = 0 and started_at >= %s"
+            "select status = 'ok' and rows_loaded > 0 and rows_rejected = 0 and started_at >= %s"
             " from raw.openf1_loads"
             " where endpoint = %s and session_key = %s and url not like %s"
             " order by load_id desc limit 1",

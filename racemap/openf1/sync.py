@@ -13,7 +13,8 @@ the key, rejects quarantined in ``raw.openf1_rejects`` with their reason, ``raw.
 recording the fetch with its ``session_key``), so a killed sync keeps what it wrote and the next
 one resumes: a session whose data has settled (:func:`session_is_settled`, read from
 ``raw.openf1_loads``) is not fetched again unless ``refresh``. An empty answer is a line saying
-OpenF1 has nothing for that session yet, and removes nothing already loaded.
+OpenF1 has nothing for that session yet; it removes nothing already loaded and settles nothing
+(the next sync asks again), nor does an answer with a reject.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from test_openf1_client import (
     url,
 )
 
-from racemap.errors import RacemapError
+from racemap.errors import Interrupted, RacemapError
 from racemap.openf1 import endpoints
 from racemap.openf1.client import OpenF1Client, build_query
 from racemap.openf1.loader import _progress, load_openf1
@@ -433,6 +433,33 @@ def test_a_killed_load_keeps_the_previous_data_and_the_next_run_completes_it(
     assert result.requests == 2
     assert all(r.get("republished") for r in records_of(fresh_db, "sessions", 2024).values())
     assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}
+
+
+def test_an_interrupted_fetch_is_audited_and_fetched_again(fresh_db, httpx_mock):
+    """Ctrl-C during a request (KeyboardInterrupt, or the Interrupted of a signal) left no row in
+    raw.openf1_loads: a failed one now says so, and the next run fetches the season."""
+
+    def interrupted(request):
+        raise Interrupted("interrupted during load")
+
+    httpx_mock.add_callback(interrupted, url=url("meetings", 2024))
+    with pytest.raises(Interrupted):
+        load(fresh_db, [2024], run_id="interrupted")
+    assert query(
+        fresh_db,
+        "select endpoint, season, status, requests, error from raw.openf1_loads"
+        " where run_id = 'interrupted'",
+    ) == [
+        (
+            "meetings",
+            2024,
+            "failed",
+            1,
+            "interrupted (Ctrl-C or SIGTERM): the next run fetches it again",
+        )
+    ]
+    answer(httpx_mock, 2024)
+    assert load(fresh_db, [2024]).requests == 4
 
 
 def test_rerunning_loads_nothing_twice(fresh_db, httpx_mock):

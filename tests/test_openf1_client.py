@@ -287,6 +287,24 @@ def test_another_404_is_an_error_not_an_empty_season(httpx_mock, client):
     assert client.requests_made == 1
 
 
+@pytest.mark.parametrize(
+    "status, then",
+    [
+        (400, "check --openf1-url / OPENF1_URL, try again later, or run with --offline"),
+        (422, "check --openf1-url / OPENF1_URL, try again later, or run with --offline"),
+        (403, "check OPENF1_USERNAME / OPENF1_PASSWORD (or unset them), or run with --offline"),
+    ],
+)
+def test_another_refusal_is_one_line_saying_what_to_do(httpx_mock, client, status, then):
+    """It said what OpenF1 answered, and not what to do (``... HTTP 400 for /v1/sessions: bad``)."""
+    httpx_mock.add_response(url=url("sessions", 2024), status_code=status, json={"detail": "bad"})
+    with pytest.raises(RacemapError) as failed:
+        client.fetch("sessions", 2024)
+    line = str(failed.value)
+    assert line.startswith(f"OpenF1 answered HTTP {status} for /v1/sessions: bad: {then}")
+    assert "\n" not in line and client.requests_made == 1
+
+
 def test_a_live_session_lockout_is_one_line_saying_what_to_do(httpx_mock, client):
     detail = "Session in progress, access is restricted to authenticated users."
     httpx_mock.add_response(url=url("sessions", 2026), status_code=401, json={"detail": detail})

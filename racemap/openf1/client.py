@@ -463,8 +463,15 @@ def interpret(response: httpx.Response) -> tuple[int, list]:
             )
         if "rate exceeded" in response.text[:200].lower():
             raise RetryableResponse(f"HTTP {status} saying 'Rate exceeded'", None, 429)
+        then = (
+            "check OPENF1_USERNAME / OPENF1_PASSWORD (or unset them)"
+            if status in (401, 403)
+            else "check --openf1-url / OPENF1_URL, try again later"
+        )
         raise RacemapError(
-            f"OpenF1 answered HTTP {status} for {path}" + (f": {detail}" if detail else "")
+            f"OpenF1 answered HTTP {status} for {path}"
+            + (f": {' '.join(detail.split())}" if detail else "")
+            + f": {then}, or {OFFLINE_HINT}"
         )
     try:
         body = response.json()

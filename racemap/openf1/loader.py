@@ -518,11 +518,13 @@ def fetch_and_store(db, client, fetch, run_id, offline, audit) -> EndpointLoad:
                 source="snapshot" if offline else "live",
                 fetched_at=fetched_at,
             )
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C, SIGTERM (Interrupted) too
         made = (client.requests_made - before) if client else 0
         # One line: a database's error runs on for lines (LINE 1: ..., DETAIL, CONTEXT).
         message = first_line(exc)
-        if not isinstance(exc, RacemapError):
+        if isinstance(exc, KeyboardInterrupt):
+            message = "interrupted (Ctrl-C or SIGTERM): the next run fetches it again"
+        elif not isinstance(exc, RacemapError):
             message = f"{type(exc).__name__}: {message}"
         endpoint, season, url, key = audit
         # The audit must not hide the real error (e.g. when the database itself went away).

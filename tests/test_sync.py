@@ -274,10 +274,13 @@ def test_one_request_per_endpoint_per_session_then_none_once_settled(fresh_db):
         assert empty == ["race_control", "intervals"]  # not in the recording
         server.reset()
         second = run_sync(fresh_db, c)
-        # Settled but the empty ones, asked for again: an empty answer settles nothing.
+        # Settled but the empty ones, asked for again: one empty answer settles nothing.
         assert server.requests == second.requests == len(empty)
         assert second.count("skipped") == len(DEFAULT_NAMES) - len(empty)
         assert [x.endpoint for x in second.loads if x.status != "skipped"] == empty
+        server.reset()
+        # Empty twice after the window: OpenF1 has none for the session, settled.
+        assert run_sync(fresh_db, c).requests == server.requests == 0
         server.reset()
         refreshed = run_sync(fresh_db, c, refresh=True)
         assert server.requests == refreshed.requests == len(DEFAULT_NAMES)

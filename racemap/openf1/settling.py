@@ -127,10 +127,11 @@ def session_is_settled(
 
     Settled: the latest live fetch of (``endpoint``, ``session_key``) in ``raw.openf1_loads``
     succeeded with rows, none rejected, and started ``settle_days`` or more after the session
-    ended. An empty answer does not settle it, as it does not settle a season: an outage or
-    OpenF1 not done yet is not a session without data, so it costs one request per such
-    endpoint per sync (overtakes before 2024, which OpenF1 has none of, too). A failed latest
-    fetch (a killed sync), or one with a reject, makes it due again. Snapshot loads do not count.
+    ended. One empty answer does not settle it (an outage or OpenF1 not done yet is not a
+    session without data: the next sync asks again); two in a row, both that late, do
+    (OpenF1 has nothing for it: overtakes before 2024), so such an endpoint costs one request
+    more, once. A failed latest fetch (a killed sync), or one with a reject, makes it due
+    again. Snapshot loads do not count.
     """
     if ends_at is None:
         return False
@@ -140,11 +141,15 @@ def session_is_settled(
         return False
     with conn.cursor() as cur:
         cur.execute(
-            "select status = 'ok' and rows_loaded > 0 and rows_rejected = 0 and started_at >= %s"
+            "select status = 'ok' and rows_rejected = 0 and started_at >= %s, rows_received > 0"
             " from raw.openf1_loads"
             " where endpoint = %s and session_key = %s and url not like %s"
-            " order by load_id desc limit 1",
+            " order by load_id desc limit 2",
             (window_end, endpoint, session_key, f"{SNAPSHOT_URL_PREFIX}%"),
         )
-        row = cur.fetchone()
-    return bool(row and row[0])
+        (latest_good, latest_rows), *before = cur.fetchall() or [(False, False)]
+    if not latest_good:
+        return False
+    if latest_rows:
+        return True
+    return bool(before) and before[0][0] and not before[0][1]  # empty twice, both that late

@@ -25,6 +25,12 @@
         the database under another name ("cross-database references are not implemented"). -#}
     {%- set races = races.include(database=false) -%}
     {%- set id = adapter.quote(var('race_id_column')) -%}
+    {#- The table's name in an error message: a string literal and a RAISE format inside the
+        dollar-quoted bodies, so its single quotes are doubled and its % written %%. -#}
+    {%- set races_text = races | string | replace("'", "''") | replace('%', '%%') -%}
+    {%- if '$fn$' in (races | string) or '$fn$' in id -%}
+        {{ exceptions.raise_compiler_error("a races table or column name holds '$fn$'") }}
+    {%- endif -%}
         create schema if not exists racemap;
 
         create or replace function racemap.race_keys(p_race_id text,
@@ -38,7 +44,7 @@
             into v_found, meeting_key, session_key
             from {{ races }} as r where cast(r.{{ id }} as text) = p_race_id;
             if v_found is null then
-                raise exception 'no race with id % in {{ races }}', p_race_id;
+                raise exception 'no race with id % in {{ races_text }}', p_race_id;
             end if;
             if meeting_key is null or session_key is null then
                 select case when m.status = 'mapped' then 'not_applied' else m.reason end

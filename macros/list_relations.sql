@@ -6,9 +6,12 @@
     its relations are tables (ordinary or partitioned), views and materialized views.
 -#}
 {% macro postgres__list_relations_without_caching(schema_relation) %}
+    {#- The names as string literals: a schema named by the races_schema var is user input. -#}
+    {%- set database = schema_relation.database | string | replace("'", "''") -%}
+    {%- set schema = schema_relation.schema | string | replace("'", "''") -%}
     {% call statement('list_relations_without_caching', fetch_result=True) -%}
         select
-            '{{ schema_relation.database }}' as database,
+            '{{ database }}' as database,
             c.relname as name,
             n.nspname as schema,
             case c.relkind
@@ -19,7 +22,7 @@
         from pg_class as c
         inner join pg_namespace as n on c.relnamespace = n.oid
         where
-            n.nspname ilike '{{ schema_relation.schema }}'
+            n.nspname ilike '{{ schema }}'
             and c.relkind in ('r', 'p', 'v', 'm')
     {%- endcall %}
     {{ return(load_result('list_relations_without_caching').table) }}

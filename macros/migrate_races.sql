@@ -14,6 +14,13 @@
         {{ exceptions.raise_compiler_error(
             "races table " ~ schema ~ "." ~ table ~ " does not exist: set the vars races_schema/races_table") }}
     {%- endif -%}
+    {#- The relation as a string literal (for regclass): the application's names are user input,
+        so single quotes are doubled; the DO block's body is dollar-quoted, so its tag may not
+        appear in them. -#}
+    {%- set relation_literal = "'" ~ (relation | string | replace("'", "''")) ~ "'" -%}
+    {%- if '$migrate$' in (relation | string) -%}
+        {{ exceptions.raise_compiler_error("the races table's name holds '$migrate$'") }}
+    {%- endif -%}
     {%- for column in ['openf1_meeting_key', 'openf1_session_key'] %}
         {%- set constraint = table ~ '_' ~ column ~ '_key' -%}
         {% call statement('migrate_' ~ column) %}
@@ -25,7 +32,7 @@
                     from pg_constraint as c
                     join pg_attribute as a
                         on a.attrelid = c.conrelid and a.attnum = any(c.conkey)
-                    where c.conrelid = '{{ relation }}'::regclass
+                    where c.conrelid = {{ relation_literal }}::regclass
                       and c.contype = 'u'
                       and array_length(c.conkey, 1) = 1
                       and a.attname = '{{ column }}'

@@ -201,13 +201,19 @@ def _datasource(context):
 
 
 def _table_asset(datasource, name: str, schema: str, table: str):
+    # The table's name as a quoted identifier: GX leaves a name given bare unquoted in its SQL,
+    # and the races table's name is the application's (`GP's Table` was a syntax error).
     try:
         asset = datasource.get_asset(name)
-        if asset.table_name != table or asset.schema_name != schema:
+        if (
+            asset.table_name != table
+            or not getattr(asset.table_name, "quote", False)
+            or asset.schema_name != schema
+        ):
             datasource.delete_asset(name)
             raise LookupError
     except LookupError:
-        asset = datasource.add_table_asset(name=name, table_name=table, schema_name=schema)
+        asset = datasource.add_table_asset(name=name, table_name=f'"{table}"', schema_name=schema)
     try:
         return asset.get_batch_definition("whole_table")
     except (KeyError, LookupError, ValueError):

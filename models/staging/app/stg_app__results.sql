@@ -54,13 +54,15 @@ renamed as (
 ),
 {%- endif %}
 
+-- A classified position is a whole number of 1 or more: 0 or a negative number is none, as
+-- OpenF1's null position is (racemap_whole_number already reads '-1' as none).
 final as (
     select
         race_id,
         driver_id,
         car_number,
-        position,
-        position is not null as is_classified
+        case when position >= 1 then position end as position,
+        coalesce(position >= 1, false) as is_classified
     from renamed
 )
 

@@ -36,8 +36,10 @@ renamed as (
     from source
 ),
 
--- Dates as YYYY-MM-DD (a date column, or text); times as HH:MM[:SS[.fff]] with an optional
--- offset: Ergast writes '06:00:00', Jolpica-era rows '06:00:00Z', others '14:00:00+02:00'.
+-- Dates as YYYY-MM-DD (a date column, or text), optionally followed by a time of day after a T
+-- or a space (2024-12-06T15:00:00Z, or 2024-12-06 15:00:00+00 as a timestamptz column reads),
+-- and nothing else; times as HH:MM[:SS[.fff]] with an optional offset: Ergast writes
+-- '06:00:00', Jolpica-era rows '06:00:00Z', others '14:00:00+02:00'.
 -- Materialized: each regexp_match runs at most once per row. Inlined, every later reference to
 -- a part would run it again (the plan had hundreds of calls per row: 1 s for 1,160 races). The
 -- fence hides the races' statistics from the planner, so nothing joins this view: the joins
@@ -58,7 +60,13 @@ parts as materialized (
                     substr(race_date_text, 6, 2),
                     substr(race_date_text, 9, 2)
                 ]
-            else regexp_match(race_date_text, '^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})')
+            else
+                regexp_match(
+                    race_date_text,
+                    '^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})'
+                    || '(?:(?:T|t|\s+)([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}(?:\.[0-9]+)?))?'
+                    || '\s*(Z|z|UTC|[+-][0-9]{1,2}(?::?[0-9]{2})?)?)?$'
+                )
         end as date_parts,
         case
             when length(race_time_text) = 8
@@ -87,6 +95,14 @@ numbers as (
         cast(date_parts[1] as integer) as date_year,
         cast(date_parts[2] as integer) as date_month,
         cast(date_parts[3] as integer) as date_day,
+        -- The time of day a date text carries (null when it has none).
+        cast(date_parts[4] as integer) as date_time_hour,
+        cast(date_parts[5] as integer) as date_time_minute,
+        coalesce(cast(date_parts[6] as numeric), 0) as date_time_second,
+        case
+            when date_parts[7] in ('Z', 'z', 'UTC') then '+00:00'
+            else date_parts[7]
+        end as date_time_offset,
         cast(time_parts[1] as integer) as time_hour,
         cast(time_parts[2] as integer) as time_minute,
         coalesce(cast(time_parts[3] as numeric), 0) as time_second,
@@ -108,7 +124,20 @@ checked as materialized (
             when date_month <> 2 then 31
             when date_year % 4 = 0 and (date_year % 100 <> 0 or date_year % 400 = 0) then 29
             else 28
-        end as is_date_valid,
+        end
+        and (
+            date_time_hour is null
+            or (
+                date_time_hour between 0 and 23
+                and date_time_minute between 0 and 59
+                and date_time_second < 60
+                and coalesce(
+                    abs(cast(substring(date_time_offset from '^[+-]([0-9]{1,2})') as integer))
+                    <= 15,
+                    true
+                )
+            )
+        ) as is_date_valid,
         time_hour between 0 and 23
         and time_minute between 0 and 59
         and time_second < 60

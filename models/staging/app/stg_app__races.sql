@@ -1,8 +1,9 @@
 {#-
     The application's races, typed without failing on a bad row: column names come from vars,
-    so any application table maps without editing SQL. A row whose date or time cannot be read
-    keeps nulls there and says why in invalid_detail (the race becomes invalid_race downstream);
-    every other row maps as usual. A table, not a view: a view would hold a dependency on every
+    so any application table maps without editing SQL. A row whose date or time cannot be read,
+    or whose date column carries a time that gives another start than its time column, keeps
+    nulls there and says why in invalid_detail (the race becomes invalid_race downstream); every
+    other row maps as usual. A table, not a view: a view would hold a dependency on every
     column of the application's table, which could then neither drop nor retype one after a run
     (int_races_checked reads it once per build).
 -#}
@@ -148,6 +149,44 @@ checked as materialized (
     from numbers
 ),
 
+-- The start each column gives: the time column's (on the date), and the date column's own time.
+-- A date column's midnight is a date without a time (a timestamp column holding dates).
+starts as (
+    select
+        *,
+        case
+            when not coalesce(is_date_valid, false) or date_time_hour is null then null
+            when date_time_hour = 0 and date_time_minute = 0 and date_time_second = 0 then null
+            else cast(
+                    to_char(make_date(date_year, date_month, date_day), 'YYYY-MM-DD')
+                    || ' ' || lpad(cast(date_time_hour as text), 2, '0')
+                    || ':' || lpad(cast(date_time_minute as text), 2, '0')
+                    || ':' || cast(date_time_second as text)
+                    || coalesce(date_time_offset, '+00:00')
+                    as timestamptz
+                )
+        end as date_column_start_at,
+        case
+            when not coalesce(is_date_valid, false) or not coalesce(is_time_valid, false)
+                then null
+            when time_offset is null
+                then (
+                    make_date(date_year, date_month, date_day)
+                    + make_time(time_hour, time_minute, cast(time_second as double precision))
+                )
+                at time zone 'UTC'
+            -- An explicit offset is honoured (ISO 8601: +02:00 is two hours east of UTC).
+            else cast(
+                    to_char(make_date(date_year, date_month, date_day), 'YYYY-MM-DD')
+                    || ' ' || lpad(cast(time_hour as text), 2, '0')
+                    || ':' || lpad(cast(time_minute as text), 2, '0')
+                    || ':' || cast(time_second as text) || time_offset
+                    as timestamptz
+                )
+        end as time_column_start_at
+    from checked
+),
+
 final as (
     select
         race_id,
@@ -165,31 +204,25 @@ final as (
                 then 'unreadable date ''' || race_date_text || ''''
             when race_time_text is not null and not coalesce(is_time_valid, false)
                 then 'unreadable time ''' || race_time_text || ''''
+            when date_column_start_at <> time_column_start_at
+                then 'date ''' || race_date_text || ''' and time ''' || race_time_text
+                || ''' give different starts'
         end as invalid_detail,
         case when is_date_valid then date_year end as season,
         case when is_date_valid then make_date(date_year, date_month, date_day) end as race_date,
         case
             when not coalesce(is_date_valid, false) then null
+            when race_time_text is not null and not coalesce(is_time_valid, false) then null
+            -- Two times that disagree: the race's start is unknown.
+            when date_column_start_at <> time_column_start_at then null
             -- A race without a start time is placed at noon UTC; the tolerance covers the rest.
-            when race_time_text is null
-                then (make_date(date_year, date_month, date_day) + time '12:00') at time zone 'UTC'
-            when not coalesce(is_time_valid, false) then null
-            when time_offset is null
-                then (
-                    make_date(date_year, date_month, date_day)
-                    + make_time(time_hour, time_minute, cast(time_second as double precision))
-                )
-                at time zone 'UTC'
-            -- An explicit offset is honoured (ISO 8601: +02:00 is two hours east of UTC).
-            else cast(
-                    to_char(make_date(date_year, date_month, date_day), 'YYYY-MM-DD')
-                    || ' ' || lpad(cast(time_hour as text), 2, '0')
-                    || ':' || lpad(cast(time_minute as text), 2, '0')
-                    || ':' || cast(time_second as text) || time_offset
-                    as timestamptz
+            else coalesce(
+                    time_column_start_at,
+                    date_column_start_at,
+                    (make_date(date_year, date_month, date_day) + time '12:00') at time zone 'UTC'
                 )
         end as race_start_at
-    from checked
+    from starts
 )
 
 select * from final

@@ -6,6 +6,7 @@ Real rows of the bundled data on a real PostgreSQL: the shared mapped demo is co
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -16,6 +17,7 @@ from racemap.cli import main as cli_main
 from racemap.errors import RacemapError
 from racemap.mapping.apply import restore_last_apply
 from racemap.paths import PROJECT_DIR, SNAPSHOT_DIR
+from racemap.reporting.reports import attention_line
 from racemap.settings import RacesTable
 from racemap.testing.openf1_server import serve
 
@@ -200,7 +202,8 @@ def test_a_swap_and_a_chain_are_repaired_in_one_run(applied_db, tmp_path):
 
 def test_one_bad_row_never_stops_the_others(fresh_db, tmp_path):
     """An application table with text dates and times and no name column: a missing date, a
-    time 'TBC', a duplicated id, and a time with an explicit offset among the real 2024 races."""
+    time 'TBC', a duplicated id, a row without an id, and a time with an explicit offset among
+    the real 2024 races. The row without an id vanished: in no report, no count, no attention."""
     from conftest import demo_races
 
     demo_races(fresh_db)
@@ -218,6 +221,8 @@ def test_one_bad_row_never_stops_the_others(fresh_db, tmp_path):
             insert into app.grand_prix (gp_id, track, race_day, start_utc)
             values (1130, 'catalunya', '2024-06-23', '13:00:00');
             update app.grand_prix set start_utc = '18:00:00+03:00' where gp_id = 1121;  -- 15:00Z
+            insert into app.grand_prix (gp_id, track, race_day, start_utc)
+            values (null, 'losail', '2024-12-01', '16:00:00');
         """)
     variables = {
         "races_schema": "app",
@@ -237,10 +242,26 @@ def test_one_bad_row_never_stops_the_others(fresh_db, tmp_path):
         "1128": "its row is unusable: no date",
         "1129": "its row is unusable: unreadable time 'TBC'",
         "1130": "its row is unusable: duplicate id (2 rows)",
+        None: "its row is unusable: no id (circuit losail, date '2024-12-01', time '16:00:00')",
     }
     assert set(attention_of(result)) == set(invalid)
     assert attention_of(result)["1128"]["race_name"] == "1128"
+    assert attention_line(attention_of(result)[None]) == (
+        "a row without an id (no name, 2024): its row is unusable: no id (circuit losail, date"
+        " '2024-12-01', time '16:00:00') — fix the race's row in the races table (no id)"
+    )
     assert result.summary["mapped"] == 21  # the 24 races of 2024 but the three
+    # 25 rows: the 24 races (1130's two rows one race) and the row without an id
+    assert result.summary["races"] == 25
+    assert result.summary["unmapped_by_reason"]["invalid_race"] == 4
+    with (tmp_path / "reports" / "unmapped_races.csv").open() as handle:
+        unmapped = [row for row in csv.DictReader(handle) if row["reason"] == "invalid_race"]
+    assert sorted((r["race_id"], r["detail"], r["circuit_id"]) for r in unmapped) == [
+        ("", "no id", "losail"),
+        ("1128", "no date", "monaco"),
+        ("1129", "unreadable time 'TBC'", "villeneuve"),
+        ("1130", "duplicate id (2 rows)", "catalunya"),
+    ]
     # The explicit offset is honoured: Bahrain 2024 at 18:00+03:00 is 15:00 UTC, delta 0.
     assert query(
         fresh_db,

@@ -1,7 +1,8 @@
 {#-
-    One row per race id, usable or not: rows without an id are left out (nothing could name or
-    update them), a duplicated id becomes one invalid row, and invalid_detail says what is wrong
-    with a race's own row (stg_app__races). is_invalid races are unmapped with reason invalid_race.
+    One row per race id, usable or not: rows without an id are left out (nothing could map or
+    update them; int_races_without_id lists them for the reports), a duplicated id becomes one
+    invalid row, and invalid_detail says what is wrong with a race's own row (stg_app__races).
+    is_invalid races are unmapped with reason invalid_race.
     A table (analyzed once built: dbt_project.yml): the matching joins read it with its real row
     count and the share of invalid races, where estimates over a view of the parsed rows fall to
     a few rows and the planner picks nested loops, quadratic in the races; and the races are

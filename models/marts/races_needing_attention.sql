@@ -9,6 +9,8 @@
         meeting, a race unmapped now, a swap, keys set by hand, a change held back);
       - conflict: it is mapped but its keys are held by another race (which holds stale keys);
       - results_disagree: its results disagree with OpenF1's for its race session.
+    A row of the races table without an id is an invalid_race too (int_races_without_id): listed
+    with a null race_id, named by its circuit, date and time in its detail.
     The keys are read live (stg_app__race_keys: no parsing, so this view stays fast at any
     scale); everything else comes from the build's tables. Every join is an equi-join, so that
     each is a hash join (an OR in a join condition is a nested loop: quadratic in the races).
@@ -32,6 +34,10 @@ reasons as (
 
 meetings as (
     select * from {{ ref('stg_openf1__meetings') }}
+),
+
+races_without_id as (
+    select * from {{ ref('int_races_without_id') }}
 ),
 
 -- One row per race id (a duplicated id is an invalid_race: its row holding keys, if any).
@@ -145,7 +151,7 @@ classified as (
         on judged.race_id = blockers.race_id
 ),
 
-final as (
+listed as (
     select
         race_id,
         season,
@@ -212,6 +218,42 @@ final as (
         session_key
     from classified
     where kind is not null
+),
+
+-- The rows without an id: nothing can map or update them, so a person must give them one (the
+-- keys they hold are the build's: the live keys are read by id).
+without_id as (
+    select
+        cast(null as text) as race_id,
+        races_without_id.season,
+        races_without_id.race_name,
+        races_without_id.circuit_id,
+        races_without_id.race_start_at,
+        'unmapped' as kind,
+        'invalid_race' as reason,
+        'its row is unusable: ' || races_without_id.invalid_detail || ' (circuit '
+        || coalesce(races_without_id.circuit_id, '-') || ', date '
+        || coalesce('''' || races_without_id.race_date_text || '''', '-')
+        || coalesce(', time ''' || races_without_id.race_time_text || '''', '') || ')'
+            as detail,
+        replace(
+            replace(reasons.action, '{circuit_id}', coalesce(races_without_id.circuit_id, '?')),
+            '{detail}',
+            races_without_id.invalid_detail
+        ) as action,
+        races_without_id.current_meeting_key as held_meeting_key,
+        races_without_id.current_session_key as held_session_key,
+        cast(null as integer) as meeting_key,
+        cast(null as integer) as session_key
+    from races_without_id
+    left join reasons
+        on reasons.reason = 'invalid_race'
+),
+
+final as (
+    select * from listed
+    union all
+    select * from without_id
 )
 
 select * from final

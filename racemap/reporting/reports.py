@@ -216,13 +216,22 @@ def unmapped_rows(conn) -> list[dict]:
 
 
 def mapping_counts(conn) -> dict:
+    """Races mapped and unmapped by reason: the mapping's, and the rows of the races table
+    without an id (in no mapping, which is keyed by the id: ``invalid_race`` in
+    racemap.unmapped_races with a null race_id)."""
     rows = query_dicts(
         conn,
         "select status, reason, count(*) as n from racemap.race_openf1_mapping"
-        " group by status, reason",
+        " group by status, reason"
+        " union all"
+        " select 'unmapped', reason, count(*) from racemap.unmapped_races"
+        " where race_id is null group by reason",
     )
     mapped = sum(r["n"] for r in rows if r["status"] == "mapped")
-    by_reason = {r["reason"]: r["n"] for r in rows if r["status"] == "unmapped"}
+    by_reason: dict = {}
+    for r in rows:
+        if r["status"] == "unmapped":
+            by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["n"]
     return {
         "races": sum(r["n"] for r in rows),
         "mapped": mapped,
@@ -264,8 +273,8 @@ def attention_rows(conn) -> list[dict]:
     """The races needing a person now (racemap.races_needing_attention), oldest first."""
     rows = query_dicts(
         conn,
-        "select race_id, season, coalesce(race_name, race_id) as race_name, kind, reason,"
-        " detail, action, held_meeting_key, held_session_key, meeting_key, session_key"
+        "select race_id, season, coalesce(race_name, race_id, 'no name') as race_name, kind,"
+        " reason, detail, action, held_meeting_key, held_session_key, meeting_key, session_key"
         " from racemap.races_needing_attention"
         " order by season nulls first, race_start_at nulls first, race_id",
     )
@@ -273,9 +282,11 @@ def attention_rows(conn) -> list[dict]:
 
 
 def attention_line(row: dict) -> str:
-    """One line per race: who, what is wrong, what to do."""
+    """One line per race: who, what is wrong, what to do (a row without an id is named by its
+    other fields, in its detail)."""
     season = f", {row['season']}" if row.get("season") else ""
-    line = f"race {row['race_id']} ({row['race_name']}{season}): {row['detail']} — {row['action']}"
+    who = "a row without an id" if row.get("race_id") is None else f"race {row['race_id']}"
+    line = f"{who} ({row['race_name']}{season}): {row['detail']} — {row['action']}"
     return printable(line)  # the race's id, name and detail are the application's text
 
 

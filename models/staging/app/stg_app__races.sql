@@ -100,17 +100,11 @@ numbers as (
         cast(date_parts[4] as integer) as date_time_hour,
         cast(date_parts[5] as integer) as date_time_minute,
         coalesce(cast(date_parts[6] as numeric), 0) as date_time_second,
-        case
-            when date_parts[7] in ('Z', 'z', 'UTC') then '+00:00'
-            else date_parts[7]
-        end as date_time_offset,
+        {{ app_utc_offset('date_parts[7]') }} as date_time_offset,
         cast(time_parts[1] as integer) as time_hour,
         cast(time_parts[2] as integer) as time_minute,
         coalesce(cast(time_parts[3] as numeric), 0) as time_second,
-        case
-            when time_parts[4] in ('Z', 'z', 'UTC') then '+00:00'
-            else time_parts[4]
-        end as time_offset
+        {{ app_utc_offset('time_parts[4]') }} as time_offset
     from parts
 ),
 
@@ -126,26 +120,8 @@ checked as materialized (
             when date_year % 4 = 0 and (date_year % 100 <> 0 or date_year % 400 = 0) then 29
             else 28
         end
-        and (
-            date_time_hour is null
-            or (
-                date_time_hour between 0 and 23
-                and date_time_minute between 0 and 59
-                and date_time_second < 60
-                and coalesce(
-                    abs(cast(substring(date_time_offset from '^[+-]([0-9]{1,2})') as integer))
-                    <= 15,
-                    true
-                )
-            )
-        ) as is_date_valid,
-        time_hour between 0 and 23
-        and time_minute between 0 and 59
-        and time_second < 60
-        and coalesce(
-            abs(cast(substring(time_offset from '^[+-]([0-9]{1,2})') as integer)) <= 15, true
-        )
-            as is_time_valid
+        and (date_time_hour is null or {{ app_time_is_valid('date_time') }}) as is_date_valid,
+        {{ app_time_is_valid('time') }} as is_time_valid
     from numbers
 ),
 
@@ -157,32 +133,12 @@ starts as (
         case
             when not coalesce(is_date_valid, false) or date_time_hour is null then null
             when date_time_hour = 0 and date_time_minute = 0 and date_time_second = 0 then null
-            else cast(
-                    to_char(make_date(date_year, date_month, date_day), 'YYYY-MM-DD')
-                    || ' ' || lpad(cast(date_time_hour as text), 2, '0')
-                    || ':' || lpad(cast(date_time_minute as text), 2, '0')
-                    || ':' || cast(date_time_second as text)
-                    || coalesce(date_time_offset, '+00:00')
-                    as timestamptz
-                )
+            else {{ app_start_at('date_time') }}
         end as date_column_start_at,
         case
             when not coalesce(is_date_valid, false) or not coalesce(is_time_valid, false)
                 then null
-            when time_offset is null
-                then (
-                    make_date(date_year, date_month, date_day)
-                    + make_time(time_hour, time_minute, cast(time_second as double precision))
-                )
-                at time zone 'UTC'
-            -- An explicit offset is honoured (ISO 8601: +02:00 is two hours east of UTC).
-            else cast(
-                    to_char(make_date(date_year, date_month, date_day), 'YYYY-MM-DD')
-                    || ' ' || lpad(cast(time_hour as text), 2, '0')
-                    || ':' || lpad(cast(time_minute as text), 2, '0')
-                    || ':' || cast(time_second as text) || time_offset
-                    as timestamptz
-                )
+            else {{ app_start_at('time') }}
         end as time_column_start_at
     from checked
 ),

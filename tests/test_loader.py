@@ -297,6 +297,12 @@ BAD_RECORDS = {
         "date_start: Value error, a timestamp must be an ISO 8601 date and time such as"
         " 2024-03-02T15:00:00+00:00, not '1709391600'",
     ),
+    # Beyond PostgreSQL's integer: a reject, not a failed fetch.
+    "circuit_key-beyond-an-integer": (
+        "meetings",
+        _set("circuit_key", 2**31),
+        "circuit_key: Value error, 2147483648 is out of range for an integer column",
+    ),
     "date_start-a-date-alone": (
         "meetings",
         _set("date_start", "2024-03-02"),

@@ -29,6 +29,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     create_model,
+    field_validator,
 )
 
 # A date, then a time: what OpenF1 sends (2024-03-02T15:00:00+00:00) and what pandas wrote in
@@ -60,9 +61,22 @@ def _as_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, BeforeValidator(_must_be_text), AfterValidator(_as_utc)]
 
 
+# What a raw table's integer column holds (PostgreSQL's integer, 4 bytes).
+INTEGER_RANGE = (-(2**31), 2**31 - 1)
+
+
 class _Record(BaseModel):
     # Integers are strict: "12" or true where OpenF1 documents an int is a reject, not a guess.
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _fits_an_integer_column(cls, value):
+        """An integer beyond PostgreSQL's integer is a reject, not a failed fetch."""
+        low, high = INTEGER_RANGE
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            raise ValueError(f"{value} is out of range for an integer column")
+        return value
 
 
 class Meeting(_Record):

@@ -258,6 +258,7 @@ def cmd_lookup(args) -> int:
     with db.transaction() as conn:
         if args.race_id is not None:
             keys = race_keys(conn, args.race_id, races)
+            race_id = keys.race_id
             print(
                 printable(
                     f"race {keys.race_id}: meeting_key {keys.meeting_key}, "
@@ -267,7 +268,18 @@ def cmd_lookup(args) -> int:
         else:
             race_id = race_for_meeting(conn, args.meeting_key, races)
             print(printable(f"meeting {args.meeting_key}: race_id {race_id}"))
+        _race_attention(conn, race_id)
     return verdict.EXIT_OK
+
+
+def _race_attention(conn, race_id: str) -> None:
+    """A lookup answers the keys the races table holds; when the race needs a person (keys the
+    mapping disagrees with, a meeting called off since...), its attention line goes beside the
+    answer, on standard error."""
+    from racemap.reporting.reports import attention_line, attention_rows
+
+    for row in attention_rows(conn, str(race_id)):
+        print("attention: " + attention_line(row), file=sys.stderr)
 
 
 def add_session_argument(lookup: argparse.ArgumentParser) -> None:
@@ -293,10 +305,13 @@ def lookup_session(args) -> int:
     races = RacesTable.from_vars(parse_vars(args.var))
     with db.transaction() as conn:
         found = race_session_key(conn, args.race_id, args.session, races)
-    print(
-        f"race {found.race_id}: meeting_key {found.meeting_key}, "
-        f"session_key {found.session_key} ({found.kind})"
-    )
+        print(
+            printable(
+                f"race {found.race_id}: meeting_key {found.meeting_key}, "
+                f"session_key {found.session_key} ({found.kind})"
+            )
+        )
+        _race_attention(conn, found.race_id)
     return verdict.EXIT_OK
 
 

@@ -291,6 +291,47 @@ def test_lookup_command(mapped_demo, args, code, expected):
     assert out.strip().splitlines()[-1] == expected
 
 
+def test_a_lookup_of_keys_the_mapping_disagrees_with_says_so(applied_db, capsys):
+    """Monaco and Canada 2024 (1128, 1129) swapped by hand in the races table: the lookups
+    answer the keys the table holds, and the race's attention line beside them."""
+    from racemap.cli import main as cli_main
+
+    keys = dict(
+        (race, (meeting, session))
+        for race, meeting, session in query(
+            applied_db,
+            "select race_id, meeting_key, session_key from racemap.race_openf1_mapping"
+            " where race_id in ('1128', '1129')",
+        )
+    )
+    query(
+        applied_db,
+        "update public.races set openf1_meeting_key = null, openf1_session_key = null"
+        " where id in ('1128', '1129')",
+    )
+    for race, other in (("1128", "1129"), ("1129", "1128")):
+        query(
+            applied_db,
+            "update public.races set openf1_meeting_key = %s, openf1_session_key = %s"
+            " where id = %s",
+            (*keys[other], race),
+        )
+    url = ["--database-url", applied_db.url]
+    canada_meeting = str(keys["1129"][0])
+    for args in (
+        ["--race-id", "1128"],
+        ["--meeting-key", canada_meeting],
+        ["--race-id", "1128", "--session", "qualifying"],
+    ):
+        assert cli_main(["lookup", *url, *args]) == 0, args
+        out, err = capsys.readouterr()
+        assert "1128" in out and canada_meeting in out, out
+        assert err.startswith("attention: race 1128 (") and "but its mapping is meeting" in err
+        assert err.count("\n") == 1, err
+    assert cli_main(["lookup", *url, "--race-id", "1119"]) == 0
+    assert capsys.readouterr().err == ""  # a race as mapped: the answer alone
+
+
 def test_racemap_migrate_says_why_it_cannot_in_one_line(fresh_db, capsys):
     """A view cannot hold the keys; keys held twice cannot be made unique: each is one line
     with the cause (dbt's run-operation logged it only to dbt.log)."""

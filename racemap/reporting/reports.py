@@ -269,16 +269,18 @@ def mapping_coverage(conn) -> dict:
     }
 
 
-def attention_rows(conn) -> list[dict]:
-    """The races needing a person now (racemap.races_needing_attention), oldest first."""
-    rows = query_dicts(
+def attention_rows(conn, race_id: str | None = None) -> list[dict]:
+    """The races needing a person now (racemap.races_needing_attention), oldest first; with
+    ``race_id``, that race's rows alone."""
+    return query_dicts(
         conn,
         "select race_id, season, coalesce(race_name, race_id, 'no name') as race_name, kind,"
         " reason, detail, action, held_meeting_key, held_session_key, meeting_key, session_key"
         " from racemap.races_needing_attention"
+        " where %(race_id)s::text is null or race_id::text = %(race_id)s::text"
         " order by season nulls first, race_start_at nulls first, race_id",
+        {"race_id": race_id},
     )
-    return rows
 
 
 def attention_line(row: dict) -> str:

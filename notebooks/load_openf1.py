@@ -34,6 +34,9 @@ print(
     f"{total['rows_rejected']} rejected, {total['rows_removed']} marked removed, "
     f"{total['requests']} HTTP requests"
 )
+for fetch in audit:  # an answer with a key it could not read removes nothing: why
+    if fetch["removals_skipped"]:
+        print(f"{fetch['endpoint']} {fetch['season']}: {fetch['removals_skipped']}")
 
 # %%
 import pandas as pd

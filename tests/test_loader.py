@@ -38,7 +38,7 @@ from test_openf1_client import (
 from racemap.errors import Interrupted, RacemapError
 from racemap.openf1 import endpoints
 from racemap.openf1.client import OpenF1Client, build_query
-from racemap.openf1.loader import _progress, load_openf1
+from racemap.openf1.loader import _progress, load_audit, load_openf1
 from racemap.openf1.snapshot import read_snapshot
 from racemap.paths import SNAPSHOT_DIR
 from racemap.reporting.run_summary import load_counts
@@ -1150,6 +1150,8 @@ def test_an_answer_with_a_key_it_cannot_read_removes_nothing(fresh_db, httpx_moc
         "removed nothing: 1 record whose key could not be read (raw.openf1_rejects)",
     )  # fmt: skip
     assert result.loads[0].removals_skipped and result.loads[0].rows_removed == 0
+    # What the load notebook shows of the run (load_audit) says it too.
+    assert load_audit(fresh_db, "unreadable")[0]["removals_skipped"].startswith("removed nothing")
 
     answer(httpx_mock, 2024, snapshot("meetings", 2024)[:-1], weekend_too=False)
     weekend_of_any_range(httpx_mock)

@@ -368,6 +368,7 @@ AUDIT_COLUMNS = (
     "rows_loaded",
     "rows_rejected",
     "rows_removed",
+    "removals_skipped",
     "url",
     "error",
 )

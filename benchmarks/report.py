@@ -228,10 +228,16 @@ def race_data_lines(rd: dict) -> list[str]:
             [
                 ["racemap sync", rd["sessions"], r["requests"], r["seconds"]],
                 [
-                    "racemap sync again (settled)",
+                    "racemap sync again (settled, empty answers asked once more)",
                     rd["sessions"],
                     r["second_sync_requests"],
                     r["second_sync_seconds"],
+                ],
+                [
+                    "racemap sync a third time (settled)",
+                    rd["sessions"],
+                    r["third_sync_requests"],
+                    r["third_sync_seconds"],
                 ],
                 [
                     "per-driver reference (measured)",

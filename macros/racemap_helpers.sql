@@ -25,3 +25,13 @@
             then cast(cast(trim(cast({{ expression }} as text)) as numeric) as integer)
     end
 {%- endmacro %}
+
+{#- What to do about an unmapped race: its reason's action (seed unmapped_reasons) with the
+    race's circuit id and its row's detail in the {circuit_id} and {detail} placeholders. -#}
+{% macro unmapped_action(action, circuit_id, detail) -%}
+    replace(
+        replace({{ action }}, '{circuit_id}', coalesce({{ circuit_id }}, '?')),
+        '{detail}',
+        coalesce({{ detail }}, '')
+    )
+{%- endmacro %}

@@ -194,11 +194,7 @@ listed as (
         end as detail,
         case
             when kind = 'unmapped'
-                then replace(
-                    replace(reason_action, '{circuit_id}', coalesce(circuit_id, '?')),
-                    '{detail}',
-                    coalesce(invalid_detail, '')
-                )
+                then {{ unmapped_action('reason_action', 'circuit_id', 'invalid_detail') }}
             when kind = 'stale_keys' and status = 'unmapped'
                 then 'run racemap run --allow-changes to clear them (or add a reviewed map '
                 || 'override to seeds/mapping_overrides.csv if they are right)'
@@ -236,11 +232,9 @@ without_id as (
         || coalesce('''' || races_without_id.race_date_text || '''', '-')
         || coalesce(', time ''' || races_without_id.race_time_text || '''', '') || ')'
             as detail,
-        replace(
-            replace(reasons.action, '{circuit_id}', coalesce(races_without_id.circuit_id, '?')),
-            '{detail}',
-            races_without_id.invalid_detail
-        ) as action,
+        {{ unmapped_action(
+            'reasons.action', 'races_without_id.circuit_id', 'races_without_id.invalid_detail'
+        ) }} as action,
         races_without_id.current_meeting_key as held_meeting_key,
         races_without_id.current_session_key as held_session_key,
         cast(null as integer) as meeting_key,

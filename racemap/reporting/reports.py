@@ -221,17 +221,14 @@ def mapping_counts(conn) -> dict:
     racemap.unmapped_races with a null race_id)."""
     rows = query_dicts(
         conn,
-        "select status, reason, count(*) as n from racemap.race_openf1_mapping"
-        " group by status, reason"
+        "select status, reason, count(*) as n from ("
+        " select status, reason from racemap.race_openf1_mapping"
         " union all"
-        " select 'unmapped', reason, count(*) from racemap.unmapped_races"
-        " where race_id is null group by reason",
+        " select 'unmapped', reason from racemap.unmapped_races where race_id is null"
+        ") as races group by status, reason",
     )
     mapped = sum(r["n"] for r in rows if r["status"] == "mapped")
-    by_reason: dict = {}
-    for r in rows:
-        if r["status"] == "unmapped":
-            by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["n"]
+    by_reason = {r["reason"]: r["n"] for r in rows if r["status"] == "unmapped"}
     return {
         "races": sum(r["n"] for r in rows),
         "mapped": mapped,

@@ -13,8 +13,9 @@ the key, rejects quarantined in ``raw.openf1_rejects`` with their reason, ``raw.
 recording the fetch with its ``session_key``), so a killed sync keeps what it wrote and the next
 one resumes: a session whose data has settled (:func:`session_is_settled`, read from
 ``raw.openf1_loads``) is not fetched again unless ``refresh``. An empty answer is a line saying
-OpenF1 has nothing for that session yet; it removes nothing already loaded and settles nothing
-(the next sync asks again), nor does an answer with a reject.
+OpenF1 has nothing for that session yet; it removes nothing already loaded, and only a second
+one after the session's settle window settles it (the next sync asks again); an answer with a
+reject settles nothing.
 """
 
 from __future__ import annotations

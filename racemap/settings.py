@@ -33,6 +33,8 @@ REQUIRED_NAMES = {
     "race_circuit_column",
     "race_date_column",
 }
+# Vars that name a schema, a relation or a column (by the ending of the var's name).
+_NAME_SUFFIXES = ("_schema", "_table", "_column")
 _ISO_TIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 )
@@ -83,6 +85,14 @@ def validate_vars(variables: dict | None) -> dict:
     for name, value in variables.items():
         if name in REQUIRED_NAMES and not str(value or "").strip():
             raise UsageError(f"--var {name}= is empty: name the relation or column")
+        # dbt-postgres writes an identifier between double quotes without doubling one inside
+        # (adapter.quote, a source's relation): such a name would break dbt's SQL, so it is
+        # refused here. Every other character, single quotes and upper case included, works.
+        if name.endswith(_NAME_SUFFIXES) and '"' in str(value or ""):
+            raise UsageError(
+                f"--var {name}: racemap cannot name a relation or column whose name holds a"
+                " double quote (dbt does not escape it); rename it"
+            )
     if "match_tolerance_hours" in variables:
         _number(
             "match_tolerance_hours",

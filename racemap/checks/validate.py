@@ -201,19 +201,30 @@ def _datasource(context):
 
 
 def _table_asset(datasource, name: str, schema: str, table: str):
-    # The table's name as a quoted identifier: GX leaves a name given bare unquoted in its SQL,
-    # and the races table's name is the application's (`GP's Table` was a syntax error).
+    # The names always quoted as they are (they are the application's): GX leaves a bare table
+    # name unquoted in its SQL (`GP's Table` was a syntax error), so it is given between double
+    # quotes (GX keeps them in its file; a `"` inside is refused by settings.validate_vars),
+    # and GX lowercases a bare schema name (`App` became `app`, which does not exist), so the
+    # schema is an SQLAlchemy quoted name.
+    from sqlalchemy.sql.elements import quoted_name
+
     try:
         asset = datasource.get_asset(name)
-        if (
-            asset.table_name != table
-            or not getattr(asset.table_name, "quote", False)
-            or asset.schema_name != schema
+        # An asset read back from the context's file holds the table quoted (GX writes it
+        # between quotes) and the schema as a plain string, lowercased when used: kept while
+        # that changes nothing, made again for a schema with upper case.
+        if not (
+            asset.table_name == table
+            and getattr(asset.table_name, "quote", False)
+            and asset.schema_name == schema
+            and (getattr(asset.schema_name, "quote", False) or schema == schema.lower())
         ):
             datasource.delete_asset(name)
             raise LookupError
     except LookupError:
-        asset = datasource.add_table_asset(name=name, table_name=f'"{table}"', schema_name=schema)
+        asset = datasource.add_table_asset(
+            name=name, table_name=f'"{table}"', schema_name=quoted_name(schema, quote=True)
+        )
     try:
         return asset.get_batch_definition("whole_table")
     except (KeyError, LookupError, ValueError):

@@ -953,6 +953,61 @@ def test_a_session_or_result_whose_meeting_or_session_is_missing_is_a_reject(fre
     assert [x.status for x in result.loads] == ["ok"] * 4
 
 
+def test_the_sessions_and_results_of_a_meeting_openf1_no_longer_lists_leave_with_it(
+    fresh_db, httpx_mock
+):
+    """The meetings answer drops a meeting loaded before while the sessions and results answers
+    still list its rows: those rows are rejects naming the meeting and are marked removed with
+    it. They stayed current (a rejected record with a key counted as listed), so dbt's
+    relationships test (every session's meeting is one OpenF1 lists) failed every build."""
+    meetings, sessions = snapshot("meetings", 2024), snapshot("sessions", 2024)
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024])
+    gone = meetings.pop(5)["meeting_key"]
+    answer(httpx_mock, 2024, meetings, sessions)
+
+    second = load(fresh_db, [2024], refresh=True, run_id="second")
+
+    orphans = sum(1 for s in sessions if s["meeting_key"] == gone)
+    orphan_results = sum(
+        1 for r in weekend("session_result", 1228, 1252) if r["meeting_key"] == gone
+    )
+    orphan_grid = sum(1 for r in weekend("starting_grid", 1228, 1252) if r["meeting_key"] == gone)
+    assert removal_audit(fresh_db, "second") == [
+        ("meetings", "ok", 24, 24, 0, 1, None),
+        ("sessions", "ok", 123, 123 - orphans, orphans, orphans, None),
+        ("session_result", "ok", 2441, 2441 - orphan_results, orphan_results, orphan_results,
+         None),
+        ("starting_grid", "ok", 599, 599 - orphan_grid, orphan_grid, orphan_grid, None),
+    ]  # fmt: skip
+    assert {(x.endpoint, x.rows_removed) for x in second.loads} == {
+        ("meetings", 1),
+        ("sessions", orphans),
+        ("session_result", orphan_results),
+        ("starting_grid", orphan_grid),
+    }
+    # What the staging models read (removed_at is null) holds together: dbt's relationships.
+    assert query(
+        fresh_db,
+        "select count(*) from raw.openf1_sessions s where s.removed_at is null and not exists"
+        " (select 1 from raw.openf1_meetings m where m.meeting_key = s.meeting_key"
+        " and m.removed_at is null)"
+        " union all select count(*) from raw.openf1_session_results r"
+        " where r.removed_at is null and not exists (select 1 from raw.openf1_sessions s"
+        " where s.session_key = r.session_key and s.removed_at is null)",
+    ) == [(0,), (0,)]
+
+    # Listed again: back, with its sessions and results.
+    answer(httpx_mock, 2024)
+    load(fresh_db, [2024], refresh=True)
+    assert query(
+        fresh_db,
+        "select (select count(*) from raw.openf1_meetings where removed_at is not null)"
+        " + (select count(*) from raw.openf1_sessions where removed_at is not null)"
+        " + (select count(*) from raw.openf1_session_results where removed_at is not null)",
+    ) == [(0,)]
+
+
 def test_race_weekend_data_is_fetched_again_within_the_settle_window(
     fresh_db, httpx_mock, monkeypatch
 ):
@@ -1044,7 +1099,9 @@ def test_a_meeting_openf1_no_longer_lists_is_marked_removed_then_back_when_liste
         "meetings": (1, 1, 1),
         "sessions": (sprint_weekend_sessions, sprint_weekend_sessions, 1),
         "session_results": (results_rows, results_rows, 1),
-        "starting_grid": (0, 0, 0),  # still listed: the grid answer was the whole season's
+        # Still in the grid answer (the whole season's), but its meeting is gone: it leaves
+        # with it (a rejected orphan).
+        "starting_grid": (grid_rows, grid_rows, 1),
     }
     assert grid_rows > 0
     assert table_counts(fresh_db) == {("meetings", 2024): 25, ("sessions", 2024): 123}  # kept
@@ -1056,13 +1113,13 @@ def test_a_meeting_openf1_no_longer_lists_is_marked_removed_then_back_when_liste
         ("meetings", 24, 1),
         ("sessions", 123 - sprint_weekend_sessions, sprint_weekend_sessions),
         ("session_result", 2441 - results_rows, results_rows),
-        ("starting_grid", 599, 0),
+        ("starting_grid", 599 - grid_rows, grid_rows),
     ]
     assert [x.rows_removed for x in second.loads] == [
         1,
         sprint_weekend_sessions,
         results_rows,
-        0,
+        grid_rows,
     ]
     stamps = dict(query(fresh_db, "select meeting_key, loaded_at from raw.openf1_meetings"))
 
@@ -1075,8 +1132,9 @@ def test_a_meeting_openf1_no_longer_lists_is_marked_removed_then_back_when_liste
         fresh_db,
         "select count(*) from raw.openf1_meetings where removed_at is not null"
         " union all select count(*) from raw.openf1_sessions where removed_at is not null"
-        " union all select count(*) from raw.openf1_session_results where removed_at is not null",
-    ) == [(0,), (0,), (0,)]
+        " union all select count(*) from raw.openf1_session_results where removed_at is not null"
+        " union all select count(*) from raw.openf1_starting_grid where removed_at is not null",
+    ) == [(0,), (0,), (0,), (0,)]
 
 
 def removal_audit(db, run_id) -> list[tuple]:

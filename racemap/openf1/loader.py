@@ -144,13 +144,15 @@ def _scope(fetched: FetchResult) -> tuple[sql.Composable, dict]:
     return sql.SQL("t.session_key = %(session_key)s"), {"session_key": fetched.session_key}
 
 
-def _mark_removed(cur, fetched: FetchResult, source: str) -> tuple[int, str | None]:
+def _mark_removed(cur, fetched: FetchResult, source: str, orphans: list) -> tuple[int, str | None]:
     """Rows of ``fetched``'s (endpoint, season) or (endpoint, session) that its answer no longer
     lists get ``removed_at = now()``; they are kept. A live answer is the authority on what
     OpenF1 lists: the rows it removes become ``live``, so that no snapshot brings them back; a
     snapshot only removes rows that came from a snapshot. An empty answer removes nothing: an
     outage or a filter gone wrong is not a season (or a session) that vanished. Nor does an
     answer with a record whose key cannot be read: that record might be any stored row.
+    ``orphans`` (records of a meeting or session OpenF1 does not list, :func:`_in_season`)
+    count as not listed: a session leaves with its meeting, a result with its session.
 
     (rows removed, why none was when removals were skipped: the audit's ``removals_skipped``).
     """
@@ -158,7 +160,10 @@ def _mark_removed(cur, fetched: FetchResult, source: str) -> tuple[int, str | No
         return 0, None
     endpoint = endpoints.get(fetched.endpoint)
     in_scope, params = _scope(fetched)
-    listed, unreadable = _listed_keys(endpoint, fetched.records)
+    leaving = {id(raw) for raw in orphans}
+    listed, unreadable = _listed_keys(
+        endpoint, [raw for raw in fetched.records if id(raw) not in leaving]
+    )
     if unreadable:
         return 0, (
             f"removed nothing: {plural(unreadable, 'record')} whose key could not be read"
@@ -199,26 +204,36 @@ def _row(endpoint: Endpoint, parsed, raw: dict) -> list:
     return values + [Json(raw)]
 
 
-def _in_season(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
-    """(rows of ``fetched.season``, rejects) of validated records.
+def _in_season(conn, fetched: FetchResult, good: list) -> tuple[list, list, list]:
+    """(rows of ``fetched.season``, rejects, orphans) of validated records.
 
     Meetings and sessions carry their ``year``; a session whose meeting is not loaded (missing
-    from the meetings answer) is a reject. A session_result / starting_grid row belongs to its
-    meeting's season (``raw.openf1_meetings``; through ``raw.openf1_sessions`` when the record
-    names no meeting, which then fills ``meeting_key``): a row of another loaded season (meeting
-    keys are not chronological, so a key range may reach one) is left to that season's load; a
-    row whose meeting, or session, is not loaded at all is a reject.
+    from the meetings answer, or no longer listed: ``removed_at``) is a reject. A
+    session_result / starting_grid row belongs to its meeting's season (``raw.openf1_meetings``;
+    through ``raw.openf1_sessions`` when the record names no meeting, which then fills
+    ``meeting_key``): a row of another loaded season (meeting keys are not chronological, so a
+    key range may reach one) is left to that season's load; a row whose meeting, or session, is
+    not loaded (or no longer listed) is a reject. Those rejects are also the orphans: records
+    that leave with their meeting or session (:func:`_mark_removed`), so that what the staging
+    models read (the rows still listed) holds together.
     """
     season = fetched.season
     fetch = endpoints.get(fetched.endpoint).fetch
     if fetch is Fetch.SESSION:
         return _in_session(conn, fetched, good)
     with conn.cursor() as cur:
-        cur.execute("select meeting_key, year from raw.openf1_meetings")
+        cur.execute("select meeting_key, year from raw.openf1_meetings where removed_at is null")
         years = dict(cur.fetchall())
-        cur.execute("select session_key, meeting_key from raw.openf1_sessions")
+        cur.execute(
+            "select session_key, meeting_key from raw.openf1_sessions where removed_at is null"
+        )
         meeting_of = dict(cur.fetchall())
-    kept, bad = [], []
+    kept, bad, orphans = [], [], []
+
+    def orphan(raw, reason):
+        bad.append((raw, reason))
+        orphans.append(raw)
+
     if fetch is Fetch.SEASON:
         endpoint = endpoints.get(fetched.endpoint)
         of_a_meeting = "meeting_key" in endpoint.columns and "meeting_key" not in endpoint.keys
@@ -226,31 +241,30 @@ def _in_season(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
             if p.year != season:
                 bad.append((raw, f"year {p.year} in a response for season {season}"))
             elif of_a_meeting and p.meeting_key not in years:
-                bad.append((raw, f"meeting_key {p.meeting_key} is not a loaded meeting"))
+                orphan(raw, f"meeting_key {p.meeting_key} is not a loaded meeting")
             else:
                 kept.append((raw, p))
-        return kept, bad
+        return kept, bad, orphans
     for raw, p in good:
         if p.meeting_key is None:
             p.meeting_key = meeting_of.get(p.session_key)
         if p.meeting_key is None:
-            bad.append(
-                (raw, f"session_key {p.session_key} is not a loaded session (no meeting_key)")
-            )
+            orphan(raw, f"session_key {p.session_key} is not a loaded session (no meeting_key)")
         elif p.meeting_key not in years:
-            bad.append((raw, f"meeting_key {p.meeting_key} is not a loaded meeting"))
+            orphan(raw, f"meeting_key {p.meeting_key} is not a loaded meeting")
         elif years[p.meeting_key] != season:
             continue
         elif p.session_key not in meeting_of:
-            bad.append((raw, f"session_key {p.session_key} is not a loaded session"))
+            orphan(raw, f"session_key {p.session_key} is not a loaded session")
         else:
             kept.append((raw, p))
-    return kept, bad
+    return kept, bad, orphans
 
 
-def _in_session(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
-    """(rows of ``fetched.session_key``, rejects): a record of another session in the answer is
-    a reject; a record naming no meeting gets its session's (``raw.openf1_sessions``)."""
+def _in_session(conn, fetched: FetchResult, good: list) -> tuple[list, list, list]:
+    """(rows of ``fetched.session_key``, rejects, no orphans): a record of another session in
+    the answer is a reject; a record naming no meeting gets its session's
+    (``raw.openf1_sessions``)."""
     with conn.cursor() as cur:
         cur.execute(
             "select meeting_key from raw.openf1_sessions where session_key = %s",
@@ -267,7 +281,7 @@ def _in_session(conn, fetched: FetchResult, good: list) -> tuple[list, list]:
         if p.meeting_key is None:
             p.meeting_key = meeting_key
         kept.append((raw, p))
-    return kept, bad
+    return kept, bad, []
 
 
 def store(
@@ -288,7 +302,7 @@ def store(
     fetched_at = fetched_at or datetime.now(UTC)
     endpoint = endpoints.get(fetched.endpoint)
     good, bad = endpoint.validate(fetched.records)
-    good, misplaced = _in_season(conn, fetched, good)
+    good, misplaced, orphans = _in_season(conn, fetched, good)
     bad += misplaced
     with conn.cursor() as cur:
         cur.execute(
@@ -318,7 +332,7 @@ def store(
                     cur, _upsert_sql(endpoint).as_string(cur), rows, page_size=500, fetch=True
                 )
             )
-        removed, removals_skipped = _mark_removed(cur, fetched, source)
+        removed, removals_skipped = _mark_removed(cur, fetched, source, orphans)
         cur.execute(
             "update raw.openf1_loads set rows_loaded = %s, rows_removed = %s,"
             " removals_skipped = %s where load_id = %s",

@@ -138,12 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then racemap sync of the run's seasons (race data, checks, race pages)",
     )
-    run.add_argument(
-        "--notify-url",
-        type=_http_url,
-        help="webhook (e.g. Slack incoming) told of a run needing attention, failing or "
-        "changing something (default: $RACEMAP_NOTIFY_URL)",
-    )
+    _notify_url(run, "a run needing attention, failing or changing something")
     _lock_timeout(run)
     # racemap bench --parts devices: the run with a concurrency device replaced by the plain
     # call (pipeline.DEVICES), to measure what it saves. Not for everyday use: hidden.
@@ -418,6 +413,14 @@ def cmd_export(args) -> int:
     return verdict.EXIT_OK
 
 
+def _notify_url(parser, told_of: str) -> None:
+    parser.add_argument(
+        "--notify-url",
+        type=_http_url,
+        help=f"webhook (e.g. Slack incoming) told of {told_of} (default: $RACEMAP_NOTIFY_URL)",
+    )
+
+
 def add_sync_parser(sub) -> None:
     sync = sub.add_parser("sync", help="the race data (laps, stints, ...) of the mapped races")
     sync.add_argument(
@@ -442,6 +445,7 @@ def add_sync_parser(sub) -> None:
     )
     _reports_dir(sync)
     sync.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="dbt var")
+    _notify_url(sync, "a sync needing attention or failing")
     _lock_timeout(sync)
 
 
@@ -491,7 +495,8 @@ def _sync_and_check(args, reports_dir: Path, seasons, **selection):
     )
     try:
         with runtime.run_lock(db, sync.run_id, args.lock_timeout, command="sync"):
-            return sync_and_check(RaceDataRun(sync, reports_dir, variables))
+            notify_url = args.notify_url or args.environment.racemap_notify_url
+            return sync_and_check(RaceDataRun(sync, reports_dir, variables, notify_url=notify_url))
     finally:
         if client is not None:
             client.close()

@@ -51,6 +51,7 @@ class RaceDataRun:
     reports_dir: Path  # the database's report set (reports/<database name>/)
     variables: dict | None = None  # the dbt vars, validated
     pages: bool = True
+    notify_url: str | None = None  # the webhook told of a sync needing a person or failed
 
     @property
     def db(self) -> Database:
@@ -248,9 +249,35 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
         record_sync(run, started_at, verdicts.FAILED, stopped_at=stages.current, error=message)
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(message, getattr(exc, "signum", signal.SIGINT)) from None
+        _notify(run, verdicts.FAILED, stopped_at=stages.current, error=message)
         raise
     record_sync(run, started_at, result.verdict, result=result, stopped_at=result.failed_at)
+    _notify(
+        run,
+        result.verdict,
+        stopped_at=result.failed_at,
+        error="; ".join(result.failures) or None,
+        attention=result.attention,
+    )
     return result
+
+
+def _notify(run: RaceDataRun, verdict: str, stopped_at=None, error=None, attention=()) -> None:
+    """The sync's webhook (racemap/reporting/notify.py), when it needs a person or failed."""
+    from racemap.reporting import notify
+
+    summary = {
+        "command": "sync",
+        "run_id": run.run_id,
+        "verdict": verdict,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": run.db.display,
+        "stopped_at": stopped_at,
+        "error": error,
+        "attention": list(attention),
+    }
+    secrets = [s for s in (run.db.password, run.env.openf1_password) if s]
+    notify.notify(run.notify_url, summary, Path(run.reports_dir).resolve(), secrets, run.log)
 
 
 def record_sync(

@@ -330,8 +330,9 @@ class Environment(BaseModel):
         None,
         alias="RACEMAP_NOTIFY_URL",
         repr=False,
-        description="the webhook of `racemap run` (as `--notify-url`): told of a run needing "
-        "attention, failing or changing something",
+        description="the webhook of `racemap run` and `racemap sync` (as `--notify-url`): told "
+        "of a run needing attention, failing or changing something, and of a sync needing "
+        "attention or failing",
         json_schema_extra=_hint("give an http(s):// URL"),
     )
     racemap_freshness_warn_days: float = _days(

@@ -243,3 +243,26 @@ def test_a_webhook_that_cannot_be_reached_is_one_line_and_no_failure(tmp_path):
     assert "/hooks/" not in logged[0]  # the webhook's path is its secret
     quiet = {"run_id": "r2", "verdict": "ok", "attention": [], "changes": {"total": 0}}
     assert notify(url, quiet, tmp_path, [], logged.append) is False and len(logged) == 1
+
+
+def test_a_failed_sync_is_told_to_the_webhook(applied_db, tmp_path, capsys):
+    """racemap sync had no webhook: an unattended sync that failed (or needed a person) told
+    nobody, while the run before it did. Now ``--notify-url`` (or RACEMAP_NOTIFY_URL): one POST
+    with ``command`` sync, the stage and the line; a sync that passes is quiet."""
+    (tmp_path / "a-file").write_text("")
+    unwritable = tmp_path / "a-file" / "reports"
+    with receiver() as hook:
+        args = ["sync", "--database-url", applied_db.url, "--offline", "--race-id", "1138"]
+        assert cli_main([*args, "--reports-dir", str(unwritable), "--notify-url", hook.url]) == 1
+        assert len(hook.posts) == 1
+        path, body = hook.posts[0]
+        sent = json.loads(body)
+        assert path == "/hooks/T0/B0/xyz"
+        assert (sent["command"], sent["verdict"], sent["stopped_at"]) == ("sync", "failed", "load")
+        assert sent["error"].startswith(f"cannot write the reports in {unwritable}")
+        assert sent["text"].startswith(f"racemap sync {sent['run_id']}: failed at load: cannot")
+        assert "notify: sent the sync's message to http://127.0.0.1:" in capsys.readouterr().out
+
+        with temporary_environ(RACEMAP_NOTIFY_URL=hook.url):
+            assert cli_main([*args, "--reports-dir", str(tmp_path / "reports")]) == 0
+        assert len(hook.posts) == 1  # ok: nothing to tell

@@ -1,6 +1,8 @@
 """The webhook of a run: one POST when a run needs a person, failed, or changed something.
 
-``racemap run --notify-url URL`` (or ``RACEMAP_NOTIFY_URL``) posts JSON with ``verdict``,
+``racemap run --notify-url URL`` (or ``RACEMAP_NOTIFY_URL``) posts JSON with ``command``
+(``run``, or ``sync`` for ``racemap sync``'s own message: a sync needing a person or failed),
+``verdict``,
 ``attention`` (the races needing a person), a summary of ``changes``, ``run_id``,
 ``reports_dir`` and ``text``, a few lines a Slack incoming webhook shows as they are
 (https://api.slack.com/messaging/webhooks: a JSON body with a ``text`` field). A quiet run (ok,
@@ -33,20 +35,27 @@ def payload(summary: dict, reports_dir: Path) -> dict:
     from racemap.reporting.changes import describe
     from racemap.reporting.reports import attention_line
 
+    # A run's attention rows are races (races_needing_attention); a sync's are its lines.
+    rows = summary.get("attention") or []
     attention = [
-        {k: row.get(k) for k in ("race_id", "season", "race_name", "kind", "detail", "action")}
-        for row in summary.get("attention") or []
+        {"detail": row}
+        if isinstance(row, str)
+        else {k: row.get(k) for k in ("race_id", "season", "race_name", "kind", "detail", "action")}
+        for row in rows
     ]
     changes = summary.get("changes") or {}
     listed = changes.get("list") or []
     verdict = summary.get("verdict")
-    head = f"racemap run {summary.get('run_id')}: {verdict}"
+    command = summary.get("command") or "run"
+    head = f"racemap {command} {summary.get('run_id')}: {verdict}"
     if verdict == verdicts.ATTENTION:
-        head += f", {len(attention)} race(s) need a person"
+        head += f", {len(attention)} race(s) need a person" if command == "run" else ""
     elif verdict == verdicts.FAILED:
         head += f" at {summary.get('stopped_at') or '?'}: {summary.get('error') or ''}"
     lines = [head + f" ({summary.get('database') or 'database'})"]
-    lines += ["• " + attention_line(row) for row in attention[:MAX_LINES]]
+    lines += [
+        "• " + (row if isinstance(row, str) else attention_line(row)) for row in rows[:MAX_LINES]
+    ]
     if len(attention) > MAX_LINES:
         lines.append(f"• and {len(attention) - MAX_LINES} more")
     if changes:
@@ -59,6 +68,7 @@ def payload(summary: dict, reports_dir: Path) -> dict:
         ]
     lines.append(f"reports: {reports_dir}")
     return {
+        "command": command,
         "run_id": summary.get("run_id"),
         "verdict": verdict,
         "finished_at": summary.get("finished_at"),
@@ -109,5 +119,5 @@ def notify(url: str | None, summary: dict, reports_dir: Path, secrets=(), log=pr
     if response.status_code >= 300:
         log(f"notify: POST to {host} answered HTTP {response.status_code}; the verdict stands")
         return False
-    log(f"notify: sent the run's message to {host}")
+    log(f"notify: sent the {summary.get('command') or 'run'}'s message to {host}")
     return True

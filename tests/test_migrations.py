@@ -239,6 +239,28 @@ def test_an_upgrade_waits_for_one_in_progress(fresh_db, monkeypatch):
         holder.close()
 
 
+def test_a_database_a_newer_racemap_upgraded_is_refused_in_one_line(fresh_db):
+    """A release older than the database's tables (an operator who went back to the previous
+    release after an upgrade) changes nothing there and says what to run, in one line: alembic
+    said only "Can't locate revision", and a run called that unexpected."""
+    migrations.upgrade(fresh_db)
+    query(fresh_db, "update racemap.alembic_version set version_num = '0099_from_the_future'")
+    shape = columns(fresh_db)
+    for revision in ("head", migrations.head()):  # the plain read, and alembic's locked path
+        with pytest.raises(RacemapError) as refused:
+            migrations.upgrade(fresh_db, revision)
+        assert str(refused.value) == (
+            f"database {fresh_db.dbname} was upgraded by a newer racemap (its tables are at "
+            f"revision 0099_from_the_future; this racemap knows up to {migrations.head()}): "
+            "run that newer racemap release (or a later one) on it; this one changes nothing "
+            "there"
+        )
+    assert columns(fresh_db) == shape
+    assert query(fresh_db, "select version_num from racemap.alembic_version") == [
+        ("0099_from_the_future",)
+    ]
+
+
 @pytest.fixture
 def role(fresh_db):
     """A login role of its own (trust authentication), dropped afterwards."""

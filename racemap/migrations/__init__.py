@@ -46,11 +46,28 @@ def config():
     return cfg
 
 
+def scripts() -> list[str]:
+    """Every script's revision id, oldest first, from the file names alone (no alembic import):
+    every script in ``versions/`` is named after its revision id, numbered in order
+    (tests/test_migrations.py checks that the last is alembic's :func:`head`)."""
+    return sorted(path.stem for path in (SCRIPT_LOCATION / "versions").glob("[0-9]*.py"))
+
+
 def newest_script() -> str:
-    """The newest script's revision id, from the file names alone (no alembic import): every
-    script in ``versions/`` is named after its revision id, numbered in order
-    (tests/test_migrations.py checks that this is alembic's :func:`head`)."""
-    return max(path.stem for path in (SCRIPT_LOCATION / "versions").glob("[0-9]*.py"))
+    """The newest script's revision id (:func:`scripts`)."""
+    return scripts()[-1]
+
+
+def _refuse_unknown(at: str | None, dbname: str | None) -> None:
+    """A database a newer racemap upgraded (its revision is none of these scripts) is left as
+    it is, with one line: this release would not know its tables (alembic said only "Can't
+    locate revision", and the run called it unexpected)."""
+    if at is not None and at not in scripts():
+        raise RacemapError(
+            f"database {dbname} was upgraded by a newer racemap (its tables are at revision "
+            f"{at}; this racemap knows up to {newest_script()}): run that newer racemap "
+            "release (or a later one) on it; this one changes nothing there"
+        )
 
 
 def head() -> str:
@@ -103,8 +120,10 @@ def upgrade(target, revision: str = "head") -> str:
         try:
             conn = connect()
             try:
-                if current(conn) == newest:
+                at = current(conn)
+                if at == newest:
                     return newest
+                _refuse_unknown(at, dbname)
             finally:
                 conn.close()
         except psycopg2.Error as exc:
@@ -126,6 +145,7 @@ def upgrade(target, revision: str = "head") -> str:
             at = current(raw)
             if at == wanted:
                 return at  # read only: nothing to create, no privilege needed
+            _refuse_unknown(at, dbname)
             with raw.cursor() as cur:
                 cur.execute("select to_regnamespace(%s)", (SCHEMA,))
                 if cur.fetchone()[0] is None:

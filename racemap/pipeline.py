@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from racemap import runtime
+from racemap import migrations, runtime
 from racemap import verdict as verdicts
 from racemap.checks.gx_worker import GxWorker, InProcess
 from racemap.db import (
@@ -439,6 +439,10 @@ def _notify(ctx: RunContext, summary: dict) -> None:
 
 def _run_locked(ctx: RunContext) -> RunResult:
     with ctx.stages.stage("migrate"):
+        # Before anything changes (the races table's key columns included): racemap's tables
+        # are this release's to upgrade, and its schemas hold nothing of the application's.
+        with ctx.db.transaction() as conn:
+            migrations.check_database(conn, ctx.db.dbname)
         prepare_races(ctx.db, ctx.races, ctx.variables, ctx.options.dry_run, ctx.log)
         with ctx.db.transaction() as conn:
             ensure_raw_tables(conn)

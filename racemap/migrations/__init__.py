@@ -58,6 +58,92 @@ def newest_script() -> str:
     return scripts()[-1]
 
 
+def _initial_tables() -> dict[str, set[str]]:
+    """The tables of revision 0001 (those a release before alembic made) and their columns,
+    read from its DDL."""
+    import importlib
+    import re
+
+    initial = importlib.import_module(f"{__name__}.versions.0001_initial")
+    found = {}
+    for name, body in re.findall(
+        r"create table if not exists (\S+) \((.*?)\n\);",
+        initial.RAW_DDL + initial.HISTORY_DDL,
+        re.S,
+    ):
+        found[name] = set(re.findall(r"^    (\w+) ", body, re.M))
+    return found
+
+
+def foreign_objects(conn) -> list[str]:
+    """The tables, views and functions in racemap's own schemas (raw, racemap, racemap_*) that
+    racemap did not make, on a database no racemap has migrated yet (no version table): the
+    application's, which racemap's migrations (``create table if not exists``) and dbt's
+    builds would take for racemap's own, fail on, or replace. A database a release before
+    alembic made (``raw.openf1_loads`` as that release made it) is racemap's: there only
+    revision 0001's tables are checked, each for the columns that release gave it."""
+    from racemap.runtime import OWN_SCHEMAS
+
+    if current(conn) is not None:
+        return []
+    with conn.cursor() as cur:
+        cur.execute(
+            "select n.nspname || '.' || c.relname, case c.relkind when 'v' then 'view'"
+            "  when 'm' then 'materialized view' when 'f' then 'foreign table' else 'table' end,"
+            "  array(select a.attname::text from pg_attribute a where a.attrelid = c.oid"
+            "   and a.attnum > 0 and not a.attisdropped)"
+            " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'p', 'v', 'm', 'f')"
+            " union all"
+            " select n.nspname || '.' || p.proname, 'function', null"
+            " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+            " where n.nspname = any(%(schemas)s)"
+            " order by 1",
+            {"schemas": list(OWN_SCHEMAS)},
+        )
+        found = cur.fetchall()
+    initial = _initial_tables()
+    ours = {
+        name
+        for name, kind, columns in found
+        if kind == "table" and name in initial and initial[name] <= set(columns)
+    }
+    if "raw.openf1_loads" not in ours:  # no racemap made these: every one is foreign
+        return [f"{name} ({kind})" for name, kind, _ in found]
+    return [f"{name} ({kind})" for name, kind, _ in found if name in initial and name not in ours]
+
+
+def check_database(conn, dbname: str | None) -> None:
+    """Before a run changes anything (the races table's key columns included): one line when
+    this database's racemap tables are a newer release's, or racemap's schemas hold the
+    application's objects (:func:`foreign_objects`). Only reads."""
+    with conn.cursor() as cur:  # the catalog only: no privilege on racemap's schema needed
+        cur.execute(
+            "select has_schema_privilege(n.oid, 'USAGE') and has_table_privilege(c.oid, 'SELECT')"
+            " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = %s and c.relname = %s",
+            (SCHEMA, VERSION_TABLE),
+        )
+        row = cur.fetchone()
+    if row is not None and not row[0]:
+        return  # migrated by racemap, unreadable to this role: the grants check names the grant
+    _refuse_unknown(current(conn), dbname)
+    _refuse_foreign(conn, dbname)
+
+
+def _refuse_foreign(conn, dbname: str | None) -> None:
+    foreign = foreign_objects(conn)
+    if foreign:
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise RacemapError(
+            f"racemap's schemas in database {dbname} hold objects racemap did not make: "
+            f"{', '.join(foreign[:5])}{more}: racemap keeps its own tables, views and "
+            "functions in the schemas raw, racemap and racemap_* and would take these for its "
+            "own; move them to another schema (ALTER ... SET SCHEMA) or point racemap at "
+            "another database (nothing was changed)"
+        )
+
+
 def _refuse_unknown(at: str | None, dbname: str | None) -> None:
     """A database a newer racemap upgraded (its revision is none of these scripts) is left as
     it is, with one line: this release would not know its tables (alembic said only "Can't
@@ -146,6 +232,7 @@ def upgrade(target, revision: str = "head") -> str:
             if at == wanted:
                 return at  # read only: nothing to create, no privilege needed
             _refuse_unknown(at, dbname)
+            _refuse_foreign(raw, dbname)
             with raw.cursor() as cur:
                 cur.execute("select to_regnamespace(%s)", (SCHEMA,))
                 if cur.fetchone()[0] is None:

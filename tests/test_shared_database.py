@@ -1,0 +1,99 @@
+"""racemap in the application's own database: objects of the application's that bear racemap's
+names, its triggers on the races table. racemap either works or stops with one line before it
+changes anything, and never alters the application's objects beyond the two key columns."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import query, run_pipeline
+
+from racemap import migrations
+from racemap.errors import RacemapError
+
+
+def _key_columns(db) -> list[tuple]:
+    return query(
+        db,
+        "select attname::text from pg_attribute where attrelid = 'public.races'::regclass"
+        " and attname like 'openf1_%' order by 1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("setup", "named"),
+    [
+        (
+            "create schema raw;"
+            " create table raw.openf1_meetings (id integer primary key, note text);"
+            " insert into raw.openf1_meetings values (1, 'the application''s row')",
+            "raw.openf1_meetings (table)",
+        ),
+        (
+            "create schema racemap;"
+            " create function racemap.meeting_key_for_race(text) returns text"
+            " language sql as $$ select 'the application''s function' $$",
+            "racemap.meeting_key_for_race (function)",
+        ),
+    ],
+    ids=["table", "function"],
+)
+def test_the_applications_objects_in_racemaps_schemas_stop_the_first_run(
+    demo_db, tmp_path, setup, named
+):
+    """The application's raw.openf1_meetings was taken for racemap's (create table if not
+    exists) and the upgrade failed on 'column t.year does not exist', after the races table had
+    its key columns; the application's racemap.meeting_key_for_race failed the build's last
+    hook, after the load had filled raw and racemap."""
+    query(demo_db, setup)
+    before = (
+        query(demo_db, "select to_jsonb(t) from raw.openf1_meetings t") if "raw" in named else []
+    )
+    with pytest.raises(RacemapError) as stopped:
+        run_pipeline(demo_db, tmp_path / "reports")
+    message = str(stopped.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"racemap's schemas in database {demo_db.dbname} hold objects racemap did not make: "
+        f"{named}: "
+    )
+    assert message.endswith(
+        "move them to another schema (ALTER ... SET SCHEMA) or point racemap at another "
+        "database (nothing was changed)"
+    )
+    # Nothing changed: not the races table, not racemap's schemas, not the application's object.
+    assert _key_columns(demo_db) == []
+    assert query(demo_db, "select to_regclass('racemap.alembic_version')") == [(None,)]
+    if before:
+        assert query(demo_db, "select to_jsonb(t) from raw.openf1_meetings t") == before
+    else:
+        assert query(demo_db, "select racemap.meeting_key_for_race('1125')") == [
+            ("the application's function",)
+        ]
+    # The upgrade itself (racemap sync, restore...) refuses them the same way.
+    with pytest.raises(RacemapError) as refused:
+        migrations.upgrade(demo_db)
+    assert str(refused.value) == message
+
+
+def test_an_empty_schema_of_the_same_name_is_no_obstacle(fresh_db):
+    query(fresh_db, "create schema raw")
+    with fresh_db.transaction() as conn:
+        assert migrations.foreign_objects(conn) == []
+    assert migrations.upgrade(fresh_db) == migrations.head()
+    # Once racemap has migrated the database, its schemas are its own.
+    with fresh_db.transaction() as conn:
+        assert migrations.foreign_objects(conn) == []
+
+
+def test_the_check_leaves_a_role_that_cannot_read_racemaps_schema_to_the_grants_check(fresh_db):
+    """Another role's racemap schema, unreadable to this one: the check reads only the catalog
+    and leaves the line to the grants check (it failed on 'permission denied for schema')."""
+    import dataclasses
+
+    from conftest import SCRATCH
+
+    migrations.upgrade(fresh_db)
+    with SCRATCH.role(fresh_db) as role:
+        other = dataclasses.replace(fresh_db, user=role)
+        with other.transaction() as conn:
+            migrations.check_database(conn, fresh_db.dbname)

@@ -133,6 +133,28 @@ def require_races_table(conn, races: RacesTable) -> None:
         )
 
 
+def require_writable(conn, display: str) -> None:
+    """One line, before anything is written, when this connection's transactions cannot write:
+    a standby in recovery, or ``default_transaction_read_only`` on for the database or the role
+    (every write of a run or a sync failed, the first one being dbt's ALTER of the races table
+    or an insert of the load)."""
+    with conn.cursor() as cur:
+        cur.execute("select pg_is_in_recovery(), current_setting('transaction_read_only')")
+        standby, read_only = cur.fetchone()
+    if standby:
+        raise RacemapError(
+            f"{display} is a read-only standby (in recovery): racemap writes, so point it at "
+            "the primary (nothing was changed)"
+        )
+    if read_only == "on":
+        raise RacemapError(
+            f"{display} is read-only for this role (default_transaction_read_only is on): "
+            "racemap writes, so point it at a writable database, or have an administrator run "
+            "ALTER ROLE ... SET default_transaction_read_only = off for racemap's role "
+            "(nothing was changed)"
+        )
+
+
 def key_columns_missing(conn, races: RacesTable) -> list[str]:
     """Which of the two key columns (each with a one-column unique constraint) are missing."""
     with conn.cursor() as cur:

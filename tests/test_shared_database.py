@@ -97,3 +97,31 @@ def test_the_check_leaves_a_role_that_cannot_read_racemaps_schema_to_the_grants_
         other = dataclasses.replace(fresh_db, user=role)
         with other.transaction() as conn:
             migrations.check_database(conn, fresh_db.dbname)
+
+
+def test_a_read_only_database_stops_a_run_and_a_sync_before_anything_is_written(demo_db, tmp_path):
+    """default_transaction_read_only (a role or database made read-only, as on a standby):
+    one line saying so before the races table is touched; it was dbt's 'cannot execute ALTER
+    TABLE in a read-only transaction', naming no way out."""
+    from racemap.openf1.sync import SyncRun, sync_race_data
+
+    query(demo_db, f"alter database {demo_db.dbname} set default_transaction_read_only = on")
+    expected = (
+        f"{demo_db.display} is read-only for this role (default_transaction_read_only is on): "
+        "racemap writes, so point it at a writable database, or have an administrator run "
+        "ALTER ROLE ... SET default_transaction_read_only = off for racemap's role "
+        "(nothing was changed)"
+    )
+    with pytest.raises(RacemapError) as stopped:
+        run_pipeline(demo_db, tmp_path / "reports")
+    assert str(stopped.value) == expected
+    with demo_db.transaction() as conn, conn.cursor() as cur:
+        cur.execute("set transaction read write")
+        cur.execute(
+            "create schema racemap; create table racemap.race_openf1_sessions (race_id text)"
+        )
+    with pytest.raises(RacemapError) as stopped:
+        sync_race_data(SyncRun(demo_db, offline=True, log=lambda _line: None))
+    assert str(stopped.value) == expected
+    assert _key_columns(demo_db) == []
+    assert query(demo_db, "select to_regnamespace('raw')") == [(None,)]

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from racemap import runtime
 from racemap.db import Database, relation_exists
 from racemap.errors import RacemapError, UsageError
 from racemap.mapping.lookup import SESSION_KINDS
@@ -218,6 +219,7 @@ def sync_race_data(run: SyncRun) -> SyncResult:
     now = run.today or datetime.now(UTC)
     with db.transaction() as conn:  # before racemap's tables are made or upgraded
         require_mapped_races(conn)
+        runtime.require_writable(conn, db.display)
     ensure_raw_tables(db)
     with db.transaction() as conn:
         sessions = mapped_sessions(conn, run.seasons, run.race_ids, run.kinds)

@@ -443,6 +443,7 @@ def _run_locked(ctx: RunContext) -> RunResult:
         # are this release's to upgrade, and its schemas hold nothing of the application's.
         with ctx.db.transaction() as conn:
             runtime.require_writable(conn, ctx.db.display)
+            runtime.require_utf8(conn, ctx.db.display)
             migrations.check_database(conn, ctx.db.dbname)
         prepare_races(ctx.db, ctx.races, ctx.variables, ctx.options.dry_run, ctx.log)
         with ctx.db.transaction() as conn:

@@ -133,6 +133,25 @@ def require_races_table(conn, races: RacesTable) -> None:
         )
 
 
+def require_utf8(conn, display: str) -> None:
+    """One line, before anything is written, when the database's encoding is not UTF8:
+    OpenF1's text is any Unicode (a meeting's official name holds U+2019), which LATIN1 or
+    SQL_ASCII cannot hold (the load failed with an 'unexpected UnicodeEncodeError', after the
+    races table had its key columns)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select pg_encoding_to_char(encoding) from pg_database"
+            " where datname = current_database()"
+        )
+        encoding = cur.fetchone()[0]
+    if encoding != "UTF8":
+        raise RacemapError(
+            f"{display} has the encoding {encoding}: racemap stores OpenF1's text, which "
+            "needs UTF8; use a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE "
+            "template0, the application's data restored into it) (nothing was changed)"
+        )
+
+
 def require_writable(conn, display: str) -> None:
     """One line, before anything is written, when this connection's transactions cannot write:
     a standby in recovery, or ``default_transaction_read_only`` on for the database or the role

@@ -125,3 +125,38 @@ def test_a_read_only_database_stops_a_run_and_a_sync_before_anything_is_written(
     assert str(stopped.value) == expected
     assert _key_columns(demo_db) == []
     assert query(demo_db, "select to_regnamespace('raw')") == [(None,)]
+
+
+def test_a_database_not_in_utf8_stops_a_run_before_anything_is_written(tmp_path):
+    """A LATIN1 database holding the demo's races: OpenF1's text (U+2019 in an official name)
+    cannot be stored there; the load failed with 'unexpected UnicodeEncodeError ... report it'
+    after the races table had its key columns."""
+    from conftest import SCRATCH
+
+    db = SCRATCH.create()
+    try:
+        # The same name and label, in LATIN1 (as a database made with another encoding is).
+        SCRATCH.execute(
+            f"drop database {db.dbname}",
+            f"create database {db.dbname} template template0 encoding 'LATIN1'"
+            " lc_collate 'C' lc_ctype 'C'",
+            SCRATCH._label("database", db.dbname),
+        )
+        query(
+            db,
+            "create table public.races (id text primary key, year integer, round integer,"
+            " circuit_id text, name text, date date, time time);"
+            " insert into public.races values"
+            " ('1125', 2024, 5, 'shanghai', 'Grand Prix de Chine', '2024-04-21', '07:00')",
+        )
+        with pytest.raises(RacemapError) as stopped:
+            run_pipeline(db, tmp_path / "reports")
+        assert str(stopped.value) == (
+            f"{db.display} has the encoding LATIN1: racemap stores OpenF1's text, which needs "
+            "UTF8; use a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE "
+            "template0, the application's data restored into it) (nothing was changed)"
+        )
+        assert _key_columns(db) == []
+        assert query(db, "select to_regnamespace('raw')") == [(None,)]
+    finally:
+        SCRATCH.drop(db)

@@ -141,6 +141,57 @@ def test_failure_mid_apply_applies_nothing(built_db, monkeypatch):
     assert query(built_db, "select count(*) from racemap.mapping_runs") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    ("trigger", "what"),
+    [
+        (
+            "begin raise exception 'races are read-only here'; end",
+            "refused racemap's update of its key columns (races are read-only here)",
+        ),
+        ("begin return null; end", "let 0 of 70 key updates through"),
+    ],
+    ids=["raises", "skips"],
+)
+def test_an_application_trigger_refusing_the_keys_is_one_line_and_nothing_applies(
+    built_db, trigger, what
+):
+    """The application's own trigger on its races table: one that raises was an 'unexpected
+    RaiseException ... report it'; one that skips the row (returns null) let the apply record
+    70 keys applied that the table never held."""
+    query(
+        built_db,
+        "create function public.guard_races() returns trigger language plpgsql as $$"
+        f" {trigger} $$;"
+        " create trigger guard_races before update on public.races"
+        " for each row execute function public.guard_races()",
+    )
+    with pytest.raises(RacemapError) as refused:
+        apply_mod.apply_updates(built_db, "t-trigger", RACES)
+    assert str(refused.value) == (
+        f"the races table public.races {what}: its triggers, rules and row-level security "
+        "must let racemap's role set openf1_meeting_key, openf1_session_key (and read the "
+        "rows); nothing was written"
+    )
+    assert query(
+        built_db, "select count(*) from public.races where openf1_meeting_key is not null"
+    ) == [(0,)]
+    assert query(built_db, "select count(*) from racemap.mapping_runs") == [(0,)]
+    assert query(built_db, "select count(*) from racemap.mapping_history") == [(0,)]
+    # An updated_at trigger of the application's, which lets the row through, is no obstacle.
+    query(
+        built_db,
+        "alter table public.races add column updated_at timestamptz;"
+        " create or replace function public.guard_races() returns trigger language plpgsql"
+        " as $$ begin new.updated_at := now(); return new; end $$",
+    )
+    assert apply_mod.apply_updates(built_db, "t-updated-at", RACES).applied == 70
+    assert query(
+        built_db,
+        "select count(*) from public.races where openf1_meeting_key is not null"
+        " and updated_at is not null",
+    ) == [(70,)]
+
+
 def test_changes_need_allow_changes(applied_db):
     query(
         applied_db,

@@ -19,7 +19,8 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from racemap.db import query_dicts, relation_exists
-from racemap.errors import RacemapError
+from racemap.errors import RacemapError, first_line
+from racemap.runtime import KEY_COLUMNS
 from racemap.settings import RacesTable
 
 
@@ -221,21 +222,46 @@ def apply_updates(
 def _write_keys(cur, t: RacesTable, source: str) -> int:
     """Write the keys of temp table ``source`` (race_id, meeting_key, session_key, status) into
     the races table for its rows whose status is 'pending'. Two steps, so that keys moving
-    between races (a swap, a chain) never collide with the unique constraints."""
+    between races (a swap, a chain) never collide with the unique constraints.
+
+    The application's own triggers, rules or row-level security on its table may refuse a
+    write (an error) or skip it silently (a BEFORE trigger returning null, a DO INSTEAD NOTHING
+    rule, a policy hiding the row): either is one line and the caller's transaction rolls back,
+    nothing written; a key another race holds is left to the caller (its UniqueViolation)."""
     names = {"rel": t.relation, "id": t.id, "source": sql.Identifier(source)}
-    cur.execute(
-        sql.SQL(
-            "update {rel} r set openf1_meeting_key = null, openf1_session_key = null"
-            " from {source} p where cast(r.{id} as text) = p.race_id and p.status = 'pending'"
-        ).format(**names)
+    cur.execute(sql.SQL("select count(*) from {source} where status = 'pending'").format(**names))
+    wanted = cur.fetchone()[0]
+    refused = (
+        f"the races table {t.name} {{what}}: its triggers, rules and row-level security must "
+        f"let racemap's role set {', '.join(KEY_COLUMNS)} (and read the rows); nothing was "
+        "written"
     )
-    cur.execute(
-        sql.SQL(
-            "update {rel} r set openf1_meeting_key = p.meeting_key,"
-            " openf1_session_key = p.session_key"
-            " from {source} p where cast(r.{id} as text) = p.race_id and p.status = 'pending'"
-        ).format(**names)
-    )
+    try:
+        cur.execute(
+            sql.SQL(
+                "update {rel} r set openf1_meeting_key = null, openf1_session_key = null"
+                " from {source} p where cast(r.{id} as text) = p.race_id"
+                " and p.status = 'pending'"
+            ).format(**names)
+        )
+        cleared = cur.rowcount
+        cur.execute(
+            sql.SQL(
+                "update {rel} r set openf1_meeting_key = p.meeting_key,"
+                " openf1_session_key = p.session_key"
+                " from {source} p where cast(r.{id} as text) = p.race_id"
+                " and p.status = 'pending'"
+            ).format(**names)
+        )
+    except psycopg2.errors.UniqueViolation:
+        raise
+    except psycopg2.Error as exc:
+        what = f"refused racemap's update of its key columns ({first_line(exc)})"
+        raise RacemapError(refused.format(what=what)) from None
+    written = min(cleared, cur.rowcount)
+    if written < wanted:  # more: an id on several rows, as before
+        what = f"let {written} of {wanted} key updates through"
+        raise RacemapError(refused.format(what=what))
     return cur.rowcount
 
 

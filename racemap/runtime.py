@@ -228,9 +228,31 @@ def missing_grants(conn, races: RacesTable, dry_run: bool) -> list[str]:
         schemas = cur.fetchall()
         cur.execute("select has_database_privilege(current_database(), 'CREATE')")
         may_create = cur.fetchone()[0]
+        # racemap's objects another role owns: its migrations ALTER them and dbt replaces them,
+        # which only their owner may do, whatever is granted.
+        cur.execute(
+            "select n.nspname, array_agg(distinct o.owner::regrole::text order by"
+            " o.owner::regrole::text) from pg_namespace n join ("
+            "   select relnamespace, relowner from pg_class where relkind in"
+            "   ('r', 'p', 'v', 'm', 'S', 'f')"
+            "   union all select pronamespace, proowner from pg_proc) as o(nsp, owner)"
+            " on o.nsp = n.oid where n.nspname = any(%s) and not pg_has_role(o.owner, 'USAGE')"
+            " group by n.nspname order by n.nspname",
+            (list(OWN_SCHEMAS),),
+        )
+        others = dict(cur.fetchall())
     if not may_create and any(not exists for _name, exists, _ok in schemas):
         wanted.append(f"grant create on database {database} to {role}")
     for name, exists, usable in schemas:
-        if exists and not usable:
+        if exists and not usable and name not in others:
             wanted.append(f"grant usage, create on schema {name} to {role}")
+    if others:
+        owners = sorted({owner for names in others.values() for owner in names})
+        wanted.append(
+            f"racemap's schemas {', '.join(others)} hold objects of {', '.join(owners)}, not "
+            f"of {role}: racemap upgrades and rebuilds them, which only their owner may, so "
+            f"run racemap as {owners[0]}, or make {role} the owner of those schemas and of "
+            f"everything in them (ALTER SCHEMA ... OWNER TO {role}, ALTER TABLE ... OWNER TO "
+            f"{role}, ...)"
+        )
     return wanted

@@ -242,3 +242,37 @@ def test_after_a_run_the_application_may_drop_and_retype_its_own_columns(
         query(db, "create table public.races (like public.races_before including all)")
         query(db, "insert into public.races select * from public.races_before")
         assert cli_main(["status", "--database-url", db.url]) == 0
+
+
+def test_a_runner_after_another_role_ran_racemap_is_told_who_owns_its_schemas(applied_db, tmp_path):
+    """racemap's schemas made by another role's first run (an administrator's): the README's
+    grants are not enough, whatever schema grants are added, since the migrations ALTER and dbt
+    replaces what only their owner may. The line said to grant usage and create on each schema;
+    given those, the next run failed on 'permission denied for table alembic_version' and told
+    the runner to have their owner run racemap once, which changes nothing for the runner."""
+    with SCRATCH.role(applied_db, password="runner-pw") as role:
+        with applied_db.transaction() as conn, conn.cursor() as cur:
+            cur.execute(f'grant select on public.races, public.results to "{role}"')
+            cur.execute(
+                f'grant update (openf1_meeting_key, openf1_session_key) on public.races to "{role}"'
+            )
+            cur.execute(f'grant create on database "{applied_db.dbname}" to "{role}"')
+        runner = dataclasses.replace(applied_db, user=role, password="runner-pw")
+        expected = (
+            "this role cannot run racemap: racemap's schemas racemap, racemap_intermediate, "
+            "racemap_seeds, racemap_snapshots, racemap_staging, raw hold objects of postgres, "
+            f"not of {role}: racemap upgrades and rebuilds them, which only their owner may, so "
+            f"run racemap as postgres, or make {role} the owner of those schemas and of "
+            f"everything in them (ALTER SCHEMA ... OWNER TO {role}, ALTER TABLE ... OWNER TO "
+            f"{role}, ...)"
+        )
+        for grant in ("", "usage, create"):  # the same line with the schema grants given
+            if grant:
+                with applied_db.transaction() as conn, conn.cursor() as cur:
+                    for schema in runtime.OWN_SCHEMAS:
+                        cur.execute("select 1 from pg_namespace where nspname = %s", (schema,))
+                        if cur.fetchone():
+                            cur.execute(f'grant {grant} on schema {schema} to "{role}"')
+            with pytest.raises(RacemapError) as refused:
+                run_pipeline(runner, tmp_path / f"reports-{bool(grant)}")
+            assert str(refused.value) == expected

@@ -24,6 +24,7 @@ from racemap.db import (
     Database,
     check_columns,
     parse_database_url,
+    quote_ident,
     relation_exists,
     relation_kind,
     resolve_database,
@@ -182,6 +183,19 @@ def migrate_races(
         raise RacemapError(
             f"{lacks}, and it is a {kind}: the keys need a table that can hold them, unique; "
             "name the application's table with --var races_schema=... --var races_table=..."
+        )
+    if kind == "partitioned table":
+        with db.transaction() as conn, conn.cursor() as cur:
+            cur.execute(
+                "select pg_get_partkeydef(%s::regclass)",
+                (f"{quote_ident(races.schema)}.{quote_ident(races.table)}",),
+            )
+            partition_key = cur.fetchone()[0]
+        raise RacemapError(
+            f"{lacks}, and it is a table partitioned by {partition_key}: PostgreSQL makes a "
+            "column unique across partitions only together with the partition key, so each key "
+            "cannot be unique on its own; keep the races in a table that is not partitioned "
+            "and name it with --var races_schema=... --var races_table=..."
         )
     if dry_run:
         raise RacemapError(

@@ -403,3 +403,32 @@ def test_racemap_migrate_says_why_it_cannot_in_one_line(fresh_db, capsys):
     assert cli_main(["migrate", *url, "--var", "races_table=gp"]) == 1
     err = capsys.readouterr().err
     assert "migrate_races: could not create unique index" in err and err.count("\n") == 1
+
+
+def test_a_partitioned_races_table_is_one_line_saying_why_it_cannot_hold_the_keys(fresh_db, capsys):
+    """A unique key column on a table partitioned by year is refused by PostgreSQL ('unique
+    constraint on partitioned table must include all partitioning columns'): the line said
+    that much and nothing of what to do. Now it says why before dbt runs, the table unchanged."""
+    from racemap.cli import main as cli_main
+
+    query(
+        fresh_db,
+        "create table public.races (id text, year integer not null, circuit_id text,"
+        " name text, date date, time time, primary key (id, year)) partition by range (year);"
+        " create table public.races_all partition of public.races"
+        " for values from (1950) to (2100)",
+    )
+    assert cli_main(["migrate", "--database-url", fresh_db.url]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "racemap: public.races lacks openf1_meeting_key, openf1_session_key (with a unique "
+        "constraint), and it is a table partitioned by RANGE (year): PostgreSQL makes a column "
+        "unique across partitions only together with the partition key, so each key cannot be "
+        "unique on its own; keep the races in a table that is not partitioned and name it with "
+        "--var races_schema=... --var races_table=...\n"
+    )
+    assert query(
+        fresh_db,
+        "select count(*) from pg_attribute where attrelid = 'public.races'::regclass"
+        " and attname like 'openf1_%'",
+    ) == [(0,)]

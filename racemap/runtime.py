@@ -218,6 +218,23 @@ def missing_grants(conn, races: RacesTable, dry_run: bool) -> list[str]:
                     lacking.append(column)
             if lacking:
                 wanted.append(f"grant update ({', '.join(lacking)}) on {races.name} to {role}")
+        # Row-level security that hides every row from this role (no policy for it): the run
+        # saw no race at all, 'ok', and every race 'race_removed'.
+        cur.execute(
+            "select c.relrowsecurity and not (r.rolsuper or r.rolbypassrls)"
+            " and (c.relforcerowsecurity or not pg_has_role(c.relowner, 'USAGE'))"
+            " and not exists (select 1 from pg_policy p where p.polrelid = c.oid"
+            "   and p.polcmd in ('r', '*') and (0 = any(p.polroles) or exists ("
+            "     select 1 from unnest(p.polroles) as x(oid) where pg_has_role(x.oid, 'USAGE'))))"
+            " from pg_class c, pg_roles r where c.oid = %s::regclass and r.rolname = current_user",
+            (relation,),
+        )
+        if cur.fetchone()[0]:
+            wanted.append(
+                f"create policy racemap on {races.name} to {role} using (true) (row-level "
+                f"security hides every row of {races.name} from {role}: racemap would see no "
+                "race; or alter role ... bypassrls)"
+            )
         cur.execute(
             "select s.name, n.oid is not null,"
             " n.oid is not null and has_schema_privilege(n.oid, 'CREATE')"

@@ -276,3 +276,33 @@ def test_a_runner_after_another_role_ran_racemap_is_told_who_owns_its_schemas(ap
             with pytest.raises(RacemapError) as refused:
                 run_pipeline(runner, tmp_path / f"reports-{bool(grant)}")
             assert str(refused.value) == expected
+
+
+def test_row_level_security_hiding_every_race_from_the_runner_is_one_line(
+    demo_db, runner_role, tmp_path
+):
+    """The application turns on row-level security with no policy for racemap's role: the run
+    saw no race, said 'ok' and recorded every race as removed. Now one line names the policy
+    to create, before anything is made; with it the run maps as before."""
+    role, url = runner_role
+    assert cli_main(["migrate", "--database-url", demo_db.url]) == 0
+    query(
+        demo_db,
+        f'grant update (openf1_meeting_key, openf1_session_key) on public.races to "{role}";'
+        " alter table public.races enable row level security",
+    )
+    with pytest.raises(RacemapError) as refused:
+        run_pipeline(parse_database_url(url), tmp_path / "hidden")
+    assert str(refused.value) == (
+        f"this role cannot run racemap: create policy racemap on public.races to {role} using "
+        f"(true) (row-level security hides every row of public.races from {role}: racemap "
+        "would see no race; or alter role ... bypassrls)"
+    )
+    assert query(demo_db, "select count(*) from pg_namespace where nspname = 'raw'") == [(0,)]
+    # A policy for another role hides them just the same; one for the runner lets it run.
+    query(demo_db, "create policy others on public.races to postgres using (true)")
+    with pytest.raises(RacemapError, match="row-level security hides every row"):
+        run_pipeline(parse_database_url(url), tmp_path / "hidden")
+    query(demo_db, f'create policy racemap on public.races to "{role}" using (true)')
+    with parse_database_url(url).transaction() as conn:
+        assert runtime.missing_grants(conn, RacesTable.from_vars(None), dry_run=False) == []

@@ -295,6 +295,7 @@ class RunContext:
     db: Database | None = None  # once the database is up
     state: Path | None = None  # the database's local state directory, once the lock is held
     locked: bool = False  # the run lock held: this run may record its verdict
+    awaiting_lock: bool = False  # waiting for another racemap to give the lock up
     report_set: reports.ReportSet | None = None  # this run's set, once the lock is held
     validator: GxWorker | InProcess | None = None
     validations: list = field(default_factory=list)
@@ -379,7 +380,9 @@ def run(options: RunOptions) -> RunResult:
                 ctx.log(f"database: {ctx.db.display}")
                 # One run per database; its local state its own (held until the run ends), and
                 # the tools' environment (dbt, the kernels) that of this database.
+                ctx.awaiting_lock = True
                 held.enter_context(runtime.run_lock(ctx.db, ctx.run_id, ctx.lock_timeout, ctx.log))
+                ctx.awaiting_lock = False
                 ctx.locked = True
                 ctx.state = held.enter_context(
                     runtime.database_state(ctx.db, ctx.env.racemap_state_dir)
@@ -429,10 +432,17 @@ def _record_failure(ctx: RunContext, exc: BaseException) -> BaseException:
         "changes": None,
         "stage_seconds": ctx.stages.seconds,
     }
+    # A run that never got the lock leaves the reports to the racemap holding it (which may be
+    # writing them now): it published a set of its failed summary alone over them, and the
+    # holder's sync carried that over, the last run's mapping report and CSVs gone.
+    others = isinstance(exc, runtime.LockHeld) or (
+        ctx.awaiting_lock and isinstance(exc, KeyboardInterrupt)
+    )
     try:
-        report_set = ctx.report_set or reports.ReportSet(ctx.reports_dir, ctx.run_id)
-        reports.write_summary(report_set.dir / "summary.json", summary)
-        report_set.publish()
+        if not others:
+            report_set = ctx.report_set or reports.ReportSet(ctx.reports_dir, ctx.run_id)
+            reports.write_summary(report_set.dir / "summary.json", summary)
+            report_set.publish()
     except (RacemapError, OSError) as problem:
         if str(problem) != message:
             ctx.log(f"reports not published: {' '.join(str(problem).split())}")

@@ -34,6 +34,11 @@ OWN_SCHEMAS = (
 )
 
 
+class LockHeld(RacemapError):
+    """Another racemap held the database's run lock for the whole wait: its reports and its
+    records are its own, and this command touches neither."""
+
+
 def state_dir(db, root: Path | None = None) -> Path:
     """This database's own directory under ``root`` (default: RACEMAP_STATE_DIR, else
     .racemap/state): readable name plus a hash of host, port and name."""
@@ -109,7 +114,7 @@ def run_lock(
                 holding, holder = _holder(cur)
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RacemapError(
+                    raise LockHeld(
                         f"another racemap {holding} holds {db.display}: {holder}; waited "
                         f"{timeout:g} s (--lock-timeout): try again when it has finished"
                     )

@@ -76,6 +76,39 @@ def test_a_second_run_gives_up_naming_the_run_that_holds_the_lock(mapped_demo, t
     assert "--lock-timeout" in message and "\n" not in message
 
 
+def test_a_run_that_never_got_the_lock_leaves_the_holders_reports_alone(mapped_demo, tmp_path):
+    """A run giving up on the lock published a report set of its failed summary alone over the
+    database's reports while the holder (a sync, say) was writing them: the last run's mapping
+    report and CSVs were gone, and the sync carried that set over."""
+    from racemap.reporting import reports
+
+    db = mapped_demo[0]
+    published = reports.ReportSet(tmp_path, "20261125T110000Z-aaaaaa")
+    (published.dir / "mapping_report.html").write_text("the last run's report")
+    (published.dir / "summary.json").write_text('{"verdict": "ok"}')
+    published.publish()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold():
+        with runtime.run_lock(db, "20261125T120000Z-abcdef", timeout=5, command="sync"):
+            inside.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(RacemapError, match="another racemap sync holds"):
+            run_pipeline(db, tmp_path, lock_timeout=0.5)
+    finally:
+        leave.set()
+        holder.join()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "mapping_report.html").read_text() == "the last run's report"
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"verdict": "ok"}
+
+
 @pytest.fixture
 def runner_role(demo_db):
     """A role that may only read the races table, update its two key columns (granted after

@@ -160,3 +160,17 @@ def test_a_database_not_in_utf8_stops_a_run_before_anything_is_written(tmp_path)
         assert query(db, "select to_regnamespace('raw')") == [(None,)]
     finally:
         SCRATCH.drop(db)
+
+
+def test_a_restore_on_a_read_only_database_is_one_line(applied_db):
+    """racemap restore where nothing can be written: it was 'unexpected ReadOnlySqlTransaction:
+    cannot execute CREATE TABLE AS in a read-only transaction ... report it'."""
+    from racemap.mapping.apply import restore_last_apply
+    from racemap.settings import RacesTable
+
+    query(applied_db, f"alter database {applied_db.dbname} set default_transaction_read_only = on")
+    with pytest.raises(RacemapError) as stopped:
+        restore_last_apply(applied_db, "t-read-only", RacesTable.from_vars(None))
+    assert str(stopped.value).startswith(
+        f"{applied_db.display} is read-only for this role (default_transaction_read_only is on)"
+    )

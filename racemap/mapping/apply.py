@@ -20,7 +20,7 @@ from psycopg2.extras import execute_values
 
 from racemap.db import query_dicts, relation_exists
 from racemap.errors import RacemapError, first_line
-from racemap.runtime import KEY_COLUMNS
+from racemap.runtime import KEY_COLUMNS, require_writable
 from racemap.settings import RacesTable
 
 
@@ -290,6 +290,7 @@ def restore_last_apply(
     ) as (conn, cur):
         if not relation_exists(conn, "racemap", "mapping_runs"):  # nothing made where no run was
             raise RacemapError("nothing to restore: no apply has changed the races table yet")
+        require_writable(conn, db.display)  # it said 'unexpected ReadOnlySqlTransaction'
         ensure_history_tables(conn)
         applies = query_dicts(
             conn,

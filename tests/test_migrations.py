@@ -310,3 +310,34 @@ def _drop(db):
 
 
 __all__ = ["psycopg2"]
+
+
+def test_each_revision_creates_the_tables_it_says(fresh_db):
+    """migrations.CREATES (what an upgrade refuses to find there before it) is what each script
+    really creates: upgraded revision by revision, every new table is in its row."""
+    before: set = set()
+    for revision in migrations.scripts():
+        migrations.upgrade(fresh_db, revision)
+        now = {f"{schema}.{table}" for schema, table in columns(fresh_db)}
+        new = now - before - {"racemap.alembic_version"}
+        assert new == set(migrations.CREATES.get(revision, ())), revision
+        before = now
+
+
+def test_an_upgrade_refuses_a_table_of_the_applications_that_a_new_script_would_adopt(fresh_db):
+    """The application made raw.openf1_laps of its own between two racemap releases: the
+    upgrade that creates racemap's (create table if not exists) took it for racemap's and failed
+    on its index ('column "meeting_key" does not exist'), or, had the table that column, kept it
+    for the sync to write into. Now one line naming it, nothing changed."""
+    migrations.upgrade(fresh_db, "0004_monitoring")
+    query(fresh_db, "create table raw.openf1_laps (lap integer, note text)")
+    with pytest.raises(RacemapError) as refused:
+        migrations.upgrade(fresh_db)
+    assert str(refused.value).startswith(
+        f"racemap's schemas in database {fresh_db.dbname} hold objects racemap did not make: "
+        "raw.openf1_laps (table): "
+    )
+    assert query(fresh_db, "select version_num from racemap.alembic_version") == [
+        ("0004_monitoring",)
+    ]
+    assert query(fresh_db, "select to_regclass('raw.openf1_drivers')") == [(None,)]

@@ -58,6 +58,46 @@ def newest_script() -> str:
     return scripts()[-1]
 
 
+# The tables each revision creates (every script says ``create table if not exists``, so one
+# of the application's by that name would be taken for racemap's, silently): an upgrade refuses
+# them when they are there before it. tests/test_migrations.py checks this against what each
+# script really creates; a new script that creates a table adds its row here.
+CREATES = {
+    "0001_initial": (
+        "raw.openf1_meetings",
+        "raw.openf1_sessions",
+        "raw.openf1_loads",
+        "raw.openf1_rejects",
+        "racemap.mapping_runs",
+        "racemap.mapping_history",
+    ),
+    "0002_race_weekend": ("raw.openf1_session_results", "raw.openf1_starting_grid"),
+    "0004_monitoring": (
+        "racemap.runs",
+        "racemap.run_race_states",
+        "racemap.run_openf1_states",
+        "racemap.run_changes",
+    ),
+    "0005_race_data": tuple(
+        f"raw.openf1_{name}"
+        for name in (
+            "drivers",
+            "laps",
+            "stints",
+            "pit",
+            "position",
+            "weather",
+            "race_control",
+            "intervals",
+            "overtakes",
+            "car_data",
+            "location",
+        )
+    ),
+    "0006_sync_runs": ("racemap.sync_runs",),
+}
+
+
 def _initial_tables() -> dict[str, set[str]]:
     """The tables of revision 0001 (those a release before alembic made) and their columns,
     read from its DDL."""
@@ -81,11 +121,14 @@ def foreign_objects(conn) -> list[str]:
     application's, which racemap's migrations (``create table if not exists``) and dbt's
     builds would take for racemap's own, fail on, or replace. A database a release before
     alembic made (``raw.openf1_loads`` as that release made it) is racemap's: there only
-    revision 0001's tables are checked, each for the columns that release gave it."""
+    revision 0001's tables are checked, each for the columns that release gave it. On a
+    database racemap migrated, the tables its next scripts create (:data:`CREATES`) must not
+    be there yet."""
     from racemap.runtime import OWN_SCHEMAS
 
-    if current(conn) is not None:
-        return []
+    at = current(conn)
+    if at is not None:
+        return _pending_tables_there(conn, at)
     with conn.cursor() as cur:
         cur.execute(
             "select n.nspname || '.' || c.relname, case c.relkind when 'v' then 'view'"
@@ -111,6 +154,27 @@ def foreign_objects(conn) -> list[str]:
     if "raw.openf1_loads" not in ours:  # no racemap made these: every one is foreign
         return [f"{name} ({kind})" for name, kind, _ in found]
     return [f"{name} ({kind})" for name, kind, _ in found if name in initial and name not in ours]
+
+
+def _pending_tables_there(conn, at: str) -> list[str]:
+    """The tables the scripts after revision ``at`` create that are there already: the
+    application's (or anyone's) made since racemap's last upgrade."""
+    known = scripts()
+    if at not in known:
+        return []  # a newer racemap's database: refused as such
+    pending = [name for rev in known[known.index(at) + 1 :] for name in CREATES.get(rev, ())]
+    if not pending:
+        return []
+    with conn.cursor() as cur:
+        cur.execute(
+            "select n.nspname || '.' || c.relname, case c.relkind when 'v' then 'view'"
+            "  when 'm' then 'materialized view' when 'f' then 'foreign table' else 'table' end"
+            " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname || '.' || c.relname = any(%s) and c.relkind in"
+            " ('r', 'p', 'v', 'm', 'f') order by 1",
+            (pending,),
+        )
+        return [f"{name} ({kind})" for name, kind in cur.fetchall()]
 
 
 def check_database(conn, dbname: str | None) -> None:

@@ -174,3 +174,33 @@ def test_a_restore_on_a_read_only_database_is_one_line(applied_db):
     assert str(stopped.value).startswith(
         f"{applied_db.display} is read-only for this role (default_transaction_read_only is on)"
     )
+
+
+def test_a_standby_in_recovery_is_named_as_such():
+    """A hot standby (pg_is_in_recovery()): the same stop as a read-only role, saying to point
+    racemap at the primary. A stub connection stands for the standby this suite has not."""
+    from racemap import runtime
+
+    class Cursor:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_exc):
+            return False
+
+        def execute(self, statement, params=None):
+            assert "pg_is_in_recovery()" in statement
+
+        def fetchone(self):
+            return (True, "on")
+
+    class Standby:
+        def cursor(self):
+            return Cursor()
+
+    with pytest.raises(RacemapError) as stopped:
+        runtime.require_writable(Standby(), "postgresql://app@replica:5432/app")
+    assert str(stopped.value) == (
+        "postgresql://app@replica:5432/app is a read-only standby (in recovery): racemap writes, "
+        "so point it at the primary (nothing was changed)"
+    )

@@ -4,7 +4,9 @@
     per (session, car) seen in any of the session's race data or its session_result, with the
     race's id, session kind, meeting and session keys, and the application's driver id.
       - sessions: racemap.race_openf1_sessions (every session of a mapped race's weekend);
-      - driver_id: race_driver_links, the application's result row of the race by car number;
+      - driver_id: race_driver_links, the application's result row of the race by car number
+        (its car_number: a car OpenF1's session_result of the race lacks, or before that result
+        is loaded, still takes the application's driver, as Stroll's at the 2023 Singapore GP);
         a sprint or qualifying session of the same weekend takes the race's link (one car
         number, one driver in a weekend); null when the application has no result for the car;
       - names and team: OpenF1's drivers record of the session, when synced.
@@ -178,7 +180,7 @@ final as (
     from all_keys
     left join links
         on all_keys.race_id = links.race_id
-        and all_keys.driver_number = links.driver_number
+        and all_keys.driver_number = links.car_number
     left join drivers
         on all_keys.session_key = drivers.session_key
         and all_keys.driver_number = drivers.driver_number

@@ -181,7 +181,7 @@ classified as (
     from race_keys
     left join links
         on race_keys.race_id = links.race_id
-        and race_keys.driver_number = links.driver_number
+        and race_keys.driver_number = links.car_number
     left join session_results
         on race_keys.session_key = session_results.session_key
         and race_keys.driver_number = session_results.driver_number

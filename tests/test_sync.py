@@ -417,6 +417,39 @@ def test_nan_infinity_and_nul_in_race_data_are_rejects(fresh_db, httpx_mock):
     assert loads(fresh_db, result.run_id) == [("laps", 9606, "ok", 1, 1176, 3)]
 
 
+def test_a_key_repeated_in_an_answer_is_counted_and_a_conflicting_record_quarantined(
+    fresh_db, httpx_mock
+):
+    """Two records of one answer with the same key collapsed to one row without a word: a
+    repeat with other values (Verstappen's lap 7 of 2024 Singapore sent again with another
+    lap_duration) replaced the first silently. The first is a reject with its reason now, an
+    identical repeat is loaded once, and one line says both."""
+    map_races(fresh_db, [SINGAPORE_2024])
+    body = recorded("laps", 9606)
+    first, second = body[5], body[6]
+    assert (first["driver_number"], first["lap_number"]) == (1, 6)
+    assert (second["driver_number"], second["lap_number"], second["lap_duration"]) == (1, 7, 97.774)
+    body += [dict(first), {**second, "lap_duration": 123.456}]
+    httpx_mock.add_response(url=laps_url(), json=body)
+    lines = []
+    with client() as c:
+        result = run_sync(fresh_db, c, lines, chosen=[endpoints.get("laps")])
+    assert (result.rows_loaded, result.rows_rejected) == (1179, 1)
+    assert query(fresh_db, "select reason, payload->>'lap_duration' from raw.openf1_rejects") == [
+        (
+            "repeated key (session_key 9606, driver_number 1, lap_number 7): a later record of the"
+            " answer with the same key and other values was loaded",
+            "97.774",
+        )
+    ]
+    kept = "select lap_duration from raw.openf1_laps where driver_number = 1 and lap_number = 7"
+    assert query(fresh_db, kept) == [(123.456,)]
+    assert lines == [
+        "laps of session 9606 (race 1140 race): 2 records repeated the key of a later one in the"
+        " answer, the last of each loaded: 1 the same, 1 with other values (raw.openf1_rejects)"
+    ]
+
+
 def test_intervals_keep_empty_and_lapped_gaps_as_sent(fresh_db, httpx_mock):
     map_races(fresh_db, [SINGAPORE_2024])
     at = "2024-09-22T12:04:06.628000+00:00"

@@ -114,6 +114,10 @@ class Endpoint:
         """(raw, parsed) pairs and (payload, reason) rejects of an answer."""
         return records.validate(self.model, self.keys, answer)
 
+    def validate_answer(self, answer: list) -> records.Validated:
+        """:meth:`validate`, with the records whose key the answer repeats counted."""
+        return records.validate_answer(self.model, self.keys, answer)
+
     def row(self, parsed: records._Record) -> list:
         return records.as_row(self.model, parsed)
 

@@ -66,6 +66,7 @@ class EndpointLoad:
     rows_removed: int = 0
     requests: int = 0
     removals_skipped: str | None = None  # why the fetch removed nothing it no longer listed
+    repeated: str | None = None  # records whose key a later one of the answer repeated
 
 
 @dataclass
@@ -301,7 +302,8 @@ def store(
         source = "snapshot" if fetched.url.startswith(SNAPSHOT_URL_PREFIX) else "live"
     fetched_at = fetched_at or datetime.now(UTC)
     endpoint = endpoints.get(fetched.endpoint)
-    good, bad = endpoint.validate(fetched.records)
+    validated = endpoint.validate_answer(fetched.records)
+    good, bad = validated.good, validated.rejects
     good, misplaced, orphans = _in_season(conn, fetched, good)
     bad += misplaced
     with conn.cursor() as cur:
@@ -358,6 +360,23 @@ def store(
         rows_removed=removed,
         requests=fetched.requests,
         removals_skipped=removals_skipped,
+        repeated=_repeated(validated),
+    )
+
+
+def _repeated(validated) -> str | None:
+    """The line's words for the records an answer repeated the key of, None when none did."""
+    repeats = validated.identical + validated.conflicting
+    if not repeats:
+        return None
+    kinds = []
+    if validated.identical:
+        kinds.append(f"{validated.identical} the same")
+    if validated.conflicting:
+        kinds.append(f"{validated.conflicting} with other values (raw.openf1_rejects)")
+    return (
+        f"{plural(repeats, 'record')} repeated the key of a later one in the answer, the last"
+        f" of each loaded: {', '.join(kinds)}"
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -416,15 +417,36 @@ def _reason(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def validate(
-    model: type[_Record], keys: tuple[str, ...], records: list
-) -> tuple[list[tuple[dict, _Record]], list[tuple[object, str]]]:
+@dataclass
+class Validated:
+    """An answer's records split: ``good`` (raw, parsed) pairs, one per key, and ``rejects``
+    (payload, reason); ``identical`` and ``conflicting`` count the records whose key a later
+    record of the answer repeats, with the same values (loaded once) or with others (each a
+    reject: the later record is loaded)."""
+
+    good: list[tuple[dict, _Record]]
+    rejects: list[tuple[object, str]]
+    identical: int = 0
+    conflicting: int = 0
+
+
+def _key_text(keys: tuple[str, ...], key: tuple) -> str:
+    return ", ".join(
+        f"{name} {value.isoformat() if isinstance(value, datetime) else value}"
+        for name, value in zip(keys, key, strict=True)
+    )
+
+
+def validate_answer(model: type[_Record], keys: tuple[str, ...], records: list) -> Validated:
     """Split records into (raw, parsed) pairs and (payload, reason) rejects.
 
-    Duplicate keys collapse to one row: the last one OpenF1 sent wins.
+    Records with the same key collapse to one row, the last one OpenF1 sent, and are counted: a
+    record repeated with the same values is loaded once; one whose key a later record with other
+    values repeats is a reject, so that nothing is left out without a word.
     """
     good: dict[tuple, tuple[dict, _Record]] = {}
     rejects: list[tuple[object, str]] = []
+    identical = conflicting = 0
     for raw in records:
         if not isinstance(raw, dict):
             rejects.append((storable(raw), f"record is a JSON {type(raw).__name__}, not an object"))
@@ -437,8 +459,30 @@ def validate(
         except ValidationError as exc:
             rejects.append((raw, _reason(exc)))
             continue
-        good[tuple(getattr(parsed, k) for k in keys)] = (raw, parsed)
-    return list(good.values()), rejects
+        key = tuple(getattr(parsed, k) for k in keys)
+        if key in good:
+            earlier = good[key][0]
+            if earlier == raw:  # as sent: a field only ``record`` keeps counts too
+                identical += 1
+            else:
+                conflicting += 1
+                rejects.append(
+                    (
+                        earlier,
+                        f"repeated key ({_key_text(keys, key)}): a later record of the answer"
+                        " with the same key and other values was loaded",
+                    )
+                )
+        good[key] = (raw, parsed)
+    return Validated(list(good.values()), rejects, identical, conflicting)
+
+
+def validate(
+    model: type[_Record], keys: tuple[str, ...], records: list
+) -> tuple[list[tuple[dict, _Record]], list[tuple[object, str]]]:
+    """(good, rejects) of :func:`validate_answer`."""
+    validated = validate_answer(model, keys, records)
+    return validated.good, validated.rejects
 
 
 def as_row(model: type[_Record], parsed: _Record) -> list:

@@ -249,6 +249,8 @@ def sync_race_data(run: SyncRun) -> SyncResult:
                     load = _sync_one(db, client, endpoint, session, offline, run.run_id, now)
                 if load.status == "empty":
                     empty.append(endpoint.name)
+                if load.repeated:
+                    log(f"{endpoint.name} of {session.label}: {load.repeated}")
                 if load.removals_skipped:
                     log(f"{endpoint.name} of {session.label}: {load.removals_skipped}")
                 result.loads.append(load)

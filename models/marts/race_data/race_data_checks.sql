@@ -10,6 +10,10 @@
                           with stints; a last lap begun and not completed, no lap_duration, is
                           the lap they retired on and needs no tyres);
       pit_off_lap         a pit stop's lap is not a lap the driver drove (sessions with laps);
+      lap_missing         laps below a car's highest lap that OpenF1's laps lack
+                          (int_race_laps_missing): OpenF1 has lost laps before and restored
+                          them when asked, which a sync after the session settled never does
+                          unless --refresh;
       final_position      the second signal: the classified cars with a position recorded, in
                           the order of their last position in race_positions, are not in the
                           order of their classified position - the application's result through
@@ -53,6 +57,10 @@ links as (
 
 session_results as (
     select * from {{ ref('stg_openf1__session_results') }}
+),
+
+laps_missing as (
+    select * from {{ ref('int_race_laps_missing') }}
 ),
 
 duplicate_laps as (
@@ -164,6 +172,18 @@ pit_stops_off_laps as (
         and pit_stops.driver_number = laps.driver_number
         and pit_stops.lap_number = laps.lap_number
     where pit_stops.lap_number is not null and laps.lap_number is null
+),
+
+missing_laps as (
+    select
+        session_key,
+        driver_number,
+        'lap_missing' as check_name,
+        case when missing_count = 1 then 'lap ' else 'laps ' end || missing_laps
+        || case when missing_count = 1 then ' is' else ' are' end
+        || ' not in OpenF1''s laps (up to lap ' || last_lap
+        || '): racemap sync --refresh asks OpenF1 again' as detail
+    from laps_missing
 ),
 
 -- The classification each car is checked against.
@@ -294,6 +314,8 @@ failures as (
     select * from uncovered_laps
     union all
     select * from pit_stops_off_laps
+    union all
+    select * from missing_laps
     union all
     select * from wrong_positions
     union all

@@ -623,6 +623,18 @@ def test_the_index_of_the_race_pages_escapes_the_applications_race_names(synced,
     assert "<tr><td>gone &amp; back</td><td>-</td><td>-</td><td>-</td><td>race</td>" in index
 
 
+def test_the_index_of_the_race_pages_dates_each_race_in_utc(synced, tmp_path):
+    """The index's date is the race's UTC date whatever the database's TimeZone: at +14:00 the
+    2024 Singapore GP (race 1138, 12:00 UTC on 22 September) was dated the 23rd."""
+    db, _result = synced
+    stand_in_pages(tmp_path, [("1138", "race")])
+    with db.transaction() as conn:
+        with conn.cursor() as cur:
+            cur.execute("set local timezone = 'Pacific/Kiritimati'")
+        index = race_page.write_index(conn, tmp_path).read_text(encoding="utf-8")
+    assert "<td>2024-09-22</td>" in index and "2024-09-23" not in index
+
+
 def test_a_race_id_is_one_file_name_in_the_races_folder(tmp_path):
     """The application's race ids are user input: a page's path stays in the races folder
     whatever the id holds, and the index reads the id back from it."""

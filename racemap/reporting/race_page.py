@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from datetime import UTC
 from itertools import cycle
 from pathlib import Path
 
@@ -614,7 +615,8 @@ def write_index(conn, reports_dir: Path | str) -> Path:
     rows = []
     for race_id, kind in pages:
         season, name, starts_at, session_key = known.get((race_id, kind), (None,) * 4)
-        date = starts_at.date().isoformat() if starts_at else None
+        # The UTC date: psycopg2 gives the time in the database's TimeZone.
+        date = starts_at.astimezone(UTC).date().isoformat() if starts_at else None
         path = page_path(".", race_id, kind).as_posix()
         rows.append(
             {

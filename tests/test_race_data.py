@@ -635,6 +635,27 @@ def test_the_index_of_the_race_pages_dates_each_race_in_utc(synced, tmp_path):
     assert "<td>2024-09-22</td>" in index and "2024-09-23" not in index
 
 
+def test_the_page_draws_its_times_in_utc_whatever_the_database_timezone(synced):
+    """The charts' axes say UTC: in America/Los_Angeles the positions and weather of the 2024
+    Singapore GP (race 1138) came in at -07:00 and were drawn at 05:00, not 12:00."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    db, _result = synced
+    with db.transaction() as conn:
+        with conn.cursor() as cur:
+            cur.execute("set local timezone = 'America/Los_Angeles'")
+        positions = race_page.read(conn, "positions", "1138")
+        weather = race_page.read(conn, "weather", "1138")
+    for frame in (positions, weather):
+        assert str(frame["recorded_at"].dt.tz) == "UTC"
+    assert positions["recorded_at"].iloc[0].isoformat() == "2024-09-22T12:04:06.628000+00:00"
+    fig = race_page.weather_chart(weather)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[0] == "22 11:00" and labels[-1] == "22 13:30", labels  # 11:07 to 13:47 UTC
+
+
 def test_a_race_id_is_one_file_name_in_the_races_folder(tmp_path):
     """The application's race ids are user input: a page's path stays in the races folder
     whatever the id holds, and the index reads the id back from it."""

@@ -96,7 +96,13 @@ def _read(conn, table: str, columns: str, race_id: str, kind: str, order: str) -
             (str(race_id), kind),
         )
         names = [d.name for d in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=names)
+        frame = pd.DataFrame(cur.fetchall(), columns=names)
+    # Times in UTC, as the charts' axes say: psycopg2 gives them in the database's TimeZone
+    # (America/Los_Angeles: -07:00), which pandas and matplotlib would draw them in.
+    for name in ("recorded_at", "pit_at"):
+        if name in frame.columns:
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
 
 
 # What the page reads of each mart: (table, columns, order). One entry per mart.

@@ -383,6 +383,10 @@ def test_rejects_are_quarantined_with_their_reason(fresh_db, httpx_mock):
     with client() as c:
         result = run_sync(fresh_db, c, chosen=[endpoints.get("laps")])
     assert (result.rows_loaded, result.rows_rejected) == (1175, 4)
+    # The summary says where the reasons are, as a run's load line does.
+    assert "1175 rows (4 rejected: why in raw.openf1_rejects; asked again by the next sync)" in (
+        result.summary()
+    )
     reasons = [r for (r,) in query(fresh_db, "select reason from raw.openf1_rejects order by 1")]
     assert [r.split(":")[0] for r in reasons] == [
         "is_pit_out_lap",

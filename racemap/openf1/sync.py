@@ -74,10 +74,13 @@ class SyncResult(LoadResult):
     sessions: list[MappedSession] = field(default_factory=list)
 
     def summary(self) -> str:
+        rejected = f"{self.rows_rejected} rejected"
+        if self.rows_rejected:  # their fetches do not settle: the next sync asks again
+            rejected += ": why in raw.openf1_rejects; asked again by the next sync"
         return (
             f"synced {plural(len(self.sessions), 'session')}: "
             f"{plural(self.count('ok'), 'fetch', 'fetches')} loaded "
-            f"{plural(self.rows_loaded, 'row')} ({self.rows_rejected} rejected), "
+            f"{plural(self.rows_loaded, 'row')} ({rejected}), "
             f"{self.count('empty')} empty, {self.count('skipped')} settled, "
             f"{self.count('not_started')} not started; {plural(self.requests, 'OpenF1 request')}"
         )

@@ -208,12 +208,14 @@ classified as (
     where race_keys.driver_number is not null
 ),
 
+-- Each car's last known position: a row whose position OpenF1 left null says nothing of it.
 final_positions as (
     select distinct on (session_key, driver_number)
         session_key,
         driver_number,
         position
     from positions
+    where position is not null
     order by session_key asc, driver_number asc, recorded_at desc
 ),
 

@@ -131,5 +131,5 @@ else:
 # The race data of each synced session under the application's ids, one page a session
 # (`racemap sync` renders them; a run keeps them): their list is `race_pages.html`.
 
-# %%
-display(Markdown(report_data.race_pages_line(reports_dir)))
+# %% tags=["race-pages"]
+display(Markdown(report_data.race_pages_line(reports_dir)))  # a sync rewrites this cell's line

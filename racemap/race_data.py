@@ -336,6 +336,8 @@ def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:
 def _render_pages(run: RaceDataRun, synced: SyncResult, out: Path, stages):
     """Step 4 for the sync: the pages whose data version changed (all with --refresh) rendered
     into the report set ``out``, and the index; (the pages as published, failure lines)."""
+    from racemap.reporting.report_data import refresh_race_pages_line
+
     versions = data_versions(run.db, synced)
     # --refresh renders every page again (the application's results, say, changed).
     pages = list(versions) if run.sync.refresh else pages_to_render(versions, out)
@@ -347,4 +349,5 @@ def _render_pages(run: RaceDataRun, synced: SyncResult, out: Path, stages):
         )
         with run.db.transaction() as conn:
             race_page.write_index(conn, out)
+        refresh_race_pages_line(out)  # the run's mapping report counts them
     return [Path(run.reports_dir) / page.relative_to(out) for page in written], failures

@@ -205,6 +205,36 @@ def test_the_race_pages_index_leads_to_pages_that_open(browser, secret_run, tmp_
     assert_not_blank(sprint.screenshot)
 
 
+def test_the_mapping_report_counts_the_race_pages_a_later_sync_renders(
+    browser, secret_run, tmp_path
+):
+    """The run's mapping report says last how many race pages its set holds; a sync that adds
+    pages to the set says so there too (it carries the run's report over), in the page and in
+    the executed notebook beside it, and the report's link opens their index."""
+    from conftest import database_copy
+
+    from racemap import cli
+
+    reports = tmp_path / "reports"
+    shutil.copytree(secret_run[2], reports, symlinks=True)  # the run's published set
+    before = open_page(browser, reports / "mapping_report.html", tmp_path / "before.png")
+    assert "No race pages yet" in before.text
+    with database_copy(secret_run[0]) as db:
+        args = ["sync", "--database-url", db.url, "--offline", "--race-id", "1125"]
+        assert cli.main([*args, "--endpoints", "position", "--reports-dir", str(reports)]) == 0
+    report = open_page(browser, reports / "mapping_report.html", tmp_path / "after.png")
+    assert report.errors == []
+    assert "No race pages yet" not in report.text
+    assert "2 race pages of 1 race, from racemap sync: race_pages.html" in report.text
+    assert secret_run[1].run_id in report.text  # still the run's report
+    executed = (reports / "notebooks" / "mapping_report.ipynb").read_text()
+    assert "No race pages yet" not in executed and "2 race pages of 1 race" in executed
+    index = open_page(
+        browser, reports / "mapping_report.html", tmp_path / "index.png", follow="race_pages.html"
+    )
+    assert index.errors == [] and "2 pages of 1 race," in index.text
+
+
 def test_mapping_report_notebook_is_executed_and_stored_clean(secret_run):
     _db, result, reports = secret_run
     executed = json.loads((reports / "notebooks" / "mapping_report.ipynb").read_text())

@@ -233,6 +233,51 @@ def race_pages_line(reports_dir: Path) -> str:
     return f"{counted}, from `racemap sync`: [{race_page.INDEX}]({race_page.INDEX})"
 
 
+# The mapping report's cell that shows race_pages_line (notebooks/mapping_report.py).
+RACE_PAGES_TAG = "race-pages"
+
+
+def refresh_race_pages_line(reports_dir: Path) -> bool:
+    """After ``racemap sync`` rendered race pages into a report set it carried over from a run:
+    the run's mapping report (its executed notebook and ``mapping_report.html``) says again, in
+    its cell tagged ``race-pages``, how many pages the set holds now, instead of what the set held
+    when the run ended (a first sync's set would otherwise say "No race pages yet" beside its
+    pages). False when the set holds no mapping report (a failed run's) or no such cell."""
+    import nbformat
+
+    from racemap.reporting.notebooks import export_html
+
+    reports_dir = Path(reports_dir)
+    executed = reports_dir / "notebooks" / "mapping_report.ipynb"
+    html = reports_dir / "mapping_report.html"
+    if not (executed.is_file() and html.is_file()):
+        return False
+    notebook = nbformat.read(str(executed), as_version=4)
+    cells = [
+        cell
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        and (
+            RACE_PAGES_TAG in cell.metadata.get("tags", [])
+            or "race_pages_line(" in cell.source  # a report of a release before the tag
+        )
+    ]
+    if not cells:
+        return False
+    cells[-1].outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "text/markdown": race_pages_line(reports_dir),
+                "text/plain": "<IPython.core.display.Markdown object>",
+            },
+        )
+    ]
+    nbformat.write(notebook, str(executed))
+    export_html(executed, html)
+    return True
+
+
 def table(frame: pd.DataFrame, formats: dict | None = None):
     """A DataFrame for reading: no index, text left-aligned, every value HTML-escaped (race
     names and ids come from the application's tables: user input), and the same rows as plain

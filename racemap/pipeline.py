@@ -253,7 +253,7 @@ def validate(
         runtime.database_state(db, env.racemap_state_dir) as state,
     ):
         # Its own database's report set: the published one with new Data Docs, whole.
-        report_set = reports.ReportSet(reports_dir, stamp)
+        report_set = reports.ReportSet(reports_dir, stamp, db)
         reports.carry_over(reports_dir, report_set.dir, skip=("validation",))
         for name in ("raw", "mapping"):
             outcomes.append(
@@ -387,7 +387,7 @@ def run(options: RunOptions) -> RunResult:
                 ctx.state = held.enter_context(
                     runtime.database_state(ctx.db, ctx.env.racemap_state_dir)
                 )
-                ctx.report_set = reports.ReportSet(ctx.reports_dir, ctx.run_id)
+                ctx.report_set = reports.ReportSet(ctx.reports_dir, ctx.run_id, ctx.db)
                 # The race pages are racemap sync's: kept until a sync renders them again.
                 reports.carry_over(ctx.reports_dir, ctx.out, only=reports.SYNC_REPORTS)
             result = _run_locked(ctx)
@@ -440,7 +440,9 @@ def _record_failure(ctx: RunContext, exc: BaseException) -> BaseException:
     )
     try:
         if not others:
-            report_set = ctx.report_set or reports.ReportSet(ctx.reports_dir, ctx.run_id)
+            report_set = ctx.report_set or reports.ReportSet(
+                ctx.reports_dir, ctx.run_id, ctx.db, ctx.database_url
+            )
             reports.write_summary(report_set.dir / "summary.json", summary)
             report_set.publish()
     except (RacemapError, OSError) as problem:

@@ -315,7 +315,7 @@ def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:
             # The database's published report set again, with new Data Docs and race pages:
             # written aside and published whole, so a reader never sees half of it. Made first:
             # a reports folder that cannot be written stops the sync before it loads anything.
-            report_set = reports.ReportSet(run.reports_dir, run.run_id)
+            report_set = reports.ReportSet(run.reports_dir, run.run_id, run.db)
             synced = sync_race_data(run.sync)
         result = RaceDataResult(synced)
         with runtime.database_state(run.db, run.env.racemap_state_dir) as state:

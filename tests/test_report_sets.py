@@ -131,3 +131,50 @@ def test_the_default_folder_is_decided_by_what_the_user_gave(monkeypatch):
     assert database_reports_dir(None) == DEFAULT_REPORTS_DIR / "embedded"
     given = "postgresql://app@db.example:5432/f1_app"
     assert database_reports_dir(given) == DEFAULT_REPORTS_DIR / "f1_app"
+
+
+def test_a_database_of_the_same_name_elsewhere_never_takes_the_folder(
+    applied_db, capsys, monkeypatch
+):
+    """reports/<database name>/ is named by the name alone: another server's database of the
+    same name (here: the folder's set is of db.example's, a run this database never made) would
+    replace that set and carry its race pages into its own. It is refused in one line, before
+    anything is written, by a run, a sync and validate; a failed run publishes nothing there. The
+    same database reached by another host name (its runs are in the set) takes it as before."""
+    folder = DEFAULT_REPORTS_DIR / applied_db.dbname
+    theirs = folder / ".run-theirs"
+    try:
+        (theirs / "races").mkdir(parents=True)
+        (theirs / "races" / "9999.html").write_text("<p>their page</p>")
+        summary = {
+            "run_id": "theirs",
+            "database": f"postgresql://app@db.example/{applied_db.dbname}",
+        }
+        (theirs / "summary.json").write_text(json.dumps(summary))
+        (folder / "current").symlink_to(theirs.name)
+        (folder / ".database").write_text(f"db.example:5432/{applied_db.dbname}\n")
+        for args in (
+            ["--offline", "--seasons", "2024", "--database-url", applied_db.url],
+            ["--database-url", applied_db.url],
+        ):
+            command = "sync" if "--offline" in args else "validate"
+            assert cli_main([command, *args]) == 1
+            line = one_error_line(capsys)
+            assert str(folder) in line and "db.example:5432" in line and "--reports-dir" in line
+        assert run_cli(applied_db) == 1
+        line = one_error_line(capsys)
+        assert str(folder) in line and "--reports-dir" in line
+        assert os.readlink(folder / "current") == theirs.name  # their set, untouched
+        assert json.loads((folder / "current" / "summary.json").read_text())["run_id"] == "theirs"
+        assert (folder / "current" / "races" / "9999.html").is_file()
+        assert sorted(p.name for p in folder.glob(".run-*")) == [theirs.name]
+
+        # This database under another host name: its own run is the published one.
+        shutil.rmtree(folder)
+        assert run_cli(applied_db) == 0
+        own = json.loads((folder / "summary.json").read_text())
+        (folder / ".database").write_text(f"localhost.example:5432/{applied_db.dbname}\n")
+        assert cli_main(["validate", "--database-url", applied_db.url]) == 0
+        assert json.loads((folder / "summary.json").read_text())["run_id"] == own["run_id"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

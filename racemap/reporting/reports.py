@@ -81,11 +81,12 @@ class ReportSet:
     being written is locked (flock), so the folders of killed runs, and only those, are removed
     by the next run."""
 
-    def __init__(self, reports_dir: Path, run_id: str):
+    def __init__(self, reports_dir: Path, run_id: str, db=None, database_url: str | None = None):
         self.final = Path(reports_dir)
         self.dir = self.final / f"{RUN_PREFIX}{run_id}"
         self._lock = None
         self._made_folder = not self.final.exists()
+        claim(self.final, db, database_url)  # before anything is written there
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._lock = _hold(self.dir)
@@ -117,9 +118,80 @@ class ReportSet:
         if published(self.final) == self.dir.resolve():
             return
         shutil.rmtree(self.dir, ignore_errors=True)
-        if self._made_folder:
+        if self._made_folder and published(self.final) is None:
+            (self.final / OWNER).unlink(missing_ok=True)  # claimed by this set alone
             with contextlib.suppress(OSError):  # not empty: another set, or the user's files
                 self.final.rmdir()
+
+
+# The database whose folder under reports/ this is (``reports/<database name>/`` is named by the
+# name alone): ``host:port/dbname``, or ``embedded``.
+OWNER = ".database"
+
+
+def owner_key(db) -> str:
+    return "embedded" if db.embedded else f"{db.host}:{db.port}/{db.dbname}"
+
+
+def claim(reports_dir: Path, db=None, database_url: str | None = None) -> None:
+    """A folder of the project's ``reports/`` belongs to one database: another database of the
+    same name (another server's) would replace its set and carry its race pages and reports into
+    its own. RacemapError when the folder is another database's: one that names another
+    ``host:port/dbname`` (its file ``.database``) and whose published set holds no run of ``db``
+    (the same database reached by another host name takes the folder over). Without ``db`` (a
+    run that failed before it reached its database) the key of ``database_url`` must match."""
+    final = Path(reports_dir)
+    if final.resolve().parent != DEFAULT_REPORTS_DIR.resolve():
+        return  # --reports-dir elsewhere: the user's own choice
+    if db is None:
+        from racemap.db import parse_database_url
+
+        key = owner_key(parse_database_url(database_url)) if database_url else "embedded"
+    else:
+        key = owner_key(db)
+    marker = final / OWNER
+    held = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
+    if held not in (None, key) and (db is None or not _holds_a_run_of(final, db)):
+        raise RacemapError(
+            f"{final} holds the reports of another database of that name ({held}), not of "
+            f"{key}: give this one its own folder with --reports-dir DIR (or move {final} away)"
+        )
+    if held != key:
+        try:
+            final.mkdir(parents=True, exist_ok=True)
+            marker.write_text(key + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise RacemapError(unwritable(final, exc)) from None
+
+
+def _holds_a_run_of(reports_dir: Path, db) -> bool:
+    """Whether the published set of ``reports_dir`` is of a run or sync of ``db`` (nothing
+    published: nothing to mix)."""
+    import psycopg2
+
+    source = published(reports_dir)
+    if source is None:
+        return True
+    ids = {source.name.removeprefix(RUN_PREFIX)}
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        ids.add(str(json.loads((source / "summary.json").read_text(encoding="utf-8"))["run_id"]))
+    try:
+        with db.transaction() as conn:
+            for table in ("runs", "sync_runs"):
+                found = query_dicts(
+                    conn,
+                    "select 1 from pg_class where oid = to_regclass(%s)",
+                    (f"racemap.{table}",),
+                ) and query_dicts(
+                    conn,
+                    f"select 1 from racemap.{table} where run_id = any(%s) limit 1",
+                    (sorted(ids),),
+                )
+                if found:
+                    return True
+    except (psycopg2.Error, RacemapError):
+        return False
+    return False
 
 
 def unwritable(reports_dir: Path, exc: OSError) -> str:

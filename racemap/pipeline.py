@@ -444,6 +444,10 @@ def _record_failure(ctx: RunContext, exc: BaseException) -> BaseException:
                 ctx.reports_dir, ctx.run_id, ctx.db, ctx.database_url
             )
             reports.write_summary(report_set.dir / "summary.json", summary)
+            # The mapping report, when the run got that far, shows the verdict of a run that
+            # finished: a failed run's set holds none (its summary.json says where it stopped).
+            for name in reports.VERDICT_REPORTS:
+                (report_set.dir / name).unlink(missing_ok=True)
             report_set.publish()
     except (RacemapError, OSError) as problem:
         if str(problem) != message:

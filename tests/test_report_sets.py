@@ -178,3 +178,33 @@ def test_a_database_of_the_same_name_elsewhere_never_takes_the_folder(
         assert json.loads((folder / "summary.json").read_text())["run_id"] == own["run_id"]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_run_stopped_after_its_report_publishes_no_report_of_a_verdict(
+    applied_db, tmp_path, capsys, monkeypatch
+):
+    """A run interrupted once its mapping report is written (here while it publishes: SIGTERM
+    in the last second) is a failed run: its set says so in summary.json and holds no mapping
+    report, whose page and notebook said the verdict of a run that had finished."""
+    from racemap.reporting import reports
+
+    publish = reports.ReportSet.publish
+    calls = []
+
+    def interrupted_once(self):
+        calls.append(self.dir)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return publish(self)
+
+    monkeypatch.setattr(reports.ReportSet, "publish", interrupted_once)
+    folder = tmp_path / "reports"
+    assert run_cli(applied_db, "--reports-dir", str(folder)) == 130
+    assert one_error_line(capsys) == "racemap: interrupted during publish"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["verdict"] == "failed" and summary["stopped_at"] == "publish"
+    assert not (folder / "mapping_report.html").exists()
+    assert not (folder / "current" / "mapping_report.html").exists()
+    assert not (folder / "notebooks" / "mapping_report.ipynb").exists()
+    assert (folder / "notebooks" / "load_openf1.ipynb").is_file()  # the load's record stays
+    assert last_run(applied_db) == ("failed", "publish")

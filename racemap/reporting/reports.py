@@ -30,6 +30,8 @@ REPORT_SET = (
     "dbt-docs",
     *SYNC_REPORTS,
 )
+# What states a finished run's verdict: never in the set of a run that failed.
+VERDICT_REPORTS = ("mapping_report.html", "notebooks/mapping_report.ipynb")
 UNMAPPED_COLUMNS = [
     "race_id",
     "year",

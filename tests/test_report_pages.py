@@ -359,3 +359,50 @@ def test_attention_seasons_are_years_and_the_summary_has_a_header():
     assert ">2024<" in html and "2024.0" not in html
     table = report_data.summary_table({"run_id": "r1", "verdict": "ok"})
     assert list(table.columns) == ["this run"] and table.loc["verdict", "this run"] == "ok"
+
+
+def test_data_docs_escape_the_unexpected_values_of_the_application(browser, secret_run, tmp_path):
+    """Great Expectations lists a failed expectation's unexpected values in its Data Docs: here
+    race ids from the application's table (a race whose results disagree) and a reason word.
+    They are text on the page, never markup: no script runs, no element is made of them."""
+    from conftest import database_copy, gx_root
+
+    from racemap.checks import validate
+    from racemap.settings import RacesTable
+
+    markup = "<img src=x onerror=alert(1)>"
+    named = '&amp; "Q" <b>bold</b> ü'
+    with database_copy(secret_run[0]) as db:
+        with db.transaction() as conn, conn.cursor() as cur:
+            cur.execute(
+                "update racemap.race_openf1_mapping set race_id = %s, results_check = 'disagree'"
+                " where race_id = '1125'",
+                (markup,),
+            )
+            cur.execute(
+                "update racemap.race_openf1_mapping set reason = %s where race_id = '1169'",
+                (named,),
+            )
+        races = RacesTable("public", "races", "id")
+        outcome = validate.run_checkpoint(
+            db, "mapping", races, tmp_path, "test-escaped", gx_root=gx_root()
+        )
+    assert not outcome.success or outcome.attention
+    pages = sorted(
+        (tmp_path / "validation" / "validations" / "race_openf1_mapping").rglob("*.html")
+    )
+    dialogs: list[str] = []
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        page.goto(pages[-1].resolve().as_uri(), wait_until="load")
+        page.wait_for_timeout(500)
+        text = page.inner_text("body")
+        made = page.eval_on_selector_all(
+            "img[src='x'], b", "els => els.filter(e => e.closest('td')).length"
+        )
+    finally:
+        context.close()
+    assert dialogs == [] and made == 0
+    assert markup in text and named in text

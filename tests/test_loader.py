@@ -1309,3 +1309,12 @@ def test_a_snapshot_never_marks_a_live_record_removed(fresh_db, httpx_mock):
         fresh_db, "select meeting_key, source from raw.openf1_meetings where removed_at is not null"
     ) == [(gone, "snapshot")]
     assert dropped != gone
+
+
+def test_the_load_notebook_without_a_load_or_a_run_id_says_what_to_give():
+    """load=False shows the load of run_id: without one there is nothing to show, which is not
+    "every season is settled" (what the notebook said of an empty audit)."""
+    from racemap.errors import UsageError
+
+    with pytest.raises(UsageError, match="load=False shows the load of run_id: give run_id"):
+        load_audit(None, None)

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from racemap import migrations
 from racemap.db import Database
-from racemap.errors import RacemapError, first_line
+from racemap.errors import RacemapError, UsageError, first_line
 from racemap.openf1 import endpoints
 from racemap.openf1.client import FetchResult, OpenF1Client, build_query
 from racemap.openf1.endpoints import Endpoint, Fetch
@@ -407,9 +407,15 @@ AUDIT_COLUMNS = (
 )
 
 
-def load_audit(db: Database, run_id: str) -> list[dict]:
+def load_audit(db: Database, run_id: str | None) -> list[dict]:
     """The rows of ``raw.openf1_loads`` of one run, as dicts of :data:`AUDIT_COLUMNS`: what the
-    load notebook shows of a load ``racemap run`` made (the URLs carry no credentials)."""
+    load notebook shows of a load ``racemap run`` made (the URLs carry no credentials). Without
+    a run id there is no load to show: UsageError (the notebook's one line)."""
+    if run_id is None:
+        raise UsageError(
+            "load=False shows the load of run_id: give run_id (a racemap run's id: racemap "
+            "status names the last), or load=True to load"
+        )
     with db.transaction() as conn, conn.cursor() as cur:
         cur.execute(
             f"select {', '.join(AUDIT_COLUMNS)} from raw.openf1_loads where run_id = %s"

@@ -406,3 +406,34 @@ def test_data_docs_escape_the_unexpected_values_of_the_application(browser, secr
         context.close()
     assert dialogs == [] and made == 0
     assert markup in text and named in text
+
+
+def test_the_analysts_report_after_a_build_that_stopped_is_one_line(
+    mapped_template, tmp_path, monkeypatch
+):
+    """A run stopped during dbt build leaves racemap's views half rebuilt (the attention view
+    gone, say): the analyst's mapping report, opened in JupyterLab, stops at the first cell that
+    reads one with the one line racemap status gives, never a traceback."""
+    from conftest import database_copy
+    from papermill.exceptions import PapermillExecutionError
+
+    from racemap.paths import DEFAULT_REPORTS_DIR
+
+    _db, _result, reports = mapped_template
+    with database_copy(mapped_template[0]) as db:
+        with db.transaction() as conn, conn.cursor() as cur:
+            cur.execute("drop view racemap.races_needing_attention")
+        default = DEFAULT_REPORTS_DIR / db.dbname
+        shutil.copytree(reports, default, symlinks=True)
+        try:
+            monkeypatch.setenv("DATABASE_URL", db.url)
+            with pytest.raises(PapermillExecutionError) as info:
+                _execute_from_notebooks_dir(tmp_path / "stopped.ipynb")
+        finally:
+            shutil.rmtree(default, ignore_errors=True)
+    assert info.value.ename == "RacemapError"
+    assert info.value.evalue == (
+        "the database is not as racemap's last build left it (relation "
+        '"racemap.races_needing_attention" does not exist): run racemap run'
+    )
+    assert info.value.traceback == [info.value.evalue]

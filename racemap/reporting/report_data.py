@@ -7,6 +7,7 @@ the environment (``DATABASE_URL``, inherited by the papermill kernel); the run's
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -15,7 +16,7 @@ import pandas as pd
 
 from racemap import verdict as verdicts
 from racemap.db import query_dicts
-from racemap.errors import RacemapError
+from racemap.errors import RacemapError, missing_relation
 from racemap.reporting.reports import UPDATE_COLUMNS
 
 COVERAGE_COLUMNS = [
@@ -29,8 +30,22 @@ COVERAGE_COLUMNS = [
 ATTENTION_COLUMNS = ["race_id", "season", "race_name", "kind", "reason", "detail", "action"]
 
 
+@contextlib.contextmanager
+def _as_built():
+    """A relation or column of racemap's last build that is missing (a run stopped during its
+    build, a table dropped since) is the one line ``racemap status`` gives, in the notebook
+    too, not PostgreSQL's traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if (error := missing_relation(exc)) is not None:
+            raise error from None
+        raise
+
+
 def _frame(conn, query: str, columns: list[str], params=()) -> pd.DataFrame:
-    return pd.DataFrame(query_dicts(conn, query, params), columns=columns)
+    with _as_built():
+        return pd.DataFrame(query_dicts(conn, query, params), columns=columns)
 
 
 def coverage_by_season(conn) -> pd.DataFrame:
@@ -48,7 +63,8 @@ def needing_attention(conn) -> pd.DataFrame:
     """The races that need a person now, each with what to do (racemap.races_needing_attention)."""
     from racemap.reporting.reports import attention_rows
 
-    return attention_frame(attention_rows(conn))
+    with _as_built():
+        return attention_frame(attention_rows(conn))
 
 
 def attention_frame(rows: list[dict]) -> pd.DataFrame:
@@ -200,7 +216,8 @@ def mapped_without_keys(conn) -> tuple[str, pd.DataFrame]:
     what the next run does, and the groups (why, the run that wrote last, races)."""
     from racemap.reporting.status import WHY_WORDS, unapplied_why
 
-    groups = unapplied_why(conn)
+    with _as_built():
+        groups = unapplied_why(conn)
     frame = pd.DataFrame(
         [
             {

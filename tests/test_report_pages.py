@@ -437,3 +437,36 @@ def test_the_analysts_report_after_a_build_that_stopped_is_one_line(
         '"racemap.races_needing_attention" does not exist): run racemap run'
     )
     assert info.value.traceback == [info.value.evalue]
+
+
+def test_data_docs_escape_the_plain_values_of_every_table_cell():
+    """Several columns' unexpected values reach a table cell as a list or a dict (a compound key
+    such as race, session, driver and lap): their values are text too. Content blocks in a cell
+    render as GX renders them (a string template escapes its own params)."""
+    from racemap.checks.data_docs import OfflinePageView
+
+    block = {
+        "content_block_type": "table",
+        "header_row": ["value", "count"],
+        "table": [
+            ["<b>text</b>", 1],
+            [["<i>race</i>", "race", 7], 2],
+            [{"race_id": "<u>id</u>"}, 3],
+            [
+                {
+                    "content_block_type": "string_template",
+                    "string_template": {"template": "$x kept", "params": {"x": "<em>p</em>"}},
+                },
+                4,
+            ],
+        ],
+    }
+    html = (
+        OfflinePageView()
+        .env.get_template("table.j2")
+        .render(content_block=block, content_block_id="c", section_id="s")
+    )
+    for tag in ("<b>", "<i>", "<u>", "<em>"):
+        assert tag not in html
+    assert "&lt;b&gt;text&lt;/b&gt;" in html and "&lt;i&gt;race&lt;/i&gt;" in html
+    assert "&lt;u&gt;id&lt;/u&gt;" in html and "&lt;em&gt;p&lt;/em&gt; kept" in html

@@ -470,3 +470,22 @@ def test_data_docs_escape_the_plain_values_of_every_table_cell():
         assert tag not in html
     assert "&lt;b&gt;text&lt;/b&gt;" in html and "&lt;i&gt;race&lt;/i&gt;" in html
     assert "&lt;u&gt;id&lt;/u&gt;" in html and "&lt;em&gt;p&lt;/em&gt; kept" in html
+
+
+def test_the_reports_summary_says_a_dry_run_and_where_a_failed_run_stopped():
+    """The mapping report's table of the run says what racemap run printed: a dry run applied
+    nothing because it was one; a failed run (read by an analyst's report) where it stopped."""
+    from racemap.reporting import report_data
+
+    dry = {"run_id": "r1", "verdict": "ok", "dry_run": True, "updates": 2, "updates_applied": 0}
+    table = report_data.summary_table(dry)
+    assert table.loc["updates applied", "this run"] == "0 of 2 (dry run)"
+    failed = {
+        "run_id": "r2",
+        "verdict": "failed",
+        "stopped_at": "dbt_build",
+        "error": "interrupted during dbt_build",
+    }
+    table = report_data.summary_table(failed)
+    assert table.loc["stopped at", "this run"] == "dbt_build"
+    assert table.loc["error", "this run"] == "interrupted during dbt_build"

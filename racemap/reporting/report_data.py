@@ -383,9 +383,18 @@ def summary_table(summary: dict) -> pd.DataFrame:
     if not summary:
         return pd.DataFrame(columns=["", SUMMARY_HEADER])
     validations = summary.get("validations", {})
+    stopped = [
+        (label, summary[key])
+        for label, key in (("stopped at", "stopped_at"), ("error", "error"))
+        if summary.get(key)
+    ]
+    updates = f"{summary.get('updates_applied')} of {summary.get('updates')}" + (
+        " (dry run)" if summary.get("dry_run") else ""
+    )
     rows = [
         ("run", summary.get("run_id", "")),
         ("verdict", summary.get("verdict", "")),
+        *stopped,
         ("races needing attention", len(summary.get("attention") or [])),
         ("races", summary.get("races")),
         ("mapped", summary.get("mapped")),
@@ -394,7 +403,7 @@ def summary_table(summary: dict) -> pd.DataFrame:
             (f"unmapped: {reason}", n)
             for reason, n in summary.get("unmapped_by_reason", {}).items()
         ],
-        ("updates applied", f"{summary.get('updates_applied')} of {summary.get('updates')}"),
+        ("updates applied", updates),
         ("updates in conflict", summary.get("updates_conflicting")),
         (
             "validations",

@@ -489,3 +489,14 @@ def test_the_reports_summary_says_a_dry_run_and_where_a_failed_run_stopped():
     table = report_data.summary_table(failed)
     assert table.loc["stopped at", "this run"] == "dbt_build"
     assert table.loc["error", "this run"] == "interrupted during dbt_build"
+
+
+def test_the_dbt_docs_open_from_the_file_system_without_errors(browser, secret_run, tmp_path):
+    """dbt's static docs site, as the report set holds it: no request for a file that is not
+    there (dbt's page links a favicon by a bundler expression, and its menu icons are SVG
+    <use> elements whose href is an Angular expression the browser fetched as it stood)."""
+    _db, _result, reports = secret_run
+    page = open_page(browser, reports / "dbt-docs" / "index.html", tmp_path / "dbt_docs.png")
+    assert page.errors == []
+    assert "race_openf1_mapping" in page.text
+    assert_not_blank(page.screenshot)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,7 +219,24 @@ def docs(
     out.mkdir(parents=True, exist_ok=True)
     for name in DOCS_FILES:
         shutil.copyfile(kept / name, out / name)
-    return out / "index.html", generated
+    index = out / "index.html"
+    index.write_text(file_safe_index(index.read_text(encoding="utf-8")), encoding="utf-8")
+    return index, generated
+
+
+# dbt's static index.html asks the browser for files that do not exist: a favicon linked by a
+# bundler expression the build left in (``${require('./assets/favicons/favicon.ico')}``), and,
+# for every node of the menu, the SVG icons of ``<use xlink:href="{{ getIcon(...) }}">``, an
+# Angular expression the browser fetches as it stands before Angular fills it in (two failed
+# requests and two console errors a node). Angular's ``ng-attr-`` sets the attribute once it is
+# evaluated: the icons still show.
+_BUNDLER_FAVICON = re.compile(r"""<link rel="shortcut icon" href="\$\{require\([^"]*\)\}"/>""")
+_ICON_HREF = re.compile(r"""(?<![\w:-])((?:xlink:)?href)="\{\{ getIcon\(""")
+
+
+def file_safe_index(html: str) -> str:
+    """dbt's static docs page without its requests for files that are not there (idempotent)."""
+    return _ICON_HREF.sub(r'ng-attr-\1="{{ getIcon(', _BUNDLER_FAVICON.sub("", html))
 
 
 def _read(path: Path) -> str | None:

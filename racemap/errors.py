@@ -28,8 +28,26 @@ class RacemapError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         """What IPython shows in place of the traceback: the one line, and the cells after it
-        do not run."""
-        return [str(self)]
+        do not run. The line names the notebook's parameters where the command line's names
+        its options (an analyst sets ``offline = True``, not ``--offline``)."""
+        return [for_notebook(str(self))]
+
+
+# The command line's options in racemap's lines, and what a notebook sets instead (its
+# parameters of the same names, and OPENF1_URL for --openf1-url), longest first.
+_NOTEBOOK_WORDS = (
+    ("run with --offline (bundled snapshot)", "set offline = True"),
+    ("--openf1-url / OPENF1_URL", "OPENF1_URL"),
+    ("--openf1-url URL", "OPENF1_URL"),
+    ("--seasons ", "seasons "),
+)
+
+
+def for_notebook(line: str) -> str:
+    """``line`` as a notebook shows it: :data:`_NOTEBOOK_WORDS` put in."""
+    for option, parameter in _NOTEBOOK_WORDS:
+        line = line.replace(option, parameter)
+    return line
 
 
 class UsageError(RacemapError):

@@ -101,3 +101,32 @@ def test_a_race_the_bundled_snapshot_lacks_has_its_page_offline(applied_db, tmp_
     loaded = "the raw tables hold 0 records for meeting 99999, expected one: run racemap run"
     with pytest.raises(RacemapError, match=loaded):
         execute("race_session", tmp_path, {"race_id": "miami-2026", "offline": True})
+
+
+def test_a_notebook_names_its_parameters_where_the_command_line_names_options():
+    """The same error reads in a notebook (IPython shows _render_traceback_) with the notebook's
+    parameters and OPENF1_URL in place of the command line's options, which an analyst has
+    none of; str() stays the command line's line."""
+    from racemap.errors import UsageError
+
+    unreachable = RacemapError(
+        "OpenF1 meetings for 2024 unreachable for 2 s (ConnectError, 3 attempts): check the "
+        "network, or run with --offline (bundled snapshot) or --openf1-url URL"
+    )
+    assert unreachable._render_traceback_() == [
+        "OpenF1 meetings for 2024 unreachable for 2 s (ConnectError, 3 attempts): check the "
+        "network, or set offline = True or OPENF1_URL"
+    ]
+    assert "--offline" in str(unreachable)
+    refused = RacemapError(
+        "OpenF1 answered HTTP 400 for /v1/sessions: check --openf1-url / OPENF1_URL"
+    )
+    assert refused._render_traceback_() == [
+        "OpenF1 answered HTTP 400 for /v1/sessions: check OPENF1_URL"
+    ]
+    seasons = UsageError("--seasons '20x4': give a year, a range like 2023-2025, or a list")
+    assert seasons._render_traceback_() == [
+        "seasons '20x4': give a year, a range like 2023-2025, or a list"
+    ]
+    plain = RacemapError("not mapped: no_meeting (race 1169)")
+    assert plain._render_traceback_() == [str(plain)]

@@ -116,19 +116,19 @@ def _initial_tables() -> dict[str, set[str]]:
 
 
 def foreign_objects(conn) -> list[str]:
-    """The tables, views and functions in racemap's own schemas (raw, racemap, racemap_*) that
-    racemap did not make, on a database no racemap has migrated yet (no version table): the
-    application's, which racemap's migrations (``create table if not exists``) and dbt's
-    builds would take for racemap's own, fail on, or replace. A database a release before
-    alembic made (``raw.openf1_loads`` as that release made it) is racemap's: there only
-    revision 0001's tables are checked, each for the columns that release gave it. On a
-    database racemap migrated, the tables its next scripts create (:data:`CREATES`) must not
-    be there yet."""
-    from racemap.runtime import OWN_SCHEMAS
-
+    """The relations in racemap's own schemas (raw, racemap) under the name of a table its
+    migrations create (:data:`CREATES`) that racemap did not make: the application's, which
+    ``create table if not exists`` would take for racemap's own (and write into, or fail on).
+    On a database no racemap has migrated yet (no version table), every such relation is
+    foreign, but for a database a release before alembic made (``raw.openf1_loads`` as that
+    release made it): there revision 0001's tables are racemap's when they have the columns
+    that release gave them. On a database racemap migrated, the tables its next scripts create
+    must not be there yet. What dbt makes (models, seeds, the lookup functions) is not looked
+    at: a ``dbt build`` before the first run made racemap's own, which the run builds again."""
     at = current(conn)
     if at is not None:
         return _pending_tables_there(conn, at)
+    created = [name for names in CREATES.values() for name in names]
     with conn.cursor() as cur:
         cur.execute(
             "select n.nspname || '.' || c.relname, case c.relkind when 'v' then 'view'"
@@ -136,13 +136,9 @@ def foreign_objects(conn) -> list[str]:
             "  array(select a.attname::text from pg_attribute a where a.attrelid = c.oid"
             "   and a.attnum > 0 and not a.attisdropped)"
             " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-            " where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'p', 'v', 'm', 'f')"
-            " union all"
-            " select n.nspname || '.' || p.proname, 'function', null"
-            " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
-            " where n.nspname = any(%(schemas)s)"
-            " order by 1",
-            {"schemas": list(OWN_SCHEMAS)},
+            " where n.nspname || '.' || c.relname = any(%s) and c.relkind in"
+            " ('r', 'p', 'v', 'm', 'f') order by 1",
+            (created,),
         )
         found = cur.fetchall()
     initial = _initial_tables()
@@ -152,8 +148,8 @@ def foreign_objects(conn) -> list[str]:
         if kind == "table" and name in initial and initial[name] <= set(columns)
     }
     if "raw.openf1_loads" not in ours:  # no racemap made these: every one is foreign
-        return [f"{name} ({kind})" for name, kind, _ in found]
-    return [f"{name} ({kind})" for name, kind, _ in found if name in initial and name not in ours]
+        ours = set()
+    return [f"{name} ({kind})" for name, kind, _ in found if name not in ours]
 
 
 def _pending_tables_there(conn, at: str) -> list[str]:

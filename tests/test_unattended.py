@@ -7,6 +7,7 @@ import dataclasses
 import json
 import subprocess
 import threading
+from contextlib import contextmanager
 
 import pytest
 from conftest import SCRATCH, database_copy, query, run_command, run_pipeline
@@ -49,12 +50,11 @@ def test_concurrent_runs_on_one_and_on_two_databases(mapped_template, tmp_path):
             ) == [(70,)]
 
 
-@pytest.mark.parametrize("command", ["run", "sync"])
-def test_a_second_run_gives_up_naming_the_run_that_holds_the_lock(mapped_demo, tmp_path, command):
-    """The holder is named as what it is: a sync said "another racemap run holds"."""
-    db = mapped_demo[0]
-    inside = threading.Event()
-    leave = threading.Event()
+@contextmanager
+def lock_held(db, command: str):
+    """Another racemap ``command`` (run 20261125T120000Z-abcdef) holds ``db``'s run lock, in a
+    thread, for the block."""
+    inside, leave = threading.Event(), threading.Event()
 
     def hold():
         with runtime.run_lock(db, "20261125T120000Z-abcdef", timeout=5, command=command):
@@ -65,11 +65,18 @@ def test_a_second_run_gives_up_naming_the_run_that_holds_the_lock(mapped_demo, t
     holder.start()
     try:
         assert inside.wait(10)
-        with pytest.raises(RacemapError) as info:
-            run_pipeline(db, tmp_path, lock_timeout=0.5)
+        yield
     finally:
         leave.set()
         holder.join()
+
+
+@pytest.mark.parametrize("command", ["run", "sync"])
+def test_a_second_run_gives_up_naming_the_run_that_holds_the_lock(mapped_demo, tmp_path, command):
+    """The holder is named as what it is: a sync said "another racemap run holds"."""
+    db = mapped_demo[0]
+    with lock_held(db, command), pytest.raises(RacemapError) as info:
+        run_pipeline(db, tmp_path, lock_timeout=0.5)
     message = str(info.value)
     assert f"another racemap {command} holds" in message
     assert f"{command} 20261125T120000Z-abcdef on " in message and "started 20" in message
@@ -88,22 +95,8 @@ def test_a_run_that_never_got_the_lock_leaves_the_holders_reports_alone(mapped_d
     (published.dir / "summary.json").write_text('{"verdict": "ok"}')
     published.publish()
     before = sorted(p.name for p in tmp_path.iterdir())
-    inside, leave = threading.Event(), threading.Event()
-
-    def hold():
-        with runtime.run_lock(db, "20261125T120000Z-abcdef", timeout=5, command="sync"):
-            inside.set()
-            leave.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert inside.wait(10)
-        with pytest.raises(RacemapError, match="another racemap sync holds"):
-            run_pipeline(db, tmp_path, lock_timeout=0.5)
-    finally:
-        leave.set()
-        holder.join()
+    with lock_held(db, "sync"), pytest.raises(RacemapError, match="another racemap sync holds"):
+        run_pipeline(db, tmp_path, lock_timeout=0.5)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert (tmp_path / "mapping_report.html").read_text() == "the last run's report"
     assert json.loads((tmp_path / "summary.json").read_text()) == {"verdict": "ok"}

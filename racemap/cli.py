@@ -473,7 +473,7 @@ def _sync_and_check(args, reports_dir: Path, seasons, **selection):
     from racemap.openf1.client import OpenF1Client
     from racemap.openf1.sync import SyncRun
     from racemap.pipeline import new_run_id
-    from racemap.race_data import RaceDataRun, sync_and_check
+    from racemap.race_data import RaceDataRun, notify, sync_and_check
     from racemap.settings import parse_vars
 
     variables = parse_vars(args.var)
@@ -493,10 +493,14 @@ def _sync_and_check(args, reports_dir: Path, seasons, **selection):
         env=args.environment,
         **selection,
     )
+    notify_url = args.notify_url or args.environment.racemap_notify_url
+    run = RaceDataRun(sync, reports_dir, variables, notify_url=notify_url)
     try:
         with runtime.run_lock(db, sync.run_id, args.lock_timeout, command="sync"):
-            notify_url = args.notify_url or args.environment.racemap_notify_url
-            return sync_and_check(RaceDataRun(sync, reports_dir, variables, notify_url=notify_url))
+            return sync_and_check(run)
+    except runtime.LockHeld as exc:  # it never started: nothing recorded, but told
+        notify(run, verdict.FAILED, error=str(exc))
+        raise
     finally:
         if client is not None:
             client.close()

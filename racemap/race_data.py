@@ -249,10 +249,10 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
         record_sync(run, started_at, verdicts.FAILED, stopped_at=stages.current, error=message)
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(message, getattr(exc, "signum", signal.SIGINT)) from None
-        _notify(run, verdicts.FAILED, stopped_at=stages.current, error=message)
+        notify(run, verdicts.FAILED, stopped_at=stages.current, error=message)
         raise
     record_sync(run, started_at, result.verdict, result=result, stopped_at=result.failed_at)
-    _notify(
+    notify(
         run,
         result.verdict,
         stopped_at=result.failed_at,
@@ -262,8 +262,9 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
     return result
 
 
-def _notify(run: RaceDataRun, verdict: str, stopped_at=None, error=None, attention=()) -> None:
-    """The sync's webhook (racemap/reporting/notify.py), when it needs a person or failed."""
+def notify(run: RaceDataRun, verdict: str, stopped_at=None, error=None, attention=()) -> None:
+    """The sync's webhook (racemap/reporting/notify.py), when it needs a person or failed (a
+    sync that never got the run lock too: ``racemap sync``'s caller)."""
     from racemap.reporting import notify
 
     summary = {

@@ -18,6 +18,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import psycopg2
@@ -26,7 +27,7 @@ import pytest
 from racemap.db import Database, parse_database_url
 from racemap.paths import PROJECT_DIR
 from racemap.pipeline import RunOptions, run
-from racemap.runtime import state_dir
+from racemap.runtime import run_lock, state_dir
 from racemap.testing.databases import Scratch
 
 
@@ -445,3 +446,24 @@ def run_command(db: Database, reports_dir: Path, *extra: str) -> tuple[list[str]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(DATABASE_URL=db.url, PYTHONUNBUFFERED="1")
     return args, env
+
+
+@contextlib.contextmanager
+def lock_held(db, command: str):
+    """Another racemap ``command`` (run 20261125T120000Z-abcdef) holds ``db``'s run lock, in a
+    thread, for the block."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold():
+        with run_lock(db, "20261125T120000Z-abcdef", timeout=5, command=command):
+            inside.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        yield
+    finally:
+        leave.set()
+        holder.join()

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
-from conftest import SECRET, offline_args, query, run_pipeline
+from conftest import SECRET, lock_held, offline_args, query, run_pipeline
 
 from racemap.cli import main as cli_main
 from racemap.paths import PROJECT_DIR, SNAPSHOT_DIR
@@ -266,3 +266,12 @@ def test_a_failed_sync_is_told_to_the_webhook(applied_db, tmp_path, capsys):
         with temporary_environ(RACEMAP_NOTIFY_URL=hook.url):
             assert cli_main([*args, "--reports-dir", str(tmp_path / "reports")]) == 0
         assert len(hook.posts) == 1  # ok: nothing to tell
+
+        # A sync that never got the run lock (a run holding it for too long) is told too.
+        with lock_held(applied_db, "run"):
+            waited = [*args, "--lock-timeout", "0.5", "--notify-url", hook.url]
+            assert cli_main([*waited, "--reports-dir", str(tmp_path / "reports")]) == 1
+        assert len(hook.posts) == 2
+        sent = json.loads(hook.posts[1][1])
+        assert (sent["command"], sent["verdict"], sent["stopped_at"]) == ("sync", "failed", None)
+        assert sent["error"].startswith(f"another racemap run holds {applied_db.display}: ")

@@ -6,11 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import threading
-from contextlib import contextmanager
 
 import pytest
-from conftest import SCRATCH, database_copy, query, run_command, run_pipeline
+from conftest import SCRATCH, database_copy, lock_held, query, run_command, run_pipeline
 
 from racemap import runtime
 from racemap.cli import main as cli_main
@@ -48,27 +46,6 @@ def test_concurrent_runs_on_one_and_on_two_databases(mapped_template, tmp_path):
             assert query(
                 db, "select count(*) from public.races where openf1_session_key is not null"
             ) == [(70,)]
-
-
-@contextmanager
-def lock_held(db, command: str):
-    """Another racemap ``command`` (run 20261125T120000Z-abcdef) holds ``db``'s run lock, in a
-    thread, for the block."""
-    inside, leave = threading.Event(), threading.Event()
-
-    def hold():
-        with runtime.run_lock(db, "20261125T120000Z-abcdef", timeout=5, command=command):
-            inside.set()
-            leave.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert inside.wait(10)
-        yield
-    finally:
-        leave.set()
-        holder.join()
 
 
 @pytest.mark.parametrize("command", ["run", "sync"])

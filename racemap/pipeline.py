@@ -345,8 +345,7 @@ class RunContext:
 
     def secrets(self) -> list[str]:
         """What no report or message may show: the database's and OpenF1's passwords."""
-        found = [self.db.password if self.db is not None else None, self.env.openf1_password]
-        return [s for s in found if s]
+        return self.env.secrets(self.db)
 
     def uses(self, device: str) -> bool:
         """Whether the run uses concurrency ``device`` (DEVICES), not the plain call."""

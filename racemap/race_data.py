@@ -277,8 +277,8 @@ def notify(run: RaceDataRun, verdict: str, stopped_at=None, error=None, attentio
         "error": error,
         "attention": list(attention),
     }
-    secrets = [s for s in (run.db.password, run.env.openf1_password) if s]
-    notify.notify(run.notify_url, summary, Path(run.reports_dir).resolve(), secrets, run.log)
+    reports_dir = Path(run.reports_dir).resolve()
+    notify.notify(run.notify_url, summary, reports_dir, run.env.secrets(run.db), run.log)
 
 
 def record_sync(

@@ -418,6 +418,12 @@ class Environment(BaseModel):
         """(username, password); None for anonymous access."""
         return (self.openf1_username, self.openf1_password) if self.openf1_username else None
 
+    def secrets(self, db=None) -> list[str]:
+        """What no report or message may show: the database's password (``db``, a racemap
+        Database, when there is one) and OpenF1's."""
+        found = [db.password if db is not None else None, self.openf1_password]
+        return [s for s in found if s]
+
 
 # Variables racemap does not read but writes for the tools that read only their environment
 # (dbt's profiles, a papermill kernel, Great Expectations), or that its scripts read.

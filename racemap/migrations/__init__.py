@@ -128,19 +128,7 @@ def foreign_objects(conn) -> list[str]:
     at = current(conn)
     if at is not None:
         return _pending_tables_there(conn, at)
-    created = [name for names in CREATES.values() for name in names]
-    with conn.cursor() as cur:
-        cur.execute(
-            "select n.nspname || '.' || c.relname, case c.relkind when 'v' then 'view'"
-            "  when 'm' then 'materialized view' when 'f' then 'foreign table' else 'table' end,"
-            "  array(select a.attname::text from pg_attribute a where a.attrelid = c.oid"
-            "   and a.attnum > 0 and not a.attisdropped)"
-            " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-            " where n.nspname || '.' || c.relname = any(%s) and c.relkind in"
-            " ('r', 'p', 'v', 'm', 'f') order by 1",
-            (created,),
-        )
-        found = cur.fetchall()
+    found = _relations_named(conn, [name for names in CREATES.values() for name in names])
     initial = _initial_tables()
     ours = {
         name
@@ -159,18 +147,25 @@ def _pending_tables_there(conn, at: str) -> list[str]:
     if at not in known:
         return []  # a newer racemap's database: refused as such
     pending = [name for rev in known[known.index(at) + 1 :] for name in CREATES.get(rev, ())]
-    if not pending:
+    return [f"{name} ({kind})" for name, kind, _ in _relations_named(conn, pending)]
+
+
+def _relations_named(conn, names: list[str]) -> list[tuple[str, str, list[str]]]:
+    """The relations there of ``names`` (``schema.table``): (name, kind, column names)."""
+    if not names:
         return []
     with conn.cursor() as cur:
         cur.execute(
             "select n.nspname || '.' || c.relname, case c.relkind when 'v' then 'view'"
-            "  when 'm' then 'materialized view' when 'f' then 'foreign table' else 'table' end"
+            "  when 'm' then 'materialized view' when 'f' then 'foreign table' else 'table' end,"
+            "  array(select a.attname::text from pg_attribute a where a.attrelid = c.oid"
+            "   and a.attnum > 0 and not a.attisdropped)"
             " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
             " where n.nspname || '.' || c.relname = any(%s) and c.relkind in"
             " ('r', 'p', 'v', 'm', 'f') order by 1",
-            (pending,),
+            (names,),
         )
-        return [f"{name} ({kind})" for name, kind in cur.fetchall()]
+        return cur.fetchall()
 
 
 def check_database(conn, dbname: str | None) -> None:

@@ -29,9 +29,22 @@ from racemap.reporting import plural
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse's usage errors as one line (exit 2), naming the help to read."""
+    """argparse's usage errors as one line (exit 2), naming the help to read, without a secret:
+    argparse repeats what it could not use (``unrecognized arguments: --notify-url URL``, a
+    mistyped ``--database-url``), shown as :func:`racemap.db.masked_argv` shows it."""
+
+    _given: list[str] = []
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
+        from racemap.db import masked_argv
+
+        for given, shown in zip(self._given, masked_argv(self._given), strict=True):
+            if given != shown:
+                message = message.replace(given, shown)
         self.exit(2, f"racemap: {message} (see {self.prog} --help)\n")
 
 

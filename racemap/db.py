@@ -330,20 +330,28 @@ def mask_url_passwords(text: str) -> str:
 
 
 def scrub_argv(argv: list[str] | None = None) -> None:
-    """Mask URL passwords in ``sys.argv`` in place: dbt records the command line
-    (``INVOCATION_COMMAND`` in dbt/cli/flags.py, written to run_results.json and dbt.log) and
-    masks only the raw values of DBT_ENV_SECRET_* variables."""
+    """Mask URL passwords in ``sys.argv`` in place (:func:`masked_argv`): dbt records the
+    command line (``INVOCATION_COMMAND`` in dbt/cli/flags.py, written to run_results.json and
+    dbt.log) and masks only the raw values of DBT_ENV_SECRET_* variables."""
     argv = sys.argv if argv is None else argv
-    argv[:] = [mask_url_passwords(arg) for arg in argv]
-    for i, arg in enumerate(argv):
+    argv[:] = masked_argv(argv)
+
+
+def masked_argv(argv: list[str]) -> list[str]:
+    """``argv`` as it may be shown or recorded: every URL's password masked, and the whole
+    value of a secret option (``--notify-url``). The command line's one redaction, for dbt's
+    record of it and for argparse's usage errors, which repeat what they could not use."""
+    shown = [mask_url_passwords(arg) for arg in argv]
+    for i, arg in enumerate(shown):
         # A webhook's path is its token: its URL is masked whole.
         name, equals, _value = arg.partition("=")
         if _secret_option(name) and equals:
-            argv[i] = name + "=***"
-        elif _secret_option(arg) and i + 1 < len(argv):
-            argv[i + 1] = "***"
+            shown[i] = name + "=***"
+        elif _secret_option(arg) and i + 1 < len(shown):
+            shown[i + 1] = "***"
         else:
-            argv[i] = _HTTP_USERINFO.sub(r"\1\2:***@", argv[i])
+            shown[i] = _HTTP_USERINFO.sub(r"\1\2:***@", shown[i])
+    return shown
 
 
 # Options whose whole value is a secret; any other http(s) URL keeps all but its password.

@@ -208,6 +208,27 @@ def test_usage_errors_exit_2_with_one_line(args, fragment, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        # an option the command does not take: argparse repeats it and its value
+        ["validate", "--notify-url", "https://hooks.example/services/T0/s3cr3t?token=s3cr3t"],
+        ["status", "--notify-url=https://hooks.example/services/T0/s3cr3t"],
+        # a mistyped option: its value is a stray argument
+        ["run", "--databse-url", f"postgresql://u:{PASSWORD}%40@127.0.0.1:1/x", "--offline"],
+        ["sync", "--openf1-uri", f"http://u:{PASSWORD}@127.0.0.1:1/v1"],
+    ],
+)
+def test_a_usage_error_repeating_the_arguments_shows_no_secret(args, tmp_path):
+    """argparse's ``unrecognized arguments: ...`` line repeats what it could not use: a webhook's
+    token or a database password given to the wrong command, or after a typo, was printed."""
+    done = racemap(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert_one_clear_line(done, "unrecognized arguments")
+    assert "s3cr3t" not in done.stderr
+    assert "***" in done.stderr
+
+
 def test_a_database_that_does_not_exist_is_said_once(tmp_path):
     url = "postgresql://postgres@127.0.0.1:5432/racemap_no_such_db"
     done = racemap("run", "--offline", "--database-url", url, "--reports-dir", str(tmp_path))

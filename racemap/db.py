@@ -304,7 +304,9 @@ def unreachable(exc: BaseException) -> bool:
 
 
 # -- passwords out of text ----------------------------------------------------------------------
-_URL = re.compile(r"(?i)\b(postgres(?:ql)?(?:\+psycopg2)?://)([^\s/?#]*@)?([^\s]*)")
+# The user and password run to the first @ or / (libpq's URI parser: a space, # or ? in a
+# password is the password's), on one line.
+_URL = re.compile(r"(?i)\b(postgres(?:ql)?(?:\+psycopg2)?://)([^/@\r\n]*@)?([^\s]*)")
 
 
 def scrub(text: str, password: str | None) -> str:

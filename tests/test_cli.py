@@ -217,6 +217,8 @@ def test_usage_errors_exit_2_with_one_line(args, fragment, tmp_path):
         # a mistyped option: its value is a stray argument
         ["run", "--databse-url", f"postgresql://u:{PASSWORD}%40@127.0.0.1:1/x", "--offline"],
         ["sync", "--openf1-uri", f"http://u:{PASSWORD}@127.0.0.1:1/v1"],
+        # libpq reads a password with a raw space, # or ? (up to the first @)
+        ["migrate", "--databse-url", f"postgresql://u:{PASSWORD} #s3cr3t?@127.0.0.1:1/x"],
     ],
 )
 def test_a_usage_error_repeating_the_arguments_shows_no_secret(args, tmp_path):

@@ -169,6 +169,28 @@ def test_wrong_credentials_are_one_line(httpx_mock, account, clock):
     assert len(httpx_mock.get_requests()) == 1 and clock.waits == []  # not retried
 
 
+def test_an_answer_repeating_a_secret_shows_none_of_it(httpx_mock, account, clock):
+    """An error body that repeats the password (the token endpoint's) or the token (a /v1
+    answer's): its detail was cut to 200 characters before the secrets were blanked, so a secret
+    across the cut lost its end and its start was shown."""
+    lead = "x" * 185 + " got "  # the cut falls inside what follows
+    httpx_mock.add_response(
+        method="POST", url=TOKEN_URL, status_code=401, json={"detail": lead + PASSWORD}
+    )
+    with client(clock) as c, pytest.raises(RacemapError) as refused:
+        c.fetch("meetings", 2024)
+    assert "HTTP 401 xxx" in str(refused.value)
+    assert PASSWORD[:6] not in str(refused.value)
+
+    token = "tok-" + "e" * 40
+    token_response(httpx_mock, token)
+    httpx_mock.add_response(url=MEETINGS_2024, status_code=403, json={"detail": lead + token})
+    with client(clock) as c, pytest.raises(RacemapError) as forbidden:
+        c.fetch("meetings", 2024)
+    assert "HTTP 403 for /v1/meetings: xxx" in str(forbidden.value)
+    assert token[:6] not in str(forbidden.value)
+
+
 @pytest.mark.parametrize("missing", ["OPENF1_USERNAME", "OPENF1_PASSWORD"])
 def test_half_the_credentials_is_one_line(account, monkeypatch, missing):
     monkeypatch.delenv(missing)

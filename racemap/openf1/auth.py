@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from urllib.parse import quote
+from collections.abc import Callable, Iterator
 
 import httpx
 
@@ -93,7 +92,7 @@ class OpenF1Token(httpx.Auth):
     def _read(self, response: httpx.Response) -> tuple[str, float]:
         """(token, seconds it lasts) of the token endpoint's answer, or the one line why not."""
         status = response.status_code
-        detail = redact(detail_of(response)[:200], self.secrets())
+        detail = detail_of(response, self.secrets(), limit=200)
         if status in RETRY_STATUSES:
             raise RetryableResponse(
                 f"HTTP {status} from the token endpoint",
@@ -123,11 +122,3 @@ class OpenF1Token(httpx.Auth):
         except (TypeError, ValueError):
             expires_in = 3600.0  # "Tokens expire after 1 hour" (https://openf1.org/auth.html)
         return token, max(expires_in, 1.0)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (raw or URL-encoded) replaced by ``***``."""
-    for secret in secrets:
-        for form in {secret, quote(secret, safe=""), quote(secret, safe="").replace("%20", "+")}:
-            text = text.replace(form, "***")
-    return text

@@ -25,13 +25,14 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 from racemap.errors import RacemapError
 from racemap.openf1 import endpoints
-from racemap.openf1.auth import OpenF1Token, redact, token_url_for
+from racemap.openf1.auth import OpenF1Token, token_url_for
 from racemap.openf1.http import (
     RETRY_STATUSES,
     RateLimiter,
     RetryableResponse,
     detail_of,
     parse_retry_after,
+    redact,
 )
 from racemap.settings import Environment, load_environment
 
@@ -303,7 +304,7 @@ class OpenF1Client:
         def attempt() -> tuple[int, list]:
             budget.tries += 1
             self.limiter.acquire()
-            return interpret(self._get(f"{path}?{query}" if query else path))
+            return interpret(self._get(f"{path}?{query}" if query else path), self._secrets())
 
         retrying = Retrying(
             retry=retry_if_exception_type((RetryableResponse, *RETRY_ERRORS)),
@@ -433,8 +434,9 @@ def _sent_a_token(response: httpx.Response) -> bool:
     return response.request.headers.get("authorization", "").lower().startswith("bearer ")
 
 
-def interpret(response: httpx.Response) -> tuple[int, list]:
-    """(status, records) of an answer; RetryableResponse when asking again may help.
+def interpret(response: httpx.Response, secrets: Iterable[str] = ()) -> tuple[int, list]:
+    """(status, records) of an answer; RetryableResponse when asking again may help. An error's
+    detail is shown without ``secrets`` (the password, the token).
 
     Only a 200 whose body is a JSON list, or the 404 "No results found." of an empty answer,
     yields records: an HTML page or truncated JSON must never pass for an empty season.
@@ -450,7 +452,7 @@ def interpret(response: httpx.Response) -> tuple[int, list]:
             return status, []
         raise RacemapError(f"OpenF1 answered 404 for {path}: is the OpenF1 URL right?")
     if status != 200:
-        detail = detail_of(response)[:200]
+        detail = detail_of(response, secrets, limit=200)
         if LIVE_SESSION_DETAIL in detail.lower():
             if _sent_a_token(response):
                 raise RetryableResponse(

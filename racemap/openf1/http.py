@@ -7,8 +7,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote
 
 import httpx
 
@@ -38,13 +39,26 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
         return None
 
 
-def detail_of(response: httpx.Response) -> str:
-    """The ``detail`` of a FastAPI error body, or ''."""
+def detail_of(
+    response: httpx.Response, secrets: Iterable[str] = (), limit: int | None = None
+) -> str:
+    """The ``detail`` of a FastAPI error body, or '': without ``secrets`` (:func:`redact`), then
+    cut to ``limit`` characters (cut first, a secret the body repeats lost its end, not its
+    start)."""
     try:
         body = response.json()
     except ValueError:
         return ""
-    return str(body.get("detail", "")) if isinstance(body, dict) else ""
+    detail = redact(str(body.get("detail", "")), secrets) if isinstance(body, dict) else ""
+    return detail[:limit]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (raw or URL-encoded) replaced by ``***``."""
+    for secret in secrets:
+        for form in {secret, quote(secret, safe=""), quote(secret, safe="").replace("%20", "+")}:
+            text = text.replace(form, "***")
+    return text
 
 
 class RateLimiter:

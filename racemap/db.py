@@ -361,8 +361,12 @@ SECRET_URL_OPTIONS = ("--notify-url",)
 
 
 def _secret_option(name: str) -> bool:
-    """``name`` is a secret option, or the abbreviation argparse accepts for it."""
-    return len(name) > 3 and any(option.startswith(name) for option in SECRET_URL_OPTIONS)
+    """``name`` is a secret option, or an abbreviation argparse accepts for it (``--n``)."""
+    return (
+        len(name) > 2
+        and name.startswith("--")
+        and any(option.startswith(name) for option in SECRET_URL_OPTIONS)
+    )
 
 
 _HTTP_USERINFO = re.compile(r"(?i)(https?://)([^:/@\s]*):[^@/\s]*@")

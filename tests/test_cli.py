@@ -231,6 +231,20 @@ def test_a_usage_error_repeating_the_arguments_shows_no_secret(args, tmp_path):
     assert "***" in done.stderr
 
 
+@pytest.mark.parametrize("given", [["--n", "URL"], ["--n=URL"], ["--notif", "URL"]])
+def test_an_abbreviated_notify_url_is_masked_in_the_command_line(given, monkeypatch):
+    """argparse takes ``--n`` for ``--notify-url``, and dbt records the command line
+    (run_results.json, dbt.log) as racemap leaves it: ``--n URL`` kept the webhook's token."""
+    from racemap import cli
+
+    url = "http://127.0.0.1:9/services/T0/s3cr3t"
+    argv = ["racemap", "sync", "--database-url", "postgresql://u@127.0.0.1:1/x", "--offline"]
+    monkeypatch.setattr(sys, "argv", argv + [arg.replace("URL", url) for arg in given])
+    assert cli.build_parser().parse_args(sys.argv[1:]).notify_url == url
+    assert cli.main() == 1  # no server there: the sync stops at once
+    assert not [arg for arg in sys.argv if "s3cr3t" in arg], sys.argv
+
+
 def test_a_database_that_does_not_exist_is_said_once(tmp_path):
     url = "postgresql://postgres@127.0.0.1:5432/racemap_no_such_db"
     done = racemap("run", "--offline", "--database-url", url, "--reports-dir", str(tmp_path))

@@ -221,8 +221,10 @@ def http_url(text: str) -> str:
 
     try:
         parts = urlsplit(text)
+        # .port is read when asked: a port out of 0-65535 failed the webhook's POST after a run
         ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # e.g. a port that is not a number
+        ok = ok and parts.port != 0
+    except ValueError:  # a port that is not a number, or out of range
         ok = False
     if not ok:
         raise ValueError("not an http(s) URL with a host")

@@ -133,6 +133,7 @@ def test_dbt_log_level_file_is_info_by_default_and_taken_in_any_case():
         ("OPENF1_URL", f"ftp://u:{PASSWORD}@openf1.test", "OPENF1_URL: give an http(s):// URL"),
         ("DATABASE_URL", f"mysql://root:{PASSWORD}@h/x", "must be a PostgreSQL URL"),
         ("RACEMAP_NOTIFY_URL", "hooks.example", "RACEMAP_NOTIFY_URL: give an http(s):// URL"),
+        ("RACEMAP_NOTIFY_URL", "https://h:65536/s3", "RACEMAP_NOTIFY_URL: give an http(s)://"),
         ("DBT_LOG_LEVEL_FILE", "verbose", "DBT_LOG_LEVEL_FILE='verbose': give debug, info"),
     ],
 )
@@ -197,6 +198,9 @@ def test_no_module_but_the_settings_writes_the_environment():
         (["sync", "--openf1-url", "not a url"], "not an http(s) URL with a host"),
         (["run", "--notify-url", "hooks.example/T0/s3cr3t"], "--notify-url: not an http(s) URL"),
         (["run", "--notify-url", "https://"], "--notify-url: not an http(s) URL with a host"),
+        # a port urllib reads only when asked: the webhook's POST failed after the run
+        (["run", "--notify-url", "https://h.example:99999/T0/s3cr3t"], "--notify-url: not an"),
+        (["sync", "--openf1-url", "http://127.0.0.1:70000/v1"], "--openf1-url: not an http(s)"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args, fragment, tmp_path):
@@ -295,3 +299,22 @@ def test_validate_of_a_races_table_that_is_not_there_says_so(mapped_template, tm
     assert_one_clear_line(
         done, "table public.grand_prix does not exist in this database: name the races table"
     )
+
+
+def test_validate_refused_a_connection_by_the_server_is_one_line(mapped_template, tmp_path):
+    """Great Expectations logs the SQL error it meets with its traceback: on stderr, through
+    logging's last-resort handler, before racemap's own line. A role allowed two connections:
+    the run lock's and the checks' own; the checkpoint's engine is the third."""
+    import dataclasses
+
+    from conftest import SCRATCH
+
+    with database_copy(mapped_template[0]) as db, SCRATCH.role(db) as role:
+        with db.transaction() as conn, conn.cursor() as cur:
+            cur.execute(f'grant pg_read_all_data, pg_write_all_data to "{role}"')
+            cur.execute(f'alter role "{role}" connection limit 2')
+        url = dataclasses.replace(db, user=role, password=None).url
+        done = racemap("validate", "--database-url", url, "--reports-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert_one_clear_line(done, "too many connections for role")

@@ -142,7 +142,14 @@ def _site_config() -> dict:
 def import_gx():
     """Import what a checkpoint needs (seconds of CPU: ``racemap run`` does it in its GX worker
     while the run loads, racemap/checks/gx_worker.py)."""
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    # GX logs an SQL error it meets (a connection refused) with its traceback, then raises or
+    # records it: through logging's last-resort handler that traceback reached the console
+    # before racemap's one line, which names the cause.
+    gx_log = logging.getLogger("great_expectations")
+    gx_log.setLevel(logging.ERROR)
+    gx_log.propagate = False
+    if not gx_log.handlers:
+        gx_log.addHandler(logging.NullHandler())
     with tools_environment():  # the analytics opt-out, whatever the shell says
         import great_expectations as gx
         import great_expectations.checkpoint  # noqa: F401

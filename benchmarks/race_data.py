@@ -19,7 +19,7 @@ import time
 from racemap.db import Database
 from racemap.paths import SNAPSHOT_DIR
 
-from .scratch import Scratch, using
+from .scratch import Scratch, local_openf1_client, using
 
 DEFAULT_SEASON = 2025
 DEFAULT_REFERENCE_SESSIONS = 2
@@ -116,7 +116,6 @@ def bench_race_data(
 
 def _measure(db: Database, season: int, reference_sessions: int, log) -> dict:
     from racemap.openf1 import endpoints
-    from racemap.openf1.client import OpenF1Client
     from racemap.openf1.sync import SyncRun, sync_race_data
     from racemap.testing.openf1_server import serve
 
@@ -127,8 +126,8 @@ def _measure(db: Database, season: int, reference_sessions: int, log) -> dict:
         log(f"race_data: racemap sync over {len(sessions)} sessions of {season} ...")
         server.reset()
         start = time.perf_counter()
-        with OpenF1Client(
-            base_url=server.base_url, max_requests=RATE_MAX_REQUESTS, period=RATE_PERIOD
+        with local_openf1_client(
+            server.base_url, max_requests=RATE_MAX_REQUESTS, period=RATE_PERIOD
         ) as client:
             synced = sync_race_data(SyncRun(db, [season], client=client, log=lambda _line: None))
             sync_seconds = time.perf_counter() - start

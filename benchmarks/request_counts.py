@@ -22,7 +22,14 @@ from racemap.mapping import dbt
 from racemap.paths import PROJECT_DIR
 from racemap.settings import RacesTable
 
-from .scratch import Scratch, mapped, prepare_demo_database, rows, using
+from .scratch import (
+    Scratch,
+    local_openf1_client,
+    mapped,
+    prepare_demo_database,
+    rows,
+    using,
+)
 
 DEFAULT_SEASONS = (2023, 2024, 2025)
 DEFAULT_REFERENCE_RACES = None  # all of them: ~140 requests, ~45 s at 30 requests / 10 s
@@ -169,7 +176,6 @@ def bench_requests(
 
 def _measure(db: Database, seasons, reference_races: int | None, variables: dict, log) -> dict:
     from racemap.mapping.apply import apply_updates
-    from racemap.openf1.client import OpenF1Client
     from racemap.openf1.loader import load_openf1
     from racemap.testing.openf1_server import serve
 
@@ -197,7 +203,7 @@ def _measure(db: Database, seasons, reference_races: int | None, variables: dict
         log("requests: racemap (load, dbt build, apply) ...")
         server.reset()  # counter and the server's window; racemap's client has its own limiter
         start = time.perf_counter()
-        with OpenF1Client(base_url=server.base_url) as client:
+        with local_openf1_client(server.base_url) as client:
             loaded = load_openf1(db, list(seasons), client=client, refresh=True)
         load_seconds = time.perf_counter() - start
         dbt.build(variables)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from racemap.db import Database
-from racemap.settings import temporary_environ
+from racemap.settings import load_environment, temporary_environ
 from racemap.testing import databases
 
 Scratch = databases.Scratch
@@ -86,3 +86,13 @@ def mapped(db: Database, seasons) -> dict[str, tuple[int, int]]:
         (list(seasons),),
     )
     return {r[0]: (r[1], r[2]) for r in found}
+
+
+def local_openf1_client(base_url: str, **options):
+    """A client of the bench's local OpenF1 server: anonymous, whatever the shell's
+    ``OPENF1_USERNAME`` / ``OPENF1_PASSWORD`` (the server issues no token, and the account's
+    password is not for it); the rest of the settings as the environment gives them."""
+    from racemap.openf1.client import OpenF1Client
+
+    anonymous = load_environment().model_copy(update={"openf1_username": "", "openf1_password": ""})
+    return OpenF1Client(base_url=base_url, environment=anonymous, **options)

@@ -198,3 +198,16 @@ def test_bench_usage_errors_exit_2_before_anything_runs(args, expected, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
+
+
+def test_the_bench_asks_its_local_server_without_the_shells_openf1_account(monkeypatch):
+    """The bench's OpenF1 is its own local server, which issues no token: an account set in the
+    shell failed the requests and race_data parts (the token request got a 404)."""
+    from benchmarks.scratch import local_openf1_client
+    from racemap.testing.openf1_server import serve
+
+    monkeypatch.setenv("OPENF1_USERNAME", "someone@example.com")
+    monkeypatch.setenv("OPENF1_PASSWORD", "not-for-the-bench")
+    with serve() as server, local_openf1_client(server.base_url, retry_seconds=5) as client:
+        answer = client.fetch("meetings", 2024)
+    assert len(answer.records) == 25 and server.tokens_issued == 0

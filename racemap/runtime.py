@@ -61,8 +61,16 @@ def database_state(db, root: Path | None = None):
         yield base
 
 
-def _holder(cur) -> tuple[str, str]:
-    """The command holding the lock (``run``, ``sync``, ``validate``) and a line naming it."""
+def lock_holder(conn) -> tuple[str, str] | None:
+    """The racemap holding this database's run lock now, as :func:`_holder` names it, or None
+    when no one holds it (``racemap status``, which never takes the lock, says who is busy)."""
+    with conn.cursor() as cur:
+        return _holder(cur, None)
+
+
+def _holder(cur, absent=("run", "another racemap run")):
+    """The command holding the lock (``run``, ``sync``, ``validate``) and a line naming it;
+    ``absent`` when no one holds it (it was just given up)."""
     cur.execute(
         "select a.application_name, a.backend_start, a.pid from pg_locks l"
         " join pg_stat_activity a on a.pid = l.pid"
@@ -73,7 +81,7 @@ def _holder(cur) -> tuple[str, str]:
     )
     row = cur.fetchone()
     if row is None:
-        return "run", "another racemap run"
+        return absent
     name, started, pid = row
     words = (name or "").split()
     if len(words) >= 3 and words[0] == "racemap":

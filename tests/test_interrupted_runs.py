@@ -14,8 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import query, run_command
+from conftest import lock_held, query, run_command
 
+from racemap.cli import main as cli_main
 from racemap.runtime import LOCK_KEYS
 
 EXPECTED = Path(__file__).parent / "expected" / "mapping_2023_2025.csv"
@@ -233,6 +234,41 @@ def test_ctrl_c_during_a_sync_names_its_stage(applied_db, tmp_path):
     assert status.stderr.splitlines() == [
         "last sync failed at dbt_build: interrupted during dbt_build: run racemap sync again"
     ]
+
+
+def test_status_after_a_run_killed_in_its_build_is_not_ok(applied_db, tmp_path, capsys):
+    """dbt replaces the tables the attention view reads by dropping them with the view, and
+    makes the view again later in the build: a run SIGKILLed in between left no view, and
+    racemap status said "ok", exit 0, until the next run, whatever needed a person. While a run
+    builds, status says that run is rebuilding the mapping."""
+    url = applied_db.url
+    with applied_db.transaction() as conn, conn.cursor() as cur:  # keys set by hand: attention
+        cur.execute("update public.races set openf1_meeting_key = 999999 where id = '1100'")
+    assert cli_main(["status", "--database-url", url]) == 3
+    capsys.readouterr()
+    proc = _start(applied_db, tmp_path / "r")
+    try:
+        gone = "select to_regclass('racemap.races_needing_attention') is null"
+        while not query(applied_db, gone)[0][0]:
+            assert proc.poll() is None, "the run ended before its build dropped the view"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=300)
+    assert query(applied_db, gone) == [(True,)]
+    assert cli_main(["status", "--database-url", url]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "racemap: the database is not as racemap's last build left it (relation"
+        ' "racemap.races_needing_attention" does not exist): run racemap run'
+    ]
+    assert cli_main(["status", "--database-url", url, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["verdict"] == "failed"
+    with lock_held(applied_db, "run"):  # a run building now
+        assert cli_main(["status", "--database-url", url]) == 1
+    err = capsys.readouterr().err
+    assert "racemap run 20261125T120000Z-abcdef on " in err
+    assert "is rebuilding the mapping now" in err and "racemap status again" in err
 
 
 def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):

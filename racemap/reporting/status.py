@@ -177,6 +177,8 @@ def collect(conn, env: Environment) -> dict:
         " from racemap.runs order by finished_at desc limit 1",
     )
     last = {k: _iso(v) for k, v in runs[0].items()} if runs else None
+    if last and last["verdict"] != verdicts.FAILED:
+        _require_built(conn)
     attention = attention_rows(conn) if _exists(conn, "racemap.races_needing_attention") else []
     changes = None
     if last and last["changes_count"] is not None:
@@ -190,6 +192,39 @@ def collect(conn, env: Environment) -> dict:
         "changes": changes,
         "freshness": freshness(conn, env),
     }
+
+
+# What status reads of the last build. dbt replaces race_openf1_mapping (and the staging view
+# of the keys) by dropping the old one with what depends on it, the attention view among them,
+# and makes the view again later in the build: while a run builds, or after one was killed
+# there, the view is missing, and status read that as no race needing attention ("ok", exit 0).
+BUILT = (
+    "racemap.race_openf1_mapping",
+    "racemap_staging.stg_app__race_keys",
+    "racemap.races_needing_attention",
+)
+
+
+def _require_built(conn) -> None:
+    """One line (RacemapError) when a relation of the last build is missing: a run is building
+    now (it holds the run lock: wait for it), or one stopped during its build (run again)."""
+    missing = [relation for relation in BUILT if not _exists(conn, relation)]
+    if not missing:
+        return
+    from racemap.errors import RacemapError
+    from racemap.runtime import lock_holder
+
+    holder = lock_holder(conn)
+    if holder is not None and holder[0] == "run":
+        raise RacemapError(
+            f"racemap {holder[1]} is rebuilding the mapping now ({missing[0]} is back when its "
+            "build ends): run racemap status again when it has finished"
+        )
+    # The line racemap validate and the notebooks give (errors.missing_relation).
+    raise RacemapError(
+        f'the database is not as racemap\'s last build left it (relation "{missing[0]}" does not '
+        "exist): run racemap run"
+    )
 
 
 def last_sync(conn) -> dict | None:

@@ -17,7 +17,7 @@ import pytest
 from conftest import lock_held, query, run_command
 
 from racemap.cli import main as cli_main
-from racemap.runtime import LOCK_KEYS
+from racemap.runtime import LOCK_KEYS, state_dir
 
 EXPECTED = Path(__file__).parent / "expected" / "mapping_2023_2025.csv"
 
@@ -269,6 +269,21 @@ def test_status_after_a_run_killed_in_its_build_is_not_ok(applied_db, tmp_path, 
     err = capsys.readouterr().err
     assert "racemap run 20261125T120000Z-abcdef on " in err
     assert "is rebuilding the mapping now" in err and "racemap status again" in err
+
+
+def test_gx_files_a_killed_write_left_torn_stop_no_later_check(applied_db, tmp_path, capsys):
+    """Great Expectations writes its suites, validation definitions and checkpoints in place
+    (truncated, then written): a command SIGKILLed in between leaves one cut short or empty,
+    and every later checkpoint of the database stopped on it ("unexpected JSONDecodeError")
+    until someone found the file and deleted it."""
+    context = state_dir(applied_db) / "gx-root" / "gx"
+    suite = context / "expectations" / "race_openf1_mapping.json"
+    suite.write_text(suite.read_text()[:100])  # cut short
+    (context / "checkpoints" / "raw.json").write_text("")  # truncated, not yet written
+    args = ["validate", "--database-url", applied_db.url, "--reports-dir", str(tmp_path)]
+    assert cli_main(args) == 0, capsys.readouterr().err
+    assert json.loads(suite.read_text())["name"] == "race_openf1_mapping"  # made again
+    assert json.loads((context / "checkpoints" / "raw.json").read_text())["name"] == "raw"
 
 
 def test_an_interrupt_is_one_line_recorded_with_its_stage(demo_db, tmp_path):

@@ -158,10 +158,49 @@ def import_gx():
     return gx
 
 
+# The stores of the file context that every checkpoint writes again (add_or_update), one JSON
+# file per suite, validation definition or checkpoint.
+REWRITTEN_STORES = ("expectations", "validation_definitions", "checkpoints")
+
+
+def drop_torn_files(root: Path) -> list[Path]:
+    """Remove what a command killed while Great Expectations wrote its file context left torn:
+    GX writes each file in place (truncated, then written), so a SIGKILL in between left a file
+    cut short, and every later checkpoint of this database stopped on it ("unexpected
+    JSONDecodeError") until someone deleted it. When one file of the stores checkpoints write
+    again is unreadable, those stores go whole (a definition names its suite by id): each
+    checkpoint makes its own again; the validation history (``uncommitted/``) stays. An
+    unreadable ``great_expectations.yml`` goes too (GX makes a new one, and the data source is
+    added back). The files removed."""
+    import json
+
+    import yaml
+
+    base = Path(root) / "gx"
+    torn: list[Path] = []
+    config = base / "great_expectations.yml"
+    try:
+        if config.is_file() and not isinstance(yaml.safe_load(config.read_text()), dict):
+            torn.append(config)
+    except (OSError, ValueError, yaml.YAMLError):
+        torn.append(config)
+    files = [f for store in REWRITTEN_STORES for f in sorted((base / store).glob("*.json"))]
+    for path in files:
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            torn.extend(files)
+            break
+    for path in torn:
+        path.unlink(missing_ok=True)
+    return torn
+
+
 def _context(root: Path):
     gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    drop_torn_files(root)
     context = gx.get_context(mode="file", project_root_dir=str(root))
     changed = False
     # The context hands progress_bars back as a dict: compared with a ProgressBarsConfig it was

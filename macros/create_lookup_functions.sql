@@ -65,8 +65,12 @@
             select session_key from racemap.race_keys(p_race_id)
         $fn$;
 
+        {#- Volatile, as race_laps below: each of its statements takes its own snapshot once it
+            holds its locks. A stable function reads with its caller's snapshot, taken before a
+            build's swap of race_openf1_sessions committed: a lookup that waited on the swap
+            read the new table as empty ('not mapped: no sprint session'). -#}
         create or replace function racemap.session_key_for_race(p_race_id text, p_kind text)
-        returns integer language plpgsql stable as $fn$
+        returns integer language plpgsql volatile as $fn$
         declare
             v_meeting_key integer;
             v_session_key integer;
@@ -124,7 +128,7 @@
             i1_speed double precision, i2_speed double precision, st_speed double precision,
             date_start timestamptz, is_pit_out_lap boolean
         )
-        language plpgsql stable as $fn$
+        language plpgsql volatile as $fn$
         #variable_conflict use_column
         begin
             perform racemap.session_key_for_race(p_race_id, p_session_kind);

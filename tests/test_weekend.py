@@ -11,6 +11,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import psycopg2
 import pytest
@@ -122,6 +124,50 @@ def test_lookups_by_kind_in_sql(mapped_demo):
         query(db, "select racemap.session_key_for_race('1098', 'sprint')")
     with pytest.raises(psycopg2.Error, match="unknown session kind fp1"):
         query(db, "select racemap.session_key_for_race('1125', 'fp1')")
+
+
+def test_a_sql_lookup_waiting_on_a_builds_swap_reads_the_new_sessions(applied_db):
+    """A build replaces race_openf1_sessions as dbt's table materialization does (a new table,
+    the old one renamed away, one commit). An application's lookup by kind that waited on that
+    swap read the new table with the snapshot its query took before (the function was STABLE):
+    no row, and 'not mapped: no sprint session in meeting 1233' for a race that has one."""
+    build, app = applied_db.connect(), applied_db.connect()
+    app.autocommit = True
+    answer = {}
+
+    def lookup():
+        try:
+            with app.cursor() as cur:
+                cur.execute("select racemap.session_key_for_race('1125', 'sprint')")
+                answer["key"] = cur.fetchone()[0]
+        except psycopg2.Error as exc:
+            answer["error"] = str(exc).splitlines()[0]
+
+    try:
+        with build.cursor() as cur:
+            cur.execute(
+                "create table racemap.race_openf1_sessions__dbt_tmp as"
+                " select * from racemap.race_openf1_sessions;"
+                " alter table racemap.race_openf1_sessions"
+                " rename to race_openf1_sessions__dbt_backup;"
+                " alter table racemap.race_openf1_sessions__dbt_tmp rename to race_openf1_sessions"
+            )
+        waiting = threading.Thread(target=lookup)
+        waiting.start()
+        while not query(
+            applied_db,
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+            " and query like %s",
+            ("%session_key_for_race%",),
+        )[0][0]:
+            assert waiting.is_alive(), answer
+            time.sleep(0.05)
+        build.commit()
+        waiting.join(60)
+    finally:
+        build.close()
+        app.close()
+    assert answer == {"key": 9672}
 
 
 def test_a_session_kind_as_a_person_types_it():

@@ -286,6 +286,17 @@ def _race_attention(conn, race_id: str) -> None:
     answer, on standard error."""
     from racemap.reporting.reports import attention_line, attention_rows
 
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('racemap.races_needing_attention')")
+        if cur.fetchone()[0] is None:
+            # A run's build drops the view (and makes it again); a run killed there left it
+            # missing. The keys answered stand: the lookup failed (exit 1) while every run built.
+            print(
+                "attention: not checked: racemap.races_needing_attention is not there (a run "
+                "is rebuilding it, or one stopped during its build: racemap status says which)",
+                file=sys.stderr,
+            )
+            return
     for row in attention_rows(conn, str(race_id)):
         print("attention: " + attention_line(row), file=sys.stderr)
 

@@ -264,6 +264,12 @@ def test_status_after_a_run_killed_in_its_build_is_not_ok(applied_db, tmp_path, 
     ]
     assert cli_main(["status", "--database-url", url, "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["verdict"] == "failed"
+    # A lookup answers the keys the races table holds (it failed, exit 1, as in every build).
+    for kind in ([], ["--session", "sprint"]):
+        assert cli_main(["lookup", "--race-id", "1125", *kind, "--database-url", url]) == 0
+        out, err = capsys.readouterr()
+        assert out.startswith("race 1125: meeting_key 1233, session_key 967")
+        assert err.startswith("attention: not checked: racemap.races_needing_attention is not")
     with lock_held(applied_db, "run"):  # a run building now
         assert cli_main(["status", "--database-url", url]) == 1
     err = capsys.readouterr().err

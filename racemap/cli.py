@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(restore)
     restore.add_argument("--run-id", help="the apply to undo (default: the latest not restored)")
+    _lock_timeout(restore)
 
     validate = sub.add_parser("validate", help="run the Great Expectations checkpoints alone")
     _common(validate)
@@ -335,13 +336,19 @@ def lookup_session(args) -> int:
 
 
 def cmd_restore(args) -> int:
+    from racemap import runtime
     from racemap.mapping.apply import restore_last_apply
     from racemap.pipeline import new_run_id
     from racemap.settings import RacesTable, parse_vars
 
     races = RacesTable.from_vars(parse_vars(args.var))
     db = _db(args)
-    result = restore_last_apply(db, new_run_id(), races, target_run_id=args.run_id)
+    run_id = new_run_id()
+    # Under the run lock: two restores at once both undid the same apply (the second recorded a
+    # restore of it too, every race "changed since"), and one during a run's apply or changes
+    # undid keys the run went on to report as its own.
+    with runtime.run_lock(db, run_id, args.lock_timeout, command="restore"):
+        result = restore_last_apply(db, run_id, races, target_run_id=args.run_id)
     for applied, restored_by in result.already_restored:
         print(f"run {applied} was already restored (by run {restored_by})")
     restored = plural(result.restored, "race")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
+import sys
+import time
 
 import pytest
 from conftest import SCRATCH, database_copy, lock_held, query, run_command, run_pipeline
@@ -148,6 +151,55 @@ def test_restore_says_what_it_did_and_what_is_left(applied_db, capsys):
     assert "nothing to restore: every apply is restored (the latest, run " in err
     assert cli_main(["restore", "--database-url", url, "--run-id", "no-such-run"]) == 1
     assert "no apply with run id 'no-such-run'" in capsys.readouterr().err
+
+
+def test_two_restores_at_once_take_turns(applied_db):
+    """The second of two restores started together waited for the first one's rows, found
+    every race changed (by the first), said "restored 0 races" with all 70 "left alone
+    (changed since)", and recorded a second restore of the same apply. Now it waits for the
+    first (the run lock) and then goes one apply further back: here there is none."""
+
+    def restore() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "racemap.cli", "restore", "--database-url", applied_db.url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("PG")},
+        )
+
+    def waiting(condition: str) -> None:
+        deadline = time.monotonic() + 120
+        while query(applied_db, f"select count(*) from pg_stat_activity where {condition}") == [
+            (0,)
+        ]:
+            assert time.monotonic() < deadline, condition
+            time.sleep(0.1)
+
+    holder = applied_db.connect()  # the first restore held where it writes the history
+    with holder.cursor() as cur:
+        cur.execute("lock table racemap.mapping_history in share mode")
+    first = restore()
+    waiting("wait_event_type = 'Lock' and query like '%insert into racemap.mapping_history%'")
+    second = restore()
+    # The second is waiting too: for the rows the first locked (it was), or for the run lock
+    # (its own connection, opened after the first one's transaction).
+    waiting(
+        "(wait_event_type = 'Lock' and query ilike '%for update%') or (query like"
+        " 'select pg_try_advisory_lock%' and backend_start > (select max(backend_start)"
+        " from pg_stat_activity where wait_event_type = 'Lock'"
+        " and query like '%insert into racemap.mapping_history%'))"
+    )
+    holder.rollback()
+    holder.close()
+    outputs = [p.communicate(timeout=120) for p in (first, second)]
+    assert first.returncode == 0, outputs[0]
+    assert "restored 70 races to their keys before run" in outputs[0][0]
+    assert second.returncode == 1, outputs[1]
+    assert "nothing to restore: every apply is restored (the latest, run " in outputs[1][1]
+    assert query(
+        applied_db, "select count(*) from racemap.mapping_runs where kind = 'restore'"
+    ) == [(1,)]
 
 
 def test_a_restore_that_clashes_rolls_back_with_one_line(applied_db):

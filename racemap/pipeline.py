@@ -9,9 +9,11 @@ fresh directory that replaces the previous report set when it ends, whatever its
 
 from __future__ import annotations
 
+import functools
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,6 +99,9 @@ class Stages:
         self.seconds: dict[str, float] = {}
         self.current: str | None = None
         self.log = log
+        # Called with each stage's name as it begins, once set: the command's unfinished row
+        # (changes.record_stage), so a run killed outright is a failed run at that stage.
+        self.entered: Callable[[str], None] | None = None
 
     @contextmanager
     def stage(self, name: str):
@@ -106,6 +111,8 @@ class Stages:
         start = time.perf_counter()
         self.current = name
         self.log(f"-> {name}")
+        if self.entered is not None:
+            self.entered(name)
         try:
             yield
             check_interrupted()
@@ -478,6 +485,18 @@ def _run_locked(ctx: RunContext) -> RunResult:
         with ctx.db.transaction() as conn:
             ensure_raw_tables(conn)
         prepare_results(ctx.db, ctx.variables, ctx.log)
+    # From here the run is in racemap.runs, unfinished at the stage it is in until it ends.
+    ctx.stages.entered = functools.partial(
+        changes_mod.record_stage,
+        ctx.db,
+        "runs",
+        {
+            "run_id": ctx.run_id,
+            "started_at": ctx.started_at,
+            "dry_run": bool(ctx.options.dry_run),
+            "seasons": ",".join(str(s) for s in ctx.seasons),
+        },
+    )
 
     # The mapping report runs in the kernel the load's record notebook started (shut down
     # however the run ends).

@@ -22,6 +22,7 @@ when a check names a race, ``ok`` (exit 0) otherwise.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from racemap.errors import Interrupted, RacemapError
 from racemap.openf1 import endpoints
 from racemap.openf1.sync import SyncResult, SyncRun, sync_race_data
 from racemap.reporting import plural, race_page, reports
+from racemap.reporting.changes import record_stage
 from racemap.settings import Environment, RacesTable
 
 
@@ -242,6 +244,11 @@ def sync_and_check(run: RaceDataRun) -> RaceDataResult:
 
     started_at = datetime.now(UTC)
     stages = Stages(lambda _line: None)  # the steps print their own lines
+    # In racemap.sync_runs, unfinished at the stage it is in, until it ends (once its load has
+    # made or upgraded the table).
+    stages.entered = functools.partial(
+        record_stage, run.db, "sync_runs", {"run_id": run.run_id, "started_at": started_at}
+    )
     try:
         result = _sync_and_check(run, stages)
     except BaseException as exc:  # recorded failed where it stopped, then on its way
@@ -305,8 +312,7 @@ def record_sync(
         "pages": len(result.pages) if result else None,
         "attention_count": len(result.attention) if result else 0,
     }
-    updated = ("verdict", "stopped_at", "error")
-    record_verdict(run.db, "sync_runs", row, updated, f"sync {run.run_id}", run.log)
+    record_verdict(run.db, "sync_runs", row, f"sync {run.run_id}", run.log)
 
 
 def _sync_and_check(run: RaceDataRun, stages) -> RaceDataResult:

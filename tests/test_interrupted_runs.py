@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import lock_held, query, run_command
+from conftest import lock_held, offline_args, query, run_command
 
 from racemap.cli import main as cli_main
 from racemap.runtime import LOCK_KEYS, state_dir
@@ -259,6 +259,15 @@ def test_status_after_a_run_killed_in_its_build_is_not_ok(applied_db, tmp_path, 
     assert cli_main(["status", "--database-url", url]) == 1
     err = capsys.readouterr().err
     assert err.splitlines() == [
+        "failed at dbt_build: did not finish: it stopped without a word (killed, or its machine"
+        " or database stopped)"
+    ]
+    # The killed run's row removed (as if the run had never been recorded): the last finished
+    # run was ok, and the view it reads is gone.
+    query(applied_db, "delete from racemap.runs where finished_at is null")
+    assert cli_main(["status", "--database-url", url]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
         "racemap: the database is not as racemap's last build left it (relation"
         ' "racemap.races_needing_attention" does not exist): run racemap run'
     ]
@@ -275,6 +284,63 @@ def test_status_after_a_run_killed_in_its_build_is_not_ok(applied_db, tmp_path, 
     err = capsys.readouterr().err
     assert "racemap run 20261125T120000Z-abcdef on " in err
     assert "is rebuilding the mapping now" in err and "racemap status again" in err
+
+
+def test_a_sync_killed_outright_is_a_failed_sync_at_its_stage(applied_db, tmp_path, capsys):
+    """As a run's: SIGKILLed where it waits in its dbt build, the sync is in racemap.sync_runs,
+    unfinished at dbt_build, and racemap status fails on it (it said nothing of it)."""
+    with _held(
+        applied_db,
+        tmp_path / "r",
+        "lock table racemap.race_driver_links in access exclusive mode",
+        "%alter table%race_driver_links%",
+        "the sync's dbt_build",
+        *("sync", "--race-id", "1125", "--sessions", "sprint"),
+    ) as proc:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=300)
+    assert cli_main(["status", "--database-url", applied_db.url]) == 1
+    out, err = capsys.readouterr()
+    assert ", never finished: failed (stopped at dbt_build: did not finish" in out
+    assert err.splitlines() == [
+        "last sync failed at dbt_build: did not finish: it stopped without a word (killed, or"
+        " its machine or database stopped): run racemap sync again"
+    ]
+
+
+def test_a_run_killed_outright_is_a_failed_run_at_its_stage(applied_db, tmp_path, capsys):
+    """SIGKILL (the OOM killer, a machine stopped) leaves no handler to record the verdict: the
+    run is in racemap.runs from its start, unfinished at the stage it is in. It left no row, and
+    racemap status showed the run before it (ok, exit 0) beside the keys the killed run had
+    applied. While the run lives, status shows the last finished run."""
+    url = applied_db.url
+    before = query(applied_db, "select run_id from racemap.runs")
+    proc = _start(applied_db, tmp_path / "r")
+    try:
+        at_validate = "select run_id from racemap.runs where stopped_at = 'validate'"
+        while not query(applied_db, at_validate):
+            assert proc.poll() is None, "the run ended before its validate stage"
+            time.sleep(0.05)
+        assert cli_main(["status", "--json", "--database-url", url]) == 0
+        assert [(json.loads(capsys.readouterr().out)["last_run"]["run_id"],)] == before
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=300)
+    (killed,) = query(applied_db, at_validate)[0]
+    assert cli_main(["status", "--database-url", url]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].startswith(f"last run  {killed}, started ")
+    assert out.splitlines()[0].endswith(", never finished: failed")
+    assert err.splitlines() == [
+        "failed at validate: did not finish: it stopped without a word (killed, or its machine"
+        " or database stopped)"
+    ]
+    # The next run is the last one, and compares with the last run that kept its state.
+    assert cli_main(["run", *offline_args(tmp_path / "r"), "--database-url", url]) == 0
+    capsys.readouterr()
+    assert cli_main(["status", "--database-url", url]) == 0
+    rows = query(applied_db, "select verdict, finished_at is null from racemap.runs")
+    assert sorted(rows) == [("failed", True), ("ok", False), ("ok", False)]
 
 
 def test_gx_files_a_killed_write_left_torn_stop_no_later_check(applied_db, tmp_path, capsys):

@@ -9,7 +9,10 @@ the previous run kept, in SQL, gives the changes (``racemap.run_changes``, ``cha
 says so. A dry run compares but keeps no state: the next run compares with the last real one.
 
 Every run that reaches the database, failed ones too, leaves a row in ``racemap.runs`` (its
-verdict, when, where it stopped): what ``racemap status`` reads.
+verdict, when, where it stopped): what ``racemap status`` reads. The row is written when the run
+starts its work, unfinished (:func:`record_stage`), and completed when it ends
+(:func:`record_run`): a run killed outright stays an unfinished row, ``failed`` at the stage it
+was in.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ select r.run_id, r.finished_at
 from racemap.runs as r
 where r.run_id <> %(run)s
     and exists (select 1 from racemap.run_race_states as s where s.run_id = r.run_id)
-order by r.finished_at desc
+order by coalesce(r.finished_at, r.started_at) desc
 limit 1
 """
 
@@ -231,7 +234,7 @@ def record_changes(conn, run_id: str, races: RacesTable, dry_run: bool = False) 
         cur.execute(
             "with kept as (select run_id from racemap.runs"
             "   where run_id in (select distinct run_id from racemap.run_race_states)"
-            "   order by finished_at desc limit %s)"
+            "   order by coalesce(finished_at, started_at) desc limit %s)"
             " delete from racemap.run_race_states where run_id <> %s"
             "   and run_id not in (select run_id from kept)",
             (KEEP_STATES, run_id),
@@ -299,14 +302,63 @@ def record_run(db, run_id: str, summary: dict, started_at: datetime, log=print) 
         "changes_count": changes.get("total") if changes else None,
         "previous_run_id": changes.get("previous_run_id"),
     }
-    updated = ("verdict", "stopped_at", "error", "attention_count", "changes_count")
-    record_verdict(db, "runs", row, updated, f"run {run_id}", log)
+    record_verdict(db, "runs", row, f"run {run_id}", log)
 
 
-def record_verdict(db, table: str, row: dict, updated: tuple, what: str, log=print) -> None:
-    """``row`` (its key ``run_id``) into ``racemap.<table>`` with ``finished_at`` now; a row
-    already there gets the ``updated`` columns and the new finish. The record of a run's or a
-    sync's verdict (``racemap.runs``, ``racemap.sync_runs``).
+# What an unfinished row says until its run or sync ends; what it keeps saying if it never does.
+UNFINISHED = (
+    "did not finish: it stopped without a word (killed, or its machine or database stopped)"
+)
+
+# A row unfinished whose command is gone: no session of this database's server carries its run
+# id in its name (the run lock's connection does, racemap.runtime.run_lock, while it lives).
+# ``r`` is the runs or sync_runs row.
+GONE = """(r.finished_at is not null or not exists (
+    select 1 from pg_stat_activity as a
+    where a.application_name like 'racemap %%'
+        and position(' ' || r.run_id || ' ' in a.application_name || ' ') > 0
+))"""
+
+
+def record_stage(db, table: str, row: dict, stage: str) -> None:
+    """A run or sync (``table`` ``runs`` or ``sync_runs``) entering ``stage``: its row, written
+    unfinished the first time (verdict ``failed``, ``finished_at`` null, the error
+    :data:`UNFINISHED`), now at ``stage``; :func:`record_verdict` completes it when the command
+    ends. Never raises, says nothing: the stage itself fails on a database gone, and a table
+    not yet made or upgraded (a sync's first load) leaves the command to its final record."""
+    import psycopg2
+
+    from racemap.errors import RacemapError
+
+    row = {
+        **row,
+        "verdict": "failed",
+        "stopped_at": stage,
+        "error": UNFINISHED,
+        "finished_at": None,
+    }
+    statement = sql.SQL(
+        "insert into {} as r ({}) values ({})"
+        " on conflict (run_id) do update set stopped_at = excluded.stopped_at"
+        " where r.finished_at is null"
+    ).format(
+        sql.Identifier("racemap", table),
+        sql.SQL(", ").join(map(sql.Identifier, row)),
+        sql.SQL(", ").join(sql.Placeholder() * len(row)),
+    )
+    try:
+        with db.transaction() as conn, conn.cursor() as cur:
+            cur.execute("select to_regclass(%s)", (f"racemap.{table}",))
+            if cur.fetchone()[0] is not None:
+                cur.execute(statement, list(row.values()))
+    except (RacemapError, psycopg2.Error):
+        pass
+
+
+def record_verdict(db, table: str, row: dict, what: str, log=print) -> None:
+    """``row`` (its key ``run_id``) into ``racemap.<table>`` with ``finished_at`` now; the row
+    already there (written unfinished by :func:`record_stage`) takes its values and the finish.
+    The record of a run's or a sync's verdict (``racemap.runs``, ``racemap.sync_runs``).
 
     Never raises: a command that could not reach its database, or stopped before racemap's
     tables existed, is not recorded (one line says so, for an error)."""
@@ -320,7 +372,7 @@ def record_verdict(db, table: str, row: dict, updated: tuple, what: str, log=pri
         sql.Identifier("racemap", table),
         sql.SQL(", ").join(map(sql.Identifier, row)),
         sql.SQL(", ").join(sql.Placeholder() * len(row)),
-        sql.SQL("").join(update.format(sql.Identifier(column)) for column in updated),
+        sql.SQL("").join(update.format(sql.Identifier(c)) for c in row if c != "run_id"),
     )
     try:
         with db.transaction() as conn, conn.cursor() as cur:

@@ -1,7 +1,8 @@
 """``racemap status``: the state of a database's mapping from the database alone, in a second.
 
 No fetch, no build, no dbt or Great Expectations: it reads what runs recorded. The last run
-(``racemap.runs``: id, when, verdict), the races needing attention now (the view
+(``racemap.runs``: id, when, verdict; the last that ended, or one killed outright, whose row
+stayed unfinished: ``changes.record_stage``), the races needing attention now (the view
 ``racemap.races_needing_attention``), the races mapped but holding no keys (their mapping not
 applied: after ``racemap restore`` or a dry run), the race data checks the last ``racemap sync``
 failed (``racemap.race_data_checks``: each names a race and a driver), the last run's changes
@@ -30,7 +31,7 @@ from racemap.checks import race_data as race_data_checks
 from racemap.db import query_dicts
 from racemap.errors import printable
 from racemap.reporting import plural
-from racemap.reporting.changes import changes_of, describe, summarise
+from racemap.reporting.changes import GONE, changes_of, describe, summarise
 from racemap.reporting.reports import attention_line, attention_rows
 from racemap.settings import Environment
 
@@ -173,8 +174,8 @@ def collect(conn, env: Environment) -> dict:
     runs = query_dicts(
         conn,
         "select run_id, started_at, finished_at, verdict, stopped_at, error, dry_run, seasons,"
-        " attention_count, changes_count, previous_run_id"
-        " from racemap.runs order by finished_at desc limit 1",
+        f" attention_count, changes_count, previous_run_id from racemap.runs as r where {GONE}"
+        " order by coalesce(finished_at, started_at) desc limit 1",
     )
     last = {k: _iso(v) for k, v in runs[0].items()} if runs else None
     if last and last["verdict"] != verdicts.FAILED:
@@ -234,7 +235,8 @@ def last_sync(conn) -> dict | None:
     rows = query_dicts(
         conn,
         "select run_id, started_at, finished_at, verdict, stopped_at, error, sessions, pages,"
-        " attention_count from racemap.sync_runs order by finished_at desc limit 1",
+        f" attention_count from racemap.sync_runs as r where {GONE}"
+        " order by coalesce(finished_at, started_at) desc limit 1",
     )
     return {k: _iso(v) for k, v in rows[0].items()} if rows else None
 
@@ -273,6 +275,13 @@ def verdict(state: dict) -> str:
     )
 
 
+def _finished(row: dict) -> str:
+    """When a run or sync finished; one killed outright never did (changes.record_stage)."""
+    if row["finished_at"] is None:
+        return f"started {row['started_at']}, never finished"
+    return f"finished {row['finished_at']}"
+
+
 def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
     """(stdout lines, stderr lines) of the text output."""
     out, err = [], []
@@ -281,7 +290,7 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
         err.append(f"no racemap run recorded on {db_display} yet: run `racemap run`")
         return out, err
     out.append(
-        f"last run  {last['run_id']}, finished {last['finished_at']}: {last['verdict']}"
+        f"last run  {last['run_id']}, {_finished(last)}: {last['verdict']}"
         + (" (dry run)" if last["dry_run"] else "")
     )
     if last["verdict"] == verdicts.FAILED:
@@ -295,7 +304,7 @@ def lines(state: dict, db_display: str) -> tuple[list[str], list[str]]:
             if failed
             else f"{plural(sync['sessions'], 'session')}, {plural(sync['pages'], 'page')} rendered"
         )
-        finished = f"finished {sync['finished_at']}: {sync['verdict']}"
+        finished = f"{_finished(sync)}: {sync['verdict']}"
         out.append(f"last sync {sync['run_id']}, {finished} ({done})")
         if failed:
             err.append(f"last sync failed at {stopped}: run racemap sync again")

@@ -121,7 +121,11 @@ def _database_reports_dir(args) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="racemap", description=__doc__)
+    from racemap import __version__
+
+    # The module's docstring, without its reStructuredText marks, for a terminal.
+    parser = Parser(prog="racemap", description=(__doc__ or "").replace("``", ""))
+    parser.add_argument("--version", action="version", version=f"racemap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="migrate, load, dbt build, apply, validate, report")

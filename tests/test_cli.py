@@ -318,3 +318,13 @@ def test_validate_refused_a_connection_by_the_server_is_one_line(mapped_template
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert_one_clear_line(done, "too many connections for role")
+
+
+def test_version_and_help_read_as_plain_text(tmp_path):
+    from racemap import __version__
+
+    done = racemap("--version", cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"racemap {__version__}\n", "")
+    shown = racemap("--help", cwd=tmp_path)
+    assert shown.returncode == 0 and "The racemap command line" in shown.stdout
+    assert "``" not in shown.stdout

@@ -466,11 +466,29 @@ def start_embedded(pgdata: Path = EMBEDDED_PGDATA, cleanup_mode: str | None = "s
     return db
 
 
+# The libpq variables that name a server or a database (not merely how to reach one).
+NAMING_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE")
+
+
 def resolve_database(url: str | None = None, pgdata: Path | None = None) -> Database:
-    """``--database-url``, else ``DATABASE_URL``, else the embedded database."""
+    """``--database-url``, else ``DATABASE_URL``, else the embedded database.
+
+    The shell's ``PG*`` variables alone never choose the database (the embedded one ignores
+    them): when they name one, a line on standard error says it is not the one used, and how
+    to use it, so that no command answers about the demo while the user thinks of theirs.
+    """
     url = url or os.environ.get("DATABASE_URL") or None
     if url:
         return parse_database_url(url)
+    named = [name for name in NAMING_VARIABLES if os.environ.get(name)]
+    if named:
+        print(
+            f"racemap: DATABASE_URL is not set, so this is the embedded PostgreSQL, not the "
+            f"database {', '.join(named)} name: to use that one, set DATABASE_URL=postgresql:// "
+            "(the PG* variables fill in what the URL leaves out) or give --database-url",
+            file=sys.stderr,
+            flush=True,
+        )
     return start_embedded(pgdata or EMBEDDED_PGDATA)
 
 

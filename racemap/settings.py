@@ -433,7 +433,9 @@ TOOL_VARIABLES = (
     (
         "`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, ...",
         "what `profiles.yml` and psql read; racemap sets them from `DATABASE_URL` for dbt, "
-        "Great Expectations and the kernels",
+        "Great Expectations and the kernels. Alone they choose no database for racemap: "
+        "`DATABASE_URL=postgresql://` takes the whole connection from them (unset, the "
+        "embedded PostgreSQL, and a line says so when they name another)",
     ),
     (
         "`RACEMAP_PGKEEPALIVES_IDLE`",

@@ -406,7 +406,7 @@ HOSTILE = {
 
 
 def test_the_shells_pg_variables_never_reach_the_embedded_database(
-    tmp_path, server_dir, clean_env, monkeypatch
+    tmp_path, server_dir, clean_env, monkeypatch, capsys
 ):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     for name, value in HOSTILE.items():
@@ -414,6 +414,12 @@ def test_the_shells_pg_variables_never_reach_the_embedded_database(
     db = resolve_database(pgdata=server_dir / "pgdata")
     try:
         assert db.embedded
+        # ... and the user, whose PG* variables name another database, is told in one line
+        # that this is not it (`racemap status` answered about the demo, saying nothing).
+        said = capsys.readouterr().err.strip().splitlines()
+        assert len(said) == 1, said
+        assert "embedded PostgreSQL, not the database PGHOST, PGHOSTADDR, PGDATABASE" in said[0]
+        assert "set DATABASE_URL=postgresql://" in said[0]
         # this process and its children: the server's variables, no other libpq variable
         for name in LIBPQ_VARIABLES:
             if name not in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE"}:

@@ -162,6 +162,9 @@ def prepare_races(db: Database, races: RacesTable, variables: dict, dry_run: boo
                     "existing races table (name it with --var races_schema=... "
                     "--var races_table=...)"
                 )
+        grant = runtime.schema_usage_missing(conn, races)
+        if grant:
+            raise RacemapError("this role cannot run racemap: " + grant)
         check_race_columns(conn, races, variables)
     migrate_races(db, races, variables, dry_run, log)
     with db.transaction() as conn:

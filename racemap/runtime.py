@@ -144,6 +144,31 @@ def require_races_table(conn, races: RacesTable) -> None:
             f"table {races.name} does not exist in this database: name the races table with "
             "--var races_schema=... --var races_table=..., or check DATABASE_URL"
         )
+    grant = schema_usage_missing(conn, races)
+    if grant:
+        raise RacemapError(f"this role cannot read {races.name}: {grant}")
+
+
+def schema_usage_missing(conn, races: RacesTable) -> str | None:
+    """The grant of USAGE on the races table's schema when this role lacks it, else None.
+
+    Without it no name in the schema resolves (the catalog queries naming the table by
+    ``::regclass`` failed with an unexpected InsufficientPrivilege): asked first, before
+    anything else reads the table.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "select current_user, has_schema_privilege(oid, 'USAGE') from pg_namespace"
+            " where nspname = %s",
+            (races.schema,),
+        )
+        row = cur.fetchone()
+    if row is None or row[1]:
+        return None
+    schema = races.schema
+    if not re.fullmatch(r"[a-z_][a-z0-9_$]*", schema):
+        schema = quote_ident(schema)  # as the statement must name it: App, "GP's"
+    return f"grant usage on schema {schema} to {row[0]}"
 
 
 def require_utf8(conn, display: str) -> None:

@@ -258,6 +258,48 @@ def test_a_role_without_any_grant_is_told_the_grants_not_that_the_table_is_missi
         assert f"grant select on public.races to {role}" in message and "\n" not in message
 
 
+def test_a_races_table_in_a_schema_the_role_may_not_use_is_one_line_naming_the_grant(
+    demo_db, tmp_path, capsys
+):
+    """The grants on a races table outside public are not enough without USAGE on its schema:
+    the run stopped with `unexpected InsufficientPrivilege: permission denied for schema app`,
+    and lookup and validate likewise; each is one line naming the grant now."""
+    query(demo_db, "create schema app")
+    query(demo_db, "create table app.grand_prix as select * from public.races where year = 2024")
+    variables = {"races_schema": "app", "races_table": "grand_prix"}
+    var_args = ["--var", "races_schema=app", "--var", "races_table=grand_prix"]
+    assert cli_main(["migrate", "--database-url", demo_db.url, *var_args]) == 0
+    with SCRATCH.role(demo_db, password="schema-pw") as role:
+        url = dataclasses.replace(demo_db, user=role, password="schema-pw").url
+        with demo_db.transaction() as conn, conn.cursor() as cur:
+            cur.execute(f'grant select on app.grand_prix to "{role}"')
+            cur.execute(
+                "grant update (openf1_meeting_key, openf1_session_key) on app.grand_prix"
+                f' to "{role}"'
+            )
+            cur.execute(f'grant create on database "{demo_db.dbname}" to "{role}"')
+        grant = f"grant usage on schema app to {role}"
+        with pytest.raises(RacemapError) as info:
+            run_pipeline(parse_database_url(url), tmp_path / "reports", variables=variables)
+        assert str(info.value) == f"this role cannot run racemap: {grant}"
+        assert cli_main(["lookup", "--database-url", url, "--race-id", "1125", *var_args]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == f"racemap: this role cannot read app.grand_prix: {grant}", err
+        # Granted, the role runs (and owns racemap's schemas); the grant taken back, export and
+        # validate are one line too.
+        query(demo_db, f'grant usage on schema app to "{role}"')
+        result = run_pipeline(parse_database_url(url), tmp_path / "ok", variables=variables)
+        assert result.verdict == "ok", result.failures
+        query(demo_db, f'revoke usage on schema app from "{role}"')
+        capsys.readouterr()
+        export = ["export", "--format", "csv", "--output", str(tmp_path / "x.csv")]
+        validate = ["validate", "--reports-dir", str(tmp_path / "ok")]
+        for command in (export, validate):
+            assert cli_main([*command, "--database-url", url, *var_args]) == 1, command
+            err = capsys.readouterr().err.strip()
+            assert err == f"racemap: this role cannot read app.grand_prix: {grant}", err
+
+
 def test_after_a_run_the_application_may_drop_and_retype_its_own_columns(
     mapped_template, tmp_path, capsys
 ):

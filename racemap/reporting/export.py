@@ -86,6 +86,9 @@ def crosswalk_rows(conn, variables: dict | None = None) -> list[dict]:
             raise RacemapError(
                 "racemap.race_openf1_sessions does not exist: run `racemap run` first"
             )
+    from racemap.runtime import require_races_table
+
+    require_races_table(conn, races)  # gone, or in a schema this role may not use: one line
     kinds = sql.SQL(", ").join(
         sql.SQL(
             "max(s.session_key) filter (where s.session_kind = {kind} and not s.is_cancelled)"

@@ -258,6 +258,20 @@ def test_a_role_without_any_grant_is_told_the_grants_not_that_the_table_is_missi
         assert f"grant select on public.races to {role}" in message and "\n" not in message
 
 
+def test_a_dry_run_needs_no_update_grant(demo_db, runner_role, tmp_path):
+    """The README's grants of a routine run ask UPDATE on the key columns of a run that writes
+    them; a dry run by a role that may only read stopped at the apply with an unexpected
+    InsufficientPrivilege (its FOR UPDATE lock)."""
+    role, url = runner_role
+    assert cli_main(["migrate", "--database-url", demo_db.url]) == 0
+    result = run_pipeline(parse_database_url(url), tmp_path, dry_run=True)
+    assert result.verdict == "ok", result.failures
+    assert result.summary["updates"] == 70 and result.summary["updates_applied"] == 0
+    assert query(
+        demo_db, "select count(*) from public.races where openf1_meeting_key is not null"
+    ) == [(0,)]
+
+
 def test_a_races_table_in_a_schema_the_role_may_not_use_is_one_line_naming_the_grant(
     demo_db, tmp_path, capsys
 ):

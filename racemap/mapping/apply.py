@@ -171,15 +171,18 @@ def apply_updates(
                     for u in updates
                 ],
             )
-        # Lock the rows to touch and the rows holding the keys they want, then judge.
-        cur.execute(
-            sql.SQL("""
-            select 1 from {rel} r where cast(r.{id} as text) in (select race_id from pending)
-               or r.openf1_meeting_key in (select meeting_key from pending)
-               or r.openf1_session_key in (select session_key from pending)
-            for update of r
-        """).format(rel=t.relation, id=t.id)
-        )
+        # Lock the rows to touch and the rows holding the keys they want, then judge. A dry run
+        # writes nothing and locks nothing: FOR UPDATE needs the UPDATE grant, which a dry run
+        # does not ask for (it stopped with an unexpected InsufficientPrivilege).
+        if not dry_run:
+            cur.execute(
+                sql.SQL("""
+                select 1 from {rel} r where cast(r.{id} as text) in (select race_id from pending)
+                   or r.openf1_meeting_key in (select meeting_key from pending)
+                   or r.openf1_session_key in (select session_key from pending)
+                for update of r
+            """).format(rel=t.relation, id=t.id)
+            )
         _judge(cur, t, allow_changes)
         cur.execute("select race_id, status, action from pending")
         judged = {race_id: (status, action) for race_id, status, action in cur.fetchall()}

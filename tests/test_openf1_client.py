@@ -260,6 +260,17 @@ def test_a_200_that_is_not_a_json_list_is_retried_then_fails(httpx_mock, client,
     assert client.requests_made == 4 and waits == [1.0, 2.0, 4.0]
 
 
+def test_a_web_page_instead_of_openf1s_answer_says_to_check_the_url(httpx_mock, client, waits):
+    """A URL that is not OpenF1's API (a web site answering HTML) said only "try again later"
+    after the whole retry budget."""
+    for _ in range(4):
+        httpx_mock.add_response(url=url("meetings", 2024), content=fixture("html_200.html"))
+    with pytest.raises(RacemapError) as info:
+        client.fetch("meetings", 2024)
+    assert "OpenF1's API? check --openf1-url / OPENF1_URL" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
 def test_a_200_that_is_not_json_then_a_good_one(httpx_mock, client):
     meetings = snapshot("meetings", 2024)
     httpx_mock.add_response(url=url("meetings", 2024), content=truncated(meetings))

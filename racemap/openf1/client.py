@@ -381,6 +381,13 @@ class OpenF1Client:
                 f"OpenF1 {what} {tried}: retry after the live session ends, check the "
                 f"OPENF1_USERNAME account's access, or {OFFLINE_HINT}"
             )
+        if exc.status is None and "Rate exceeded" not in str(exc):
+            # A 200 that is not OpenF1's JSON list, every time: most often a URL that is not
+            # OpenF1's API (its web site, a proxy's page), which waiting does not mend.
+            return (
+                f"OpenF1 {what} {tried}: is {self.base_url} OpenF1's API? check --openf1-url / "
+                f"OPENF1_URL, try again later, or {OFFLINE_HINT}"
+            )
         return f"OpenF1 {what} {tried}: try again later, or {OFFLINE_HINT}"
 
     # -- the public calls --------------------------------------------------------------------------

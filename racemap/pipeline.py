@@ -155,7 +155,10 @@ def prepare_races(db: Database, races: RacesTable, variables: dict, dry_run: boo
         if not relation_exists(conn, races.schema, races.table):
             if db.embedded and (races.schema, races.table) == ("public", "races"):
                 count = create_demo_tables(conn)
-                log(f"created the demo tables public.races ({count} races) and public.circuits")
+                log(
+                    f"created the demo tables public.races ({count} races), public.circuits, "
+                    "public.results and public.drivers"
+                )
             else:
                 raise RacemapError(
                     f"table {races.name} does not exist in {db.display}: racemap maps an "

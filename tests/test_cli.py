@@ -116,6 +116,26 @@ def test_embedded_database_end_to_end(tmp_path, server_dir, monkeypatch):
         pgserver.get_server(pgdata).cleanup()
 
 
+def test_the_demo_tables_line_names_every_table_it_created(fresh_db):
+    """The embedded demo's first run creates races, circuits, results and drivers (README);
+    its line named the first two only."""
+    import dataclasses
+
+    from racemap.errors import RacemapError
+    from racemap.pipeline import prepare_races
+    from racemap.settings import RacesTable
+
+    said = []
+    embedded = dataclasses.replace(fresh_db, embedded=True)  # as the embedded database is
+    with pytest.raises(RacemapError, match="a dry run changes nothing"):  # stops before dbt
+        prepare_races(embedded, RacesTable.from_vars({}), {}, dry_run=True, log=said.append)
+    assert said == [
+        "created the demo tables public.races (1160 races), public.circuits, public.results "
+        "and public.drivers"
+    ]
+    assert query(fresh_db, "select count(*) from public.results") != [(0,)]
+
+
 def test_dbt_log_level_file_is_info_by_default_and_taken_in_any_case():
     """dbt's own variable, which racemap passes on as ``--log-level-file``: dbt takes any case."""
     from racemap.settings import load_environment

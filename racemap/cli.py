@@ -20,6 +20,7 @@ from racemap.errors import (
     RacemapError,
     UsageError,
     check_interrupted,
+    missing_privilege,
     missing_relation,
     one_line,
     printable,
@@ -416,7 +417,11 @@ def cmd_status(args) -> int:
             args.database_url or args.environment.database_url, args.json, args.environment
         )
     except Exception as exc:
-        error = exc if isinstance(exc, RacemapError) else missing_relation(exc)
+        error = (
+            exc
+            if isinstance(exc, RacemapError)
+            else missing_relation(exc) or missing_privilege(exc)
+        )
         if error is None:
             raise
         if args.json:  # always JSON on standard output, the error in it
@@ -633,7 +638,7 @@ def _command(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
         if args.environment.racemap_debug:
             raise
-        if (error := missing_relation(exc)) is not None:
+        if (error := missing_relation(exc) or missing_privilege(exc)) is not None:
             print(f"racemap: {error}", file=sys.stderr)
             return verdict.EXIT_FAILED
         print(

@@ -103,6 +103,21 @@ def missing_relation(exc: BaseException) -> RacemapError | None:
     )
 
 
+def missing_privilege(exc: BaseException) -> RacemapError | None:
+    """PostgreSQL's insufficient privilege (psycopg2's, or wrapped by SQLAlchemy) as one line
+    pointing at the grants, where no earlier check named the grant itself (``racemap status``
+    reading a races table whose schema the role may no longer use, say). None for any other
+    error."""
+    cause = getattr(exc, "orig", None) or exc
+    if getattr(cause, "pgcode", None) != "42501":  # insufficient_privilege
+        return None
+    return RacemapError(
+        f"{first_line(cause)[:200]}: this role lacks a grant: give it the grants of a routine "
+        'run (README, "The grants of a routine run"; a races table outside public needs '
+        "USAGE on its schema), or run racemap as a role that has them"
+    )
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) or SIGTERM: the command stops with one line (``str``, e.g.
     ``interrupted during dbt_build``) and exit code 128 + the signal's number (130, 143)."""

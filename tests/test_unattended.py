@@ -312,6 +312,11 @@ def test_a_races_table_in_a_schema_the_role_may_not_use_is_one_line_naming_the_g
             assert cli_main([*command, "--database-url", url, *var_args]) == 1, command
             err = capsys.readouterr().err.strip()
             assert err == f"racemap: this role cannot read app.grand_prix: {grant}", err
+        # status reads the races table through the function of the last build: one line too
+        assert cli_main(["status", "--database-url", url]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("racemap: permission denied for schema app: this role lacks a grant")
+        assert "\n" not in err
 
 
 def test_after_a_run_the_application_may_drop_and_retype_its_own_columns(

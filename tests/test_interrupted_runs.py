@@ -200,17 +200,23 @@ def test_ctrl_c_while_dbt_builds_is_one_line_and_nothing_of_dbts(applied_db, tmp
     assert query(applied_db, "select count(*) > 0 from racemap.mapping_updates") == [(True,)]
 
 
-def test_ctrl_c_during_a_sync_names_its_stage(applied_db, tmp_path):
-    """A sync's build replaces the driver link of the run (racemap.race_driver_links): held
-    there on a lock the test holds, Ctrl-C stops it with one line naming the stage."""
-    with _held(
-        applied_db,
-        tmp_path / "r",
+def _sync_held_in_its_build(db, reports: Path):
+    """A sync of one session, held where its build replaces the run's driver links
+    (racemap.race_driver_links) on a lock the test holds."""
+    return _held(
+        db,
+        reports,
         "lock table racemap.race_driver_links in access exclusive mode",
         "%alter table%race_driver_links%",
         "the sync's dbt_build",
         *("sync", "--race-id", "1125", "--sessions", "sprint"),  # one session to load
-    ) as proc:
+    )
+
+
+def test_ctrl_c_during_a_sync_names_its_stage(applied_db, tmp_path):
+    """A sync's build replaces the driver link of the run (racemap.race_driver_links): held
+    there on a lock the test holds, Ctrl-C stops it with one line naming the stage."""
+    with _sync_held_in_its_build(applied_db, tmp_path / "r") as proc:
         os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130
@@ -289,14 +295,7 @@ def test_status_after_a_run_killed_in_its_build_is_not_ok(applied_db, tmp_path, 
 def test_a_sync_killed_outright_is_a_failed_sync_at_its_stage(applied_db, tmp_path, capsys):
     """As a run's: SIGKILLed where it waits in its dbt build, the sync is in racemap.sync_runs,
     unfinished at dbt_build, and racemap status fails on it (it said nothing of it)."""
-    with _held(
-        applied_db,
-        tmp_path / "r",
-        "lock table racemap.race_driver_links in access exclusive mode",
-        "%alter table%race_driver_links%",
-        "the sync's dbt_build",
-        *("sync", "--race-id", "1125", "--sessions", "sprint"),
-    ) as proc:
+    with _sync_held_in_its_build(applied_db, tmp_path / "r") as proc:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=300)
     assert cli_main(["status", "--database-url", applied_db.url]) == 1

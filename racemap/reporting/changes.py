@@ -17,7 +17,8 @@ was in.
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+from datetime import UTC, datetime
 
 from psycopg2 import sql
 
@@ -330,29 +331,9 @@ def record_stage(db, table: str, row: dict, stage: str) -> None:
 
     from racemap.errors import RacemapError
 
-    row = {
-        **row,
-        "verdict": "failed",
-        "stopped_at": stage,
-        "error": UNFINISHED,
-        "finished_at": None,
-    }
-    statement = sql.SQL(
-        "insert into {} as r ({}) values ({})"
-        " on conflict (run_id) do update set stopped_at = excluded.stopped_at"
-        " where r.finished_at is null"
-    ).format(
-        sql.Identifier("racemap", table),
-        sql.SQL(", ").join(map(sql.Identifier, row)),
-        sql.SQL(", ").join(sql.Placeholder() * len(row)),
-    )
-    try:
-        with db.transaction() as conn, conn.cursor() as cur:
-            cur.execute("select to_regclass(%s)", (f"racemap.{table}",))
-            if cur.fetchone()[0] is not None:
-                cur.execute(statement, list(row.values()))
-    except (RacemapError, psycopg2.Error):
-        pass
+    row = {**row, "verdict": "failed", "stopped_at": stage, "error": UNFINISHED}
+    with contextlib.suppress(RacemapError, psycopg2.Error):
+        _upsert(db, table, {**row, "finished_at": None}, ("stopped_at",), unfinished_only=True)
 
 
 def record_verdict(db, table: str, row: dict, what: str, log=print) -> None:
@@ -364,23 +345,29 @@ def record_verdict(db, table: str, row: dict, what: str, log=print) -> None:
     tables existed, is not recorded (one line says so, for an error)."""
     from racemap.errors import RacemapError, first_line
 
-    update = sql.SQL(", {0} = excluded.{0}")
-    statement = sql.SQL(
-        "insert into {} ({}, finished_at) values ({}, now())"
-        " on conflict (run_id) do update set finished_at = excluded.finished_at{}"
-    ).format(
-        sql.Identifier("racemap", table),
-        sql.SQL(", ").join(map(sql.Identifier, row)),
-        sql.SQL(", ").join(sql.Placeholder() * len(row)),
-        sql.SQL("").join(update.format(sql.Identifier(c)) for c in row if c != "run_id"),
-    )
+    columns = [c for c in row if c != "run_id"] + ["finished_at"]
     try:
-        with db.transaction() as conn, conn.cursor() as cur:
-            cur.execute("select to_regclass(%s)", (f"racemap.{table}",))
-            if cur.fetchone()[0] is None:
-                return
-            cur.execute(statement, list(row.values()))
+        _upsert(db, table, {**row, "finished_at": datetime.now(UTC)}, columns)
     except RacemapError as exc:
         log(f"{what} not recorded in racemap.{table}: {exc}")
     except Exception as exc:  # psycopg2.Error and the like: the verdict stands, one line
         log(f"{what} not recorded in racemap.{table}: {first_line(exc)}")
+
+
+def _upsert(db, table: str, row: dict, set_, unfinished_only: bool = False) -> None:
+    """``row`` into ``racemap.<table>`` (key ``run_id``); a row already there takes the
+    columns ``set_`` (only while unfinished, with ``unfinished_only``). Nothing when the
+    table is not there (a command that stopped before racemap's tables were made)."""
+    statement = sql.SQL(
+        "insert into {} as r ({}) values ({}) on conflict (run_id) do update set {}{}"
+    ).format(
+        sql.Identifier("racemap", table),
+        sql.SQL(", ").join(map(sql.Identifier, row)),
+        sql.SQL(", ").join(sql.Placeholder() * len(row)),
+        sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in set_),
+        sql.SQL(" where r.finished_at is null" if unfinished_only else ""),
+    )
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass(%s)", (f"racemap.{table}",))
+        if cur.fetchone()[0] is not None:
+            cur.execute(statement, list(row.values()))

@@ -1,0 +1,60 @@
+"""A plain `dbt build --profiles-dir .` (a user's CI, an analytics engineer) on a database that
+racemap also runs on: it takes the PG* variables only, and no lock of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import lock_held, query
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DBT = Path(sys.executable).parent / "dbt"
+
+
+def _plain_dbt(db, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "RACEMAP_"))}
+    env.update({k: v for k, v in db.env_changes().items() if v is not None})
+    env.update(
+        DBT_TARGET_PATH=str(tmp_path / "target"),
+        DBT_LOG_PATH=str(tmp_path / "logs"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    return subprocess.run(
+        [str(DBT), *args, "--profiles-dir", ".", "--no-use-colors"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+
+
+def test_a_plain_dbt_build_while_racemap_holds_the_database_stops_before_it_drops_anything(
+    applied_db, tmp_path
+):
+    """dbt takes no racemap lock: a CI's `dbt build` during a `racemap run` dropped and rebuilt
+    the marts under it, and the run failed at `changes` with 'relation
+    "racemap.races_needing_attention" does not exist: run racemap run'. The build now stops in
+    its on-run-start hook, before any node, in one line naming the racemap that holds the
+    database."""
+    mapped = query(applied_db, "select count(*) from racemap.race_openf1_mapping")
+    with lock_held(applied_db, "sync"):
+        built = _plain_dbt(applied_db, tmp_path, "build", "--select", "race_openf1_mapping")
+        assert built.returncode != 0, built.stdout
+        lines = [
+            line
+            for line in built.stdout.splitlines()
+            if "racemap sync 20261125T120000Z-abcdef" in line
+        ]
+        assert lines, built.stdout
+        assert "run dbt again when it has finished" in lines[0], lines[0]
+        assert query(applied_db, "select count(*) from racemap.race_openf1_mapping") == mapped
+        # Reading is harmless: ls, compile and test never take the guard.
+        assert _plain_dbt(applied_db, tmp_path, "ls", "--select", "marts").returncode == 0
+    # Once the racemap has finished, the same build runs.
+    again = _plain_dbt(applied_db, tmp_path, "run", "--select", "race_openf1_mapping")
+    assert again.returncode == 0, again.stdout[-3000:]

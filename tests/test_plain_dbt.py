@@ -58,3 +58,19 @@ def test_a_plain_dbt_build_while_racemap_holds_the_database_stops_before_it_drop
     # Once the racemap has finished, the same build runs.
     again = _plain_dbt(applied_db, tmp_path, "run", "--select", "race_openf1_mapping")
     assert again.returncode == 0, again.stdout[-3000:]
+
+
+def test_a_partial_build_after_a_run_leaves_out_the_tests_of_what_it_does_not_build(
+    applied_db, tmp_path
+):
+    """After a `racemap run` (no sync: the race data models were never built) `dbt build
+    --select race_openf1_mapping` (or `+race_openf1_mapping`, `state:modified+`) failed: dbt's
+    eager indirect selection took the relationships test of int_race_data_drivers.race_id to
+    the mapping, and 'relation "racemap_intermediate.int_race_data_drivers" does not exist'.
+    The project selects tests `buildable`: a test runs when each model it reads is built or
+    an ancestor of one that is."""
+    absent = "select to_regclass('racemap_intermediate.int_race_data_drivers') is null"
+    assert query(applied_db, absent) == [(True,)]
+    built = _plain_dbt(applied_db, tmp_path, "build", "--select", "race_openf1_mapping")
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert "relationships_int_race_data_drivers" not in built.stdout

@@ -74,3 +74,25 @@ def test_a_partial_build_after_a_run_leaves_out_the_tests_of_what_it_does_not_bu
     built = _plain_dbt(applied_db, tmp_path, "build", "--select", "race_openf1_mapping")
     assert built.returncode == 0, built.stdout[-3000:]
     assert "relationships_int_race_data_drivers" not in built.stdout
+
+
+def test_the_unit_tests_pass_under_a_races_tables_own_column_vars(applied_db, tmp_path):
+    """The README's `--var race_id_column=gp_id ...` given to a plain `dbt build --vars`: the
+    unit tests of stg_app__races, whose fixture rows carry Ergast's columns (id, date, ...),
+    failed with 'column "gp_id" does not exist', and the build skipped some 200 nodes after
+    them. They pin the column vars to the fixture's."""
+    query(
+        applied_db,
+        "create schema app; create table app.grand_prix as select id as gp_id,"
+        " circuit_id as track, name as title, date as race_day, time as start_utc,"
+        " round as rnd from public.races",
+    )
+    variables = (
+        "{races_schema: app, races_table: grand_prix, race_id_column: gp_id,"
+        " race_circuit_column: track, race_date_column: race_day,"
+        " race_time_column: start_utc, race_name_column: title, race_round_column: rnd}"
+    )
+    unit_tests = "stg_app__races,test_type:unit"
+    tested = _plain_dbt(applied_db, tmp_path, "test", "--select", unit_tests, "--vars", variables)
+    assert tested.returncode == 0, tested.stdout[-3000:]
+    assert tested.stdout.count(" PASS stg_app__races::") == 3, tested.stdout[-1000:]

@@ -96,3 +96,27 @@ def test_the_unit_tests_pass_under_a_races_tables_own_column_vars(applied_db, tm
     tested = _plain_dbt(applied_db, tmp_path, "test", "--select", unit_tests, "--vars", variables)
     assert tested.returncode == 0, tested.stdout[-3000:]
     assert tested.stdout.count(" PASS stg_app__races::") == 3, tested.stdout[-1000:]
+
+
+def test_the_unit_tests_pass_under_other_results_columns_and_tolerance(applied_db, tmp_path):
+    """`--vars` naming the results table's own columns (result_number_column=car, ...) failed
+    stg_app__results' unit test, whose fixture has Ergast's; `match_tolerance_hours: 6`
+    failed the matching rule's, whose Las Vegas 2024 session 24 h after Ergast's date is a
+    candidate only under the default 36. Each pins the vars its fixture and expectation assume
+    (test_tolerance_is_a_var pins its own 12)."""
+    query(
+        applied_db,
+        "create table public.res as select race_id as rid, number as car, position as pos,"
+        " driver_id as drv from public.results",
+    )
+    variables = (
+        "{results_table: res, result_race_id_column: rid, result_number_column: car,"
+        " result_position_column: pos, result_driver_id_column: drv, match_tolerance_hours: 6}"
+    )
+    selected = [
+        "stg_app__results,test_type:unit",
+        "int_races_joined_to_race_sessions,test_type:unit",
+    ]
+    tested = _plain_dbt(applied_db, tmp_path, "test", "--select", *selected, "--vars", variables)
+    assert tested.returncode == 0, tested.stdout[-3000:]
+    assert tested.stdout.count(" PASS ") >= 3, tested.stdout[-1000:]

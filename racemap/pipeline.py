@@ -32,7 +32,14 @@ from racemap.db import (
     resolve_database,
 )
 from racemap.demo import create_demo_tables
-from racemap.errors import Interrupted, RacemapError, UsageError, check_interrupted
+from racemap.errors import (
+    Interrupted,
+    RacemapError,
+    UsageError,
+    check_interrupted,
+    missing_privilege,
+    missing_relation,
+)
 from racemap.mapping import apply as apply_mod
 from racemap.mapping import dbt
 from racemap.mapping.results import prepare_results
@@ -426,6 +433,10 @@ def failure_message(exc: BaseException, stage: str | None) -> str:
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or type(exc).__name__}{where} (at {stage or 'the end of the run'})"
+    # A relation or grant gone under the run (a plain dbt build beside it): the line the
+    # command prints, recorded too (racemap status, summary.json).
+    if (known := missing_relation(exc) or missing_privilege(exc)) is not None:
+        return " ".join(str(known).split())
     return f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
 
 

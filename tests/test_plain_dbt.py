@@ -120,3 +120,25 @@ def test_the_unit_tests_pass_under_other_results_columns_and_tolerance(applied_d
     tested = _plain_dbt(applied_db, tmp_path, "test", "--select", *selected, "--vars", variables)
     assert tested.returncode == 0, tested.stdout[-3000:]
     assert tested.stdout.count(" PASS ") >= 3, tested.stdout[-1000:]
+
+
+def test_a_run_that_lost_a_relation_to_another_build_records_the_line_it_printed(fresh_db):
+    """A `racemap run` started while a plain `dbt build` replaced the marts (the guard stops
+    only a build that starts second) stopped at `changes` printing 'the database is not as
+    racemap's last build left it (relation "racemap.races_needing_attention" does not exist):
+    run racemap run', but recorded, for `racemap status` and summary.json, 'unexpected
+    UndefinedTable: ... LINE 15: left join racemap.races_needing_attention ... ^'."""
+    import psycopg2
+
+    from racemap.pipeline import failure_message
+
+    with fresh_db.transaction() as conn, conn.cursor() as cur:
+        try:
+            cur.execute("select race_id from racemap_gone.races_needing_attention")
+        except psycopg2.Error as exc:
+            error = exc
+    message = failure_message(error, "changes")
+    assert message == (
+        "the database is not as racemap's last build left it (relation"
+        ' "racemap_gone.races_needing_attention" does not exist): run racemap run'
+    ), message

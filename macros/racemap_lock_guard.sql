@@ -13,10 +13,13 @@
     {%- if execute and flags.WHICH in ('build', 'run', 'seed', 'snapshot')
         and env_var('RACEMAP_DBT_INVOCATION', '') == '' -%}
     {%- set holder -%}
+        {#- Another role's session shows no application_name nor backend_start without
+            pg_read_all_stats: the line names its pid alone. -#}
         select
             coalesce(nullif(a.application_name, ''), 'a racemap command')
-            || ' (pid ' || l.pid || ', started '
-            || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') || ')'
+            || ' (pid ' || l.pid
+            || coalesce(', started ' || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '')
+            || ')'
         from pg_locks as l
         left join pg_stat_activity as a on l.pid = a.pid
         where

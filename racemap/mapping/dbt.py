@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from racemap.errors import RacemapError
-from racemap.settings import _environ, load_environment
+from racemap.settings import load_environment, temporary_environ
 
 
 @dataclass
@@ -69,7 +69,7 @@ def invoke(args: list[str], variables: dict | None = None, manifest=None) -> Dbt
 
     # racemap's own dbt: its on-run-start guard (macros/racemap_lock_guard.sql) stops a plain
     # dbt build while a racemap holds the run lock, and this one runs under that lock.
-    with _environ({"RACEMAP_DBT_INVOCATION": "1"}):
+    with temporary_environ(RACEMAP_DBT_INVOCATION="1"):
         result = dbtRunner(manifest=manifest, callbacks=[operation_error]).invoke(full)
     if isinstance(result.exception, KeyboardInterrupt):
         raise result.exception  # Ctrl-C while dbt ran: the run stops, not "dbt failed"

@@ -20,8 +20,7 @@ from racemap.errors import (
     RacemapError,
     UsageError,
     check_interrupted,
-    missing_privilege,
-    missing_relation,
+    known_database_error,
     one_line,
     printable,
     signals_handled,
@@ -417,11 +416,7 @@ def cmd_status(args) -> int:
             args.database_url or args.environment.database_url, args.json, args.environment
         )
     except Exception as exc:
-        error = (
-            exc
-            if isinstance(exc, RacemapError)
-            else missing_relation(exc) or missing_privilege(exc)
-        )
+        error = exc if isinstance(exc, RacemapError) else known_database_error(exc)
         if error is None:
             raise
         if args.json:  # always JSON on standard output, the error in it
@@ -638,7 +633,7 @@ def _command(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
         if args.environment.racemap_debug:
             raise
-        if (error := missing_relation(exc) or missing_privilege(exc)) is not None:
+        if (error := known_database_error(exc)) is not None:
             print(f"racemap: {error}", file=sys.stderr)
             return verdict.EXIT_FAILED
         print(

@@ -118,6 +118,12 @@ def missing_privilege(exc: BaseException) -> RacemapError | None:
     )
 
 
+def known_database_error(exc: BaseException) -> RacemapError | None:
+    """A relation or grant gone under a command (:func:`missing_relation`,
+    :func:`missing_privilege`) as its one line; None for any other error."""
+    return missing_relation(exc) or missing_privilege(exc)
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) or SIGTERM: the command stops with one line (``str``, e.g.
     ``interrupted during dbt_build``) and exit code 128 + the signal's number (130, 143)."""

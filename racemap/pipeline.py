@@ -37,8 +37,7 @@ from racemap.errors import (
     RacemapError,
     UsageError,
     check_interrupted,
-    missing_privilege,
-    missing_relation,
+    known_database_error,
 )
 from racemap.mapping import apply as apply_mod
 from racemap.mapping import dbt
@@ -435,7 +434,7 @@ def failure_message(exc: BaseException, stage: str | None) -> str:
         return f"{exc.strerror or type(exc).__name__}{where} (at {stage or 'the end of the run'})"
     # A relation or grant gone under the run (a plain dbt build beside it): the line the
     # command prints, recorded too (racemap status, summary.json).
-    if (known := missing_relation(exc) or missing_privilege(exc)) is not None:
+    if (known := known_database_error(exc)) is not None:
         return " ".join(str(known).split())
     return f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from racemap import verdict as verdicts
 from racemap.db import query_dicts
-from racemap.errors import RacemapError, missing_privilege, missing_relation
+from racemap.errors import RacemapError, known_database_error
 from racemap.reporting.reports import UPDATE_COLUMNS
 
 COVERAGE_COLUMNS = [
@@ -38,7 +38,7 @@ def _as_built():
     try:
         yield
     except Exception as exc:
-        if (error := missing_relation(exc) or missing_privilege(exc)) is not None:
+        if (error := known_database_error(exc)) is not None:
             raise error from None
         raise
 

@@ -463,6 +463,19 @@ CHECKPOINTS = {
 }
 
 
+def _raised(exception_info) -> str | None:
+    """The message of the exception an expectation could not run for, else None. GX gives it
+    at the top of ``exception_info``, or under each metric it could not compute (a connection
+    refused while the query ran): read only at the top, such an expectation was "None
+    unexpected rows", an attention, not a failure."""
+    if not exception_info:
+        return None
+    for info in (exception_info, *exception_info.values()):
+        if isinstance(info, dict) and info.get("raised_exception"):
+            return str(info.get("exception_message") or "an error")
+    return None
+
+
 def _describe(result) -> tuple[list[str], list[str]]:
     """One short phrase per failed expectation (suite, expectation, column, what was found),
     split into (failures, attention)."""
@@ -493,13 +506,13 @@ def _describe(result) -> tuple[list[str], list[str]]:
                 found = f"observed {info['observed_value']}"
             else:
                 found = None
-            raised = bool(er.exception_info and er.exception_info.get("raised_exception"))
-            if raised:
-                found = "error: " + str(er.exception_info.get("exception_message", ""))[:120]
+            raised = _raised(er.exception_info)
+            if raised is not None:
+                found = "error: " + " ".join(raised.split())[:200]
             line = f"{suite}: {what}" + (f" [{found}]" if found else "")
             meta = getattr(cfg, "meta", None) or {}
             # An expectation that could not run is a failure, whatever it checks.
-            is_attention = meta.get("verdict") == "attention" and not raised
+            is_attention = meta.get("verdict") == "attention" and raised is None
             (attention if is_attention else failed).append(line)
     return failed, attention
 

@@ -366,6 +366,13 @@ class Environment(BaseModel):
         description="a copy of the dbt project to run instead of this one (e.g. with other "
         "seeds; the tests use it)",
     )
+    dbt_target: str = Field(
+        "default",
+        alias="DBT_TARGET",
+        description="dbt's own: the target of racemap's `profiles.yml` (default `default`, its "
+        "one output); one it does not have, set for another dbt project, is a usage error "
+        "before anything runs",
+    )
     dbt_log_level_file: Literal["debug", "info", "warn", "error", "none"] = Field(
         "info",
         alias="DBT_LOG_LEVEL_FILE",
@@ -448,9 +455,8 @@ TOOL_VARIABLES = (
         "only (the context stores `${RACEMAP_GX_DATABASE_URL}`, never the secret)",
     ),
     (
-        "`DBT_TARGET`, `DBT_TARGET_PATH`, `DBT_LOG_PATH`",
-        "dbt's own: the profile target (default `default`); a run sets the two paths to its "
-        "database's state directory",
+        "`DBT_TARGET_PATH`, `DBT_LOG_PATH`",
+        "dbt's own: a run sets them to its database's state directory",
     ),
     (
         "`DBT_SEND_ANONYMOUS_USAGE_STATS`, `DO_NOT_TRACK`, `GX_ANALYTICS_ENABLED`",
@@ -473,6 +479,18 @@ def environment_table() -> list[str]:
         "| --- | --- |",
         *(f"| {name} | {what} |" for name, what in [*rows, *TOOL_VARIABLES]),
     ]
+
+
+def profile_targets(project_dir: Path) -> list[str]:
+    """The targets (outputs) of the racemap profile in ``project_dir``'s ``profiles.yml``;
+    none when it cannot be read (dbt then says what is wrong with it)."""
+    import yaml
+
+    try:
+        profile = yaml.safe_load((Path(project_dir) / "profiles.yml").read_text("utf-8"))
+        return list(profile["racemap"]["outputs"])
+    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
+        return []
 
 
 def load_environment(environ=None) -> Environment:
@@ -507,6 +525,12 @@ def load_environment(environ=None) -> Environment:
         raise UsageError(
             f"{missing} is empty or unset: set both OPENF1_USERNAME and OPENF1_PASSWORD, "
             "or neither for anonymous access"
+        )
+    targets = profile_targets(env.racemap_dbt_project_dir)
+    if targets and env.dbt_target not in targets:
+        raise UsageError(
+            f"DBT_TARGET={env.dbt_target!r}: racemap's profiles.yml has no such target (it has "
+            f"{', '.join(targets)}): unset DBT_TARGET in this shell, or name one of those"
         )
     if env.racemap_freshness_error_days < env.racemap_freshness_warn_days:
         raise UsageError(

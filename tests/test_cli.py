@@ -155,6 +155,8 @@ def test_dbt_log_level_file_is_info_by_default_and_taken_in_any_case():
         ("RACEMAP_NOTIFY_URL", "hooks.example", "RACEMAP_NOTIFY_URL: give an http(s):// URL"),
         ("RACEMAP_NOTIFY_URL", "https://h:65536/s3", "RACEMAP_NOTIFY_URL: give an http(s)://"),
         ("DBT_LOG_LEVEL_FILE", "verbose", "DBT_LOG_LEVEL_FILE='verbose': give debug, info"),
+        # set for another dbt project: dbt failed at dbt_build, after the load
+        ("DBT_TARGET", "prod", "DBT_TARGET='prod': racemap's profiles.yml has no such target"),
     ],
 )
 def test_a_bad_environment_variable_is_one_line_and_exit_2(

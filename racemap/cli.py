@@ -289,19 +289,18 @@ def _race_attention(conn, race_id: str) -> None:
     """A lookup answers the keys the races table holds; when the race needs a person (keys the
     mapping disagrees with, a meeting called off since...), its attention line goes beside the
     answer, on standard error."""
+    from racemap.db import relation_exists
     from racemap.reporting.reports import attention_line, attention_rows
 
-    with conn.cursor() as cur:
-        cur.execute("select to_regclass('racemap.races_needing_attention')")
-        if cur.fetchone()[0] is None:
-            # A run's build drops the view (and makes it again); a run killed there left it
-            # missing. The keys answered stand: the lookup failed (exit 1) while every run built.
-            print(
-                "attention: not checked: racemap.races_needing_attention is not there (a run "
-                "is rebuilding it, or one stopped during its build: racemap status says which)",
-                file=sys.stderr,
-            )
-            return
+    if not relation_exists(conn, "racemap", "races_needing_attention"):
+        # A run's build drops the view (and makes it again); a run killed there left it
+        # missing. The keys answered stand: the lookup failed (exit 1) while every run built.
+        print(
+            "attention: not checked: racemap.races_needing_attention is not there (a run "
+            "is rebuilding it, or one stopped during its build: racemap status says which)",
+            file=sys.stderr,
+        )
+        return
     for row in attention_rows(conn, str(race_id)):
         print("attention: " + attention_line(row), file=sys.stderr)
 

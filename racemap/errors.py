@@ -97,9 +97,14 @@ def missing_relation(exc: BaseException) -> RacemapError | None:
     cause = getattr(exc, "orig", None) or exc
     if getattr(cause, "pgcode", None) not in ("42P01", "42703"):  # undefined table, column
         return None
+    return not_as_built(first_line(cause)[:200])
+
+
+def not_as_built(cause: str) -> RacemapError:
+    """The one line for a relation of racemap's last build that is not there (``cause``:
+    PostgreSQL's words, or racemap's own), as every command and notebook says it."""
     return RacemapError(
-        f"the database is not as racemap's last build left it ({first_line(cause)[:200]}):"
-        " run racemap run"
+        f"the database is not as racemap's last build left it ({cause}): run racemap run"
     )
 
 

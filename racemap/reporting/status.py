@@ -212,7 +212,7 @@ def _require_built(conn) -> None:
     missing = [relation for relation in BUILT if not _exists(conn, relation)]
     if not missing:
         return
-    from racemap.errors import RacemapError
+    from racemap.errors import RacemapError, not_as_built
     from racemap.runtime import lock_holder
 
     holder = lock_holder(conn)
@@ -221,11 +221,7 @@ def _require_built(conn) -> None:
             f"racemap {holder[1]} is rebuilding the mapping now ({missing[0]} is back when its "
             "build ends): run racemap status again when it has finished"
         )
-    # The line racemap validate and the notebooks give (errors.missing_relation).
-    raise RacemapError(
-        f'the database is not as racemap\'s last build left it (relation "{missing[0]}" does not '
-        "exist): run racemap run"
-    )
+    raise not_as_built(f'relation "{missing[0]}" does not exist')
 
 
 def last_sync(conn) -> dict | None:

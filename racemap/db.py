@@ -274,6 +274,12 @@ def connection_error(db: Database, exc: BaseException) -> str:
             f"no answer from {where} in time — check the host, the port and the firewall, or "
             "raise connect_timeout in DATABASE_URL"
         )
+    elif "too many connections" in low or "connection slots are reserved" in low:
+        text = (
+            f"{message} — the server has no connection left for this role: close other "
+            "sessions, or raise the role's CONNECTION LIMIT or the server's max_connections "
+            "(a run holds a few at once: its lock, dbt's threads, the checks)"
+        )
     elif "no pg_hba.conf entry" in low:
         text = (
             "the server's pg_hba.conf admits no such connection (host, user, database, SSL) — "

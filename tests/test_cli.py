@@ -345,6 +345,11 @@ def test_validate_refused_a_connection_by_the_server_is_one_line(mapped_template
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "too many connections for role" in lines[0], done.stderr
     assert "unexpected rows]" not in lines[0] and not lines[0].startswith("attention")
+    # Said once, in words a user acts on: not GX's "Ensure the table exists" nor SQLAlchemy's
+    # wrapping, nor the same error again for each expectation it stopped.
+    assert lines[0].count("too many connections") == 1, lines[0]
+    assert "Ensure the table exists" not in lines[0] and "sqlalche.me" not in lines[0]
+    assert "CONNECTION LIMIT" in lines[0] or "expectations could not run" in lines[0]
 
 
 def test_version_and_help_read_as_plain_text(tmp_path):

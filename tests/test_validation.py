@@ -383,3 +383,30 @@ def test_a_worker_stopped_while_owing_an_answer_ends_quietly(mapped, tmp_path, c
     # 0: it returned on its own; -SIGTERM: close stopped it first (a slow checkpoint)
     assert worker._process.exitcode in (0, -signal.SIGTERM)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_expectations_stopped_by_one_error_are_one_phrase_naming_it_once():
+    """A connection refused mid-checkpoint fails every expectation after it with the same error
+    (recorded: a role with connection limit 2): one phrase, the error once, without
+    SQLAlchemy's wrapping or libpq's prefix; an error of one expectation keeps its name."""
+    refused = (
+        '(psycopg2.OperationalError) connection to server at "127.0.0.1", port 5432 failed: '
+        'FATAL:  too many connections for role "lim"\n\n'
+        "(Background on this error at: https://sqlalche.me/e/21/e3q8)"
+    )
+    stopped = {
+        validate._could_not_run(refused): [
+            "races_openf1_keys: expect_column_values_to_be_unique(openf1_meeting_key)",
+            "race_openf1_mapping: expect_column_values_to_not_be_null(race_id)",
+            "race_openf1_mapping: expect_column_values_to_be_unique(race_id)",
+        ],
+        validate._could_not_run('(psycopg2.errors.UndefinedTable) relation "x" does not exist'): [
+            "mapping_coverage: expect_column_values_to_not_be_null(season)"
+        ],
+    }
+    assert validate._grouped(stopped) == [
+        "3 expectations could not run (races_openf1_keys, race_openf1_mapping) "
+        '[error: too many connections for role "lim"]',
+        "mapping_coverage: expect_column_values_to_not_be_null(season) "
+        '[error: relation "x" does not exist]',
+    ]

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from racemap import verdict as verdicts
-from racemap.db import quote_ident
+from racemap.db import connection_error, quote_ident
+from racemap.errors import RacemapError
 from racemap.openf1 import endpoints
 from racemap.paths import PROJECT_DIR
 from racemap.settings import (
@@ -476,10 +478,41 @@ def _raised(exception_info) -> str | None:
     return None
 
 
+# SQLAlchemy's wrapping of a driver's error: "(psycopg2.OperationalError) <message>
+# (Background on this error at: https://sqlalche.me/...)".
+_SQLALCHEMY_WRAPPING = re.compile(r"^\((?:[\w.]+)\)\s*|\s*\(Background on this error at: [^)]*\)$")
+
+
+def _could_not_run(raised: str) -> str:
+    """The error an expectation could not run for, on one line, without SQLAlchemy's wrapping
+    of the driver's error or libpq's prefix of a refused connection."""
+    text = _SQLALCHEMY_WRAPPING.sub("", " ".join(raised.split()))
+    text = re.sub(r"^connection to server (at|on socket) .*? failed: (FATAL:\s+)?", "", text)
+    return text[:200]
+
+
+def _grouped(could_not_run: dict[str, list[str]]) -> list[str]:
+    """One phrase per error that expectations could not run for: a query or a connection
+    refused mid-checkpoint fails every expectation after it alike, and naming each of them with
+    the error again made one line of thousands of characters."""
+    lines = []
+    for error, names in could_not_run.items():
+        if len(names) == 1:
+            lines.append(f"{names[0]} [error: {error}]")
+            continue
+        suites = list(dict.fromkeys(name.split(":", 1)[0] for name in names))
+        lines.append(
+            f"{len(names)} expectations could not run ({', '.join(suites)}) [error: {error}]"
+        )
+    return lines
+
+
 def _describe(result) -> tuple[list[str], list[str]]:
     """One short phrase per failed expectation (suite, expectation, column, what was found),
-    split into (failures, attention)."""
+    split into (failures, attention); the expectations that could not run for one error, one
+    phrase (:func:`_grouped`)."""
     failed, attention = [], []
+    could_not_run: dict[str, list[str]] = {}
     for run in result.run_results.values():
         suite = run.suite_name
         for er in run.results:
@@ -507,14 +540,13 @@ def _describe(result) -> tuple[list[str], list[str]]:
             else:
                 found = None
             raised = _raised(er.exception_info)
-            if raised is not None:
-                found = "error: " + " ".join(raised.split())[:200]
+            if raised is not None:  # a failure, whatever it checks
+                could_not_run.setdefault(_could_not_run(raised), []).append(f"{suite}: {what}")
+                continue
             line = f"{suite}: {what}" + (f" [{found}]" if found else "")
             meta = getattr(cfg, "meta", None) or {}
-            # An expectation that could not run is a failure, whatever it checks.
-            is_attention = meta.get("verdict") == "attention" and raised is None
-            (attention if is_attention else failed).append(line)
-    return failed, attention
+            (attention if meta.get("verdict") == "attention" else failed).append(line)
+    return failed + _grouped(could_not_run), attention
 
 
 def run_checkpoint(
@@ -539,9 +571,36 @@ def run_checkpoint(
     # The data source reads ${RACEMAP_GX_DATABASE_URL} (and libpq its variables) from the
     # environment: written for the checkpoint only, in one place.
     with tools_environment(db):
-        return _run_checkpoint(
-            db, name, races, reports_dir, run_name, threshold, seasons, gx_root, keep_runs
-        )
+        try:
+            return _run_checkpoint(
+                db, name, races, reports_dir, run_name, threshold, seasons, gx_root, keep_runs
+            )
+        except Exception as exc:
+            refused = _refused_connection(exc)
+            if refused is None:
+                raise
+            # GX's own words ("Attempt to connect to table: ... failed because the test query
+            # failed. Ensure the table exists ...: (psycopg2.OperationalError) ...") blamed the
+            # table: the connection's one line instead, as every command says it.
+            raise RacemapError(connection_error(db, refused)) from None
+
+
+def _refused_connection(exc: BaseException) -> BaseException | None:
+    """The driver's error of a connection the server refused (too many connections, a role
+    that may not log in, ...), wherever GX or SQLAlchemy wrapped it; None for any other."""
+    import psycopg2
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        orig = getattr(exc, "orig", None)
+        for candidate in (exc, orig):
+            if isinstance(candidate, psycopg2.OperationalError) and "connection to server" in str(
+                candidate
+            ):
+                return candidate
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _run_checkpoint(

@@ -110,6 +110,12 @@ def test_sets_are_whole_and_per_database(applied_db, mapped_template, capsys):
             assert (second / "validation" / "index.html").is_file()
             assert (second / "mapping_report.html").is_file()
             assert len(list(second.glob(".run-*"))) == 1
+
+            # The first database reached by another host name: its own run is the published one
+            # (its runs are in the set), and validate takes the folder as before.
+            (first / ".database").write_text(f"localhost.example:5432/{applied_db.dbname}\n")
+            assert cli_main(["validate", "--database-url", applied_db.url]) == 0
+            assert json.loads((first / "summary.json").read_text())["run_id"] == a["run_id"]
         finally:
             shutil.rmtree(first, ignore_errors=True)
             shutil.rmtree(second, ignore_errors=True)
@@ -139,8 +145,9 @@ def test_a_database_of_the_same_name_elsewhere_never_takes_the_folder(
     """reports/<database name>/ is named by the name alone: another server's database of the
     same name (here: the folder's set is of db.example's, a run this database never made) would
     replace that set and carry its race pages into its own. It is refused in one line, before
-    anything is written, by a run, a sync and validate; a failed run publishes nothing there. The
-    same database reached by another host name (its runs are in the set) takes it as before."""
+    anything is written, by a run, a sync and validate; a failed run publishes nothing there. (The
+    same database reached by another host name, whose runs are in the set, takes it as before:
+    test_sets_are_whole_and_per_database.)"""
     folder = DEFAULT_REPORTS_DIR / applied_db.dbname
     theirs = folder / ".run-theirs"
     try:
@@ -168,14 +175,6 @@ def test_a_database_of_the_same_name_elsewhere_never_takes_the_folder(
         assert json.loads((folder / "current" / "summary.json").read_text())["run_id"] == "theirs"
         assert (folder / "current" / "races" / "9999.html").is_file()
         assert sorted(p.name for p in folder.glob(".run-*")) == [theirs.name]
-
-        # This database under another host name: its own run is the published one.
-        shutil.rmtree(folder)
-        assert run_cli(applied_db) == 0
-        own = json.loads((folder / "summary.json").read_text())
-        (folder / ".database").write_text(f"localhost.example:5432/{applied_db.dbname}\n")
-        assert cli_main(["validate", "--database-url", applied_db.url]) == 0
-        assert json.loads((folder / "summary.json").read_text())["run_id"] == own["run_id"]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

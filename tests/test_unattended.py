@@ -11,7 +11,15 @@ import sys
 import time
 
 import pytest
-from conftest import SCRATCH, database_copy, lock_held, query, run_command, run_pipeline
+from conftest import (
+    SCRATCH,
+    database_copy,
+    lock_held,
+    mapping_updates,
+    query,
+    run_command,
+    run_pipeline,
+)
 
 from racemap import runtime
 from racemap.cli import main as cli_main
@@ -97,6 +105,12 @@ def runner_role(demo_db):
 
 
 def test_a_least_privileged_role_runs_after_racemap_migrate(demo_db, runner_role, tmp_path):
+    """The README's routine grants, on a database racemap never ran on: the runner is told to have
+    the owner run `racemap migrate` first. Then a dry run needs no UPDATE grant (one by a role
+    that may only read stopped at the apply with an unexpected InsufficientPrivilege, its FOR
+    UPDATE lock) and changes nothing: no keys, no history (a dry run never migrates: see
+    test_apply). A run that writes the keys, without that grant, is one line naming it; with it,
+    the run maps and applies all 70."""
     role, url = runner_role
     before_migrate = tmp_path / "before"
     with pytest.raises(RacemapError, match="run `racemap migrate` once as the table's owner"):
@@ -116,6 +130,20 @@ def test_a_least_privileged_role_runs_after_racemap_migrate(demo_db, runner_role
     assert f"grant update (openf1_meeting_key, openf1_session_key) on public.races to {role}" in (
         str(info.value)
     )
+    # A dry run of the same role, without that grant, runs and leaves the races untouched.
+    dry = tmp_path / "dry"
+    result = run_pipeline(parse_database_url(url), dry, dry_run=True)
+    assert (result.verdict, result.exit_code) == ("ok", 0), result.failures
+    assert result.summary["updates"] == 70 and result.summary["updates_applied"] == 0
+    assert query(
+        demo_db, "select count(*) from public.races where openf1_meeting_key is not null"
+    ) == [(0,)]
+    assert set(mapping_updates(dry, "status").values()) == {"dry_run"}
+    report = (dry / "mapping_report.html").read_text(encoding="utf-8")
+    assert "70 mapped race(s) hold no keys" in report
+    assert "never applied (a dry run, or no apply yet)" in report
+    assert query(demo_db, "select count(*) from racemap.mapping_runs") == [(0,)]  # no history
+
     with demo_db.transaction() as conn, conn.cursor() as cur:
         cur.execute(
             f'grant update (openf1_meeting_key, openf1_session_key) on public.races to "{role}"'
@@ -256,20 +284,6 @@ def test_a_role_without_any_grant_is_told_the_grants_not_that_the_table_is_missi
         message = str(info.value)
         assert message.startswith("this role cannot run racemap: ")
         assert f"grant select on public.races to {role}" in message and "\n" not in message
-
-
-def test_a_dry_run_needs_no_update_grant(demo_db, runner_role, tmp_path):
-    """The README's grants of a routine run ask UPDATE on the key columns of a run that writes
-    them; a dry run by a role that may only read stopped at the apply with an unexpected
-    InsufficientPrivilege (its FOR UPDATE lock)."""
-    role, url = runner_role
-    assert cli_main(["migrate", "--database-url", demo_db.url]) == 0
-    result = run_pipeline(parse_database_url(url), tmp_path, dry_run=True)
-    assert result.verdict == "ok", result.failures
-    assert result.summary["updates"] == 70 and result.summary["updates_applied"] == 0
-    assert query(
-        demo_db, "select count(*) from public.races where openf1_meeting_key is not null"
-    ) == [(0,)]
 
 
 def test_a_races_table_in_a_schema_the_role_may_not_use_is_one_line_naming_the_grant(

@@ -4,9 +4,6 @@ new races, lookups. Each test owns a database holding the demo races."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import psycopg2
 import pytest
@@ -223,17 +220,17 @@ def test_restore_puts_back_the_state_before_the_last_apply(built_db):
     assert runs == [("t-apply", "apply", None), ("t-restore", "restore", "t-apply")]
 
 
-def test_restore_command(built_db):
+def test_restore_command(built_db, capsys, monkeypatch):
+    """racemap restore on the database DATABASE_URL names (in this process: the command's
+    output, not the process, is the subject)."""
+    from racemap.cli import main as cli_main
+
     apply_mod.apply_updates(built_db, "t-apply", RACES)
-    done = subprocess.run(
-        [sys.executable, "-m", "racemap.cli", "restore"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "DATABASE_URL": built_db.url},
-    )
-    assert done.returncode == 0, done.stderr
-    assert "restored 70 races to their keys before run t-apply" in done.stdout
+    monkeypatch.setenv("DATABASE_URL", built_db.url)
+    code = cli_main(["restore"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "restored 70 races to their keys before run t-apply" in out
     assert query(
         built_db, "select count(*) from public.races where openf1_meeting_key is not null"
     ) == [(0,)]
@@ -316,18 +313,16 @@ def test_lookups_answer_in_a_copy_of_the_database_under_another_name(applied_db)
         (["--meeting-key", "1209"], 1, "racemap: not mapped: no race holds meeting 1209"),
     ],
 )
-def test_lookup_command(mapped_demo, args, code, expected):
+def test_lookup_command(mapped_demo, args, code, expected, capsys, monkeypatch):
+    """racemap lookup on the database DATABASE_URL names (in this process: the command's
+    output, not the process, is the subject)."""
+    from racemap.cli import main as cli_main
+
     db, _result, _reports = mapped_demo
-    env = {**os.environ, "DATABASE_URL": db.url}
-    done = subprocess.run(
-        [sys.executable, "-m", "racemap.cli", "lookup", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == code
-    out = done.stdout if code == 0 else done.stderr
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    assert cli_main(["lookup", *args]) == code
+    out, err = capsys.readouterr()
+    out = out if code == 0 else err
     assert out.strip().splitlines()[-1] == expected
 
 

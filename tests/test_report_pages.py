@@ -183,17 +183,28 @@ def test_mapping_report_shows_the_coverage_chart(browser, secret_run, tmp_path):
     assert_not_blank(page.screenshot)
 
 
-def test_the_race_pages_index_leads_to_pages_that_open(browser, secret_run, tmp_path):
-    """race_pages.html of a sync, opened from the report set's top folder as a reader would: no
-    error, and its link to the 2024 Chinese GP's sprint opens that page, with its chart."""
+@pytest.fixture(scope="module")
+def synced_1125(mapped_template, tmp_path_factory):
+    """``racemap sync`` of the 2024 Chinese GP's positions (race 1125: a race and a sprint) on a
+    copy of the shared run's database, into a copy of the run's published set, once for the
+    tests that open its pages (they only read them): (exit code, the report set's folder)."""
     from conftest import database_copy
 
     from racemap import cli
 
-    reports = tmp_path / "reports"
-    with database_copy(secret_run[0]) as db:
+    reports = tmp_path_factory.mktemp("synced-1125") / "reports"
+    shutil.copytree(mapped_template[2], reports, symlinks=True)  # the run's published set
+    with database_copy(mapped_template[0]) as db:
         args = ["sync", "--database-url", db.url, "--offline", "--race-id", "1125"]
-        assert cli.main([*args, "--endpoints", "position", "--reports-dir", str(reports)]) == 0
+        code = cli.main([*args, "--endpoints", "position", "--reports-dir", str(reports)])
+    return code, reports
+
+
+def test_the_race_pages_index_leads_to_pages_that_open(browser, synced_1125, tmp_path):
+    """race_pages.html of a sync, opened from the report set's top folder as a reader would: no
+    error, and its link to the 2024 Chinese GP's sprint opens that page, with its chart."""
+    code, reports = synced_1125
+    assert code == 0
     index = open_page(browser, reports / "race_pages.html", tmp_path / "race_pages.png")
     assert index.errors == []
     assert "2 pages of 1 race," in index.text and "Chinese Grand Prix" in index.text
@@ -206,22 +217,16 @@ def test_the_race_pages_index_leads_to_pages_that_open(browser, secret_run, tmp_
 
 
 def test_the_mapping_report_counts_the_race_pages_a_later_sync_renders(
-    browser, secret_run, tmp_path
+    browser, secret_run, synced_1125, tmp_path
 ):
     """The run's mapping report says last how many race pages its set holds; a sync that adds
     pages to the set says so there too (it carries the run's report over), in the page and in
     the executed notebook beside it, and the report's link opens their index."""
-    from conftest import database_copy
-
-    from racemap import cli
-
-    reports = tmp_path / "reports"
-    shutil.copytree(secret_run[2], reports, symlinks=True)  # the run's published set
-    before = open_page(browser, reports / "mapping_report.html", tmp_path / "before.png")
+    # The run's published set, as the sync's folder was before the sync (a copy of it).
+    before = open_page(browser, secret_run[2] / "mapping_report.html", tmp_path / "before.png")
     assert "No race pages yet" in before.text
-    with database_copy(secret_run[0]) as db:
-        args = ["sync", "--database-url", db.url, "--offline", "--race-id", "1125"]
-        assert cli.main([*args, "--endpoints", "position", "--reports-dir", str(reports)]) == 0
+    code, reports = synced_1125
+    assert code == 0
     report = open_page(browser, reports / "mapping_report.html", tmp_path / "after.png")
     assert report.errors == []
     assert "No race pages yet" not in report.text

@@ -179,6 +179,19 @@ def test_a_session_kind_as_a_person_types_it():
         session_kind("fp1")
 
 
+def racemap_command(args: list[str], capsys) -> tuple[int, str, str]:
+    """``racemap ARGS`` run in this process, as the console script runs it (``cli.main``; a
+    usage error is argparse's exit 2): (exit code, standard output, standard error)."""
+    from racemap import cli
+
+    try:
+        code = cli.main(args)
+    except SystemExit as usage:
+        code = usage.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.mark.parametrize(
     ("args", "code", "expected"),
     [
@@ -206,19 +219,14 @@ def test_a_session_kind_as_a_person_types_it():
         (["--race-id", "1125", "--session", "fp1"], 2, "invalid choice: 'fp1'"),
     ],
 )
-def test_lookup_command_by_kind(mapped_demo, args, code, expected):
+def test_lookup_command_by_kind(mapped_demo, monkeypatch, capsys, args, code, expected):
     db, _result, _reports = mapped_demo
-    done = subprocess.run(
-        [sys.executable, "-m", "racemap.cli", "lookup", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DATABASE_URL": db.url},
-        timeout=120,
-    )
-    assert done.returncode == code
-    last = (done.stdout if code == 0 else done.stderr).strip().splitlines()[-1]
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    returncode, out, err = racemap_command(["lookup", *args], capsys)
+    assert returncode == code
+    last = (out if code == 0 else err).strip().splitlines()[-1]
     assert expected in last
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in err
 
 
 def test_demo_holds_the_ergast_results_and_drivers(demo_db):
@@ -482,19 +490,14 @@ def read_back(path, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
-def test_the_crosswalk_round_trips(mapped_demo, tmp_path, fmt):
+def test_the_crosswalk_round_trips(mapped_demo, monkeypatch, capsys, tmp_path, fmt):
     db, _result, _reports = mapped_demo
     output = tmp_path / "out" / f"crosswalk.{fmt}"
     output.parent.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "racemap.cli", "export", "--format", fmt, "--output", str(output)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DATABASE_URL": db.url},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"exported 1160 races to {output} ({fmt})"
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    code, out, err = racemap_command(["export", "--format", fmt, "--output", str(output)], capsys)
+    assert code == 0, err
+    assert out.strip() == f"exported 1160 races to {output} ({fmt})"
     with db.transaction() as conn:
         expected = crosswalk_rows(conn)
     back = read_back(output, fmt)
@@ -566,20 +569,17 @@ def test_a_name_with_line_breaks_and_quotes_stays_in_its_row(tmp_path, fmt):
         ),
     ],
 )
-def test_export_errors_are_one_clear_line(mapped_demo, tmp_path, args, code, expected):
+def test_export_errors_are_one_clear_line(
+    mapped_demo, monkeypatch, capsys, tmp_path, args, code, expected
+):
     db, _result, _reports = mapped_demo
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    done = subprocess.run(
-        [sys.executable, "-m", "racemap.cli", "export", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DATABASE_URL": db.url},
-        timeout=120,
-    )
-    assert done.returncode == code
-    lines = done.stderr.strip().splitlines()
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    returncode, _out, err = racemap_command(["export", *args], capsys)
+    assert returncode == code
+    lines = err.strip().splitlines()
     assert expected.replace("{tmp}", str(tmp_path)) in lines[-1]
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in err
     if code == 1:
         assert len(lines) == 1
         assert list(tmp_path.iterdir()) == []  # nothing half-written

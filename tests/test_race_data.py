@@ -20,6 +20,7 @@ from racemap.mapping import lookup
 from racemap.openf1.sync import SyncRun
 from racemap.race_data import RaceDataRun, build_and_check, sync_and_check
 from racemap.reporting import race_page
+from racemap.settings import validate_vars
 
 SINGAPORE_2024 = "1138"  # session 9606, recorded: 20 cars, 1179 laps
 MARTS = (
@@ -35,23 +36,69 @@ MARTS = (
 )
 
 
+# The vars of the tests' runs (no race data model reads as_of): the shared mapped database's
+# copies come parsed by dbt with them (conftest._parsed_state), and a build with other vars
+# parses the project in full.
+PINNED = validate_vars({"as_of": AS_OF})
+
+
 @pytest.fixture(scope="module")
 def synced(mapped_template, tmp_path_factory):
-    """A copy of the mapped demo with every bundled session synced, built and checked."""
+    """A copy of the mapped demo with every bundled session synced, built and checked:
+    (db, result, the lines the sync logged)."""
     with database_copy(mapped_template[0]) as db:
         reports = tmp_path_factory.mktemp("race-data-reports")
+        lines: list[str] = []
         result = sync_and_check(
             RaceDataRun(
-                SyncRun(db, [2023, 2024, 2025], offline=True, run_id="module-sync"),
+                SyncRun(
+                    db, [2023, 2024, 2025], offline=True, run_id="module-sync", log=lines.append
+                ),
                 reports,
+                PINNED,
                 pages=False,
             )
         )
-        yield db, result
+        yield db, result, lines
 
 
-def quiet_run(db, reports, run_id: str) -> RaceDataRun:
-    return RaceDataRun(SyncRun(db, run_id=run_id, log=lambda _line: None), reports)
+@pytest.fixture(scope="module")
+def synced_copy(synced):
+    """Copies of the module's synced database for the tests that change it, one at a time,
+    all under one name, each with the local state (dbt's target, the GX context) the one
+    before it left, the first with the synced database's: dbt's partial parse holds the
+    connection's database name, so a copy under a name of its own parsed the project in full
+    (as conftest's named copy of the shared mapped database explains). A sync on a copy is
+    a user's next one on a database restored with its state."""
+    import contextlib
+    import shutil
+
+    from conftest import SCRATCH
+
+    from racemap.runtime import state_dir
+
+    db = synced[0]
+    name = f"{db.dbname.removeprefix(SCRATCH.prefix + '_')}_again"
+    state = []
+
+    @contextlib.contextmanager
+    def copy():
+        made = SCRATCH.create(name, template=db)
+        try:
+            if not state:
+                state.append(state_dir(made))
+                shutil.copytree(state_dir(db), state[0], symlinks=True)
+            yield made
+        finally:
+            SCRATCH.drop(made)
+
+    yield copy
+    for path in state:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def quiet_run(db, reports, run_id: str, variables: dict | None = PINNED) -> RaceDataRun:
+    return RaceDataRun(SyncRun(db, run_id=run_id, log=lambda _line: None), reports, variables)
 
 
 def links(db, race_id: str) -> dict[int, str]:
@@ -88,8 +135,58 @@ def test_before_any_sync_the_marts_build_empty_and_the_checks_pass(mapped_templa
             assert lookup.race_laps(conn, SINGAPORE_2024) == []
 
 
+# The run on a copy of the shared mapped database comes before the first test on the module's
+# synced database: while that copy is open, the run's copy would be a second one, whose dbt
+# parse is full (conftest.database_copy).
+def test_racemap_run_race_data_syncs_the_runs_seasons(
+    mapped_template, tmp_path, capsys, monkeypatch
+):
+    """``racemap run --race-data`` syncs the run's seasons after the run, its race pages beside
+    the run's reports. A later run publishes a new report set with the race pages carried over
+    into it; that run, with --race-data too, is stopped by a Ctrl-C during its sync (raised
+    where the sync's build runs): the line names the sync's stage, not the run's, which
+    finished and is recorded with its verdict."""
+    import signal
+
+    from racemap import race_data
+    from racemap.errors import Interrupted
+
+    with database_copy(mapped_template[0]) as db:
+        reports = tmp_path / "reports"
+        args = ["run", "--database-url", db.url, "--offline", "--seasons", "2023"]
+        args += ["--var", f"as_of={AS_OF}", "--reports-dir", str(reports), "--race-data"]
+        code = cli.main(args)
+        out = capsys.readouterr().out
+        assert "race data verdict: ok" in out
+        assert code in (0, 3)  # the run's own verdict on 2023; the race data adds nothing
+        assert query(db, "select count(*) from racemap.race_laps where race_id = '1098'") == [
+            (1058,)
+        ]
+        assert (reports / "races" / "1098.html").exists()
+        assert (reports / "summary.json").exists()  # the run's reports stay beside the pages
+        first = json.loads((reports / "summary.json").read_text())["run_id"]
+
+        def interrupted_in_the_build(run):
+            raise Interrupted("interrupted during dbt_build", signal.SIGINT)
+
+        monkeypatch.setattr(race_data, "sync_and_check", interrupted_in_the_build)
+        assert cli.main(args) == 130
+        assert capsys.readouterr().err.splitlines() == [
+            "racemap: interrupted during dbt_build of the race data sync (the run itself finished)"
+        ]
+        summary = json.loads((reports / "summary.json").read_text())
+        assert summary["verdict"] == "ok" and summary["run_id"] != first  # the later run's
+        # The later run's report set: the race pages are carried over into it.
+        assert (reports / "races" / "1098.html").exists()
+        assert "races/1098.html" in (reports / "race_pages.html").read_text(encoding="utf-8")
+        # Its mapping report counts the pages it kept and links their index.
+        report = (reports / "mapping_report.html").read_text(encoding="utf-8")
+        assert "1 race page of 1 race, from <code>racemap sync</code>" in report  # 1098's
+        assert '<a href="race_pages.html">race_pages.html</a>' in report
+
+
 def test_singapore_laps_are_under_the_applications_driver_ids(synced):
-    db, result = synced
+    db, result, _lines = synced
     assert result.verdict == "ok" and result.failures == [] and result.attention == []
     with db.transaction() as conn:
         laps = lookup.race_laps(conn, SINGAPORE_2024)
@@ -108,13 +205,50 @@ def test_singapore_laps_are_under_the_applications_driver_ids(synced):
 
 
 def test_race_laps_of_a_race_without_the_session_is_not_mapped(synced):
-    db, _result = synced
+    db, _result, _lines = synced
     with db.transaction() as conn:
         with pytest.raises(lookup.NotMapped, match="no sprint session"):
             lookup.race_laps(conn, SINGAPORE_2024, "sprint")
         with pytest.raises(RacemapError, match="unknown session kind"):
             lookup.race_laps(conn, SINGAPORE_2024, "warmup")
         assert lookup.race_laps(conn, "1125", "sprint") == []  # a sprint with no laps recorded
+
+
+def current_rows(db, endpoint: str, session_key: int) -> int:
+    """The rows of ``endpoint``'s raw table for the session that OpenF1 still lists."""
+    from psycopg2 import sql
+
+    from racemap.openf1 import endpoints
+
+    statement = sql.SQL("select count(*) from {} where session_key = %s and removed_at is null")
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute(statement.format(endpoints.get(endpoint).relation), (session_key,))
+        return cur.fetchone()[0]
+
+
+def test_after_an_offline_run_the_demo_races_sync_offline(synced):
+    """The demo: ``racemap run --offline`` maps the races, ``racemap sync --offline`` loads the
+    recorded race data of their race and sprint sessions (the module's sync, whose load logs
+    the lines before its build's)."""
+    db, result, lines = synced
+    lines = lines[: lines.index("-> dbt build --select tag:race_data")]  # the load's
+    synced_sessions = {s.session_key: s for s in result.sync.sessions}
+    # The sessions the snapshot has no recording of: counted in one line, not one each.
+    loaded = {x.session_key for x in result.sync.loads if x.status == "ok"}
+    unrecorded = set(synced_sessions) - loaded
+    assert len(unrecorded) > 40
+    assert (
+        f"the bundled snapshot records no race data of {len(unrecorded)} sessions: racemap"
+        " sync without --offline fetches them from OpenF1"
+    ) in lines
+    assert len(lines) < len(synced_sessions) - len(unrecorded) + 3
+    # the recorded sessions (data/README.md, race data): the races and the 2024 Chinese sprint
+    assert {7953, 9673, 9672, 9606, 9636, 9693} <= set(synced_sessions)
+    assert synced_sessions[9672].session_kind == "sprint"
+    assert synced_sessions[9606].session_kind == "race"
+    assert result.sync.rows_rejected == 0
+    assert current_rows(db, "laps", 9606) == 1179 and current_rows(db, "position", 9672) == 209
+    assert current_rows(db, "stints", 10033) > 0
 
 
 def _cells(notebook) -> list[tuple]:
@@ -145,7 +279,7 @@ def test_race_pages_in_one_kernel_are_the_pages_each_kernel_of_its_own_renders(s
     from racemap.race_data import Page, render_pages
     from racemap.settings import load_environment
 
-    db, _result = synced
+    db, _result, _lines = synced
     unmapped = "833"  # British GP 1950: before OpenF1, no keys, so its page stops in a cell
     races = [SINGAPORE_2024, unmapped, "1121", "1125", "1148"]
     with runtime.database_state(db, load_environment().racemap_state_dir):
@@ -220,7 +354,7 @@ def test_a_shared_kernel_that_died_between_pages_is_replaced(synced, tmp_path):
                 time.sleep(0.05)
             killed.append(pid)
 
-    db, _result = synced
+    db, _result, _lines = synced
     with runtime.database_state(db, load_environment().racemap_state_dir):
         pages, failures = render_pages(
             [Page(SINGAPORE_2024), Page("1121")], tmp_path, kill_before_the_second_page
@@ -236,7 +370,7 @@ def test_the_bench_measures_the_pages_in_one_kernel_against_a_kernel_each(synced
     import benchmarks
     from benchmarks.pages import PLAIN, SHARED, measure_pages
 
-    db, _result = synced
+    db, _result, _lines = synced
     pages = measure_pages(db, [SINGAPORE_2024, "1121"], rounds=1, log=lambda _line: None)
     assert pages["races"] == [SINGAPORE_2024, "1121"] and pages["rounds"] == 1
     for name in (SHARED, PLAIN):
@@ -252,7 +386,7 @@ def test_the_bench_measures_the_pages_in_one_kernel_against_a_kernel_each(synced
 
 
 def test_every_mart_carries_the_keys_and_the_quirks_survive(synced):
-    db, _result = synced
+    db, _result, _lines = synced
     for mart in MARTS:
         nulls = query(
             db,
@@ -271,7 +405,7 @@ def test_every_mart_carries_the_keys_and_the_quirks_survive(synced):
 
 
 def test_the_result_of_a_synced_session_is_openf1s_under_the_applications_ids(synced):
-    db, _result = synced
+    db, _result, _lines = synced
     rows = query(
         db,
         "select name_acronym, driver_id, position, number_of_laps, duration_seconds,"
@@ -379,7 +513,7 @@ def test_the_pit_stop_table_reads_as_a_list_of_stops():
 
 
 def test_final_positions_and_lap_counts_agree_with_the_results(synced):
-    db, _result = synced
+    db, _result, _lines = synced
     assert query(db, "select count(*) from racemap.race_data_checks") == [(0,)]
     # Singapore directly: each car's last position is its classified position in the results.
     rows = query(
@@ -396,11 +530,11 @@ def test_final_positions_and_lap_counts_agree_with_the_results(synced):
 
 
 def test_overlapping_stints_and_a_moved_position_are_attention_naming_race_and_driver(
-    synced, tmp_path
+    synced, synced_copy, tmp_path
 ):
-    db, _result = synced
+    db, _result, _lines = synced
     numbers = links(db, SINGAPORE_2024)
-    with database_copy(db) as copy:
+    with synced_copy() as copy:
         with copy.transaction() as conn, conn.cursor() as cur:
             # Hamilton's (44) second stint starts ten laps before his first ended.
             cur.execute(
@@ -413,7 +547,9 @@ def test_overlapping_stints_and_a_moved_position_are_attention_naming_race_and_d
                 " and driver_number = 81 and date = (select max(date) from raw.openf1_position"
                 " where session_key = 9606 and driver_number = 81)"
             )
-        failures, attention = build_and_check(quiet_run(copy, tmp_path, "moved"), tmp_path)
+        # No vars, as the syncs on the later copies (a copy's parse is partial with the same).
+        moved = quiet_run(copy, tmp_path, "moved", variables=None)
+        failures, attention = build_and_check(moved, tmp_path)
     assert failures == []
     text = "\n".join(attention)
     assert f"race 1138 (race): driver {numbers[44]} (car 44 HAM): stints_overlap: stint 2" in text
@@ -422,11 +558,11 @@ def test_overlapping_stints_and_a_moved_position_are_attention_naming_race_and_d
 
 
 def test_racemap_sync_exits_3_when_a_result_disagrees_and_renders_the_race_page(
-    synced, tmp_path, capsys
+    synced, synced_copy, tmp_path, capsys
 ):
-    db, _result = synced
+    db, _result, _lines = synced
     numbers = links(db, SINGAPORE_2024)
-    with database_copy(db) as copy:
+    with synced_copy() as copy:
         with copy.transaction() as conn, conn.cursor() as cur:
             # The application swaps Russell (4th) and Piastri (3rd); an acronym with markup.
             cur.execute(
@@ -457,33 +593,67 @@ def test_racemap_sync_exits_3_when_a_result_disagrees_and_renders_the_race_page(
     assert "Singapore" in page
 
 
-def test_a_sync_of_a_races_table_the_vars_name_renders_its_page(synced, tmp_path, capsys):
-    """The races table moved to app.grand_prix: the sync, given the vars that name it, renders
-    the race's page (the page looks the race's keys up in that table, not in public.races)."""
-    db, _result = synced
+@pytest.fixture(scope="module")
+def sync_of_what_racemap_did_not_build(synced, tmp_path_factory):
+    """One ``racemap sync`` of race 1138's laps, before any run of this release, on a copy of
+    the synced demo with two things this release's runs did not leave: the session results'
+    view as an earlier release left it (no q1_seconds), and the races table moved to
+    app.grand_prix (the vars name it). The two tests after it read one each (neither changes
+    the copy): (copy, exit code, standard output, standard error, reports folder)."""
+    import contextlib
+    import io
+
+    db, _result, _lines = synced
     with database_copy(db) as copy:
+        query(
+            copy,
+            "alter view racemap_staging.stg_openf1__session_results"
+            " rename column q1_seconds to earlier_column",
+        )
         query(
             copy,
             "create schema app; alter table public.races set schema app;"
             " alter table app.races rename to grand_prix",
         )
-        reports = tmp_path / "reports"
+        reports = tmp_path_factory.mktemp("not-built") / "reports"
         named = ["--var", "races_schema=app", "--var", "races_table=grand_prix"]
         args = sync_args(copy, reports, "--race-id", "1138", "--endpoints", "laps", *named)
-        code = cli.main(args)
-        captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert "race page: " in captured.out and "race data verdict: ok" in captured.out
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(args)
+        yield copy, code, out.getvalue(), err.getvalue(), reports
+
+
+def test_a_sync_of_a_races_table_the_vars_name_renders_its_page(sync_of_what_racemap_did_not_build):
+    """The races table moved to app.grand_prix: the sync, given the vars that name it, renders
+    the race's page (the page looks the race's keys up in that table, not in public.races)."""
+    _copy, code, out, err, reports = sync_of_what_racemap_did_not_build
+    assert code == 0, err
+    assert "race page: " in out and "race data verdict: ok" in out
     page = (reports / "races" / "1138.html").read_text(encoding="utf-8")
     assert "race 1138: meeting_key 1246, session_key 9606" in page
 
 
-def test_a_page_that_fails_is_a_failed_sync_stopped_at_pages(synced, tmp_path, capsys):
+def test_a_sync_before_any_run_of_a_new_release_types_the_results_as_it_does(
+    sync_of_what_racemap_did_not_build,
+):
+    """The session results' view as an earlier release left it (no q1_seconds): a sync, before
+    any run, builds it again with the race data, so the result it shows is this release's."""
+    copy, code, _out, err, _reports = sync_of_what_racemap_did_not_build
+    assert code == 0, err
+    assert query(
+        copy,
+        "select q1_seconds, q3_seconds from racemap_staging.stg_openf1__session_results"
+        " where session_key = 9602 and driver_number = 4",  # Singapore 2024: Norris's pole
+    ) == [(Decimal("90.002"), Decimal("89.525"))]
+
+
+def test_a_page_that_fails_is_a_failed_sync_stopped_at_pages(synced, synced_copy, tmp_path, capsys):
     """The races table lost race 1138's keys after the run: the sync (which follows the
     mapping) loads and builds, then the page cannot look the race up. The sync is failed at
     the pages, and racemap status says so."""
-    db, _result = synced
-    with database_copy(db) as copy:
+    db, _result, _lines = synced
+    with synced_copy() as copy:
         query(
             copy,
             "update public.races set openf1_meeting_key = null, openf1_session_key = null"
@@ -505,12 +675,14 @@ def test_a_page_that_fails_is_a_failed_sync_stopped_at_pages(synced, tmp_path, c
     assert "last sync failed at pages: race page of race 1138: " in status_err
 
 
-def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced, tmp_path, capsys):
+def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(
+    synced, synced_copy, tmp_path, capsys
+):
     """No OpenF1 row is new, but the application re-keys Piastri (car 81): the marts carry the
     new driver id, so the next sync renders race 1138's page again, showing it; a sync after
     that keeps the page; a result corrected afterwards renders it again."""
-    db, _result = synced
-    with database_copy(db) as copy:
+    db, _result, _lines = synced
+    with synced_copy() as copy:
         reports = tmp_path / "reports"
         args = sync_args(copy, reports, "--race-id", "1138", "--endpoints", "laps")
         assert cli.main(args) == 0
@@ -551,13 +723,13 @@ def test_a_page_is_rendered_again_when_the_applications_driver_ids_change(synced
 
 
 def test_a_sprint_synced_gets_its_own_page_rendered_when_its_own_data_changes(
-    synced, tmp_path, capsys
+    synced, synced_copy, tmp_path, capsys
 ):
     """The 2024 Chinese GP (race 1125) had a sprint (session 9672, positions recorded): the
     sync renders its page into races/sprint/1125.html beside the race's races/1125.html. Each
     page has its own version: a sprint row that changes renders the sprint's page alone."""
-    db, _result = synced
-    with database_copy(db) as copy:
+    db, _result, _lines = synced
+    with synced_copy() as copy:
         reports = tmp_path / "reports"
         args = sync_args(copy, reports, "--race-id", "1125", "--endpoints", "position,laps")
         assert cli.main(args) == 0
@@ -606,7 +778,7 @@ def stand_in_pages(reports, pages) -> None:
 def test_the_index_of_the_race_pages_escapes_the_applications_race_names(synced, tmp_path):
     """race_pages.html shows the application's race names (user input) as text, never markup,
     and a page whose race is no longer mapped with dashes."""
-    db, _result = synced
+    db, _result, _lines = synced
     stand_in_pages(tmp_path, [("1138", "race"), ("1125", "sprint"), ("gone & back", "race")])
     with database_copy(db) as copy:
         query(
@@ -626,7 +798,7 @@ def test_the_index_of_the_race_pages_escapes_the_applications_race_names(synced,
 def test_the_index_of_the_race_pages_dates_each_race_in_utc(synced, tmp_path):
     """The index's date is the race's UTC date whatever the database's TimeZone: at +14:00 the
     2024 Singapore GP (race 1138, 12:00 UTC on 22 September) was dated the 23rd."""
-    db, _result = synced
+    db, _result, _lines = synced
     stand_in_pages(tmp_path, [("1138", "race")])
     with db.transaction() as conn:
         with conn.cursor() as cur:
@@ -641,7 +813,7 @@ def test_the_page_draws_its_times_in_utc_whatever_the_database_timezone(synced):
     import matplotlib
 
     matplotlib.use("Agg")
-    db, _result = synced
+    db, _result, _lines = synced
     with db.transaction() as conn:
         with conn.cursor() as cur:
             cur.execute("set local timezone = 'America/Los_Angeles'")
@@ -697,77 +869,6 @@ def test_the_mapping_report_line_on_the_race_pages(tmp_path):
     assert race_pages_line(tmp_path) == (
         "2 race pages of 1 race, from `racemap sync`: [race_pages.html](race_pages.html)"
     )
-
-
-def test_a_sync_before_any_run_of_a_new_release_types_the_results_as_it_does(
-    synced, tmp_path, capsys
-):
-    """The session results' view as an earlier release left it (no q1_seconds): a sync, before
-    any run, builds it again with the race data, so the result it shows is this release's."""
-    db, _result = synced
-    with database_copy(db) as copy:
-        query(
-            copy,
-            "alter view racemap_staging.stg_openf1__session_results"
-            " rename column q1_seconds to earlier_column",
-        )
-        args = sync_args(copy, tmp_path, "--race-id", "1138", "--endpoints", "laps")
-        assert cli.main(args) == 0, capsys.readouterr()
-        assert query(
-            copy,
-            "select q1_seconds, q3_seconds from racemap_staging.stg_openf1__session_results"
-            " where session_key = 9602 and driver_number = 4",  # Singapore 2024: Norris's pole
-        ) == [(Decimal("90.002"), Decimal("89.525"))]
-
-
-def test_racemap_run_race_data_syncs_the_runs_seasons(mapped_template, tmp_path, capsys):
-    with database_copy(mapped_template[0]) as db:
-        reports = tmp_path / "reports"
-        args = ["run", "--database-url", db.url, "--offline", "--seasons", "2023"]
-        args += ["--var", f"as_of={AS_OF}", "--reports-dir", str(reports), "--race-data"]
-        code = cli.main(args)
-        out = capsys.readouterr().out
-        assert "race data verdict: ok" in out
-        assert code in (0, 3)  # the run's own verdict on 2023; the race data adds nothing
-        assert query(db, "select count(*) from racemap.race_laps where race_id = '1098'") == [
-            (1058,)
-        ]
-        assert (reports / "races" / "1098.html").exists()
-        assert (reports / "summary.json").exists()  # the run's reports stay beside the pages
-        # A later run publishes a new report set: the race pages are carried over into it.
-        first = json.loads((reports / "summary.json").read_text())["run_id"]
-        assert cli.main(args[:-1]) in (0, 3)
-        assert json.loads((reports / "summary.json").read_text())["run_id"] != first
-        assert (reports / "races" / "1098.html").exists()
-        assert "races/1098.html" in (reports / "race_pages.html").read_text(encoding="utf-8")
-        # Its mapping report counts the pages it kept and links their index.
-        report = (reports / "mapping_report.html").read_text(encoding="utf-8")
-        assert "1 race page of 1 race, from <code>racemap sync</code>" in report  # 1098's
-        assert '<a href="race_pages.html">race_pages.html</a>' in report
-
-
-def test_run_race_data_interrupted_in_its_sync_says_the_run_finished(
-    applied_db, tmp_path, capsys, monkeypatch
-):
-    """A Ctrl-C during the sync of ``run --race-data`` (raised where the sync's build runs)
-    names the sync's stage, not the run's, which finished and is recorded with its verdict."""
-    import signal
-
-    from racemap import race_data
-    from racemap.errors import Interrupted
-
-    def interrupted_in_the_build(run):
-        raise Interrupted("interrupted during dbt_build", signal.SIGINT)
-
-    monkeypatch.setattr(race_data, "sync_and_check", interrupted_in_the_build)
-    reports = tmp_path / "reports"
-    args = ["run", "--database-url", applied_db.url, "--offline", "--seasons", "2023"]
-    args += ["--var", f"as_of={AS_OF}", "--reports-dir", str(reports), "--race-data"]
-    assert cli.main(args) == 130
-    assert capsys.readouterr().err.splitlines() == [
-        "racemap: interrupted during dbt_build of the race data sync (the run itself finished)"
-    ]
-    assert json.loads((reports / "summary.json").read_text())["verdict"] == "ok"
 
 
 def test_chart_legends_list_acronyms_then_car_numbers_in_order():
@@ -933,7 +1034,7 @@ def test_every_synced_row_is_in_its_mart_once(synced, mart, staging):
     synced session: a car's rows, the session's own (weather), both cars of an overtake. The
     snapshot has no race control or intervals (data/README.md): the dbt unit tests
     test_race_control_messages_* cover messages about no car and about one."""
-    db, _result = synced
+    db, _result, _lines = synced
     synced_rows = query(
         db,
         f"select count(*) from racemap_staging.{staging} where session_key in"

@@ -613,21 +613,19 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         assert "-> race page" not in out
         assert f"pages of {len(pages)} sessions kept: their race data did not change" in out
         assert sorted(p.name for p in (tmp_path / "races").glob("*.html")) == pages
-        # A page an earlier release laid out (another notebook or race_page.py) is rendered
-        # again, its data unchanged: the version a page keeps names the code that rendered it.
-        notebook = tmp_path / "races" / "1138.ipynb"
+        # One sync, three pages rendered again, each for its own reason, and only they:
+        # - a page an earlier release laid out (another notebook or race_page.py), its data
+        #   unchanged (race 1121): the version a page keeps names the code that rendered it;
+        notebook = tmp_path / "races" / "1121.ipynb"
         content = json.loads(notebook.read_text())
         parameters = content["metadata"]["papermill"]["parameters"]
         current = f" page {race_page.page_code_version()}"
         assert parameters["data_version"].endswith(current)
         parameters["data_version"] = parameters["data_version"].replace(current, " page 0ld")
         notebook.write_text(json.dumps(content))
-        assert cli.main([*args, "--endpoints", "laps,stints"]) == 0
-        rendered = [o for o in capsys.readouterr().out.splitlines() if o.startswith("-> race page")]
-        assert rendered == ["-> race page of race 1138"]
-        # A page missing from the published set is rendered again, though nothing changed; a
-        # lap of race 1125 that differs from the recording is loaded again: a newer version.
+        # - a page missing from the published set, though nothing changed (race 1138);
         (tmp_path / "races" / "1138.html").unlink()
+        # - a lap of race 1125 that differs from the recording is loaded again: a newer version.
         query(
             db,
             "update raw.openf1_laps set record = record || '{\"edited\": true}'"
@@ -636,8 +634,13 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
         assert cli.main([*args, "--endpoints", "laps"]) == 0
         out = capsys.readouterr().out
         rendered = [line for line in out.splitlines() if line.startswith("-> race page")]
-        assert sorted(rendered) == ["-> race page of race 1125", "-> race page of race 1138"]
-        assert f"pages of {len(pages) - 2} sessions kept" in out
+        assert sorted(rendered) == [
+            "-> race page of race 1121",
+            "-> race page of race 1125",
+            "-> race page of race 1138",
+        ]
+        kept = len(pages) - 3
+        assert f"pages of {kept} session{'' if kept == 1 else 's'} kept" in out
         assert (tmp_path / "races" / "1138.html").exists()
         # --refresh renders the pages again, the data unchanged.
         assert cli.main([*args, "--endpoints", "laps", "--race-id", "1138", "--refresh"]) == 0
@@ -726,25 +729,3 @@ def test_a_reports_folder_it_cannot_write_stops_the_sync_before_it_loads(
     assert out == ""  # nothing loaded, built or rendered first
     assert query(db, "select count(*) from raw.openf1_laps") == laps_before
     assert query(db, "select verdict, stopped_at from racemap.sync_runs") == [("failed", "load")]
-
-
-def test_after_an_offline_run_the_demo_races_sync_offline(mapped_template):
-    """The demo: ``racemap run --offline`` maps the races, ``racemap sync --offline`` loads the
-    recorded race data of their race and sprint sessions."""
-    with database_copy(mapped_template[0]) as db:
-        lines = []
-        result = run_sync(db, offline=True, seasons=[2023, 2024, 2025], lines=lines)
-        synced = {s.session_key: s for s in result.sessions}
-        # The sessions the snapshot has no recording of: counted in one line, not one each.
-        unrecorded = set(synced) - {x.session_key for x in result.loads if x.status == "ok"}
-        assert len(unrecorded) > 40
-        assert (
-            f"the bundled snapshot records no race data of {len(unrecorded)} sessions: racemap"
-            " sync without --offline fetches them from OpenF1"
-        ) in lines
-        assert len(lines) < len(synced) - len(unrecorded) + 3
-        assert {key for _race, key, _kind in RECORDED} <= set(synced)
-        assert synced[9672].session_kind == "sprint" and synced[9606].session_kind == "race"
-        assert result.rows_rejected == 0
-        assert count(db, "laps", 9606) == 1179 and count(db, "position", 9672) == 209
-        assert count(db, "stints", 10033) > 0

@@ -274,9 +274,14 @@ def results_checks(db, where="status = 'mapped'"):
 
 
 def rebuild_and_validate(db, tmp_path):
-    """dbt build and the mapping checkpoint, as racemap run does after the load."""
+    """dbt build and the mapping checkpoint, as racemap run does after the load: dbt in the
+    database's own state, as a run's (a copy of the shared mapped database comes with it,
+    parsed with these vars: the build's parse is partial)."""
+    from racemap.runtime import database_state
+
     db.export_env()
-    dbt.build({"as_of": AS_OF})
+    with database_state(db):
+        dbt.build({"as_of": AS_OF})
     return run_checkpoint(
         db, "mapping", RacesTable.from_vars(None), tmp_path, "weekend-test", gx_root=gx_root()
     )
@@ -395,6 +400,7 @@ def test_a_car_number_on_two_result_rows_links_no_driver_and_the_build_goes_on(
             RaceDataRun(
                 SyncRun(db, race_ids=["1138"], offline=True, log=lambda _line: None),
                 tmp_path / "sync",
+                {"as_of": AS_OF},  # the build's vars: its parse of the project is kept
                 pages=False,
             )
         )

@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import database_copy, query
+from conftest import AS_OF, database_copy, query
 from psycopg2 import sql
 
 from racemap import cli
@@ -585,7 +585,8 @@ def test_racemap_sync_offline_on_the_command_line(mapped_template, tmp_path, cap
     """After a run: load, build the race data marts, check them, render the race pages."""
     with database_copy(mapped_template[0]) as db:
         args = ["sync", "--database-url", db.url, "--offline", "--seasons", "2024"]
-        args += ["--reports-dir", str(tmp_path)]
+        # The vars the copy was parsed with (conftest._parsed_state): no full dbt parse.
+        args += ["--reports-dir", str(tmp_path), "--var", f"as_of={AS_OF}"]
         assert cli.main([*args, "--endpoints", "laps,stints"]) == 0
         out = capsys.readouterr().out
         assert "fetches loaded" in out and "race data verdict: ok" in out

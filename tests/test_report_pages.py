@@ -188,7 +188,7 @@ def synced_1125(mapped_template, tmp_path_factory):
     """``racemap sync`` of the 2024 Chinese GP's positions (race 1125: a race and a sprint) on a
     copy of the shared run's database, into a copy of the run's published set, once for the
     tests that open its pages (they only read them): (exit code, the report set's folder)."""
-    from conftest import database_copy
+    from conftest import AS_OF, database_copy
 
     from racemap import cli
 
@@ -196,6 +196,7 @@ def synced_1125(mapped_template, tmp_path_factory):
     shutil.copytree(mapped_template[2], reports, symlinks=True)  # the run's published set
     with database_copy(mapped_template[0]) as db:
         args = ["sync", "--database-url", db.url, "--offline", "--race-id", "1125"]
+        args += ["--var", f"as_of={AS_OF}"]  # the copy's vars (conftest._parsed_state)
         code = cli.main([*args, "--endpoints", "position", "--reports-dir", str(reports)])
     return code, reports
 

@@ -157,7 +157,7 @@ def test_a_sql_lookup_waiting_on_a_builds_swap_reads_the_new_sessions(applied_db
         while not query(
             applied_db,
             "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-            " and query like %s",
+            " and datname = current_database() and query like %s",
             ("%session_key_for_race%",),
         )[0][0]:
             assert waiting.is_alive(), answer

@@ -67,28 +67,28 @@ def pytest_report_header(config):
     return lines or None
 
 
-# The files that take longest (worker seconds, pytest -n 3 on 2 cores, junit, 2026-12-05),
+# The files that take longest (worker seconds, pytest -n 3 on 2 cores, --durations, 2026-12-06),
 # started first: with --dist loadfile --no-loadscope-reorder (the Makefile's PYTEST_ARGS)
 # pytest-xdist hands out whole files in collection order, and a long file handed out last keeps
 # one worker busy after the others have finished. (xdist's default reorder sorts files by their
 # number of tests, which put the three-test end-to-end bench file near the end.)
 SLOWEST_FILES = (
     "test_race_data.py",
-    "test_verdict.py",
-    "test_bench_end_to_end.py",
-    "test_dbt_docs.py",
-    "test_sync.py",
     "test_interrupted_runs.py",
+    "test_verdict.py",
     "test_unattended.py",
-    "test_apply.py",
-    "test_bench.py",
-    "test_monitoring.py",
-    "test_cli.py",
+    "test_sync.py",
+    "test_bench_end_to_end.py",
     "test_loader.py",
-    "test_optional_results.py",
-    "test_weekend.py",
+    "test_apply.py",
+    "test_cli.py",
     "test_report_sets.py",
+    "test_monitoring.py",
+    "test_bench.py",
+    "test_weekend.py",
     "test_secrets.py",
+    "test_plain_dbt.py",
+    "test_dbt_docs.py",
 )
 
 

@@ -9,8 +9,10 @@ named on a line with what to do); 1 failed (one line saying what went wrong, nev
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -603,8 +605,28 @@ def main(argv: list[str] | None = None) -> int:
         return verdict.EXIT_USAGE
     # Ctrl-C and SIGTERM stop the command with one line and exit 130 / 143, even where Python
     # dropped the interrupt (racemap.errors).
-    with signals_handled():
+    with signals_handled(), _racemap_lines():
         return _command(args)
+
+
+@contextlib.contextmanager
+def _racemap_lines():
+    """racemap's own warnings (an OpenF1 fetch asked again: why, for how long, how to stop) as
+    its other lines, ``racemap: ...`` on standard error, for the command. dbt's import of
+    snowplow_tracker calls ``logging.basicConfig()``, which printed them as
+    ``WARNING:racemap.openf1.client:...``; the records reach no other handler meanwhile."""
+    logger = logging.getLogger("racemap")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("racemap: %(message)s"))
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _command(args: argparse.Namespace) -> int:

@@ -360,3 +360,31 @@ def test_version_and_help_read_as_plain_text(tmp_path):
     shown = racemap("--help", cwd=tmp_path)
     assert shown.returncode == 0 and "The racemap command line" in shown.stdout
     assert "``" not in shown.stdout
+
+
+def test_an_openf1_that_does_not_answer_is_told_in_racemaps_lines(applied_db, tmp_path):
+    """While a fetch is asked again, one warning says why and how to stop, then the failure's
+    line: both as racemap's other lines. dbt's import (snowplow_tracker) configures Python's
+    root logger, which printed the warning as ``WARNING:racemap.openf1.client:...``."""
+    done = racemap(
+        "run",
+        "--database-url",
+        applied_db.url,
+        "--openf1-url",
+        "http://127.0.0.1:9/v1",  # the discard port: refused at once
+        "--seasons",
+        "2024",
+        "--var",
+        f"as_of={AS_OF}",
+        "--reports-dir",
+        str(tmp_path),
+        env_extra={"OPENF1_RETRY_SECONDS": "1"},
+    )
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0] == (
+        "racemap: OpenF1 meetings for 2024: ConnectError; asking again for up to 1 s"
+        " (OPENF1_RETRY_SECONDS): Ctrl-C stops, --offline reads the bundled snapshot"
+    ), done.stderr
+    assert lines[1].startswith("racemap: OpenF1 meetings for 2024 unreachable for 1 s")
+    assert len(lines) == 2, done.stderr

@@ -244,13 +244,17 @@ _ENCODE = "URL-encode @ : / % in the password as %40 %3A %2F %25"
 _SSL_OPTIONS = "check sslmode, sslrootcert, sslcert and sslkey in DATABASE_URL"
 
 
+def server_message(text: str) -> str:
+    """What the server said of a refused connection, without the prefixes libpq puts before it
+    ('connection to server at "h" (addr), port N failed: ' and 'FATAL:  ')."""
+    text = re.sub(r"^connection to server (at|on socket) .*? failed: ", "", text)
+    return re.sub(r"^FATAL:\s+", "", text)
+
+
 def connection_error(db: Database, exc: BaseException) -> str:
     """``cannot connect to <url without password>: <what happened> — <what to do>``."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    message = lines[0] if lines else type(exc).__name__
-    # libpq prefixes 'connection to server at "h" (addr), port N failed: ' and 'FATAL:  '.
-    message = re.sub(r"^connection to server (at|on socket) .*? failed: ", "", message)
-    message = re.sub(r"^FATAL:\s+", "", message)
+    message = server_message(lines[0] if lines else type(exc).__name__)
     low = message.lower()
     where = f"{db.host}:{db.port}"
     if "password authentication failed" in low:

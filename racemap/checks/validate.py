@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from racemap import verdict as verdicts
-from racemap.db import connection_error, quote_ident
+from racemap.db import connection_error, quote_ident, server_message
 from racemap.errors import RacemapError
 from racemap.openf1 import endpoints
 from racemap.paths import PROJECT_DIR
@@ -486,9 +486,7 @@ _SQLALCHEMY_WRAPPING = re.compile(r"^\((?:[\w.]+)\)\s*|\s*\(Background on this e
 def _could_not_run(raised: str) -> str:
     """The error an expectation could not run for, on one line, without SQLAlchemy's wrapping
     of the driver's error or libpq's prefix of a refused connection."""
-    text = _SQLALCHEMY_WRAPPING.sub("", " ".join(raised.split()))
-    text = re.sub(r"^connection to server (at|on socket) .*? failed: (FATAL:\s+)?", "", text)
-    return text[:200]
+    return server_message(_SQLALCHEMY_WRAPPING.sub("", " ".join(raised.split())))[:200]
 
 
 def _grouped(could_not_run: dict[str, list[str]]) -> list[str]:

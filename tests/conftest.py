@@ -448,6 +448,19 @@ def run_command(db: Database, reports_dir: Path, *extra: str) -> tuple[list[str]
     return args, env
 
 
+def racemap_command(args: list[str], capsys) -> tuple[int, str, str]:
+    """``racemap ARGS`` run in this process, as the console script runs it (``cli.main``; a
+    usage error is argparse's exit 2): (exit code, standard output, standard error)."""
+    from racemap import cli
+
+    try:
+        code = cli.main(args)
+    except SystemExit as usage:
+        code = usage.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @contextlib.contextmanager
 def lock_held(db, command: str):
     """Another racemap ``command`` (run 20261125T120000Z-abcdef) holds ``db``'s run lock, in a

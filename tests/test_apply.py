@@ -7,7 +7,7 @@ import json
 
 import psycopg2
 import pytest
-from conftest import AS_OF, keys, mapping_updates, query, run_pipeline
+from conftest import AS_OF, keys, mapping_updates, query, racemap_command, run_pipeline
 
 from racemap.errors import RacemapError
 from racemap.mapping import apply as apply_mod
@@ -223,12 +223,9 @@ def test_restore_puts_back_the_state_before_the_last_apply(built_db):
 def test_restore_command(built_db, capsys, monkeypatch):
     """racemap restore on the database DATABASE_URL names (in this process: the command's
     output, not the process, is the subject)."""
-    from racemap.cli import main as cli_main
-
     apply_mod.apply_updates(built_db, "t-apply", RACES)
     monkeypatch.setenv("DATABASE_URL", built_db.url)
-    code = cli_main(["restore"])
-    out, err = capsys.readouterr()
+    code, out, err = racemap_command(["restore"], capsys)
     assert code == 0, err
     assert "restored 70 races to their keys before run t-apply" in out
     assert query(
@@ -316,12 +313,10 @@ def test_lookups_answer_in_a_copy_of_the_database_under_another_name(applied_db)
 def test_lookup_command(mapped_demo, args, code, expected, capsys, monkeypatch):
     """racemap lookup on the database DATABASE_URL names (in this process: the command's
     output, not the process, is the subject)."""
-    from racemap.cli import main as cli_main
-
     db, _result, _reports = mapped_demo
     monkeypatch.setenv("DATABASE_URL", db.url)
-    assert cli_main(["lookup", *args]) == code
-    out, err = capsys.readouterr()
+    returncode, out, err = racemap_command(["lookup", *args], capsys)
+    assert returncode == code
     out = out if code == 0 else err
     assert out.strip().splitlines()[-1] == expected
 

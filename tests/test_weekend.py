@@ -16,7 +16,7 @@ import time
 
 import psycopg2
 import pytest
-from conftest import AS_OF, database_copy, gx_root, query, run_pipeline
+from conftest import AS_OF, database_copy, gx_root, query, racemap_command, run_pipeline
 
 from racemap.checks.validate import run_checkpoint
 from racemap.errors import RacemapError
@@ -177,19 +177,6 @@ def test_a_session_kind_as_a_person_types_it():
     assert session_kind("Practice-1") == "practice_1"
     with pytest.raises(RacemapError, match="unknown session kind 'fp1': one of practice_1, "):
         session_kind("fp1")
-
-
-def racemap_command(args: list[str], capsys) -> tuple[int, str, str]:
-    """``racemap ARGS`` run in this process, as the console script runs it (``cli.main``; a
-    usage error is argparse's exit 2): (exit code, standard output, standard error)."""
-    from racemap import cli
-
-    try:
-        code = cli.main(args)
-    except SystemExit as usage:
-        code = usage.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(

@@ -212,13 +212,13 @@ def test_two_restores_at_once_take_turns(applied_db):
     first = restore()
     waiting("wait_event_type = 'Lock' and query like '%insert into racemap.mapping_history%'")
     second = restore()
-    # The second is waiting too: for the rows the first locked (it was), or for the run lock
-    # (its own connection, opened after the first one's transaction).
+    # The second is waiting for the run lock the first holds: its lock connection names itself
+    # (application_name "racemap restore <run id> <host>") and polls pg_try_advisory_lock, whose
+    # text pg_stat_activity shows only for the moment it runs (then the query naming the holder).
     waiting(
-        "(wait_event_type = 'Lock' and query ilike '%for update%') or (query like"
-        " 'select pg_try_advisory_lock%' and backend_start > (select max(backend_start)"
-        " from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
-        " and query like '%insert into racemap.mapping_history%'))"
+        "application_name like 'racemap restore %' and pid <> (select pid from pg_stat_activity"
+        " where datname = current_database() and application_name like 'racemap restore %'"
+        " order by backend_start limit 1)"
     )
     holder.rollback()
     holder.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import httpx
 import pytest
@@ -189,6 +189,31 @@ def test_an_answer_repeating_a_secret_shows_none_of_it(httpx_mock, account, cloc
         c.fetch("meetings", 2024)
     assert "HTTP 403 for /v1/meetings: xxx" in str(forbidden.value)
     assert token[:6] not in str(forbidden.value)
+
+
+def test_an_answer_naming_the_account_does_not_show_it(httpx_mock, account, clock, monkeypatch):
+    """The contract counts OPENF1_USERNAME among the secrets: a token endpoint that names the
+    account in its refusal (an e-mail address, raw or URL-encoded) showed it in the line."""
+    httpx_mock.add_response(
+        method="POST",
+        url=TOKEN_URL,
+        status_code=401,
+        json={"detail": f"no account {USER} (asked as {quote(USER)})"},
+    )
+    with client(clock) as c, pytest.raises(RacemapError) as refused:
+        c.fetch("meetings", 2024)
+    line = str(refused.value)
+    assert "HTTP 401 no account *** (asked as ***)" in line
+    assert USER not in line and quote(USER) not in line
+
+    # A password holding the account name: the longer secret goes first, none of it is left.
+    monkeypatch.setenv("OPENF1_PASSWORD", USER + "-2026")
+    httpx_mock.add_response(
+        method="POST", url=TOKEN_URL, status_code=401, json={"detail": f"bad {USER}-2026"}
+    )
+    with client(clock) as c, pytest.raises(RacemapError) as refused:
+        c.fetch("meetings", 2024)
+    assert "HTTP 401 bad ***;" in str(refused.value)
 
 
 @pytest.mark.parametrize("missing", ["OPENF1_USERNAME", "OPENF1_PASSWORD"])

@@ -63,8 +63,9 @@ class OpenF1Token(httpx.Auth):
         return f"OpenF1Token(token_url={self.token_url!r}, tokens_fetched={self.tokens_fetched})"
 
     def secrets(self) -> list[str]:
-        """What must never be shown: the password and the current token."""
-        return [s for s in (self._form["password"], self._token) if s]
+        """What must never be shown: the account (the contract counts ``OPENF1_USERNAME`` among
+        the secrets: it is often an e-mail address), the password and the current token."""
+        return [s for s in (self._form["username"], self._form["password"], self._token) if s]
 
     def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
         if self._token is None or self._clock() >= self._renew_at:

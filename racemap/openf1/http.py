@@ -54,10 +54,15 @@ def detail_of(
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (raw or URL-encoded) replaced by ``***``."""
-    for secret in secrets:
-        for form in {secret, quote(secret, safe=""), quote(secret, safe="").replace("%20", "+")}:
-            text = text.replace(form, "***")
+    """``text`` with every secret (raw or URL-encoded) replaced by ``***``; the longest first, so
+    that a secret inside another (an account name in its password) leaves none of the other."""
+    forms = {
+        form
+        for secret in secrets
+        for form in (secret, quote(secret, safe=""), quote(secret, safe="").replace("%20", "+"))
+    }
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
     return text
 
 

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import psycopg2
 import psycopg2.extensions
 
-from racemap.errors import RacemapError, UsageError, first_line
+from racemap.errors import RacemapError, UsageError, blank_secrets, first_line
 from racemap.paths import EMBEDDED_PGDATA
 
 _SCHEMES = {"postgresql", "postgres", "postgresql+psycopg2"}
@@ -320,11 +320,9 @@ _URL = re.compile(r"(?i)\b(postgres(?:ql)?(?:\+psycopg2)?://)([^/@\r\n]*@)?([^\s
 
 
 def scrub(text: str, password: str | None) -> str:
-    """``text`` without ``password``, raw or URL-encoded, and without any URL's password."""
-    if password:
-        for form in {password, quote(password, safe=""), quote(password)}:
-            text = text.replace(form, "***")
-    return mask_url_passwords(text)
+    """``text`` without ``password`` (in any form: :func:`racemap.errors.blank_secrets`) and
+    without any URL's password."""
+    return mask_url_passwords(blank_secrets(text, [password]))
 
 
 def mask_url_passwords(text: str) -> str:

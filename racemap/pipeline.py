@@ -363,7 +363,8 @@ class RunContext:
         return OpenF1Client(base_url=self.options.openf1_url, environment=self.env)
 
     def secrets(self) -> list[str]:
-        """What no report or message may show: the database's and OpenF1's passwords."""
+        """What no report or message may show: the database's password, OpenF1's account and
+        password."""
         return self.env.secrets(self.db)
 
     def uses(self, device: str) -> bool:

@@ -429,8 +429,12 @@ class Environment(BaseModel):
 
     def secrets(self, db=None) -> list[str]:
         """What no report or message may show: the database's password (``db``, a racemap
-        Database, when there is one) and OpenF1's."""
-        found = [db.password if db is not None else None, self.openf1_password]
+        Database, when there is one) and OpenF1's account and password."""
+        found = [
+            db.password if db is not None else None,
+            self.openf1_username,
+            self.openf1_password,
+        ]
         return [s for s in found if s]
 
 

@@ -11,6 +11,7 @@ import shlex
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote
 
 import yaml
 from conftest import AS_OF, SECRET, lock_held, offline_args, query, run_pipeline
@@ -243,6 +244,29 @@ def test_a_webhook_that_cannot_be_reached_is_one_line_and_no_failure(tmp_path):
     assert "/hooks/" not in logged[0]  # the webhook's path is its secret
     quiet = {"run_id": "r2", "verdict": "ok", "attention": [], "changes": {"total": 0}}
     assert notify(url, quiet, tmp_path, [], logged.append) is False and len(logged) == 1
+
+
+def test_the_webhook_body_holds_no_secret_in_any_form(tmp_path):
+    """The secrets a run names (the database's password, OpenF1's account and password) are
+    blanked from the body in each form a message can hold them: as they are, URL-encoded,
+    JSON-escaped. The account was not among them, and a password holding a quote reached the
+    body JSON-escaped around an encoded copy's blanking."""
+    from racemap.reporting.notify import notify
+    from racemap.settings import load_environment
+
+    account, password = "ana@example.org", 'pa ss"word'
+    with temporary_environ(OPENF1_USERNAME=account, OPENF1_PASSWORD=password):
+        secrets = load_environment().secrets()
+    error = (
+        f"OpenF1 refused {account} ({quote(account)}); the password {password} {quote(password)}"
+    )
+    summary = {"run_id": "r1", "verdict": "failed", "error": error, "attention": []}
+    with receiver() as hook:
+        assert notify(hook.url, summary, tmp_path, secrets, lambda _line: None) is True
+    ((_path, body),) = hook.posts
+    assert json.loads(body)["error"] == "OpenF1 refused *** (***); the password *** ***"
+    for secret in (account, password, quote(account, safe=""), "pa ss", json.dumps(password)):
+        assert secret not in body
 
 
 def test_a_failed_sync_is_told_to_the_webhook(applied_db, tmp_path, capsys):

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
-from racemap.errors import RacemapError
+from racemap.errors import RacemapError, blank_secrets
 from racemap.openf1 import endpoints
 from racemap.openf1.auth import OpenF1Token, token_url_for
 from racemap.openf1.http import (
@@ -32,7 +32,6 @@ from racemap.openf1.http import (
     RetryableResponse,
     detail_of,
     parse_retry_after,
-    redact,
 )
 from racemap.settings import Environment, load_environment
 
@@ -317,9 +316,11 @@ class OpenF1Client:
         try:
             return retrying(attempt)
         except RacemapError as exc:
-            raise RacemapError(redact(str(exc), self._secrets())) from None
+            raise RacemapError(blank_secrets(str(exc), self._secrets())) from None
         except RetryableResponse as exc:
-            raise RacemapError(redact(self._gave_up(what, exc, budget), self._secrets())) from None
+            raise RacemapError(
+                blank_secrets(self._gave_up(what, exc, budget), self._secrets())
+            ) from None
         except RETRY_ERRORS as exc:
             raise RacemapError(
                 f"OpenF1 {what} unreachable for {budget.spent():.0f} s ({type(exc).__name__}, "

@@ -9,9 +9,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote
 
 import httpx
+
+from racemap.errors import blank_secrets
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
@@ -42,28 +43,15 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
 def detail_of(
     response: httpx.Response, secrets: Iterable[str] = (), limit: int | None = None
 ) -> str:
-    """The ``detail`` of a FastAPI error body, or '': without ``secrets`` (:func:`redact`), then
-    cut to ``limit`` characters (cut first, a secret the body repeats lost its end, not its
-    start)."""
+    """The ``detail`` of a FastAPI error body, or '': without ``secrets``
+    (:func:`racemap.errors.blank_secrets`), then cut to ``limit`` characters (cut first, a
+    secret the body repeats lost its end, not its start)."""
     try:
         body = response.json()
     except ValueError:
         return ""
-    detail = redact(str(body.get("detail", "")), secrets) if isinstance(body, dict) else ""
+    detail = blank_secrets(str(body.get("detail", "")), secrets) if isinstance(body, dict) else ""
     return detail[:limit]
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (raw or URL-encoded) replaced by ``***``; the longest first, so
-    that a secret inside another (an account name in its password) leaves none of the other."""
-    forms = {
-        form
-        for secret in secrets
-        for form in (secret, quote(secret, safe=""), quote(secret, safe="").replace("%20", "+"))
-    }
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, "***")
-    return text
 
 
 class RateLimiter:

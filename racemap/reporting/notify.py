@@ -2,24 +2,24 @@
 
 ``racemap run --notify-url URL`` (or ``RACEMAP_NOTIFY_URL``) posts JSON with ``command``
 (``run``, or ``sync`` for ``racemap sync``'s own message: a sync needing a person or failed),
-``verdict``,
-``attention`` (the races needing a person), a summary of ``changes``, ``run_id``,
+``verdict``, ``attention`` (the races needing a person), a summary of ``changes``, ``run_id``,
 ``reports_dir`` and ``text``, a few lines a Slack incoming webhook shows as they are
 (https://api.slack.com/messaging/webhooks: a JSON body with a ``text`` field). A quiet run (ok,
 nothing changed) sends nothing. The body never holds a secret: the database is shown with its
-password masked, and the secrets the caller names (a run: the database and OpenF1 passwords) are
-blanked from the body before it is sent. A failed POST is one logged line and never changes the
-run's verdict. The URL itself is a secret (Slack's carries its token), so a log line names its
-host only.
+password masked, and the secrets the caller names (a run: the database's password, OpenF1's
+account and password) are blanked from the body before it is sent. A failed POST is one logged
+line and never changes the run's verdict. The URL itself is a secret (Slack's carries its
+token), so a log line names its host only.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from racemap import verdict as verdicts
+from racemap.errors import blank_secrets
 
 TIMEOUT_SECONDS = 10.0
 MAX_LINES = 5  # races and changes shown in ``text``; the JSON lists every race
@@ -88,14 +88,6 @@ def payload(summary: dict, reports_dir: Path) -> dict:
     }
 
 
-def _scrub(body: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        for form in {secret, quote(secret, safe=""), json.dumps(secret)[1:-1]}:
-            if form:
-                body = body.replace(form, "***")
-    return body
-
-
 def notify(url: str | None, summary: dict, reports_dir: Path, secrets=(), log=print) -> bool:
     """POST the run's message to ``url`` when it calls for one; True when one was delivered."""
     if not url or not should_notify(summary):
@@ -104,8 +96,7 @@ def notify(url: str | None, summary: dict, reports_dir: Path, secrets=(), log=pr
 
     where = urlsplit(url)
     host = f"{where.scheme}://{where.hostname or '?'}" + (f":{where.port}" if where.port else "")
-    wanted = [s for s in secrets if s]
-    body = _scrub(json.dumps(payload(summary, Path(reports_dir)), default=str), wanted)
+    body = blank_secrets(json.dumps(payload(summary, Path(reports_dir)), default=str), secrets)
     try:
         response = httpx.post(
             url,

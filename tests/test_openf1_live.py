@@ -62,10 +62,12 @@ def client(clock: Clock, base_url: str = BASE, **knobs) -> OpenF1Client:
     )
 
 
-def token_response(httpx_mock, token: str, expires_in: object = "3600") -> None:
+def token_response(
+    httpx_mock, token: str, expires_in: object = "3600", url: str = TOKEN_URL
+) -> None:
     httpx_mock.add_response(
         method="POST",
-        url=TOKEN_URL,
+        url=url,
         json={"access_token": token, "expires_in": expires_in, "token_type": "bearer"},
     )
 
@@ -214,6 +216,34 @@ def test_an_answer_naming_the_account_does_not_show_it(httpx_mock, account, cloc
     with client(clock) as c, pytest.raises(RacemapError) as refused:
         c.fetch("meetings", 2024)
     assert "HTTP 401 bad ***;" in str(refused.value)
+
+
+def test_the_credentials_follow_a_redirect_to_their_own_host_only(httpx_mock, account, clock):
+    """A 307 or 308 makes httpx send the same body again: the password form. To another host
+    it never leaves; to the token endpoint's own host (here: another path) it does."""
+    elsewhere = "https://collector.example.net/token"
+    httpx_mock.add_response(
+        method="POST", url=TOKEN_URL, status_code=307, headers={"location": elsewhere}
+    )
+    with client(clock) as c, pytest.raises(RacemapError) as refused:
+        c.fetch("meetings", 2024)
+    assert str(refused.value) == (
+        "OpenF1's token endpoint on openf1.test redirected the account's "
+        "credentials to collector.example.net: not sent; set OPENF1_URL to the OpenF1 you mean"
+    )
+    assert [r.url.host for r in httpx_mock.get_requests()] == ["openf1.test"]
+
+    httpx_mock.reset()
+    moved = "https://openf1.test/auth/token"
+    httpx_mock.add_response(
+        method="POST", url=TOKEN_URL, status_code=308, headers={"location": moved}
+    )
+    token_response(httpx_mock, "tok-1", url=moved)
+    httpx_mock.add_response(url=MEETINGS_2024, json=[{"meeting_key": 1229, "year": 2024}])
+    with client(clock) as c:
+        assert c.fetch("meetings", 2024).records == [{"meeting_key": 1229, "year": 2024}]
+    posted = [parse_qs(r.content.decode()) for r in httpx_mock.get_requests() if r.method == "POST"]
+    assert [p["password"] for p in posted] == [[PASSWORD], [PASSWORD]]
 
 
 @pytest.mark.parametrize("missing", ["OPENF1_USERNAME", "OPENF1_PASSWORD"])

@@ -207,8 +207,21 @@ class OpenF1Client:
             auth=self.auth,  # None: a user:password in the URL still goes as Basic auth
             follow_redirects=True,
             headers={"accept": "application/json", "user-agent": "racemap"},
-            event_hooks={"request": [self._count]},
+            event_hooks={"request": [self._credentials_stay, self._count]},
         )
+
+    def _credentials_stay(self, request: httpx.Request) -> None:
+        """The token request carries the account's password in its body, and httpx re-sends the
+        body when a 307 or 308 redirects it: to the token endpoint's own host it goes (http to
+        https, say), to any other host it is not sent."""
+        if request.method != "POST" or self.auth is None:
+            return
+        home = httpx.URL(self.token_url).host
+        if request.url.host != home:
+            raise RacemapError(
+                f"OpenF1's token endpoint on {home} redirected the account's credentials to "
+                f"{request.url.host}: not sent; set OPENF1_URL to the OpenF1 you mean"
+            )
 
     def _count(self, request: httpx.Request) -> None:
         """Every request that leaves, retries, redirects and token requests included: the figure

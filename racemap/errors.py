@@ -13,7 +13,6 @@ back what was there before (tests call ``cli.main`` many times in one process).
 """
 
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Iterable
@@ -88,16 +87,15 @@ def one_line(text) -> str:
 
 def blank_secrets(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every secret replaced by ``***``, in each form a secret takes in a line:
-    as it is, URL-encoded (with or without ``/``, a space as ``%20`` or ``+``) and JSON-escaped.
-    The longest first, so that a secret inside another (an account name in its password) leaves
-    nothing of the other. The one place that knows the forms: an OpenF1 answer's detail, the
-    line of a refused connection and the webhook's body all go through it."""
+    as it is, or URL-encoded (with or without ``/``, a space as ``%20`` or ``+``). The longest
+    first, so that a secret inside another (an account name in its password) leaves nothing of
+    the other. The one place that knows the forms: an OpenF1 answer's detail, the line of a
+    refused connection and the webhook's strings all go through it."""
     forms = set()
     for secret in secrets:
         if secret:
             encoded = quote(secret, safe="")
             forms |= {secret, encoded, encoded.replace("%20", "+"), quote(secret)}
-            forms.add(json.dumps(secret)[1:-1])
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, "***")
     return text

@@ -267,6 +267,16 @@ def test_the_webhook_body_holds_no_secret_in_any_form(tmp_path):
     assert json.loads(body)["error"] == "OpenF1 refused *** (***); the password *** ***"
     for secret in (account, password, quote(account, safe=""), "pa ss", json.dumps(password)):
         assert secret not in body
+    # A secret as short as a word of the body's names: blanked in its strings, never its names.
+    with temporary_environ(OPENF1_USERNAME="run", OPENF1_PASSWORD=password):
+        secrets = load_environment().secrets()
+    summary = {**summary, "error": "OpenF1 refused run"}
+    with receiver() as hook:
+        assert notify(hook.url, summary, tmp_path, secrets, lambda _line: None) is True
+    ((_path, body),) = hook.posts
+    sent = json.loads(body)
+    assert sent["run_id"] == "r1" and sent["error"] == "OpenF1 refused ***"
+    assert sent["text"].startswith("racemap *** r1: failed")  # the command's word, blanked too
 
 
 def test_a_failed_sync_is_told_to_the_webhook(applied_db, tmp_path, capsys):

@@ -88,6 +88,18 @@ def payload(summary: dict, reports_dir: Path) -> dict:
     }
 
 
+def _blanked(value, secrets):
+    """``value`` (the body's JSON before it is written) with the secrets blanked from every
+    string in it, and only there: a short secret never breaks the body's names or syntax."""
+    if isinstance(value, dict):
+        return {key: _blanked(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_blanked(item, secrets) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return blank_secrets(str(value), secrets)  # a path or a time too, as JSON would write it
+
+
 def notify(url: str | None, summary: dict, reports_dir: Path, secrets=(), log=print) -> bool:
     """POST the run's message to ``url`` when it calls for one; True when one was delivered."""
     if not url or not should_notify(summary):
@@ -96,7 +108,7 @@ def notify(url: str | None, summary: dict, reports_dir: Path, secrets=(), log=pr
 
     where = urlsplit(url)
     host = f"{where.scheme}://{where.hostname or '?'}" + (f":{where.port}" if where.port else "")
-    body = blank_secrets(json.dumps(payload(summary, Path(reports_dir)), default=str), secrets)
+    body = json.dumps(_blanked(payload(summary, Path(reports_dir)), secrets))
     try:
         response = httpx.post(
             url,

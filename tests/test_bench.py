@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SERVER_URL, query
+from conftest import SERVER_URL, query, racemap_command
 
 import benchmarks
 from racemap.db import parse_database_url
@@ -189,14 +189,11 @@ def test_scratch_databases_are_dropped(tiny_report):
 def test_bench_usage_errors_exit_2_before_anything_runs(args, expected, capsys):
     """A bad option is a usage error (exit 2, one line), as in every command: --parts and
     --scales exited 1, and --rounds 0 started a bench that measured nothing."""
-    from racemap.cli import main
-
-    try:
-        code = main(["bench", "--database-url", "postgresql://nobody@127.0.0.1:1/none", *args])
-    except SystemExit as stopped:  # argparse's own usage exit
-        code = stopped.code
+    code, _out, err = racemap_command(
+        ["bench", "--database-url", "postgresql://nobody@127.0.0.1:1/none", *args], capsys
+    )
     assert code == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
 
 

@@ -480,7 +480,7 @@ def _raised(exception_info) -> str | None:
 
 # SQLAlchemy's wrapping of a driver's error: "(psycopg2.OperationalError) <message>
 # (Background on this error at: https://sqlalche.me/...)".
-_SQLALCHEMY_WRAPPING = re.compile(r"^\((?:[\w.]+)\)\s*|\s*\(Background on this error at: [^)]*\)$")
+_SQLALCHEMY_WRAPPING = re.compile(r"^\([\w.]+\)\s*|\s*\(Background on this error at: [^)]*\)$")
 
 
 def _could_not_run(raised: str) -> str:

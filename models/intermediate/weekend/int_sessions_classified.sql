@@ -11,11 +11,7 @@
 with
 
 sessions as (
-    select * from {{ ref('stg_openf1__sessions') }}
-),
-
-meetings as (
-    select * from {{ ref('stg_openf1__meetings') }}
+    select * from {{ ref('int_sessions_joined_to_meetings') }}
 ),
 
 session_kinds as (
@@ -30,12 +26,10 @@ classified as (
         sessions.session_name,
         sessions.session_type,
         session_kinds.session_name is not null as is_known_pair,
-        sessions.is_cancelled or coalesce(meetings.is_cancelled, false) as is_cancelled,
+        sessions.is_cancelled,
         sessions.started_at,
         sessions.ended_at
     from sessions
-    left join meetings
-        on sessions.meeting_key = meetings.meeting_key
     left join session_kinds
         on lower(sessions.session_type) = lower(trim(session_kinds.session_type))
         and lower(sessions.session_name) = lower(trim(session_kinds.session_name))

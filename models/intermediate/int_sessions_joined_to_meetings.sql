@@ -3,7 +3,7 @@
     session names none, and the meeting's cancellation (a session of a called-off meeting is
     cancelled too). Decided here once, for the mapping's race sessions
     (int_sessions_filtered_to_races) and the weekend's session kinds (int_sessions_classified).
-    A table, as the folder's others: two models and its tests read it, and it is joined once.
+    A view (dbt_project.yml says why).
 -#}
 
 with

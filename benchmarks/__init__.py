@@ -8,6 +8,9 @@ One module per measurement, each printed as tables and written to ``<reports>/be
   fetch, on the same local OpenF1 server and rate limit;
 - ``scales``: ``dbt build`` and the apply on synthetic copies of the real data, ×1 to ×1000;
 - ``end_to_end``: a warm ``racemap run --offline`` against the floor of the tools it starts;
+- ``devices``, ``pages``: the warm run without each concurrency device; the race pages in one
+  shared kernel against a kernel each;
+- ``memory``: the peak memory of storing the largest answer, a whole session's car_data;
 - ``imports``: what importing the CLI and the pipeline costs.
 
 ``scratch`` prepares the throw-away databases that ``racemap.testing.databases`` creates and
@@ -15,7 +18,8 @@ drops (on the given server, or on a temporary embedded PostgreSQL), ``report`` p
 ``command`` runs the parts. Figures are printed, never asserted: ``tests/test_bench.py``
 checks the structure and the facts, not the timings. ``racemap bench``
 exits 1 when a part fails or a check does (``command.failures``: a scale that does not finish, a
-node growing faster than the data, a nested loop that rescans), one line each.
+node growing faster than the data, a nested loop that rescans, memory over its target or growing
+faster than the answer), one line each.
 
 The runtime package never imports this one at module level: ``racemap/cli.py`` imports it when
 it builds the ``bench`` command's options and when the command runs.

@@ -20,14 +20,13 @@ from racemap.verdict import EXIT_FAILED, EXIT_OK
 from .devices import bench_devices
 from .end_to_end import DEFAULT_ROUNDS, WarmDatabase, bench_end_to_end
 from .imports import bench_imports
+from .memory import DEFAULT_SIZES, bench_memory, parse_sizes
 from .pages import bench_pages
 from .race_data import bench_race_data
-from .report import format_report
+from .report import PARTS, format_report
 from .request_counts import DEFAULT_REFERENCE_RACES, bench_requests
 from .scales import DEFAULT_MAX_BUILD_SECONDS, DEFAULT_SCALES, bench_scales
 from .scratch import bench_scratch, scratch_server, scratch_tool_dirs
-
-PARTS = ("requests", "race_data", "scales", "end_to_end", "devices", "pages", "imports")
 
 
 def parse_scales(text: str | None) -> list[int]:
@@ -73,6 +72,7 @@ def run(
     keep: bool = False,
     max_build_seconds: float | None = DEFAULT_MAX_BUILD_SECONDS,
     rounds: int = DEFAULT_ROUNDS,
+    memory_sizes=DEFAULT_SIZES,
     log=print,
 ) -> dict:
     """Every measurement; returns the report (also written to ``<reports_dir>/bench.json``).
@@ -120,6 +120,7 @@ def run(
                     scratch, variables, rounds=rounds, log=log, warm=warm
                 ),
                 "pages": lambda: bench_pages(scratch, rounds=rounds, log=log),
+                "memory": lambda: bench_memory(scratch, memory_sizes, log=log),
                 "imports": bench_imports,
             }
             for name, measure in measurements.items():
@@ -157,6 +158,7 @@ def main(args) -> int:
         keep=bool(getattr(args, "keep", False)),
         max_build_seconds=getattr(args, "max_build_seconds", DEFAULT_MAX_BUILD_SECONDS),
         rounds=getattr(args, "rounds", DEFAULT_ROUNDS),
+        memory_sizes=parse_sizes(getattr(args, "memory_records", None)),
         log=lambda message: print(message, file=sys.stderr, flush=True),
     )
     print(format_report(report))
@@ -169,12 +171,15 @@ def main(args) -> int:
 
 
 def failures(report: dict) -> list[str]:
-    """The checks a report fails, one line each naming the part, the scale and the node: a scale
-    that did not finish, a node growing faster than the data, a nested loop that rescans."""
-    scales = report.get("scales")
-    if not isinstance(scales, dict):
-        return []
-    return [f"scales {line}" for line in scales.get("failures", [])]
+    """The checks a report fails, one line each naming the part (and the scale and the node): a
+    scale that did not finish, a node growing faster than the data, a nested loop that
+    rescans; memory over its target, or growing faster than the answer."""
+    return [
+        f"{part} {line}"
+        for part in ("scales", "memory")
+        if isinstance(report.get(part), dict)
+        for line in report[part].get("failures", [])
+    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -196,6 +201,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_at_least_one,
         default=DEFAULT_ROUNDS,
         help="end_to_end, devices, pages: rounds of each side, alternating (default %(default)s)",
+    )
+    parser.add_argument(
+        "--memory-records",
+        default="50000,all",
+        help="memory: the car_data answers to store, in records (all: a whole session; "
+        "default %(default)s; an empty answer is the baseline)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Every part, in the order racemap bench runs and prints them.
+PARTS = ("requests", "race_data", "scales", "end_to_end", "devices", "pages", "memory", "imports")
+
 
 def _table(headers: list[str], rows: list[list]) -> str:
     cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
@@ -13,7 +16,7 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def format_report(report: dict) -> str:
     out = [f"racemap bench — {report['machine']['cpus']} cores, {report['date']}"]
-    for part in ("requests", "race_data", "scales", "end_to_end", "devices", "pages", "imports"):
+    for part in PARTS:
         if isinstance(report.get(part), dict) and "error" in report[part]:
             out.append(f"{part.upper()}: FAILED: {report[part]['error']}")
     req = report.get("requests") or {}
@@ -189,6 +192,11 @@ def format_report(report: dict) -> str:
         from .pages import pages_lines
 
         out += pages_lines(pages)
+    memory = report.get("memory") or {}
+    if "results" in memory:
+        from .memory import memory_lines
+
+        out += memory_lines(memory)
     imp = report.get("imports") or {}
     if imp:
         out += [

@@ -19,7 +19,8 @@ def tiny_report(tmp_path_factory):
         scales=[1, 10],
         reference_races=2,
         reports_dir=reports,
-        parts=("requests", "scales", "imports"),
+        parts=("requests", "scales", "memory", "imports"),
+        memory_sizes=(1_000, 4_000),
         log=lambda *_: None,
     )
     return report, reports
@@ -29,7 +30,7 @@ def test_bench_json_is_written_and_printable(tiny_report):
     report, reports = tiny_report
     assert json.loads((reports / "bench.json").read_text())["machine"]["cpus"] >= 1
     text = benchmarks.format_report(report)
-    for heading in ("REQUESTS", "SCALES", "PLAN", "IMPORTS"):
+    for heading in ("REQUESTS", "SCALES", "PLAN", "MEMORY", "IMPORTS"):
         assert heading in text
 
 
@@ -151,11 +152,53 @@ def test_rescan_check_reads_rows_and_loops_not_time():
 
 
 def test_a_failed_check_fails_the_bench():
-    report = {"scales": {"failures": ["x100: model:m: did not finish: dbt build cancelled"]}}
+    report = {
+        "scales": {"failures": ["x100: model:m: did not finish: dbt build cancelled"]},
+        "memory": {"failures": ["the whole session's car_data ... over the target of 2048 MiB"]},
+    }
     assert benchmarks.failures(report) == [
-        "scales x100: model:m: did not finish: dbt build cancelled"
+        "scales x100: model:m: did not finish: dbt build cancelled",
+        "memory the whole session's car_data ... over the target of 2048 MiB",
     ]
     assert benchmarks.failures({"scales": {"error": "boom"}}) == []
+
+
+def test_memory_stores_each_answer_in_a_process_of_its_own(tiny_report):
+    """The sync's fetch and store of car_data of session 9606 from the local OpenF1 server,
+    each size in a child whose peak resident memory is read; an empty answer is the baseline.
+    Figures, not asserted: only that each child stored its whole answer and was measured."""
+    memory = tiny_report[0]["memory"]
+    assert "error" not in memory, memory
+    # Singapore 2024's race: 20 cars, two hours, a sample every 270 ms.
+    assert (memory["session_key"], memory["session_records"]) == (9606, 20 * 26_666)
+    results = memory["results"]
+    assert [r["records"] for r in results] == [0, 1_000, 4_000]  # each checked stored whole
+    assert results[0]["peak_mib"] == memory["baseline_mib"] > 0
+    assert all(r["peak_mib"] >= memory["baseline_mib"] for r in results[1:])
+    assert all("kib_per_record" in r for r in results[1:])
+
+
+def test_memory_checks_its_target_and_its_growth():
+    from benchmarks.memory import GROWTH_LIMIT, TARGET_MIB, _report
+
+    def measured(*peaks):
+        sizes = [0, 50_000, 533_320]
+        return [
+            {"records": n, "peak_mib": p, "seconds": 1.0} for n, p in zip(sizes, peaks, strict=True)
+        ]
+
+    assert _report(measured(100, 150, 620), 533_320)["failures"] == []
+    # Held twice over: the per-record cost doubles with the answer.
+    doubled = _report(measured(100, 150, 100 + 2 * 50 * 533_320 / 50_000), 533_320)
+    assert doubled["failures"] == [
+        "533,320 records take 2.048 KiB a record, 50,000 took 1.024: more than "
+        f"{GROWTH_LIMIT}x (worse than linear)"
+    ]
+    over = _report(measured(100, 300, TARGET_MIB + 1), 533_320)["failures"]
+    assert over == [
+        f"the whole session's car_data (533,320 records) peaks at {TARGET_MIB + 1} MiB, over the "
+        f"target of {TARGET_MIB} MiB"
+    ]
 
 
 def test_no_heavy_library_is_imported_with_the_pipeline(tiny_report):
@@ -184,6 +227,7 @@ def test_scratch_databases_are_dropped(tiny_report):
         (["--rounds", "0"], "argument --rounds: give a whole number from 1, not 0"),
         (["--reference-races", "-1"], "argument --reference-races: give a whole number from 1"),
         (["--max-build-seconds", "-1"], "give 0 or more seconds, not -1"),
+        (["--memory-records", "0"], "--memory-records '0': give record counts from 1, or all"),
     ],
 )
 def test_bench_usage_errors_exit_2_before_anything_runs(args, expected, capsys):

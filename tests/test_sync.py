@@ -559,6 +559,54 @@ def test_an_answer_with_a_lap_key_it_cannot_read_removes_nothing(fresh_db, httpx
     ]
 
 
+def test_the_removal_stays_a_hash_lookup_however_many_keys_an_answer_lists(fresh_db):
+    """The rows an answer no longer lists are found by NOT IN over its keys, which PostgreSQL
+    hashes only while it expects the keys to fit in work_mem; past that every stored row scans
+    the whole list. At the default 4 MB that was about 210,000 keys, and a session's car_data
+    is over 500,000 records (a sample every 270 ms per car): 250,000 took over 150 s to store,
+    a whole session hours (``racemap bench --parts memory`` stores one). Here the server's
+    work_mem is its least (64 kB: under 2,000 keys) and the answer 20,000 records: the removal
+    statement racemap sent is planned hashed after the setting it sent, and not without it."""
+    import io
+
+    from psycopg2.extras import LoggingConnection
+
+    from benchmarks.memory import SEASON, SESSION_KEY, session_car_data
+    from racemap.openf1.client import FetchResult
+
+    ensure_raw_tables(fresh_db)
+    answer = session_car_data()[:20_000]
+    sent = io.StringIO()
+    conn = fresh_db.connect(connection_factory=LoggingConnection)
+    try:
+        conn.initialize(sent)
+        with conn.cursor() as cur:
+            cur.execute("set work_mem = '64kB'")
+        url = f"{BASE}/car_data?session_key={SESSION_KEY}"
+        fetched = FetchResult("car_data", SEASON, url, 200, answer, 1, SESSION_KEY)
+        load = store(conn, fetched, "run", datetime.now(UTC), source="live")
+        with conn.cursor() as cur:
+            cur.execute("show work_mem")  # the statement's setting ended with it
+            assert cur.fetchone() == ("64kB",)
+        conn.commit()
+    finally:
+        conn.close()
+    assert (load.rows_loaded, load.rows_removed) == (20_000, 0)
+    lines = sent.getvalue().splitlines()
+    (setting,) = [line for line in lines if "greatest(pg_size_bytes" in line]
+    (removal,) = [line for line in lines if line.startswith('update "raw"."openf1_car_data"')]
+
+    def plan(*before: str) -> str:
+        with fresh_db.transaction() as conn, conn.cursor() as cur:
+            for statement in ("set local work_mem = '64kB'", *before):
+                cur.execute(statement)
+            cur.execute("explain " + removal)
+            return "\n".join(row[0] for row in cur.fetchall())
+
+    assert "hashed SubPlan" in plan(setting)
+    assert "SubPlan" in plan() and "hashed SubPlan" not in plan()
+
+
 def test_future_sessions_cost_no_request(fresh_db, httpx_mock):
     map_races(fresh_db, [SINGAPORE_2024])
     lines = []

@@ -117,6 +117,12 @@ def _upsert_sql(endpoint: Endpoint) -> sql.Composed:
     )
 
 
+# What a listed key may take in the removal's hash table, with room to spare: PostgreSQL counts
+# a key's columns and a tuple header (about 40 bytes for car_data's three columns); newer
+# releases add the hash entry's own overhead.
+HASHED_KEY_BYTES = 128
+
+
 def _listed_keys(endpoint: Endpoint, answer: list) -> tuple[list[tuple], int]:
     """The keys of every record of an answer, rejected ones too: a record OpenF1 still lists,
     even one that fails validation (a key sent as "1229"), is not removed. And how many records
@@ -177,7 +183,19 @@ def _mark_removed(cur, fetched: FetchResult, source: str, orphans: list) -> tupl
         for i, kind in enumerate(endpoint.key_types)
     )
     # NOT IN over the keys (never null on either side): a hashed subplan. NOT EXISTS over the
-    # unnest was a nested loop, rows times listed keys (seconds for a season's results).
+    # unnest was a nested loop, rows times listed keys (seconds for a season's results). The
+    # subplan is hashed only while PostgreSQL expects the keys to fit in work_mem (times
+    # hash_mem_multiplier); past that every row scans the whole list. At the default 4 MB that
+    # was about 210,000 keys, and a session's car_data or location is over 500,000 (a sample
+    # every 270 ms per car): a 250,000-record answer took minutes, a whole session hours. So the
+    # statement gets the work_mem its keys need (their estimate is exact: the arrays are
+    # constants), never less than the server's, for this statement only.
+    cur.execute(
+        "select current_setting('work_mem'), set_config('work_mem',"
+        " greatest(pg_size_bytes(current_setting('work_mem')) / 1024, %s)::text || 'kB', true)",
+        (-(-len(listed) * HASHED_KEY_BYTES // 1024),),
+    )
+    server_work_mem = cur.fetchone()[0]
     cur.execute(
         sql.SQL(
             "update {table} t set removed_at = now(),"
@@ -194,7 +212,9 @@ def _mark_removed(cur, fetched: FetchResult, source: str, orphans: list) -> tupl
         ),
         {"source": source, **params, **arrays},
     )
-    return cur.rowcount, None
+    removed = cur.rowcount
+    cur.execute("select set_config('work_mem', %s, true)", (server_work_mem,))
+    return removed, None
 
 
 def _row(endpoint: Endpoint, parsed, raw: dict) -> list:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 # Every part, in the order racemap bench runs and prints them.
 PARTS = ("requests", "race_data", "scales", "end_to_end", "devices", "pages", "memory", "imports")
 
@@ -182,21 +184,16 @@ def format_report(report: dict) -> str:
     e2e = report.get("end_to_end") or {}
     if "warm" in e2e:
         out += end_to_end_lines(e2e)
-    devices = report.get("devices") or {}
-    if "devices" in devices:
-        from .devices import devices_lines
-
-        out += devices_lines(devices)
-    pages = report.get("pages") or {}
-    if "median_seconds" in pages:
-        from .pages import pages_lines
-
-        out += pages_lines(pages)
-    memory = report.get("memory") or {}
-    if "results" in memory:
-        from .memory import memory_lines
-
-        out += memory_lines(memory)
+    # Parts printed by their own module (``<part>_lines``), imported only when measured.
+    for part, finished in (
+        ("devices", "devices"),
+        ("pages", "median_seconds"),
+        ("memory", "results"),
+    ):
+        measured = report.get(part) or {}
+        if finished in measured:
+            module = importlib.import_module(f".{part}", __package__)
+            out += getattr(module, f"{part}_lines")(measured)
     imp = report.get("imports") or {}
     if imp:
         out += [

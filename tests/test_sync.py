@@ -564,7 +564,8 @@ def test_the_removal_stays_a_hash_lookup_however_many_keys_an_answer_lists(fresh
     hashes only while it expects the keys to fit in work_mem; past that every stored row scans
     the whole list. At the default 4 MB that was about 210,000 keys, and a session's car_data
     is over 500,000 records (a sample every 270 ms per car): 250,000 took over 150 s to store,
-    a whole session hours (``racemap bench --parts memory`` stores one). Here the server's
+    a whole session had not finished after 7 minutes (``racemap bench --parts memory`` stores
+    one). Here the server's
     work_mem is its least (64 kB: under 2,000 keys) and the answer 20,000 records: the removal
     statement racemap sent is planned hashed after the setting it sent, and not without it."""
     import io

@@ -187,9 +187,9 @@ def _mark_removed(cur, fetched: FetchResult, source: str, orphans: list) -> tupl
     # subplan is hashed only while PostgreSQL expects the keys to fit in work_mem (times
     # hash_mem_multiplier); past that every row scans the whole list. At the default 4 MB that
     # was about 210,000 keys, and a session's car_data or location is over 500,000 (a sample
-    # every 270 ms per car): a 250,000-record answer took minutes, a whole session hours. So the
-    # statement gets the work_mem its keys need (their estimate is exact: the arrays are
-    # constants), never less than the server's, for this statement only.
+    # every 270 ms per car): a 250,000-record answer took over 150 s, a whole session had not
+    # finished after 7 minutes. So the statement gets the work_mem its keys need (their estimate
+    # is exact: the arrays are constants), never less than the server's, for this statement only.
     cur.execute(
         "select current_setting('work_mem'), set_config('work_mem',"
         " greatest(pg_size_bytes(current_setting('work_mem')) / 1024, %s)::text || 'kB', true)",

@@ -323,9 +323,13 @@ def store(
     fetched_at = fetched_at or datetime.now(UTC)
     endpoint = endpoints.get(fetched.endpoint)
     validated = endpoint.validate_answer(fetched.records)
-    good, bad = validated.good, validated.rejects
-    good, misplaced, orphans = _in_season(conn, fetched, good)
-    bad += misplaced
+    good, misplaced, orphans = _in_season(conn, fetched, validated.good)
+    bad = validated.rejects + misplaced
+    repeated = _repeated(validated)
+    # Each record as its row, and the validated models gone before the writes: a session's
+    # car_data is over 500,000 of them at about 1.2 KiB each (racemap bench --parts memory).
+    rows = [_row(endpoint, p, raw) + [source, fetched_at] for raw, p in good]
+    del validated, good
     with conn.cursor() as cur:
         cur.execute(
             "insert into raw.openf1_loads (run_id, endpoint, season, session_key, url, status,"
@@ -340,15 +344,14 @@ def store(
                 fetched.status,
                 fetched.requests,
                 len(fetched.records),
-                len(good),
+                len(rows),
                 len(bad),
                 started_at,
             ),
         )
         load_id = cur.fetchone()[0]
         written = 0
-        if good:
-            rows = [_row(endpoint, p, raw) + [source, fetched_at] for raw, p in good]
+        if rows:
             written = len(
                 execute_values(
                     cur, _upsert_sql(endpoint).as_string(cur), rows, page_size=500, fetch=True
@@ -380,7 +383,7 @@ def store(
         rows_removed=removed,
         requests=fetched.requests,
         removals_skipped=removals_skipped,
-        repeated=_repeated(validated),
+        repeated=repeated,
     )
 
 

@@ -121,6 +121,8 @@ def _upsert_sql(endpoint: Endpoint) -> sql.Composed:
 # a key's columns and a tuple header (about 40 bytes for car_data's three columns); newer
 # releases add the hash entry's own overhead.
 HASHED_KEY_BYTES = 128
+# PostgreSQL's least work_mem: keys that fit in it fit any server's setting.
+LEAST_WORK_MEM_KB = 64
 
 
 def _listed_keys(endpoint: Endpoint, answer: list) -> tuple[list[tuple], int]:
@@ -189,13 +191,18 @@ def _mark_removed(cur, fetched: FetchResult, source: str, orphans: list) -> tupl
     # was about 210,000 keys, and a session's car_data or location is over 500,000 (a sample
     # every 270 ms per car): a 250,000-record answer took over 150 s, a whole session had not
     # finished after 7 minutes. So the statement gets the work_mem its keys need (their estimate
-    # is exact: the arrays are constants), never less than the server's, for this statement only.
-    cur.execute(
-        "select current_setting('work_mem'), set_config('work_mem',"
-        " greatest(pg_size_bytes(current_setting('work_mem')) / 1024, %s)::text || 'kB', true)",
-        (-(-len(listed) * HASHED_KEY_BYTES // 1024),),
-    )
-    server_work_mem = cur.fetchone()[0]
+    # is exact: the arrays are constants), never less than the server's, for this statement only
+    # (an answer of a few hundred keys needs no setting and costs no round trip for one).
+    needed_kb = -(-len(listed) * HASHED_KEY_BYTES // 1024)
+    server_work_mem = None
+    if needed_kb > LEAST_WORK_MEM_KB:
+        cur.execute(
+            "select current_setting('work_mem'), set_config('work_mem',"
+            " greatest(pg_size_bytes(current_setting('work_mem')) / 1024, %s)::text || 'kB',"
+            " true)",
+            (needed_kb,),
+        )
+        server_work_mem = cur.fetchone()[0]
     cur.execute(
         sql.SQL(
             "update {table} t set removed_at = now(),"
@@ -213,7 +220,8 @@ def _mark_removed(cur, fetched: FetchResult, source: str, orphans: list) -> tupl
         {"source": source, **params, **arrays},
     )
     removed = cur.rowcount
-    cur.execute("select set_config('work_mem', %s, true)", (server_work_mem,))
+    if server_work_mem is not None:
+        cur.execute("select set_config('work_mem', %s, true)", (server_work_mem,))
     return removed, None
 
 

@@ -6,7 +6,7 @@ sample about every 270 ms per car: "about 3.7 Hz", OpenF1's documentation) and v
 writes it in one transaction. No recording of a whole session's car_data is bundled (every one
 seen is over 4 MiB), so this part serves car_data shaped as OpenF1 sends it for a real race
 session (Singapore 2024, session 9606: its 20 cars, its two-hour window, a sample every 270 ms:
-532,800 records) from the local OpenF1 server, the first N records of it at each size, and runs
+533,320 records) from the local OpenF1 server, the first N records of it at each size, and runs
 the sync's fetch and store of it (``fetch_and_store``, as ``racemap sync`` calls it) in a child
 process. The figure is the child's peak resident memory (its own high-water mark, ``VmHWM``); a
 child that stores an empty answer is the baseline (the interpreter, the imports, a connection).
@@ -20,10 +20,8 @@ TARGET_MIB, and the memory per record growing more than GROWTH_LIMIT times betwe
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from racemap.db import Database, parse_database_url
 from racemap.errors import RacemapError, UsageError
 from racemap.paths import PROJECT_DIR, SNAPSHOT_DIR
 
+from .end_to_end import _last_line, _timed
 from .scratch import Scratch, execute
 
 SESSION_KEY, SEASON = 9606, 2024  # Singapore 2024, the race
@@ -132,14 +131,9 @@ def bench_memory(scratch: Scratch, sizes=DEFAULT_SIZES, log=print) -> dict:
 
 def _measure(db: Database, base_url: str, size: int) -> dict:
     command = [sys.executable, "-m", "benchmarks.memory", base_url]
-    start = time.perf_counter()
-    done = subprocess.run(
-        command, cwd=PROJECT_DIR, env=db.child_env(), capture_output=True, text=True, check=False
-    )
-    took = time.perf_counter() - start
+    took, done = _timed(command, db.child_env(), PROJECT_DIR)
     if done.returncode != 0:
-        lines = (done.stderr or done.stdout or "").strip().splitlines()
-        raise RacemapError(f"the memory probe failed: {lines[-1] if lines else done.returncode}")
+        raise RacemapError(f"the memory probe failed: {_last_line(done)}")
     stored = json.loads(done.stdout.strip().splitlines()[-1])
     if stored["rows_loaded"] != size:
         raise RacemapError(f"the memory probe stored {stored['rows_loaded']} of {size} records")
@@ -214,9 +208,8 @@ def _probe(base_url: str) -> None:
     from .scratch import local_openf1_client
 
     db = parse_database_url(load_environment().database_url)
-    client = local_openf1_client(base_url)
     url = f"{base_url}/car_data?session_key={SESSION_KEY}"
-    try:
+    with local_openf1_client(base_url) as client:
         load = fetch_and_store(
             db,
             client,
@@ -225,8 +218,6 @@ def _probe(base_url: str) -> None:
             False,
             audit=("car_data", SEASON, url, SESSION_KEY),
         )
-    finally:
-        client.close()
     print(json.dumps({"rows_loaded": load.rows_loaded, "peak_mib": peak_mib()}))
 
 

@@ -6,8 +6,9 @@ documents (the end-to-end part's, when both are measured in one bench: ``WarmDat
 ``rounds`` rounds, each running the warm run once with every device and once
 per device with that device replaced, in an order that rotates every round (a shared
 machine's drift hits each configuration alike). Reported per device: the median wall time
-without it, the saving (that minus the median with every device), and whether it earns its
-keep: a device is kept when it saves at least ``KEEP_SECONDS`` of the warm run.
+without it, what it saved in each round (the run without it minus the run with every device,
+of the same round) and the median of those, the saving; a device earns its keep when it saves
+at least ``KEEP_SECONDS`` of the warm run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from racemap.pipeline import DEVICES
 
-from .end_to_end import DEFAULT_ROUNDS, WarmDatabase, _median, racemap_run
+from .end_to_end import DEFAULT_ROUNDS, WarmDatabase, _median, paired_saving, racemap_run
 from .scratch import Scratch
 
 KEEP_SECONDS = 1.0
@@ -48,11 +49,11 @@ def bench_devices(
     baseline = _median(seconds[ALL])
     devices = {}
     for name in DEVICES:
-        without = _median(seconds[name])
-        saving = round(without - baseline, 3)
+        saving, by_round = paired_saving(seconds[ALL], seconds[name])
         devices[name] = {
             "seconds_without": seconds[name],
-            "median_without": without,
+            "median_without": _median(seconds[name]),
+            "saving_by_round": by_round,
             "saving_seconds": saving,
             "keep": saving >= KEEP_SECONDS,
         }
@@ -74,6 +75,7 @@ def devices_lines(report: dict) -> list[str]:
             f"{ALL}",
             report["with_every_device"]["median_seconds"],
             "",
+            "",
             ", ".join(f"{v:.2f}" for v in report["with_every_device"]["seconds"]),
         ]
     ]
@@ -83,13 +85,15 @@ def devices_lines(report: dict) -> list[str]:
                 f"plain {name}",
                 d["median_without"],
                 f"{d['saving_seconds']:+.2f} ({'keep' if d['keep'] else 'drop'})",
+                ", ".join(f"{v:+.2f}" for v in d["saving_by_round"]),
                 ", ".join(f"{v:.2f}" for v in d["seconds_without"]),
             ]
         )
     return [
         "",
         f"DEVICES — the warm run with each concurrency device replaced by the plain call; "
-        f"{report['rounds']} rounds, rotating order; kept when it saves at least "
+        f"{report['rounds']} rounds, rotating order; the saving is the median of the rounds' "
+        f"own; kept when it saves at least "
         f"{report['keep_when_saving_at_least_seconds']:g} s (seconds)",
-        _table(["run", "median", "saving", "rounds"], rows),
+        _table(["run", "median", "saving", "saving by round", "rounds"], rows),
     ]

@@ -20,7 +20,7 @@ from racemap.verdict import EXIT_FAILED, EXIT_OK
 from .devices import bench_devices
 from .end_to_end import DEFAULT_ROUNDS, WarmDatabase, bench_end_to_end
 from .imports import bench_imports
-from .memory import DEFAULT_SIZES, bench_memory, parse_sizes
+from .memory import DEFAULT_SIZES, bench_memory, parse_sizes, sizes_text
 from .pages import bench_pages
 from .race_data import bench_race_data
 from .report import PARTS, format_report
@@ -204,7 +204,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--memory-records",
-        default="50000,all",
+        default=sizes_text(DEFAULT_SIZES),
         help="memory: the car_data answers to store, in records (all: a whole session; "
         "default %(default)s; an empty answer is the baseline)",
     )

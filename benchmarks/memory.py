@@ -43,6 +43,11 @@ TARGET_MIB = 2048
 GROWTH_LIMIT = 1.5
 
 
+def sizes_text(sizes: tuple[int | None, ...]) -> str:
+    """Sizes as ``--memory-records`` takes them: ``50000,all``."""
+    return ",".join("all" if n is None else str(n) for n in sizes)
+
+
 def parse_sizes(text: str | None) -> tuple[int | None, ...]:
     """``--memory-records 50000,all``: answer sizes in records (``all``: the whole session)."""
     if not text:

@@ -12,7 +12,6 @@ the shared kernel earns its keep (at least ``KEEP_SECONDS`` for the pages of the
 from __future__ import annotations
 
 import contextlib
-import statistics
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from racemap.db import Database
 from racemap.errors import RacemapError
 
-from .end_to_end import DEFAULT_ROUNDS, demo_database, paired_saving
+from .end_to_end import DEFAULT_ROUNDS, _median, demo_database, paired_saving
 from .scratch import Scratch
 
 KEEP_SECONDS = 1.0
@@ -81,7 +80,7 @@ def measure_pages(db: Database, race_ids: list[str], rounds: int, log=print) -> 
                 seconds[name].append(round(time.perf_counter() - start, 3))
                 if failures:
                     raise RacemapError(f"pages: {failures[0]}")
-    shared, plain = (round(statistics.median(seconds[k]), 3) for k in (SHARED, PLAIN))
+    shared, plain = _median(seconds[SHARED]), _median(seconds[PLAIN])
     saving, by_round = paired_saving(seconds[SHARED], seconds[PLAIN])
     return {
         "races": list(race_ids),
